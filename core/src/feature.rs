@@ -1,0 +1,197 @@
+//! Features with typed attributes, as they flow from importer to store to server.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use geo_types::Geometry;
+use serde::{Deserialize, Serialize};
+
+/// The type of an attribute column. Kept small on purpose: every store and output format
+/// (PostGIS, FlatGeobuf, MVT, GeoJSON) can represent each of them exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldType {
+    Bool,
+    Int,
+    Float,
+    Text,
+    Date,
+    DateTime,
+}
+
+impl FieldType {
+    pub fn name(self) -> &'static str {
+        match self {
+            FieldType::Bool => "bool",
+            FieldType::Int => "int",
+            FieldType::Float => "float",
+            FieldType::Text => "text",
+            FieldType::Date => "date",
+            FieldType::DateTime => "datetime",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Field {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: FieldType,
+}
+
+impl Field {
+    pub fn new(name: impl Into<String>, kind: FieldType) -> Self {
+        Self {
+            name: name.into(),
+            kind,
+        }
+    }
+}
+
+/// The attribute schema of a layer: ordered, unique field names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Schema {
+    pub fields: Vec<Field>,
+}
+
+impl Schema {
+    pub fn new(fields: Vec<Field>) -> Self {
+        Self { fields }
+    }
+
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.fields.iter().position(|f| f.name == name)
+    }
+
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+}
+
+/// One attribute value. `Null` is a value of every type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+    Date(NaiveDate),
+    DateTime(DateTime<Utc>),
+}
+
+impl Value {
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Converts to `kind`, the way a mapped source column is coerced into a family field.
+    /// Returns `None` when the value cannot be represented (e.g. "abc" as an integer).
+    pub fn coerce(&self, kind: FieldType) -> Option<Value> {
+        use Value as V;
+        Some(match (self, kind) {
+            (V::Null, _) => V::Null,
+            (V::Bool(b), FieldType::Bool) => V::Bool(*b),
+            (V::Int(i), FieldType::Int) => V::Int(*i),
+            (V::Int(i), FieldType::Float) => V::Float(*i as f64),
+            (V::Int(i), FieldType::Bool) if *i == 0 || *i == 1 => V::Bool(*i == 1),
+            (V::Float(f), FieldType::Float) => V::Float(*f),
+            (V::Float(f), FieldType::Int) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
+                V::Int(*f as i64)
+            }
+            (V::Text(s), FieldType::Text) => V::Text(s.clone()),
+            (V::Text(s), FieldType::Int) => V::Int(s.trim().parse().ok()?),
+            (V::Text(s), FieldType::Float) => V::Float(s.trim().parse().ok()?),
+            (V::Text(s), FieldType::Bool) => match s.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "t" | "yes" | "y" | "có" => V::Bool(true),
+                "0" | "false" | "f" | "no" | "n" | "không" => V::Bool(false),
+                _ => return None,
+            },
+            (V::Text(s), FieldType::Date) => {
+                V::Date(NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?)
+            }
+            (V::Text(s), FieldType::DateTime) => V::DateTime(
+                DateTime::parse_from_rfc3339(s.trim())
+                    .ok()?
+                    .with_timezone(&Utc),
+            ),
+            (V::Date(d), FieldType::Date) => V::Date(*d),
+            (V::Date(d), FieldType::DateTime) => V::DateTime(d.and_hms_opt(0, 0, 0)?.and_utc()),
+            (V::DateTime(t), FieldType::DateTime) => V::DateTime(*t),
+            (V::DateTime(t), FieldType::Date) => V::Date(t.date_naive()),
+            (v, FieldType::Text) => V::Text(v.to_string()),
+            _ => return None,
+        })
+    }
+
+    /// JSON form used in reports, catalogues and (later) GeoJSON output.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => (*b).into(),
+            Value::Int(i) => (*i).into(),
+            Value::Float(f) => serde_json::Number::from_f64(*f)
+                .map(serde_json::Value::Number)
+                .unwrap_or(serde_json::Value::Null),
+            Value::Text(s) => s.clone().into(),
+            Value::Date(_) | Value::DateTime(_) => self.to_string().into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Null => Ok(()),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) => write!(f, "{x}"),
+            Value::Text(s) => f.write_str(s),
+            Value::Date(d) => write!(f, "{}", d.format("%Y-%m-%d")),
+            Value::DateTime(t) => write!(f, "{}", t.to_rfc3339()),
+        }
+    }
+}
+
+/// A feature: a stable id within its layer version, a geometry in EPSG:4326 (lon, lat), and
+/// one value per field of the layer's schema, in schema order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Feature {
+    pub id: i64,
+    pub geometry: Geometry<f64>,
+    pub values: Vec<Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coerces_text_to_typed_values() {
+        assert_eq!(
+            Value::Text(" 42 ".into()).coerce(FieldType::Int),
+            Some(Value::Int(42))
+        );
+        assert_eq!(Value::Text("x".into()).coerce(FieldType::Int), None);
+        assert_eq!(
+            Value::Text("2020-05-01".into()).coerce(FieldType::Date),
+            Some(Value::Date(NaiveDate::from_ymd_opt(2020, 5, 1).unwrap()))
+        );
+        assert_eq!(Value::Float(2.5).coerce(FieldType::Int), None);
+        assert_eq!(Value::Float(3.0).coerce(FieldType::Int), Some(Value::Int(3)));
+        assert_eq!(
+            Value::Int(7).coerce(FieldType::Text),
+            Some(Value::Text("7".into()))
+        );
+    }
+}

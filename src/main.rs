@@ -1,0 +1,315 @@
+//! The `cuulong` command line: parses arguments and dispatches to the importers and stores.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use cuulong_core::{Access, Bbox, Family, LayerId};
+use cuulong_importers::{import, ImportOptions, ImportSummary, VIETNAM_EXTENT};
+use cuulong_store::{Store, StoreConfig};
+
+#[derive(Parser)]
+#[command(name = "cuulong", version, about = "Geospatial data service for Bến Tre province — dữ liệu không gian tỉnh Bến Tre")]
+struct Cli {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct StoreArgs {
+    /// PostGIS connection URL (else the DATABASE_URL environment variable).
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+    /// Embedded store directory, used when no database URL is given [default: ./var/cuulong].
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    /// DESIGN §2: a flag beats the environment; both flags at once is an error.
+    fn config(&self) -> Result<StoreConfig> {
+        match (&self.database_url, &self.data_dir) {
+            (Some(_), Some(_)) => {
+                bail!("give either --database-url or --data-dir, not both")
+            }
+            (Some(url), None) => Ok(StoreConfig::Postgis { url: url.clone() }),
+            (None, Some(dir)) => Ok(StoreConfig::Embedded {
+                data_dir: dir.clone(),
+            }),
+            (None, None) => match std::env::var("DATABASE_URL") {
+                Ok(url) if !url.is_empty() => Ok(StoreConfig::Postgis { url }),
+                _ => Ok(StoreConfig::Embedded {
+                    data_dir: PathBuf::from("./var/cuulong"),
+                }),
+            },
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Import a file (any format GDAL reads) as a new version of a layer.
+    Import(ImportArgs),
+    /// List the layers of the catalogue, or change one.
+    Layers {
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        action: Option<LayersAction>,
+    },
+}
+
+#[derive(Subcommand)]
+enum LayersAction {
+    /// Change who may see a layer.
+    SetAccess {
+        layer: String,
+        #[arg(value_parser = ["open", "shared", "restricted"])]
+        access: String,
+    },
+    /// Show a layer's import history.
+    History {
+        layer: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    /// The source file (Shapefile, GeoPackage, GeoJSON, FlatGeobuf, CSV, MapInfo TAB, KML, DGN, …).
+    file: PathBuf,
+    /// Layer id: a-z, 0-9 and _, starting with a letter.
+    #[arg(long)]
+    layer: String,
+    /// admin, land_use, soil, hydrology or transport; without it the layer is generic.
+    #[arg(long)]
+    family: Option<String>,
+    /// Source CRS (EPSG code, WKT or PROJ string); overrides the file's own.
+    #[arg(long, value_name = "CRS")]
+    src_crs: Option<String>,
+    /// TOML file mapping source fields and values onto the family schema.
+    #[arg(long, value_name = "FILE")]
+    mapping: Option<PathBuf>,
+    #[arg(long, value_name = "TITLE")]
+    title_vi: Option<String>,
+    #[arg(long, value_name = "TITLE")]
+    title_en: Option<String>,
+    #[arg(long, default_value = "open", value_parser = ["open", "shared", "restricted"])]
+    access: String,
+    /// Owner agency.
+    #[arg(long, value_name = "AGENCY")]
+    owner: Option<String>,
+    #[arg(long)]
+    licence: Option<String>,
+    /// Write rejected features with their reasons to this GeoJSON file.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Fail the import if any feature is rejected.
+    #[arg(long)]
+    strict: bool,
+    /// Layer to read when the file has several.
+    #[arg(long, value_name = "NAME")]
+    source_layer: Option<String>,
+    /// Attribute text encoding, e.g. TCVN3, CP1258, UTF-8 (default: from the file).
+    #[arg(long)]
+    encoding: Option<String>,
+    /// CSV column holding easting / longitude (Vietnamese surveyors call the northing X).
+    #[arg(long, value_name = "COLUMN")]
+    csv_x: Option<String>,
+    /// CSV column holding northing / latitude.
+    #[arg(long, value_name = "COLUMN")]
+    csv_y: Option<String>,
+    /// Expected extent in lon/lat (minlon,minlat,maxlon,maxlat); features outside are rejected.
+    #[arg(long, value_name = "BBOX")]
+    extent: Option<String>,
+    /// No progress output.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn parse_extent(s: &str) -> Result<Bbox> {
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|x| x.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("--extent '{s}': expected four numbers minlon,minlat,maxlon,maxlat"))?;
+    match v[..] {
+        [a, b, c, d] if a < c && b < d && v.iter().all(|x| x.is_finite()) => Ok(Bbox([a, b, c, d])),
+        _ => bail!("--extent '{s}': expected four numbers minlon,minlat,maxlon,maxlat with min < max"),
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let config = cli.store.config()?;
+    let store: Arc<dyn Store> = cuulong_store::open(&config).await?;
+    match cli.command {
+        Command::Import(a) => {
+            let layer = LayerId::parse(&a.layer).map_err(anyhow::Error::msg)?;
+            let mut opts = ImportOptions::new(a.file, layer);
+            opts.family = a.family.as_deref().map(str::parse::<Family>).transpose()?;
+            opts.src_crs = a.src_crs;
+            opts.mapping = a.mapping;
+            opts.title_vi = a.title_vi;
+            opts.title_en = a.title_en;
+            opts.access = a.access.parse::<Access>().map_err(anyhow::Error::msg)?;
+            opts.owner = a.owner;
+            opts.licence = a.licence;
+            opts.report = a.report;
+            opts.strict = a.strict;
+            opts.source_layer = a.source_layer;
+            opts.encoding = a.encoding;
+            opts.csv_x = a.csv_x;
+            opts.csv_y = a.csv_y;
+            opts.extent = match a.extent {
+                Some(e) => parse_extent(&e)?,
+                None => VIETNAM_EXTENT,
+            };
+            opts.progress = !a.quiet;
+            let summary = import(store.clone(), opts).await?;
+            print_summary(&summary, &store.describe());
+        }
+        Command::Layers { json, action: None } => {
+            let layers = store.layers().await?;
+            if json {
+                let out: Vec<serde_json::Value> = layers
+                    .iter()
+                    .map(|l| {
+                        serde_json::json!({
+                            "id": l.id, "title_vi": l.title_vi, "title_en": l.title_en,
+                            "family": l.family, "geometry_type": l.geometry_type,
+                            "access": l.access, "owner": l.owner, "licence": l.licence,
+                            "version": l.version, "feature_count": l.feature_count,
+                            "updated_at": l.updated_at, "bbox": l.bbox.map(|b| b.0),
+                            "fields": l.schema,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else if layers.is_empty() {
+                println!("no layers in {} — import one with `cuulong import FILE --layer ID`", store.describe());
+            } else {
+                println!(
+                    "{:<22} {:<10} {:<10} {:>4} {:>9}  {:<20} {}",
+                    "ID", "FAMILY", "ACCESS", "VER", "FEATURES", "UPDATED (UTC)", "TITLE (vi / en)"
+                );
+                for l in &layers {
+                    println!(
+                        "{:<22} {:<10} {:<10} {:>4} {:>9}  {:<20} {} / {}",
+                        l.id.as_str(),
+                        l.family.as_deref().unwrap_or("-"),
+                        l.access.as_str(),
+                        l.version,
+                        l.feature_count,
+                        l.updated_at.format("%Y-%m-%d %H:%M:%S"),
+                        l.title_vi,
+                        l.title_en
+                    );
+                }
+            }
+        }
+        Command::Layers {
+            action: Some(LayersAction::SetAccess { layer, access }),
+            ..
+        } => {
+            let id = LayerId::parse(&layer).map_err(anyhow::Error::msg)?;
+            let access: Access = access.parse().map_err(anyhow::Error::msg)?;
+            store.set_access(&id, access).await?;
+            println!("layer '{id}' is now {}", access.as_str());
+        }
+        Command::Layers {
+            action: Some(LayersAction::History { layer, json }),
+            ..
+        } => {
+            let id = LayerId::parse(&layer).map_err(anyhow::Error::msg)?;
+            if store.layer(&id).await?.is_none() {
+                bail!("layer '{id}' does not exist");
+            }
+            let history = store.history(&id).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&history)?);
+            } else {
+                for h in history {
+                    println!(
+                        "v{} {} {} read {} imported {} repaired {} rejected {} ({} ms) sha256 {} CRS {}",
+                        h.version,
+                        h.finished_at.format("%Y-%m-%d %H:%M:%S"),
+                        h.file,
+                        h.read,
+                        h.imported,
+                        h.repaired,
+                        h.rejected,
+                        h.duration_ms,
+                        &h.sha256[..h.sha256.len().min(16)],
+                        h.src_crs
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_summary(s: &ImportSummary, store: &str) {
+    let r = &s.record;
+    let secs = r.duration_ms as f64 / 1000.0;
+    println!(
+        "imported layer '{}' version {} into {store}",
+        s.layer.id, s.layer.version
+    );
+    println!(
+        "  read {}, imported {}, repaired {}, rejected {} in {secs:.1} s ({:.0} features/s)",
+        r.read,
+        r.imported,
+        r.repaired,
+        r.rejected,
+        r.read as f64 / secs.max(1e-3)
+    );
+    println!("  CRS {} → EPSG:4326", r.src_crs);
+    println!("  transformation: {}", r.transformation);
+    for (reason, n) in &s.reject_reasons {
+        println!("  rejected: {n} × {reason}");
+    }
+    for w in &r.warnings {
+        println!("  note: {w}");
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CUULONG_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cuulong: error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the error and its causes.
+            let msg: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            let mut line = msg[0].clone();
+            for cause in &msg[1..] {
+                if !line.contains(cause.as_str()) {
+                    line.push_str(": ");
+                    line.push_str(cause);
+                }
+            }
+            eprintln!("cuulong: error: {}", line.replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! cuulong-store: the catalogue of layers and their features behind one trait, with two
+//! backends — PostGIS (sqlx) and an embedded store of FlatGeobuf files. Both replace a layer
+//! all-or-nothing: until the swap, readers see the previous version unchanged.
+
+mod copy;
+pub mod embedded;
+pub mod postgis;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use cuulong_core::{Access, Bbox, Feature, ImportRecord, LayerDef, LayerId, LayerMeta};
+use futures::stream::BoxStream;
+
+pub use embedded::EmbeddedStore;
+pub use postgis::PostgisStore;
+
+/// The PostgreSQL channel a layer change is announced on (payload: the layer id).
+pub const NOTIFY_CHANNEL: &str = "cuulong_layers";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error while {context}: {source}")]
+    Database {
+        context: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("could not apply database migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("FlatGeobuf file {}: {message}", path.display())]
+    Fgb { path: PathBuf, message: String },
+    #[error("catalogue {}: {message}", path.display())]
+    Catalog { path: PathBuf, message: String },
+    #[error("layer '{0}' does not exist")]
+    NotFound(String),
+    #[error("layer '{layer}', feature {feature}: {message}")]
+    Feature {
+        layer: String,
+        feature: i64,
+        message: String,
+    },
+    #[error("{0}")]
+    Config(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+pub(crate) fn db(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
+    let context = context.into();
+    move |source| StoreError::Database { context, source }
+}
+
+pub type FeatureStream = BoxStream<'static, Result<Feature>>;
+
+/// The store: a catalogue of layers, their features as a stream, an atomic replace, and the
+/// import history. Object safe, held as `Arc<dyn Store>`.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// A human description for logs, without secrets: "PostGIS db@host" or "embedded /path".
+    fn describe(&self) -> String;
+
+    async fn layers(&self) -> Result<Vec<LayerMeta>>;
+
+    async fn layer(&self, id: &LayerId) -> Result<Option<LayerMeta>> {
+        Ok(self.layers().await?.into_iter().find(|l| &l.id == id))
+    }
+
+    /// The features of the current version of a layer, in id order, streamed.
+    async fn features(&self, id: &LayerId) -> Result<FeatureStream>;
+
+    /// Starts replacing (or creating) a layer. Nothing is visible to readers until
+    /// [`LayerWriter::commit`]; dropping the writer or a crash abandons it without trace.
+    async fn begin_replace(&self, def: LayerDef) -> Result<Box<dyn LayerWriter>>;
+
+    /// Import history of a layer, oldest first.
+    async fn history(&self, id: &LayerId) -> Result<Vec<ImportRecord>>;
+
+    async fn set_access(&self, id: &LayerId, access: Access) -> Result<()>;
+}
+
+/// Receives the features of a new layer version, then swaps it in.
+#[async_trait]
+pub trait LayerWriter: Send {
+    async fn write_batch(&mut self, batch: &[Feature]) -> Result<()>;
+    /// The geometry type seen in the data (known only once every feature was read).
+    fn set_geometry_type(&mut self, geometry_type: &str);
+    /// Swaps the new version in and records `record` in the import history (its `version`
+    /// field is set by the store). Returns the catalogue entry of the new version.
+    async fn commit(self: Box<Self>, record: ImportRecord) -> Result<LayerMeta>;
+}
+
+/// Where the data lives, as chosen on the command line (DESIGN §2).
+#[derive(Debug, Clone)]
+pub enum StoreConfig {
+    Postgis { url: String },
+    Embedded { data_dir: PathBuf },
+}
+
+pub async fn open(config: &StoreConfig) -> Result<Arc<dyn Store>> {
+    Ok(match config {
+        StoreConfig::Postgis { url } => Arc::new(PostgisStore::connect(url).await?),
+        StoreConfig::Embedded { data_dir } => Arc::new(EmbeddedStore::open(data_dir)?),
+    })
+}
+
+/// Tracks bbox and count of the features a writer receives.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Extent {
+    pub bbox: Bbox,
+    pub count: i64,
+}
+
+impl Default for Extent {
+    fn default() -> Self {
+        Self {
+            bbox: Bbox::EMPTY,
+            count: 0,
+        }
+    }
+}
+
+impl Extent {
+    pub fn add(&mut self, f: &Feature) {
+        self.bbox.extend(&Bbox::of_geometry(&f.geometry));
+        self.count += 1;
+    }
+
+    pub fn bbox(&self) -> Option<Bbox> {
+        (!self.bbox.is_empty()).then_some(self.bbox)
+    }
+}
