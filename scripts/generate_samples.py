@@ -763,13 +763,63 @@ SOIL_TEXTURE = {
 SAL = ("mặn nhiều", "mặn trung bình", "mặn ít", "không mặn")
 
 
+# sandy ridges (giồng): crest distance from the coast (km) and relative width
+RIDGES = [(3.0, 1.0), (8.5, 0.9), (14.5, 0.8), (21.0, 0.6)]
+RIDGE_SHARE = 0.06
+
+
+def ridge_pieces(geo, cells, keep, zone, base_km):
+    """Strips parallel to the coast (offset bands of the coast line, so arcs at the mouths),
+    cut by the soil cells; a cell keeps its strip piece only when keep[k] (gaps in the
+    ridges). Returns {cell index: piece}."""
+    bands = None
+    for crest, rel in RIDGES:
+        half = rel * base_km / 2.0
+        b = geo.coast.Buffer((crest + half) * 1000.0, 8).Difference(
+            geo.coast.Buffer((crest - half) * 1000.0, 8))
+        bands = b if bands is None else bands.Union(b)
+    bands = bands.Intersection(zone)
+    out = {}
+    for k, (_corners, g, _whole) in enumerate(cells):
+        if keep[k] and g.Intersects(bands):
+            parts = polygons_of(g.Intersection(bands), 2000.0)
+            if parts:
+                out[k] = multipolygon(parts)
+    return out
+
+
 def generate_soil(out, geo):
     rng = random.Random(SEED_SOIL)
     env = geo.province.GetEnvelope()
     cells = clip_cells(jittered_grid(rng, env, 2000.0, 420.0), geo.land, 5000.0)
     noise = ValueNoise(rng, env[0], env[2], env[1], env[3], 9000.0)
+    keep = [rng.random() < 0.7 for _ in cells]
+    total = sum(g.GetArea() for _c, g, _w in cells)
+
+    # sandy ridges in the coastal districts and Giồng Trôm ("giồng" = ridge): find the strip
+    # width that gives RIDGE_SHARE of the land by bisection
+    zone = None
+    for code, _n, g, _xy in geo.districts:
+        if code in COASTAL_DISTRICTS + ("834",):
+            zone = g if zone is None else zone.Union(g)
+    zone = zone.Intersection(geo.land)
+    lo, hi = 0.1, 4.0
+    for _ in range(18):
+        mid = (lo + hi) / 2.0
+        area = sum(p.GetArea() for p in ridge_pieces(geo, cells, keep, zone, mid).values())
+        lo, hi = (mid, hi) if area < RIDGE_SHARE * total else (lo, mid)
+    pieces = ridge_pieces(geo, cells, keep, zone, round(hi, 3))
+
+    geoms = []  # (geometry, is_ridge)
+    for k, (_corners, g, _whole) in enumerate(cells):
+        if k in pieces:
+            for part in polygons_of(g.Difference(pieces[k]), 500.0):
+                geoms.append((part, False))
+            geoms.append((pieces[k], True))
+        else:
+            geoms.append((g, False))
     items = []
-    for corners, g, _whole in cells:
+    for g, is_ridge in geoms:
         p = g.PointOnSurface()
         x, y = p.GetX(), p.GetY()
         d_coast = p.Distance(geo.coast) / 1000.0
@@ -779,23 +829,7 @@ def generate_soil(out, geo):
         score = d_coast + 1.5 * min(d_water, 6.0) + 8.0 * (noise(x, y) - 0.5)
         items.append({"geom": g, "area": g.GetArea(), "x": x, "y": y,
                       "district": geo.district_of(p), "d_coast": d_coast, "d_water": d_water,
-                      "score": score, "r": rng.random(), "code": None})
-    total = sum(it["area"] for it in items)
-
-    # sandy ridges (giồng): bands parallel to the coast, in the coastal districts and Giồng Trôm
-    band = 6.5  # km between ridge crests
-
-    def ridge(it):
-        return abs(((it["d_coast"] - 3.0) % band) - band / 2) if 2.0 < it["d_coast"] < 34 else 99
-
-    cands = sorted((ridge(it) + 0.4 * it["r"], k) for k, it in enumerate(items)
-                   if it["district"] in COASTAL_DISTRICTS + ("834",))
-    acc = 0.0
-    for _, k in cands:
-        if acc >= 0.06 * total:
-            break
-        items[k]["code"] = "C"
-        acc += items[k]["area"]
+                      "score": score, "r": rng.random(), "code": "C" if is_ridge else None})
     rest = sorted((it["score"], k) for k, it in enumerate(items) if it["code"] is None)
     # the rest by salinity score: 43 % saline, 23 % acid sulphate, the remainder alluvial
     bounds = [("M", 0.43), ("S", 0.43 + 0.23), ("P", 1.01)]

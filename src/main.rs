@@ -11,7 +11,11 @@ use cuulong_importers::{import, ImportOptions, ImportSummary, VIETNAM_EXTENT};
 use cuulong_store::{Store, StoreConfig};
 
 #[derive(Parser)]
-#[command(name = "cuulong", version, about = "Geospatial data service for Bến Tre province — dữ liệu không gian tỉnh Bến Tre")]
+#[command(
+    name = "cuulong",
+    version,
+    about = "Geospatial data service for Bến Tre province — dữ liệu không gian tỉnh Bến Tre"
+)]
 struct Cli {
     #[command(flatten)]
     store: StoreArgs,
@@ -54,6 +58,15 @@ impl StoreArgs {
 enum Command {
     /// Import a file (any format GDAL reads) as a new version of a layer.
     Import(ImportArgs),
+    /// Import every layer of a manifest (TOML with [[layer]] entries), e.g. data-samples/samples.toml.
+    ImportManifest {
+        manifest: PathBuf,
+        /// Fail if any feature of any layer is rejected.
+        #[arg(long)]
+        strict: bool,
+        #[arg(long)]
+        quiet: bool,
+    },
     /// List the layers of the catalogue, or change one.
     Layers {
         /// Print a JSON array instead of a table.
@@ -138,41 +151,73 @@ fn parse_extent(s: &str) -> Result<Bbox> {
         .split(',')
         .map(|x| x.trim().parse::<f64>())
         .collect::<Result<_, _>>()
-        .with_context(|| format!("--extent '{s}': expected four numbers minlon,minlat,maxlon,maxlat"))?;
+        .with_context(|| {
+            format!("--extent '{s}': expected four numbers minlon,minlat,maxlon,maxlat")
+        })?;
     match v[..] {
         [a, b, c, d] if a < c && b < d && v.iter().all(|x| x.is_finite()) => Ok(Bbox([a, b, c, d])),
-        _ => bail!("--extent '{s}': expected four numbers minlon,minlat,maxlon,maxlat with min < max"),
+        _ => bail!(
+            "--extent '{s}': expected four numbers minlon,minlat,maxlon,maxlat with min < max"
+        ),
     }
+}
+
+fn import_options(a: ImportArgs) -> Result<ImportOptions> {
+    let layer = LayerId::parse(&a.layer).map_err(anyhow::Error::msg)?;
+    let mut opts = ImportOptions::new(a.file, layer);
+    opts.family = a.family.as_deref().map(str::parse::<Family>).transpose()?;
+    opts.src_crs = a.src_crs;
+    opts.mapping = a.mapping;
+    opts.title_vi = a.title_vi;
+    opts.title_en = a.title_en;
+    opts.access = a.access.parse::<Access>().map_err(anyhow::Error::msg)?;
+    opts.owner = a.owner;
+    opts.licence = a.licence;
+    opts.report = a.report;
+    opts.strict = a.strict;
+    opts.source_layer = a.source_layer;
+    opts.encoding = a.encoding;
+    opts.csv_x = a.csv_x;
+    opts.csv_y = a.csv_y;
+    opts.extent = match a.extent {
+        Some(e) => parse_extent(&e)?,
+        None => VIETNAM_EXTENT,
+    };
+    opts.progress = !a.quiet;
+    Ok(opts)
 }
 
 async fn run(cli: Cli) -> Result<()> {
     let config = cli.store.config()?;
-    let store: Arc<dyn Store> = cuulong_store::open(&config).await?;
-    match cli.command {
+    let command = match cli.command {
         Command::Import(a) => {
-            let layer = LayerId::parse(&a.layer).map_err(anyhow::Error::msg)?;
-            let mut opts = ImportOptions::new(a.file, layer);
-            opts.family = a.family.as_deref().map(str::parse::<Family>).transpose()?;
-            opts.src_crs = a.src_crs;
-            opts.mapping = a.mapping;
-            opts.title_vi = a.title_vi;
-            opts.title_en = a.title_en;
-            opts.access = a.access.parse::<Access>().map_err(anyhow::Error::msg)?;
-            opts.owner = a.owner;
-            opts.licence = a.licence;
-            opts.report = a.report;
-            opts.strict = a.strict;
-            opts.source_layer = a.source_layer;
-            opts.encoding = a.encoding;
-            opts.csv_x = a.csv_x;
-            opts.csv_y = a.csv_y;
-            opts.extent = match a.extent {
-                Some(e) => parse_extent(&e)?,
-                None => VIETNAM_EXTENT,
-            };
-            opts.progress = !a.quiet;
+            // Arguments are checked before the store is opened, so a mistake changes nothing.
+            let opts = import_options(a)?;
+            let store = cuulong_store::open(&config).await?;
             let summary = import(store.clone(), opts).await?;
             print_summary(&summary, &store.describe());
+            return Ok(());
+        }
+        other => other,
+    };
+    let store: Arc<dyn Store> = cuulong_store::open(&config).await?;
+    match command {
+        Command::Import(_) => unreachable!("handled above"),
+        Command::ImportManifest {
+            manifest,
+            strict,
+            quiet,
+        } => {
+            let entries = cuulong_importers::manifest::read_manifest(&manifest)?;
+            for mut opts in entries {
+                opts.strict = strict;
+                opts.progress = !quiet;
+                let file = opts.file.display().to_string();
+                let summary = import(store.clone(), opts).await.with_context(|| {
+                    format!("manifest {}: importing {file}", manifest.display())
+                })?;
+                print_summary(&summary, &store.describe());
+            }
         }
         Command::Layers { json, action: None } => {
             let layers = store.layers().await?;
@@ -192,7 +237,10 @@ async fn run(cli: Cli) -> Result<()> {
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else if layers.is_empty() {
-                println!("no layers in {} — import one with `cuulong import FILE --layer ID`", store.describe());
+                println!(
+                    "no layers in {} — import one with `cuulong import FILE --layer ID`",
+                    store.describe()
+                );
             } else {
                 println!(
                     "{:<22} {:<10} {:<10} {:>4} {:>9}  {:<20} {}",

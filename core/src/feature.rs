@@ -188,7 +188,10 @@ mod tests {
             Some(Value::Date(NaiveDate::from_ymd_opt(2020, 5, 1).unwrap()))
         );
         assert_eq!(Value::Float(2.5).coerce(FieldType::Int), None);
-        assert_eq!(Value::Float(3.0).coerce(FieldType::Int), Some(Value::Int(3)));
+        assert_eq!(
+            Value::Float(3.0).coerce(FieldType::Int),
+            Some(Value::Int(3))
+        );
         assert_eq!(
             Value::Int(7).coerce(FieldType::Text),
             Some(Value::Text("7".into()))

@@ -53,8 +53,7 @@ impl LayerId {
         let ok = !s.is_empty()
             && s.len() <= 48
             && s.as_bytes()[0].is_ascii_lowercase()
-            && s
-                .bytes()
+            && s.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
         if ok {
             Ok(Self(s.to_owned()))

@@ -20,8 +20,8 @@ pub const VN2000_HELMERT: [f64; 7] = [
 
 /// EPSG codes of VN-2000 CRSs (geographic, UTM 48N/49N, TM-3 zones) for quick recognition.
 const VN2000_EPSG: &[i32] = &[
-    4756, 3405, 3406, 5896, 5897, 5898, 5899, 9205, 9206, 9207, 9208, 9209, 9210, 9211, 9212,
-    9213, 9214, 9215, 9216, 9217, 9218,
+    4756, 3405, 3406, 5896, 5897, 5898, 5899, 9205, 9206, 9207, 9208, 9209, 9210, 9211, 9212, 9213,
+    9214, 9215, 9216, 9217, 9218,
 ];
 
 /// How a layer's coordinates get to EPSG:4326.
@@ -99,9 +99,16 @@ pub enum Vn2000Evidence {
 /// Decides whether a CRS is VN-2000, from its WKT and PROJ forms.
 pub fn detect_vn2000(wkt: &str, proj: &str, epsg: Option<i32>) -> Option<Vn2000Evidence> {
     let w = wkt.to_ascii_lowercase();
-    if ["vn-2000", "vn_2000", "vietnam_2000", "vietnam 2000", "vn2000", "vn 2000"]
-        .iter()
-        .any(|n| w.contains(n))
+    if [
+        "vn-2000",
+        "vn_2000",
+        "vietnam_2000",
+        "vietnam 2000",
+        "vn2000",
+        "vn 2000",
+    ]
+    .iter()
+    .any(|n| w.contains(n))
     {
         return Some(Vn2000Evidence::Named);
     }
@@ -149,7 +156,17 @@ pub fn vn2000_pipeline(proj: &str) -> Result<(String, Option<Vec<f64>>), String>
         for (k, v) in &params {
             if matches!(
                 k.as_str(),
-                "towgs84" | "datum" | "ellps" | "no_defs" | "type" | "wktext" | "nadgrids" | "a" | "b" | "rf" | "f"
+                "towgs84"
+                    | "datum"
+                    | "ellps"
+                    | "no_defs"
+                    | "type"
+                    | "wktext"
+                    | "nadgrids"
+                    | "a"
+                    | "b"
+                    | "rf"
+                    | "f"
             ) {
                 continue;
             }
@@ -207,6 +224,17 @@ pub fn towgs84_warning(given: &[f64]) -> Option<String> {
     }
 }
 
+/// Whether the CRS's own axis order differs from the data's (lat/lon or northing/easting).
+fn axes_swapped(srs: &SpatialRef) -> bool {
+    let mut count = 0;
+    // SAFETY: the handle is valid while `srs` lives; GDAL returns a pointer to `count` ints
+    // owned by the SRS, read before `srs` can change.
+    unsafe {
+        let p = gdal_sys::OSRGetDataAxisToSRSAxisMapping(srs.to_c_hsrs(), &mut count);
+        !p.is_null() && count >= 2 && *p == 2
+    }
+}
+
 /// Works out how to bring `src` to EPSG:4326.
 pub fn reprojection(src: &mut SpatialRef) -> Result<Reprojection, ImportError> {
     src.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
@@ -233,14 +261,26 @@ pub fn reprojection(src: &mut SpatialRef) -> Result<Reprojection, ImportError> {
             ));
         }
         let (pipeline, towgs84) = vn2000_pipeline(&proj).map_err(err)?;
+        // GDAL feeds an explicit operation with coordinates in the CRSs' own axis order and
+        // maps the result from EPSG:4326's (lat, lon) back to data order; wrap the lon/lat
+        // pipeline so it speaks those orders.
+        let mut gdal_pipeline = pipeline.clone();
+        if axes_swapped(src) {
+            gdal_pipeline = gdal_pipeline.replacen(
+                "+proj=pipeline",
+                "+proj=pipeline +step +proj=axisswap +order=2,1",
+                1,
+            );
+        }
+        gdal_pipeline.push_str(" +step +proj=axisswap +order=2,1");
         if let Some(w) = towgs84.as_deref().and_then(towgs84_warning) {
             warnings.push(w);
         }
         let mut opts = CoordTransformOptions::new().map_err(|e| err(e.to_string()))?;
-        opts.set_coordinate_operation(&pipeline, false)
+        opts.set_coordinate_operation(&gdal_pipeline, false)
             .map_err(|e| err(e.to_string()))?;
-        let transform =
-            CoordTransform::new_with_options(&*src, &target, &opts).map_err(|e| err(e.to_string()))?;
+        let transform = CoordTransform::new_with_options(&*src, &target, &opts)
+            .map_err(|e| err(e.to_string()))?;
         return Ok(Reprojection {
             transform: Some(transform),
             src_name,
@@ -273,7 +313,11 @@ mod tests {
     #[test]
     fn recognises_vn2000_however_written() {
         assert_eq!(
-            detect_vn2000("PROJCS[\"VN_2000_TM3_105_45\",GEOGCS[\"GCS_VN_2000\"]]", "", None),
+            detect_vn2000(
+                "PROJCS[\"VN_2000_TM3_105_45\",GEOGCS[\"GCS_VN_2000\"]]",
+                "",
+                None
+            ),
             Some(Vn2000Evidence::Named)
         );
         assert_eq!(
@@ -292,7 +336,10 @@ mod tests {
             detect_vn2000("", "+proj=tmerc +lat_0=0 +lon_0=105.75 +k=0.9999 +x_0=500000 +y_0=0 +ellps=WGS84 +units=m", None),
             Some(Vn2000Evidence::Tm3Signature)
         );
-        assert_eq!(detect_vn2000("WGS 84", "+proj=longlat +datum=WGS84", Some(4326)), None);
+        assert_eq!(
+            detect_vn2000("WGS 84", "+proj=longlat +datum=WGS84", Some(4326)),
+            None
+        );
         assert_eq!(
             detect_vn2000("", "+proj=utm +zone=48 +datum=WGS84", Some(32648)),
             None

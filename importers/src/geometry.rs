@@ -59,11 +59,8 @@ fn linear_2d(g: &OgrGeometry) -> Option<OgrGeometry> {
             }
             let size = usize::try_from(gdal_sys::OGR_G_WkbSize(h)).unwrap_or(0);
             let mut wkb = vec![0u8; size];
-            let err = gdal_sys::OGR_G_ExportToWkb(
-                h,
-                gdal_sys::OGRwkbByteOrder::wkbNDR,
-                wkb.as_mut_ptr(),
-            );
+            let err =
+                gdal_sys::OGR_G_ExportToWkb(h, gdal_sys::OGRwkbByteOrder::wkbNDR, wkb.as_mut_ptr());
             gdal_sys::OGR_G_DestroyGeometry(h);
             if err != gdal_sys::OGRErr::OGRERR_NONE {
                 return None;
@@ -102,7 +99,10 @@ fn keep_dim(g: OgrGeometry, dim: Dim) -> Option<OgrGeometry> {
         if dim_of(pt) == Some(dim) {
             let wkb = part.wkb().ok()?;
             let part = OgrGeometry::from_wkb(&wkb).ok()?;
-            let parts = if matches!(pt, T::wkbMultiPoint | T::wkbMultiLineString | T::wkbMultiPolygon) {
+            let parts = if matches!(
+                pt,
+                T::wkbMultiPoint | T::wkbMultiLineString | T::wkbMultiPolygon
+            ) {
                 (0..part.geometry_count())
                     .filter_map(|j| OgrGeometry::from_wkb(&part.get_geometry(j).wkb().ok()?).ok())
                     .collect()
@@ -182,14 +182,22 @@ pub fn process(
         if change > MAX_REPAIR_CHANGE {
             return reject(format!(
                 "invalid geometry: repair would change its {} by {:.2} % (limit {:.1} %)",
-                if dim == Dim::Polygon { "area" } else { "length" },
+                if dim == Dim::Polygon {
+                    "area"
+                } else {
+                    "length"
+                },
                 change * 100.0,
                 MAX_REPAIR_CHANGE * 100.0
             ));
         }
         repaired = Some(format!(
             "repaired invalid geometry ({} changed by {:.4} %)",
-            if dim == Dim::Polygon { "area" } else { "length" },
+            if dim == Dim::Polygon {
+                "area"
+            } else {
+                "length"
+            },
             change * 100.0
         ));
         g = fixed;
@@ -222,10 +230,14 @@ pub fn layer_type_name(t: u32) -> &'static str {
     match unsafe { gdal_sys::OGR_GT_Flatten(t) } {
         T::wkbPoint => "Point",
         T::wkbMultiPoint => "MultiPoint",
-        T::wkbLineString | T::wkbMultiLineString | T::wkbCircularString | T::wkbCompoundCurve | T::wkbMultiCurve => {
-            "MultiLineString"
+        T::wkbLineString
+        | T::wkbMultiLineString
+        | T::wkbCircularString
+        | T::wkbCompoundCurve
+        | T::wkbMultiCurve => "MultiLineString",
+        T::wkbPolygon | T::wkbMultiPolygon | T::wkbCurvePolygon | T::wkbMultiSurface => {
+            "MultiPolygon"
         }
-        T::wkbPolygon | T::wkbMultiPolygon | T::wkbCurvePolygon | T::wkbMultiSurface => "MultiPolygon",
         _ => "Geometry",
     }
 }
@@ -257,7 +269,8 @@ mod tests {
 
     #[test]
     fn bow_tie_is_rejected_spike_is_repaired() {
-        let err = run("POLYGON ((106 10, 106.01 10.01, 106.01 10, 106 10.01, 106 10))").unwrap_err();
+        let err =
+            run("POLYGON ((106 10, 106.01 10.01, 106.01 10, 106 10.01, 106 10))").unwrap_err();
         assert!(err.0.contains("area"), "{}", err.0);
         // A zero-width spike: repair removes it without changing the area.
         let out = run(

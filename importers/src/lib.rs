@@ -4,6 +4,7 @@
 
 pub mod crs;
 pub mod geometry;
+pub mod manifest;
 mod progress;
 mod report;
 pub mod source;
@@ -20,8 +21,8 @@ use gdal::vector::LayerAccess;
 use sha2::{Digest, Sha256};
 
 use cuulong_core::{
-    Access, Bbox, Family, FamilyError, Feature, Field, ImportRecord, LayerDef, LayerId,
-    LayerMeta, Mapping, MappingError, Schema, Value,
+    Access, Bbox, Family, FamilyError, Feature, Field, ImportRecord, LayerDef, LayerId, LayerMeta,
+    Mapping, MappingError, Schema, Value,
 };
 use cuulong_store::{Store, StoreError};
 
@@ -63,7 +64,9 @@ pub enum ImportError {
         first_feature: i64,
         first_reason: String,
     },
-    #[error("{file}: all {read} features rejected; first: feature {first_feature}: {first_reason}")]
+    #[error(
+        "{file}: all {read} features rejected; first: feature {first_feature}: {first_reason}"
+    )]
     AllRejected {
         file: String,
         read: i64,
@@ -224,7 +227,10 @@ enum FamilySource {
 
 /// Reads, validates and maps the whole source on the current (blocking) thread, sending
 /// batches to `tx`. Returns early with an error message on the channel.
-fn read_source(opts: &ImportOptions, tx: &tokio::sync::mpsc::Sender<Msg>) -> Result<(), ImportError> {
+fn read_source(
+    opts: &ImportOptions,
+    tx: &tokio::sync::mpsc::Sender<Msg>,
+) -> Result<(), ImportError> {
     let file = opts.file.display().to_string();
     let mapping = match &opts.mapping {
         Some(p) => {
@@ -238,10 +244,11 @@ fn read_source(opts: &ImportOptions, tx: &tokio::sync::mpsc::Sender<Msg>) -> Res
             })?;
             if let Some(fam) = opts.family {
                 let names: Vec<&str> = fam.fields().iter().map(|f| f.name).collect();
-                m.check_targets(&names).map_err(|source| ImportError::Mapping {
-                    file: p.display().to_string(),
-                    source,
-                })?;
+                m.check_targets(&names)
+                    .map_err(|source| ImportError::Mapping {
+                        file: p.display().to_string(),
+                        source,
+                    })?;
             }
             Some(m)
         }
@@ -283,7 +290,11 @@ fn read_source(opts: &ImportOptions, tx: &tokio::sync::mpsc::Sender<Msg>) -> Res
         source_fields
             .iter()
             .position(|f| f.name == name)
-            .or_else(|| source_fields.iter().position(|f| f.name.eq_ignore_ascii_case(name)))
+            .or_else(|| {
+                source_fields
+                    .iter()
+                    .position(|f| f.name.eq_ignore_ascii_case(name))
+            })
     };
     let family_sources: Vec<FamilySource> = family_names
         .iter()
@@ -321,7 +332,10 @@ fn read_source(opts: &ImportOptions, tx: &tokio::sync::mpsc::Sender<Msg>) -> Res
         })
         .collect();
     let kept_names = column_names(
-        &kept.iter().map(|&i| source_fields[i].name.clone()).collect::<Vec<_>>(),
+        &kept
+            .iter()
+            .map(|&i| source_fields[i].name.clone())
+            .collect::<Vec<_>>(),
         &family_names,
     );
     let mut schema_fields: Vec<Field> = opts.family.map(|f| f.schema_fields()).unwrap_or_default();
@@ -338,8 +352,14 @@ fn read_source(opts: &ImportOptions, tx: &tokio::sync::mpsc::Sender<Msg>) -> Res
         .unwrap_or_else(|| file.clone());
     let def = LayerDef {
         id: opts.layer.clone(),
-        title_vi: opts.title_vi.clone().unwrap_or_else(|| opts.layer.to_string()),
-        title_en: opts.title_en.clone().unwrap_or_else(|| opts.layer.to_string()),
+        title_vi: opts
+            .title_vi
+            .clone()
+            .unwrap_or_else(|| opts.layer.to_string()),
+        title_en: opts
+            .title_en
+            .clone()
+            .unwrap_or_else(|| opts.layer.to_string()),
         family: opts.family.map(|f| f.name().to_owned()),
         geometry_type: geometry::layer_type_name(layer.defn().geometry_type()).to_owned(),
         access: opts.access,
@@ -357,7 +377,10 @@ fn read_source(opts: &ImportOptions, tx: &tokio::sync::mpsc::Sender<Msg>) -> Res
         warnings: reprojection.warnings.clone(),
         total,
     };
-    if tx.blocking_send(Msg::Start(Box::new(def), Box::new(plan))).is_err() {
+    if tx
+        .blocking_send(Msg::Start(Box::new(def), Box::new(plan)))
+        .is_err()
+    {
         return Ok(());
     }
 
@@ -369,27 +392,29 @@ fn read_source(opts: &ImportOptions, tx: &tokio::sync::mpsc::Sender<Msg>) -> Res
     gdal_errors::reset();
     for (n, feature) in layer.features().enumerate() {
         let n = n as i64 + 1;
+        gdal_errors::at(n);
         tally.read += 1;
         let source_values: Vec<Value> = source_fields
             .iter()
             .map(|f| source::value(&feature, f, &src.encoding))
             .collect();
-        let reject = |reason: String, tally: &mut Tally, geometry: Option<geo_types::Geometry<f64>>| {
-            *tally.reasons.entry(reason_key(&reason)).or_default() += 1;
-            if want_report || tally.rejected.is_empty() {
-                tally.rejected.push(Rejected {
-                    feature: n,
-                    reason,
-                    geometry,
-                    properties: source_fields
-                        .iter()
-                        .zip(&source_values)
-                        .map(|(f, v)| (f.name.clone(), v.to_json()))
-                        .collect(),
-                });
-            }
-        };
-        let Some(g) = feature.geometry() else {
+        let reject =
+            |reason: String, tally: &mut Tally, geometry: Option<geo_types::Geometry<f64>>| {
+                *tally.reasons.entry(reason_key(&reason)).or_default() += 1;
+                if want_report || tally.rejected.is_empty() {
+                    tally.rejected.push(Rejected {
+                        feature: n,
+                        reason,
+                        geometry,
+                        properties: source_fields
+                            .iter()
+                            .zip(&source_values)
+                            .map(|(f, v)| (f.name.clone(), v.to_json()))
+                            .collect(),
+                    });
+                }
+            };
+        let Some(g) = feature.geometry().filter(|g| g.has_gdal_ptr()) else {
             reject("no geometry".into(), &mut tally, None);
             continue;
         };
@@ -413,13 +438,19 @@ fn read_source(opts: &ImportOptions, tx: &tokio::sync::mpsc::Sender<Msg>) -> Res
             for (ff, fs) in fam.fields().iter().zip(&family_sources) {
                 let raw = match fs {
                     FamilySource::Constant(c) => c.clone(),
-                    FamilySource::Column(i) => mapping.map_value(ff.name, source_values[*i].clone()),
+                    FamilySource::Column(i) => {
+                        mapping.map_value(ff.name, source_values[*i].clone())
+                    }
                     FamilySource::Missing => Value::Null,
                 };
                 match raw.coerce(ff.kind) {
                     Some(v) => values.push(v),
                     None => {
-                        bad = Some(format!("field '{}': '{raw}' is not a {}", ff.name, ff.kind.name()));
+                        bad = Some(format!(
+                            "field '{}': '{raw}' is not a {}",
+                            ff.name,
+                            ff.kind.name()
+                        ));
                         break;
                     }
                 }
@@ -451,18 +482,21 @@ fn read_source(opts: &ImportOptions, tx: &tokio::sync::mpsc::Sender<Msg>) -> Res
         });
         if batch.len() == BATCH
             && tx
-                .blocking_send(Msg::Batch(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))))
+                .blocking_send(Msg::Batch(std::mem::replace(
+                    &mut batch,
+                    Vec::with_capacity(BATCH),
+                )))
                 .is_err()
         {
             return Ok(());
         }
     }
     // A truncated or corrupt file makes GDAL stop early with an error, not with a panic.
-    if let Some(message) = gdal_errors::last_failure() {
+    if let Some((at, message)) = gdal_errors::first_failure() {
         return Err(ImportError::Read {
             file,
-            feature: tally.read + 1,
-            message,
+            feature: at,
+            message: format!("the file is corrupt or truncated (GDAL: {message})"),
         });
     }
     if let Some(total) = total {
@@ -504,15 +538,25 @@ mod gdal_errors {
     //! GDAL print to stderr, so the CLI can name the problem in one line.
     use std::sync::Mutex;
 
-    static LAST: Mutex<Option<String>> = Mutex::new(None);
+    /// The first failure since `reset`, with the feature counter at that time.
+    static FIRST: Mutex<Option<(i64, String)>> = Mutex::new(None);
+    static AT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+    /// Tells the handler which feature is being read.
+    pub fn at(feature: i64) {
+        AT.store(feature, std::sync::atomic::Ordering::Relaxed);
+    }
 
     pub fn install() {
         gdal::config::set_error_handler(|class, _no, msg| {
             use gdal::errors::CplErrType;
             match class {
                 CplErrType::Failure | CplErrType::Fatal => {
-                    if let Ok(mut last) = LAST.lock() {
-                        *last = Some(msg.to_owned());
+                    if let Ok(mut first) = FIRST.lock() {
+                        if first.is_none() {
+                            let at = AT.load(std::sync::atomic::Ordering::Relaxed);
+                            *first = Some((at, msg.trim().to_owned()));
+                        }
                     }
                 }
                 CplErrType::Warning => tracing::debug!(target: "gdal", "{msg}"),
@@ -522,19 +566,23 @@ mod gdal_errors {
     }
 
     pub fn reset() {
-        if let Ok(mut last) = LAST.lock() {
-            *last = None;
+        if let Ok(mut first) = FIRST.lock() {
+            *first = None;
         }
+        at(0);
     }
 
-    pub fn last_failure() -> Option<String> {
-        LAST.lock().ok().and_then(|mut l| l.take())
+    pub fn first_failure() -> Option<(i64, String)> {
+        FIRST.lock().ok().and_then(|mut l| l.take())
     }
 }
 
 /// Runs one import: reads on a blocking thread, writes through the store, commits only when
 /// everything holds. On any error the store is left as it was.
-pub async fn import(store: Arc<dyn Store>, opts: ImportOptions) -> Result<ImportSummary, ImportError> {
+pub async fn import(
+    store: Arc<dyn Store>,
+    opts: ImportOptions,
+) -> Result<ImportSummary, ImportError> {
     let started = Instant::now();
     gdal_errors::install();
     let sha256 = {

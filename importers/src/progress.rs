@@ -52,7 +52,10 @@ impl Progress {
                     "cuulong: {}: {written}/{t} features ({rate:.0} features/s)",
                     self.layer
                 ),
-                None => eprintln!("cuulong: {}: {written} features ({rate:.0} features/s)", self.layer),
+                None => eprintln!(
+                    "cuulong: {}: {written} features ({rate:.0} features/s)",
+                    self.layer
+                ),
             }
         }
     }

@@ -77,7 +77,11 @@ pub fn open(req: &OpenRequest<'_>) -> Result<Source, ImportError> {
             .filter(|c| c.to_ascii_uppercase().contains("TCVN"))
     });
     if let Some(enc) = requested {
-        if enc.to_ascii_uppercase().replace(['-', '_', ' '], "").starts_with("TCVN") {
+        if enc
+            .to_ascii_uppercase()
+            .replace(['-', '_', ' '], "")
+            .starts_with("TCVN")
+        {
             encoding = Encoding::Tcvn3;
             if shapefile {
                 open_options.push("ENCODING=".into());
@@ -171,7 +175,11 @@ fn pick_layer(ds: &Dataset, wanted: Option<&str>, file: &str) -> Result<usize, I
                 file: file.to_owned(),
                 message: format!(
                     "no layer '{w}' (layers: {})",
-                    names.iter().map(|(_, n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+                    names
+                        .iter()
+                        .map(|(_, n, _)| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             });
     }

@@ -58,9 +58,18 @@ mod tests {
                 .map(|c| TABLE.iter().position(|&t| t == c).expect("char in table") as u8)
                 .collect()
         };
-        for name in ["Bến Tre", "Chợ Lách", "Mỏ Cày Nam", "Thạnh Phú", "Đồng Khởi"] {
+        for name in [
+            "Bến Tre",
+            "Chợ Lách",
+            "Mỏ Cày Nam",
+            "Thạnh Phú",
+            "Đồng Khởi",
+        ] {
             let bytes = encode(name);
-            assert!(bytes.iter().any(|&b| b >= 0x80), "{name} has non-ASCII bytes");
+            assert!(
+                bytes.iter().any(|&b| b >= 0x80),
+                "{name} has non-ASCII bytes"
+            );
             assert_eq!(decode(&bytes), name);
         }
         assert_eq!(decode(&[0xD5]), "ế");

@@ -79,7 +79,10 @@ impl Drop for DirLock {
 }
 
 /// Writes `bytes` to `path` atomically: temp file, fsync, rename, fsync of the directory.
-fn write_atomic(path: &Path, write: impl FnOnce(&mut BufWriter<&File>) -> std::io::Result<()>) -> Result<()> {
+fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<&File>) -> std::io::Result<()>,
+) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".tmp-{}-{name}", std::process::id()));
@@ -270,7 +273,10 @@ struct EmbeddedWriter {
 struct GeoRef<'a>(&'a geo_types::Geometry<f64>);
 
 impl GeozeroGeometry for GeoRef<'_> {
-    fn process_geom<P: geozero::GeomProcessor>(&self, processor: &mut P) -> geozero::error::Result<()> {
+    fn process_geom<P: geozero::GeomProcessor>(
+        &self,
+        processor: &mut P,
+    ) -> geozero::error::Result<()> {
         self.0.process_geom(processor)
     }
 }
@@ -431,7 +437,9 @@ impl PropertyProcessor for Props<'_> {
             return Ok(false);
         }
         let Some(field) = self.schema.fields.get(i - 1) else {
-            self.error = Some(format!("column {i} '{name}' is not in the catalogue schema"));
+            self.error = Some(format!(
+                "column {i} '{name}' is not in the catalogue schema"
+            ));
             return Ok(true);
         };
         let value = match (v, field.kind) {

@@ -108,7 +108,8 @@ fn row_to_meta(row: &PgRow) -> Result<LayerMeta> {
     })
 }
 
-const META_COLUMNS: &str = "id, title_vi, title_en, family, geometry_type, access, owner, licence, \
+const META_COLUMNS: &str =
+    "id, title_vi, title_en, family, geometry_type, access, owner, licence, \
      lineage, version, updated_at, bbox, feature_count, schema";
 
 fn decode_feature(row: &PgRow, layer: &str, schema: &Schema) -> Result<Feature> {
@@ -124,8 +125,12 @@ fn decode_feature(row: &PgRow, layer: &str, schema: &Schema) -> Result<Feature> 
     for (i, field) in schema.fields.iter().enumerate() {
         let col = i + 2;
         let v = match field.kind {
-            FieldType::Bool => row.try_get::<Option<bool>, _>(col).map(|v| v.map(Value::Bool)),
-            FieldType::Int => row.try_get::<Option<i64>, _>(col).map(|v| v.map(Value::Int)),
+            FieldType::Bool => row
+                .try_get::<Option<bool>, _>(col)
+                .map(|v| v.map(Value::Bool)),
+            FieldType::Int => row
+                .try_get::<Option<i64>, _>(col)
+                .map(|v| v.map(Value::Int)),
             FieldType::Float => row
                 .try_get::<Option<f64>, _>(col)
                 .map(|v| v.map(Value::Float)),
@@ -370,7 +375,11 @@ impl LayerWriter for PostgisWriter {
             }
         })?;
         let ctx = || format!("copying features into '{}'", self.def.id);
-        let mut copy = self.tx.copy_in_raw(&self.copy_sql).await.map_err(db(ctx()))?;
+        let mut copy = self
+            .tx
+            .copy_in_raw(&self.copy_sql)
+            .await
+            .map_err(db(ctx()))?;
         copy.send(self.buf.as_slice()).await.map_err(db(ctx()))?;
         copy.finish().await.map_err(db(ctx()))?;
         Ok(())
