@@ -52,7 +52,11 @@ pub fn parse_crs(definition: &str) -> Result<SpatialRef, ImportError> {
 }
 
 fn srs_name(srs: &SpatialRef) -> String {
-    let name = srs.name().unwrap_or_else(|| "unnamed CRS".into());
+    let name = srs
+        .name()
+        .filter(|n| !n.is_empty() && n != "unknown")
+        .or_else(|| srs.to_proj4().ok().map(|p| p.trim().to_owned()))
+        .unwrap_or_else(|| "unnamed CRS".into());
     let mut probe = srs.clone();
     let code = match (srs.auth_name(), srs.auth_code()) {
         (Some(auth), Ok(code)) => Some(format!("{auth}:{code}")),
