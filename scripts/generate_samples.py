@@ -261,7 +261,7 @@ COPIES = [
     "admin/bentre_province_2009.geojson",
     "admin/bentre_districts_2009.geojson",  # UTF-8 original of the TCVN3 shapefile
     "admin/bentre_communes_2009.geojson",
-    ("hydrology/wdbii_rivers_canals_bentre.geojson", "hydrology/wdbii_rivers_canals_bentre.geojson"),
+    "hydrology/wdbii_rivers_canals_bentre.geojson",
     "transport/national_roads_bentre_area.geojson",
 ]
 
@@ -284,11 +284,10 @@ STATIONS = [
 
 def copy_real(source, out):
     for rel in COPIES:
-        src_rel, dst_rel = rel if isinstance(rel, tuple) else (rel, rel)
-        dst = os.path.join(out, dst_rel)
+        dst = os.path.join(out, rel)
         os.makedirs(os.path.dirname(dst), exist_ok=True)
-        shutil.copyfile(os.path.join(source, src_rel), dst)
-        log(f"copied {dst_rel}")
+        shutil.copyfile(os.path.join(source, rel), dst)
+        log(f"copied {rel}")
 
     # water areas: the water classes of the GSHHG land/water polygons, with a family `kind`.
     with open(os.path.join(source, "hydrology/gshhg_land_water_polygons_bentre.geojson"),
@@ -480,8 +479,9 @@ class Geo:
         self.communes = []
         for props, g in read_features(os.path.join(out, "admin/bentre_communes_2009.geojson")):
             ps = to_tm3(g).PointOnSurface()
-            self.communes.append((props["name_vi"], props["district_gso_code"],
-                                  (ps.GetX(), ps.GetY())))
+            # "Xã Mỹ Nhơn" -> "Mỹ Nhơn" for road names ("Phường 1" stays)
+            short = re.sub(r"^(Xã|Thị trấn) ", "", props["name_vi"])
+            self.communes.append((short, props["district_gso_code"], (ps.GetX(), ps.GetY())))
         # coast line
         ring = prov_ll.GetGeometryRef(0).GetGeometryRef(0) if \
             ogr.GT_Flatten(prov_ll.GetGeometryType()) == ogr.wkbMultiPolygon else \
@@ -967,7 +967,8 @@ def generate_roads(out, geo):
             pts.extend(seg if not pts else seg[1:])
         roads.append((pts, {"road_class": "DT", "ref": ref, "name": name, "lanes": lanes,
                             "surface": "bê tông nhựa"}))
-    # ĐH: each district town to 4 of its communes (the farthest ones first, then random)
+    # ĐH: each district town to 4 of its communes (the two farthest, then two at random);
+    # in TP Bến Tre these are urban streets
     for code, _n, _g, txy in geo.districts:
         comms = [c for c in geo.communes if c[1] == code]
         comms.sort(key=lambda c: -math.hypot(c[2][0] - txy[0], c[2][1] - txy[1]))
@@ -975,10 +976,15 @@ def generate_roads(out, geo):
         for k, c in enumerate(chosen, start=1):
             if math.hypot(c[2][0] - txy[0], c[2][1] - txy[1]) < 800:
                 continue
-            roads.append((wiggle(rng, txy, c[2], 0.06),
-                          {"road_class": "DH", "ref": f"ĐH.{k:02d}",
-                           "name": f"Đường huyện {k:02d} ({DISTRICT_SHORT[code]})",
-                           "lanes": 2, "surface": rng.choice(("láng nhựa", "bê tông nhựa"))}))
+            surface = rng.choice(("láng nhựa", "bê tông nhựa"))
+            if code == "829":  # the city has urban streets, not district roads
+                attrs = {"road_class": "urban", "ref": None, "name": f"Đường số {k}",
+                         "lanes": 2, "surface": "bê tông nhựa"}
+            else:
+                attrs = {"road_class": "DH", "ref": f"ĐH.{k:02d}",
+                         "name": f"Đường huyện {k:02d} ({DISTRICT_SHORT[code]})",
+                         "lanes": 2, "surface": surface}
+            roads.append((wiggle(rng, txy, c[2], 0.06), attrs))
     # ĐX: each commune centre to its nearest neighbour (pairs once)
     seen = set()
     for i, (name, _dc, xy) in enumerate(geo.communes):
@@ -1001,7 +1007,7 @@ def generate_roads(out, geo):
             end = (xy[0] + ln * math.cos(ang), xy[1] + ln * math.sin(ang))
             roads.append((wiggle(rng, xy, end, 0.1, step=150.0),
                           {"road_class": "thon", "ref": None,
-                           "name": f"Đường ấp {rng.randint(1, 9)}, {name}", "lanes": 1,
+                           "name": f"Đường ấp {rng.randint(1, 9)} ({name})", "lanes": 1,
                            "surface": rng.choice(("bê tông xi măng", "bê tông xi măng",
                                                   "cấp phối", "đất"))}))
 

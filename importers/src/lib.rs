@@ -322,15 +322,16 @@ fn read_source(
             }
         }
     }
-    // Source fields are all kept (an import never drops data); those whose name is a family
-    // field are that family field.
-    let kept: Vec<usize> = (0..source_fields.len())
-        .filter(|&i| {
-            !family_names
-                .iter()
-                .any(|n| n.eq_ignore_ascii_case(&source_fields[i].name))
+    // Source fields are all kept (an import never drops data), except the one a family field
+    // is read from under its own name; a same-named field that the mapping bypassed (e.g. an
+    // ASCII `name` when `name` comes from `name_vi`) is kept under a suffixed name.
+    let absorbed = |i: usize| {
+        family_names.iter().zip(&family_sources).any(|(n, fs)| {
+            matches!(fs, FamilySource::Column(c) if *c == i)
+                && n.eq_ignore_ascii_case(&source_fields[i].name)
         })
-        .collect();
+    };
+    let kept: Vec<usize> = (0..source_fields.len()).filter(|&i| !absorbed(i)).collect();
     let kept_names = column_names(
         &kept
             .iter()
