@@ -132,10 +132,13 @@ pub fn detect_vn2000(wkt: &str, proj: &str, epsg: Option<i32>) -> Option<Vn2000E
         return None;
     }
     let num = |k: &str| param(&params, k).and_then(|v| v.parse::<f64>().ok());
-    let wgs84_ellps = param(&params, "ellps") == Some("WGS84") || param(&params, "datum").is_none();
+    // No datum, or a WGS 84 one: MapInfo and many exports write VN-2000 TM-3 that way. Nobody
+    // uses WGS 84 TM-3 zones with k = 0.9999 in Vietnam; the signature is VN-2000's.
+    let datum = param(&params, "datum");
+    let wgs84_ellps = param(&params, "ellps").is_none_or(|e| e == "WGS84");
     if param(&params, "proj") == Some("tmerc")
         && wgs84_ellps
-        && param(&params, "datum").is_none()
+        && datum.is_none_or(|d| d == "WGS84")
         && num("k").or(num("k_0")) == Some(0.9999)
         && num("x_0") == Some(500_000.0)
         && num("lon_0").is_some_and(|l| (102.0..=110.0).contains(&l) && (l * 4.0).fract() == 0.0)
@@ -261,7 +264,7 @@ pub fn reprojection(src: &mut SpatialRef) -> Result<Reprojection, ImportError> {
     if let Some(evidence) = detect_vn2000(&wkt, &proj, epsg) {
         if evidence == Vn2000Evidence::Tm3Signature {
             warnings.push(format!(
-                "CRS '{src_name}' has no datum; its TM-3 parameters say VN-2000, so it was treated as VN-2000"
+                "CRS '{src_name}' names no VN-2000 datum, but its TM-3 parameters are VN-2000's, so it was treated as VN-2000 (if it really is WGS 84, give --src-crs with +towgs84=0,0,0)"
             ));
         }
         let (pipeline, towgs84) = vn2000_pipeline(&proj).map_err(err)?;
