@@ -57,7 +57,7 @@ impl StoreArgs {
 #[derive(Subcommand)]
 enum Command {
     /// Import a file (any format GDAL reads) as a new version of a layer.
-    Import(ImportArgs),
+    Import(Box<ImportArgs>),
     /// Import every layer of a manifest (TOML with [[layer]] entries), e.g. data-samples/samples.toml.
     ImportManifest {
         manifest: PathBuf,
@@ -162,7 +162,7 @@ fn parse_extent(s: &str) -> Result<Bbox> {
     }
 }
 
-fn import_options(a: ImportArgs) -> Result<ImportOptions> {
+fn import_options(a: Box<ImportArgs>) -> Result<ImportOptions> {
     let layer = LayerId::parse(&a.layer).map_err(anyhow::Error::msg)?;
     let mut opts = ImportOptions::new(a.file, layer);
     opts.family = a.family.as_deref().map(str::parse::<Family>).transpose()?;
@@ -243,8 +243,8 @@ async fn run(cli: Cli) -> Result<()> {
                 );
             } else {
                 println!(
-                    "{:<22} {:<10} {:<10} {:>4} {:>9}  {:<20} {}",
-                    "ID", "FAMILY", "ACCESS", "VER", "FEATURES", "UPDATED (UTC)", "TITLE (vi / en)"
+                    "{:<22} {:<10} {:<10} {:>4} {:>9}  {:<20} TITLE (vi / en)",
+                    "ID", "FAMILY", "ACCESS", "VER", "FEATURES", "UPDATED (UTC)"
                 );
                 for l in &layers {
                     println!(

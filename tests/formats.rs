@@ -1,6 +1,8 @@
 //! The importer reads what agencies hand over: the same 500 land-use parcels converted by GDAL
 //! into each format import with the same count and extent.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::path::Path;

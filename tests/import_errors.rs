@@ -1,6 +1,8 @@
 //! Bad input gets a one-line error naming the problem, a non-zero exit, and leaves both stores
 //! exactly as they were (the layer keeps its previous version).
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::fs;

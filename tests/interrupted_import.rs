@@ -2,6 +2,8 @@
 //! either its previous version or the complete new one, never a mix, and nothing half-written
 //! (staging tables, temp files) is visible through the store. Both backends.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

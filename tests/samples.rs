@@ -1,6 +1,8 @@
 //! Every data sample imports into both stores; per layer the PostGIS row count equals
 //! features read minus rejects, and the embedded store holds exactly the same features.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::collections::BTreeMap;

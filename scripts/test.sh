@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# README's test command. Installs what is missing (Debian: GDAL, PROJ, PostgreSQL + PostGIS,
+# clang), starts a local PostGIS (scripts/pg-start.sh), then checks formatting and lints and
+# runs every test — unit tests and integration tests against real PostGIS and real files.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh
+CUULONG_TEST_DATABASE_URL=$(bash scripts/pg-start.sh)
+export CUULONG_TEST_DATABASE_URL
+echo "cuulong: tests use PostGIS at $CUULONG_TEST_DATABASE_URL" >&2
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
