@@ -146,6 +146,9 @@ struct ImportArgs {
     quiet: bool,
 }
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn parse_extent(s: &str) -> Result<Bbox> {
     let v: Vec<f64> = s
         .split(',')
@@ -305,7 +308,7 @@ async fn run(cli: Cli) -> Result<()> {
 
 fn print_summary(s: &ImportSummary, store: &str) {
     let r = &s.record;
-    let secs = r.duration_ms as f64 / 1000.0;
+    let secs = s.elapsed.as_secs_f64();
     println!(
         "imported layer '{}' version {} into {store}",
         s.layer.id, s.layer.version

@@ -133,24 +133,33 @@ pub fn process(
     extent: &Bbox,
 ) -> Result<Outcome, Rejection> {
     let reject = |s: String| Err(Rejection(s));
-    let Some(mut g) = linear_2d(g) else {
-        return reject("geometry could not be read".into());
-    };
+    // Copy only when the geometry must change (curves, Z/M, reprojection).
+    let plain = unsafe { gdal_sys::OGR_GT_IsNonLinear(g.geometry_type()) } == 0
+        && !gdal::vector::geometry_type_has_z(g.geometry_type())
+        && !gdal::vector::geometry_type_has_m(g.geometry_type());
+    let mut copy = None;
+    if !plain || transform.is_some() {
+        let Some(mut c) = linear_2d(g) else {
+            return reject("geometry could not be read".into());
+        };
+        if let Some(ct) = transform {
+            if let Err(e) = c.transform_inplace(ct) {
+                return reject(format!("cannot reproject: {e}"));
+            }
+        }
+        copy = Some(c);
+    }
+    let g: &OgrGeometry = copy.as_ref().unwrap_or(g);
     if g.is_empty() {
         return reject("empty geometry".into());
     }
-    let t = flat_type(&g);
+    let t = flat_type(g);
     let Some(dim) = dim_of(t) else {
         return reject(format!(
             "unsupported geometry type {} (expected points, lines or polygons)",
             g.geometry_name()
         ));
     };
-    if let Some(ct) = transform {
-        if let Err(e) = g.transform_inplace(ct) {
-            return reject(format!("cannot reproject: {e}"));
-        }
-    }
     let env = g.envelope();
     let bbox = Bbox([env.MinX, env.MinY, env.MaxX, env.MaxY]);
     if bbox.0.iter().any(|v| !v.is_finite()) {
@@ -163,8 +172,9 @@ pub fn process(
         ));
     }
     let mut repaired = None;
+    let mut fixed_geometry = None;
     if dim != Dim::Point && !g.is_valid() {
-        let before = measure(&g, dim);
+        let before = measure(g, dim);
         let fixed = g
             .make_valid(&CslStringList::new())
             .ok()
@@ -200,8 +210,9 @@ pub fn process(
             },
             change * 100.0
         ));
-        g = fixed;
+        fixed_geometry = Some(fixed);
     }
+    let g = fixed_geometry.as_ref().unwrap_or(g);
     let wkb = match g.wkb() {
         Ok(w) => w,
         Err(e) => return reject(format!("cannot encode geometry: {e}")),

@@ -139,6 +139,8 @@ pub struct ImportSummary {
     pub reject_reasons: BTreeMap<String, i64>,
     /// Notes such as crosswalk mappings, with counts.
     pub notes: BTreeMap<String, i64>,
+    /// Wall time of the whole import, commit included.
+    pub elapsed: std::time::Duration,
 }
 
 const BATCH: usize = 4096;
@@ -385,113 +387,70 @@ fn read_source(
         return Ok(());
     }
 
-    let mut tally = Tally::default();
-    let mut batch = Vec::with_capacity(BATCH);
-    let transform = reprojection.transform.as_ref();
-    let family = opts.family;
-    let want_report = opts.report.is_some();
+    // Two stages on two threads: this one reads with GDAL (attributes and WKB), the other
+    // validates, repairs, reprojects and maps. GDAL objects stay on the thread that made them.
+    let src_wkt = srs.to_wkt().map_err(|e| ImportError::Crs {
+        crs: reprojection.src_name.clone(),
+        message: e.to_string(),
+    })?;
+    let needs_transform = reprojection.transform.is_some();
+    drop(reprojection);
+    let stage = Stage {
+        opts,
+        mapping: &mapping,
+        family_sources: &family_sources,
+        kept: &kept,
+        field_names: source_fields.iter().map(|f| f.name.clone()).collect(),
+        src_wkt: needs_transform.then_some(src_wkt),
+    };
+    let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<Vec<Raw>>(4);
+    let mut read = 0i64;
     gdal_errors::reset();
-    for (n, feature) in layer.features().enumerate() {
-        let n = n as i64 + 1;
-        gdal_errors::at(n);
-        tally.read += 1;
-        let source_values: Vec<Value> = source_fields
-            .iter()
-            .map(|f| source::value(&feature, f, &src.encoding))
-            .collect();
-        let reject =
-            |reason: String, tally: &mut Tally, geometry: Option<geo_types::Geometry<f64>>| {
-                *tally.reasons.entry(reason_key(&reason)).or_default() += 1;
-                if want_report || tally.rejected.is_empty() {
-                    tally.rejected.push(Rejected {
-                        feature: n,
-                        reason,
-                        geometry,
-                        properties: source_fields
-                            .iter()
-                            .zip(&source_values)
-                            .map(|(f, v)| (f.name.clone(), v.to_json()))
-                            .collect(),
-                    });
-                }
-            };
-        let Some(g) = feature.geometry().filter(|g| g.has_gdal_ptr()) else {
-            reject("no geometry".into(), &mut tally, None);
-            continue;
-        };
-        let outcome = match geometry::process(g, transform, &opts.extent) {
-            Ok(o) => o,
-            Err(r) => {
-                reject(r.0, &mut tally, None);
-                continue;
-            }
-        };
-        let (geo, repaired) = match outcome {
-            geometry::Outcome::Ok(g) => (g, false),
-            geometry::Outcome::Repaired(g, note) => {
-                *tally.notes.entry(note_key(&note)).or_default() += 1;
-                (g, true)
-            }
-        };
-        let mut values = Vec::with_capacity(family_sources.len() + kept.len());
-        if let Some(fam) = family {
-            let mut bad = None;
-            for (ff, fs) in fam.fields().iter().zip(&family_sources) {
-                let raw = match fs {
-                    FamilySource::Constant(c) => c.clone(),
-                    FamilySource::Column(i) => {
-                        mapping.map_value(ff.name, source_values[*i].clone())
-                    }
-                    FamilySource::Missing => Value::Null,
-                };
-                match raw.coerce(ff.kind) {
-                    Some(v) => values.push(v),
-                    None => {
-                        bad = Some(format!(
-                            "field '{}': '{raw}' is not a {}",
-                            ff.name,
-                            ff.kind.name()
-                        ));
-                        break;
-                    }
-                }
-            }
-            if let Some(reason) = bad {
-                reject(reason, &mut tally, Some(geo));
-                continue;
-            }
-            match fam.check(&mut values) {
-                Ok(notes) => {
-                    for note in notes {
-                        *tally.notes.entry(note).or_default() += 1;
-                    }
-                }
-                Err(e) => {
-                    reject(e.to_string(), &mut tally, Some(geo));
-                    continue;
-                }
+    let tally = std::thread::scope(|scope| {
+        let validator = scope.spawn(|| stage.run(raw_rx, tx));
+        let mut raws = Vec::with_capacity(BATCH);
+        for (n, feature) in layer.features().enumerate() {
+            let n = n as i64 + 1;
+            gdal_errors::at(n);
+            read += 1;
+            let values: Vec<Value> = source_fields
+                .iter()
+                .map(|f| source::value(&feature, f, &src.encoding))
+                .collect();
+            let wkb = feature
+                .geometry()
+                .filter(|g| g.has_gdal_ptr())
+                .and_then(|g| g.wkb().ok());
+            raws.push(Raw { n, wkb, values });
+            if raws.len() == BATCH
+                && raw_tx
+                    .send(std::mem::replace(&mut raws, Vec::with_capacity(BATCH)))
+                    .is_err()
+            {
+                break;
             }
         }
-        values.extend(kept.iter().map(|&i| source_values[i].clone()));
-        tally.geometry_types.insert(geometry::geo_type_name(&geo));
-        tally.imported += 1;
-        tally.repaired += i64::from(repaired);
-        batch.push(Feature {
-            id: tally.imported,
-            geometry: geo,
-            values,
-        });
-        if batch.len() == BATCH
-            && tx
-                .blocking_send(Msg::Batch(std::mem::replace(
-                    &mut batch,
-                    Vec::with_capacity(BATCH),
-                )))
-                .is_err()
-        {
-            return Ok(());
+        if !raws.is_empty() {
+            let _ = raw_tx.send(raws);
         }
-    }
+        drop(raw_tx);
+        validator.join()
+    });
+    let tally = match tally {
+        Ok(Ok(t)) => t,
+        Ok(Err(e)) => return Err(e),
+        Err(_) => {
+            return Err(ImportError::Read {
+                file,
+                feature: read,
+                message: "the validation thread failed".into(),
+            })
+        }
+    };
+    let Some(mut tally) = tally else {
+        return Ok(()); // the writer went away; it reports why
+    };
+    tally.read = read;
     // A truncated or corrupt file makes GDAL stop early with an error, not with a panic.
     if let Some((at, message)) = gdal_errors::first_failure() {
         return Err(ImportError::Read {
@@ -501,7 +460,7 @@ fn read_source(
         });
     }
     if let Some(total) = total {
-        if (tally.read as u64) < total {
+        if (read as u64) < total {
             return Err(ImportError::Read {
                 file,
                 feature: tally.read + 1,
@@ -512,11 +471,142 @@ fn read_source(
             });
         }
     }
-    if !batch.is_empty() && tx.blocking_send(Msg::Batch(batch)).is_err() {
-        return Ok(());
-    }
     let _ = tx.blocking_send(Msg::Done(Box::new(tally)));
     Ok(())
+}
+
+/// A feature as read: its position, geometry as WKB, source attribute values.
+struct Raw {
+    n: i64,
+    wkb: Option<Vec<u8>>,
+    values: Vec<Value>,
+}
+
+/// The validation stage: everything it needs to turn raw features into store features.
+struct Stage<'a> {
+    opts: &'a ImportOptions,
+    mapping: &'a Mapping,
+    family_sources: &'a [FamilySource],
+    kept: &'a [usize],
+    field_names: Vec<String>,
+    /// Source CRS as WKT when coordinates need reprojecting.
+    src_wkt: Option<String>,
+}
+
+impl Stage<'_> {
+    /// Validates every batch from `rx` and sends the results to the writer. Returns the tally,
+    /// or `None` when the writer went away.
+    fn run(
+        &self,
+        rx: std::sync::mpsc::Receiver<Vec<Raw>>,
+        tx: &tokio::sync::mpsc::Sender<Msg>,
+    ) -> Result<Option<Tally>, ImportError> {
+        let reprojection = match &self.src_wkt {
+            Some(wkt) => Some(crs::reprojection(&mut crs::parse_crs(wkt)?)?),
+            None => None,
+        };
+        let transform = reprojection.as_ref().and_then(|r| r.transform.as_ref());
+        let mut tally = Tally::default();
+        for raws in rx {
+            let mut batch = Vec::with_capacity(raws.len());
+            for raw in raws {
+                if let Some(f) = self.feature(raw, transform, &mut tally) {
+                    batch.push(f);
+                }
+            }
+            if !batch.is_empty() && tx.blocking_send(Msg::Batch(batch)).is_err() {
+                return Ok(None);
+            }
+        }
+        Ok(Some(tally))
+    }
+
+    fn feature(
+        &self,
+        raw: Raw,
+        transform: Option<&gdal::spatial_ref::CoordTransform>,
+        tally: &mut Tally,
+    ) -> Option<Feature> {
+        let Raw {
+            n,
+            wkb,
+            values: source_values,
+        } = raw;
+        let want_report = self.opts.report.is_some();
+        let reject =
+            |reason: String, tally: &mut Tally, geometry: Option<geo_types::Geometry<f64>>| {
+                *tally.reasons.entry(reason_key(&reason)).or_default() += 1;
+                if want_report || tally.rejected.is_empty() {
+                    tally.rejected.push(Rejected {
+                        feature: n,
+                        reason,
+                        geometry,
+                        properties: self
+                            .field_names
+                            .iter()
+                            .zip(&source_values)
+                            .map(|(f, v)| (f.clone(), v.to_json()))
+                            .collect(),
+                    });
+                }
+            };
+        let Some(g) = wkb.and_then(|w| gdal::vector::Geometry::from_wkb(&w).ok()) else {
+            reject("no geometry".into(), tally, None);
+            return None;
+        };
+        let (geo, repaired) = match geometry::process(&g, transform, &self.opts.extent) {
+            Ok(geometry::Outcome::Ok(g)) => (g, false),
+            Ok(geometry::Outcome::Repaired(g, note)) => {
+                *tally.notes.entry(note_key(&note)).or_default() += 1;
+                (g, true)
+            }
+            Err(r) => {
+                reject(r.0, tally, None);
+                return None;
+            }
+        };
+        let mut values = Vec::with_capacity(self.family_sources.len() + self.kept.len());
+        if let Some(fam) = self.opts.family {
+            for (ff, fs) in fam.fields().iter().zip(self.family_sources) {
+                let raw = match fs {
+                    FamilySource::Constant(c) => c.clone(),
+                    FamilySource::Column(i) => {
+                        self.mapping.map_value(ff.name, source_values[*i].clone())
+                    }
+                    FamilySource::Missing => Value::Null,
+                };
+                match raw.coerce(ff.kind) {
+                    Some(v) => values.push(v),
+                    None => {
+                        let reason =
+                            format!("field '{}': '{raw}' is not a {}", ff.name, ff.kind.name());
+                        reject(reason, tally, Some(geo));
+                        return None;
+                    }
+                }
+            }
+            match fam.check(&mut values) {
+                Ok(notes) => {
+                    for note in notes {
+                        *tally.notes.entry(note).or_default() += 1;
+                    }
+                }
+                Err(e) => {
+                    reject(e.to_string(), tally, Some(geo));
+                    return None;
+                }
+            }
+        }
+        values.extend(self.kept.iter().map(|&i| source_values[i].clone()));
+        tally.geometry_types.insert(geometry::geo_type_name(&geo));
+        tally.imported += 1;
+        tally.repaired += i64::from(repaired);
+        Some(Feature {
+            id: tally.imported,
+            geometry: geo,
+            values,
+        })
+    }
 }
 
 /// Groups reasons in the summary: per-value details (numbers, quoted values) are dropped.
@@ -586,16 +676,15 @@ pub async fn import(
 ) -> Result<ImportSummary, ImportError> {
     let started = Instant::now();
     gdal_errors::install();
+    if !opts.file.exists() {
+        return Err(ImportError::NotFound {
+            file: opts.file.display().to_string(),
+        });
+    }
+    // Hashing runs beside the reading; both hit the page cache.
     let sha256 = {
         let path = opts.file.clone();
-        if !path.exists() {
-            return Err(ImportError::NotFound {
-                file: path.display().to_string(),
-            });
-        }
         tokio::task::spawn_blocking(move || sha256_of(&path))
-            .await
-            .map_err(|e| ImportError::Usage(e.to_string()))??
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(4);
     let reader_opts = opts.clone();
@@ -679,6 +768,9 @@ pub async fn import(
     }
     let mut warnings = plan.warnings.clone();
     warnings.extend(tally.notes.iter().map(|(n, c)| format!("{c} × {n}")));
+    let sha256 = sha256
+        .await
+        .map_err(|e| ImportError::Usage(format!("hashing the file failed: {e}")))??;
     let record = ImportRecord {
         layer_id: opts.layer.to_string(),
         version: 0,
@@ -702,6 +794,7 @@ pub async fn import(
         record,
         reject_reasons: tally.reasons,
         notes: tally.notes,
+        elapsed: started.elapsed(),
     })
 }
 

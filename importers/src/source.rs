@@ -227,6 +227,18 @@ pub fn fields<L: LayerAccess>(layer: &L) -> Vec<SourceField> {
         .collect()
 }
 
+/// NFC form of a string, without copying when it already is (the common case).
+pub fn nfc(s: String) -> String {
+    if s.is_ascii()
+        || unicode_normalization::is_nfc_quick(s.chars())
+            == unicode_normalization::IsNormalized::Yes
+    {
+        s
+    } else {
+        s.nfc().collect()
+    }
+}
+
 /// Reads one attribute as a typed value.
 pub fn value(feature: &OgrFeature<'_>, field: &SourceField, encoding: &Encoding) -> Value {
     if field.kind == FieldType::Text {
@@ -247,7 +259,7 @@ pub fn value(feature: &OgrFeature<'_>, field: &SourceField, encoding: &Encoding)
             return Value::Text(tcvn3::decode(&bytes));
         }
         return match feature.field_as_string(field.index) {
-            Ok(Some(s)) => Value::Text(if s.is_ascii() { s } else { s.nfc().collect() }),
+            Ok(Some(s)) => Value::Text(nfc(s)),
             _ => Value::Null,
         };
     }

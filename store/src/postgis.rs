@@ -400,8 +400,9 @@ impl LayerWriter for PostgisWriter {
         let t = table_ref(&table);
         for sql in [
             format!("ALTER TABLE {t} ADD PRIMARY KEY (fid)"),
+            // No ANALYZE here: it costs as much as the GiST build, and autovacuum analyzes a
+            // new table within a minute.
             format!("CREATE INDEX ON {t} USING gist (geom)"),
-            format!("ANALYZE {t}"),
         ] {
             sqlx::query(&sql)
                 .execute(&mut *tx)
