@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 use sqlx::postgres::PgListener;
 
@@ -13,45 +15,56 @@ fn postgis_import_sends_notify_with_layer_id() {
         return;
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let mut listener = rt.block_on(async {
-        let mut l = PgListener::connect(&db.url).await.unwrap();
-        l.listen("cuulong_layers").await.unwrap();
-        l
-    });
-    let file = samples().join("admin/bentre_province_2009.geojson");
-    ok(run(cuulong().args([
-        "--database-url",
-        &db.url,
-        "import",
-        file.to_str().unwrap(),
-        "--layer",
-        "province",
-        "--quiet",
-    ])));
-    let note = rt.block_on(async {
-        tokio::time::timeout(std::time::Duration::from_secs(10), listener.recv())
+    rt.block_on(async {
+        let mut listener = PgListener::connect(&db.url).await.unwrap();
+        listener.listen("cuulong_layers").await.unwrap();
+        let file = samples().join("admin/bentre_province_2009.geojson");
+        let url = db.url.clone();
+        let o = tokio::task::spawn_blocking(move || {
+            run(cuulong().args([
+                "--database-url",
+                &url,
+                "import",
+                file.to_str().unwrap(),
+                "--layer",
+                "province",
+                "--quiet",
+            ]))
+        })
+        .await
+        .unwrap();
+        ok(o);
+        let note = tokio::time::timeout(Duration::from_secs(10), listener.recv())
             .await
             .expect("a notification within 10 s")
-            .unwrap()
+            .unwrap();
+        assert_eq!(note.channel(), "cuulong_layers");
+        assert_eq!(note.payload(), "province");
+        // A failed import sends nothing.
+        let url = db.url.clone();
+        let o = tokio::task::spawn_blocking(move || {
+            run(cuulong().args([
+                "--database-url",
+                &url,
+                "import",
+                "/nonexistent.shp",
+                "--layer",
+                "province",
+                "--quiet",
+            ]))
+        })
+        .await
+        .unwrap();
+        assert!(!o.status.success());
+        let mut stream = listener.into_stream();
+        let none = tokio::time::timeout(
+            Duration::from_millis(500),
+            futures::StreamExt::next(&mut stream),
+        )
+        .await;
+        assert!(
+            none.is_err(),
+            "unexpected notification after a failed import"
+        );
     });
-    assert_eq!(note.channel(), "cuulong_layers");
-    assert_eq!(note.payload(), "province");
-    // A failed import sends nothing.
-    let o = run(cuulong().args([
-        "--database-url",
-        &db.url,
-        "import",
-        "/nonexistent.shp",
-        "--layer",
-        "province",
-        "--quiet",
-    ]));
-    assert!(!o.status.success());
-    let none = rt.block_on(async {
-        tokio::time::timeout(std::time::Duration::from_millis(500), listener.recv()).await
-    });
-    assert!(
-        none.is_err(),
-        "unexpected notification after a failed import"
-    );
 }
