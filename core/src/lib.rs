@@ -1,10 +1,15 @@
 //! cuulong-core: the pure kernels of cuulong — the feature model, layer metadata, the layer
-//! families with their Vietnamese code lists, and attribute mapping. No I/O, no async.
+//! families with their Vietnamese code lists, attribute mapping, tile math, clipping, MVT
+//! encoding and the in-memory layer index. No I/O, no async.
 
+pub mod clip;
 pub mod family;
 pub mod feature;
+pub mod index;
 pub mod layer;
 pub mod mapping;
+pub mod mvt;
+pub mod tile;
 
 pub use family::{Family, FamilyError};
 pub use feature::{Feature, Field, FieldType, Schema, Value};

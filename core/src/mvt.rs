@@ -1,0 +1,411 @@
+//! Mapbox Vector Tile 2.1 encoding of EPSG:3857 geometries: transform to tile coordinates,
+//! clip to the tile plus a buffer, quantise to the extent, drop degenerate parts, fix ring
+//! winding (exterior rings positive area in tile coordinates, holes negative), and encode
+//! command integers and typed, deduplicated tags.
+
+use std::collections::HashMap;
+
+use geo_types::{Geometry, LineString, Point, Polygon};
+use geozero::mvt::tile;
+
+use crate::clip::{clip_line, clip_ring, Rect};
+use crate::feature::{Schema, Value};
+use crate::tile::TileId;
+
+pub const EXTENT: u32 = 4096;
+/// Buffer around the tile, in tile units, so strokes and labels join across tile edges.
+pub const BUFFER: u32 = 64;
+
+const MOVE_TO: u32 = 1;
+const LINE_TO: u32 = 2;
+const CLOSE_PATH: u32 = 7;
+
+fn command(id: u32, count: u32) -> u32 {
+    (id & 0x7) | (count << 3)
+}
+
+fn zigzag(n: i32) -> u32 {
+    ((n << 1) ^ (n >> 31)) as u32
+}
+
+/// Transforms EPSG:3857 coordinates into a tile's coordinate space (y down).
+#[derive(Debug, Clone, Copy)]
+pub struct TileTransform {
+    minx: f64,
+    maxy: f64,
+    scale: f64,
+    pub clip: Rect,
+}
+
+impl TileTransform {
+    pub fn new(tile: TileId, extent: u32, buffer: u32) -> Self {
+        let b = tile.bounds();
+        let scale = f64::from(extent) / (b[2] - b[0]);
+        let buf = f64::from(buffer);
+        Self {
+            minx: b[0],
+            maxy: b[3],
+            scale,
+            clip: [-buf, -buf, f64::from(extent) + buf, f64::from(extent) + buf],
+        }
+    }
+
+    #[inline]
+    fn apply(&self, x: f64, y: f64) -> (f64, f64) {
+        ((x - self.minx) * self.scale, (self.maxy - y) * self.scale)
+    }
+
+    fn ring(&self, ls: &LineString<f64>) -> Vec<(f64, f64)> {
+        ls.0.iter().map(|c| self.apply(c.x, c.y)).collect()
+    }
+}
+
+/// Encodes geometry commands, tracking the cursor across parts of one feature.
+#[derive(Default)]
+struct Encoder {
+    out: Vec<u32>,
+    cx: i32,
+    cy: i32,
+}
+
+impl Encoder {
+    fn move_to(&mut self, pts: &[(i32, i32)]) {
+        self.out.push(command(MOVE_TO, pts.len() as u32));
+        for &p in pts {
+            self.param(p);
+        }
+    }
+
+    fn param(&mut self, (x, y): (i32, i32)) {
+        self.out.push(zigzag(x - self.cx));
+        self.out.push(zigzag(y - self.cy));
+        self.cx = x;
+        self.cy = y;
+    }
+
+    fn path(&mut self, pts: &[(i32, i32)], close: bool) {
+        self.out.push(command(MOVE_TO, 1));
+        self.param(pts[0]);
+        let rest = &pts[1..];
+        self.out.push(command(LINE_TO, rest.len() as u32));
+        for &p in rest {
+            self.param(p);
+        }
+        if close {
+            self.out.push(command(CLOSE_PATH, 1));
+        }
+    }
+}
+
+fn quantise(pts: &[(f64, f64)]) -> Vec<(i32, i32)> {
+    let mut out: Vec<(i32, i32)> = Vec::with_capacity(pts.len());
+    for &(x, y) in pts {
+        let p = (x.round() as i32, y.round() as i32);
+        if out.last() != Some(&p) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Twice the signed area of a closed integer ring (surveyor's formula, tile coordinates).
+fn area2(ring: &[(i32, i32)]) -> i64 {
+    ring.windows(2)
+        .map(|w| i64::from(w[0].0) * i64::from(w[1].1) - i64::from(w[1].0) * i64::from(w[0].1))
+        .sum()
+}
+
+/// A ring clipped and quantised, closed, with the requested winding; `None` if degenerate.
+fn tile_ring(t: &TileTransform, ls: &LineString<f64>, exterior: bool) -> Option<Vec<(i32, i32)>> {
+    let clipped = clip_ring(&t.ring(ls), &t.clip);
+    if clipped.len() < 4 {
+        return None;
+    }
+    let mut q = quantise(&clipped);
+    if q.first() != q.last() {
+        let first = q[0];
+        q.push(first);
+    }
+    if q.len() < 4 {
+        return None;
+    }
+    let a = area2(&q);
+    if a == 0 {
+        return None;
+    }
+    if (a > 0) != exterior {
+        q.reverse();
+    }
+    Some(q)
+}
+
+fn encode_polygon(t: &TileTransform, p: &Polygon<f64>, enc: &mut Encoder) -> bool {
+    let Some(ext) = tile_ring(t, p.exterior(), true) else {
+        return false;
+    };
+    enc.path(&ext[..ext.len() - 1], true);
+    for hole in p.interiors() {
+        if let Some(h) = tile_ring(t, hole, false) {
+            enc.path(&h[..h.len() - 1], true);
+        }
+    }
+    true
+}
+
+fn encode_line(t: &TileTransform, ls: &LineString<f64>, enc: &mut Encoder) -> bool {
+    let mut any = false;
+    for piece in clip_line(&t.ring(ls), &t.clip) {
+        let q = quantise(&piece);
+        if q.len() >= 2 {
+            enc.path(&q, false);
+            any = true;
+        }
+    }
+    any
+}
+
+fn point_in(t: &TileTransform, p: &Point<f64>) -> Option<(i32, i32)> {
+    let (x, y) = t.apply(p.x(), p.y());
+    let c = &t.clip;
+    (x >= c[0] && x <= c[2] && y >= c[1] && y <= c[3]).then(|| (x.round() as i32, y.round() as i32))
+}
+
+/// Geometry commands and type of one feature in a tile; `None` if nothing is left after
+/// clipping and quantisation.
+pub fn encode_geometry(t: &TileTransform, g: &Geometry<f64>) -> Option<(tile::GeomType, Vec<u32>)> {
+    let mut enc = Encoder::default();
+    let kind = match g {
+        Geometry::Point(p) => {
+            enc.move_to(&[point_in(t, p)?]);
+            tile::GeomType::Point
+        }
+        Geometry::MultiPoint(mp) => {
+            let pts: Vec<(i32, i32)> = mp.0.iter().filter_map(|p| point_in(t, p)).collect();
+            if pts.is_empty() {
+                return None;
+            }
+            enc.move_to(&pts);
+            tile::GeomType::Point
+        }
+        Geometry::LineString(ls) => {
+            if !encode_line(t, ls, &mut enc) {
+                return None;
+            }
+            tile::GeomType::Linestring
+        }
+        Geometry::MultiLineString(mls) => {
+            let mut any = false;
+            for ls in &mls.0 {
+                any |= encode_line(t, ls, &mut enc);
+            }
+            if !any {
+                return None;
+            }
+            tile::GeomType::Linestring
+        }
+        Geometry::Polygon(p) => {
+            if !encode_polygon(t, p, &mut enc) {
+                return None;
+            }
+            tile::GeomType::Polygon
+        }
+        Geometry::MultiPolygon(mp) => {
+            let mut any = false;
+            for p in &mp.0 {
+                any |= encode_polygon(t, p, &mut enc);
+            }
+            if !any {
+                return None;
+            }
+            tile::GeomType::Polygon
+        }
+        _ => return None,
+    };
+    Some((kind, enc.out))
+}
+
+#[derive(Hash, PartialEq, Eq)]
+enum ValueKey {
+    Text(String),
+    Int(i64),
+    Float(u64),
+    Bool(bool),
+}
+
+/// Builds one MVT layer: features are added one by one, tags deduplicated per layer.
+pub struct LayerBuilder<'a> {
+    transform: TileTransform,
+    schema: &'a Schema,
+    layer: tile::Layer,
+    values: HashMap<ValueKey, u32>,
+    /// Layer key index of each schema field, assigned on first use.
+    keys: Vec<Option<u32>>,
+}
+
+impl<'a> LayerBuilder<'a> {
+    pub fn new(name: &str, schema: &'a Schema, tile: TileId) -> Self {
+        Self {
+            transform: TileTransform::new(tile, EXTENT, BUFFER),
+            schema,
+            layer: tile::Layer {
+                version: 2,
+                name: name.to_owned(),
+                extent: Some(EXTENT),
+                ..Default::default()
+            },
+            values: HashMap::new(),
+            keys: vec![None; schema.len()],
+        }
+    }
+
+    /// Adds a feature; returns false if its geometry vanished in this tile.
+    pub fn add(&mut self, id: i64, values: &[Value], geometry: &Geometry<f64>) -> bool {
+        let Some((kind, commands)) = encode_geometry(&self.transform, geometry) else {
+            return false;
+        };
+        let mut tags = Vec::with_capacity(values.len() * 2);
+        for (i, v) in values.iter().enumerate() {
+            let key = match v {
+                Value::Null => continue,
+                Value::Text(s) => ValueKey::Text(s.clone()),
+                Value::Int(n) => ValueKey::Int(*n),
+                Value::Float(f) => ValueKey::Float(f.to_bits()),
+                Value::Bool(b) => ValueKey::Bool(*b),
+                Value::Date(_) | Value::DateTime(_) => ValueKey::Text(v.to_string()),
+            };
+            let k = match self.keys[i] {
+                Some(k) => k,
+                None => {
+                    let k = self.layer.keys.len() as u32;
+                    self.layer.keys.push(self.schema.fields[i].name.clone());
+                    self.keys[i] = Some(k);
+                    k
+                }
+            };
+            let next = self.layer.values.len() as u32;
+            let vi = *self.values.entry(key).or_insert(next);
+            if vi == next {
+                self.layer.values.push(match v {
+                    Value::Text(s) => tile::Value {
+                        string_value: Some(s.clone()),
+                        ..Default::default()
+                    },
+                    Value::Int(n) => tile::Value {
+                        sint_value: Some(*n),
+                        ..Default::default()
+                    },
+                    Value::Float(f) => tile::Value {
+                        double_value: Some(*f),
+                        ..Default::default()
+                    },
+                    Value::Bool(b) => tile::Value {
+                        bool_value: Some(*b),
+                        ..Default::default()
+                    },
+                    other => tile::Value {
+                        string_value: Some(other.to_string()),
+                        ..Default::default()
+                    },
+                });
+            }
+            tags.push(k);
+            tags.push(vi);
+        }
+        self.layer.features.push(tile::Feature {
+            id: u64::try_from(id).ok(),
+            tags,
+            r#type: Some(kind as i32),
+            geometry: commands,
+        });
+        true
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.layer.features.is_empty()
+    }
+
+    pub fn finish(self) -> tile::Layer {
+        self.layer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::feature::{Field, FieldType};
+    use geo_types::{polygon, MultiPolygon};
+
+    #[test]
+    fn commands_and_zigzag() {
+        assert_eq!(command(MOVE_TO, 1), 9);
+        assert_eq!(command(LINE_TO, 3), 26);
+        assert_eq!(command(CLOSE_PATH, 1), 15);
+        assert_eq!(zigzag(0), 0);
+        assert_eq!(zigzag(-1), 1);
+        assert_eq!(zigzag(1), 2);
+        assert_eq!(zigzag(-2), 3);
+    }
+
+    fn z0() -> TileId {
+        TileId::new(0, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn polygon_exterior_is_positive_and_holes_negative() {
+        // Counter-clockwise in map coordinates (y up) → must come out clockwise on screen.
+        let h = crate::tile::HALF_WORLD;
+        let p = polygon![
+            exterior: [(x: -h / 2.0, y: -h / 2.0), (x: h / 2.0, y: -h / 2.0), (x: h / 2.0, y: h / 2.0), (x: -h / 2.0, y: h / 2.0)],
+            interiors: [[(x: -h / 4.0, y: -h / 4.0), (x: -h / 4.0, y: h / 4.0), (x: h / 4.0, y: h / 4.0), (x: h / 4.0, y: -h / 4.0)]],
+        ];
+        let t = TileTransform::new(z0(), EXTENT, BUFFER);
+        let ext = tile_ring(&t, p.exterior(), true).unwrap();
+        assert!(area2(&ext) > 0);
+        let hole = tile_ring(&t, &p.interiors()[0], false).unwrap();
+        assert!(area2(&hole) < 0);
+        let (kind, cmds) = encode_geometry(&t, &Geometry::Polygon(p)).unwrap();
+        assert_eq!(kind, tile::GeomType::Polygon);
+        assert_eq!(cmds[0], command(MOVE_TO, 1));
+        assert_eq!(
+            cmds.iter()
+                .filter(|&&c| c == command(CLOSE_PATH, 1))
+                .count(),
+            2
+        );
+    }
+
+    #[test]
+    fn sub_unit_polygons_vanish() {
+        let tiny = polygon![(x: 0.0, y: 0.0), (x: 1.0, y: 0.0), (x: 1.0, y: 1.0), (x: 0.0, y: 0.0)];
+        let t = TileTransform::new(z0(), EXTENT, BUFFER);
+        assert!(encode_geometry(&t, &Geometry::MultiPolygon(MultiPolygon(vec![tiny]))).is_none());
+    }
+
+    #[test]
+    fn tags_are_deduplicated_and_typed() {
+        let schema = Schema::new(vec![
+            Field::new("lu_code", FieldType::Text),
+            Field::new("year", FieldType::Int),
+            Field::new("note", FieldType::Text),
+        ]);
+        let mut b = LayerBuilder::new("land_use", &schema, z0());
+        let g = Geometry::Point(Point::new(0.0, 0.0));
+        assert!(b.add(
+            1,
+            &[Value::Text("CLN".into()), Value::Int(2020), Value::Null],
+            &g
+        ));
+        assert!(b.add(
+            2,
+            &[Value::Text("CLN".into()), Value::Int(2021), Value::Null],
+            &g
+        ));
+        let l = b.finish();
+        assert_eq!(l.keys, vec!["lu_code", "year"]);
+        assert_eq!(l.values.len(), 3);
+        assert_eq!(l.features[0].tags, vec![0, 0, 1, 1]);
+        assert_eq!(l.features[1].tags, vec![0, 0, 1, 2]);
+        assert_eq!(l.features[1].id, Some(2));
+        assert_eq!(l.extent, Some(4096));
+    }
+}
