@@ -67,6 +67,23 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Serve vector tiles, TileJSON, styles and the web map from memory.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: std::net::SocketAddr,
+        /// Tile cache size in MiB (0 turns it off, for benchmarks).
+        #[arg(long, default_value_t = 256)]
+        tile_cache_mb: u64,
+        /// Base URL clients reach this server at (default: from the request's Host header).
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
+        /// Folder of MapLibre styles [default: the source tree's styles/].
+        #[arg(long, value_name = "DIR")]
+        styles_dir: Option<PathBuf>,
+        /// Folder of the web map and its assets [default: the source tree's tile-server/web/].
+        #[arg(long, value_name = "DIR")]
+        web_dir: Option<PathBuf>,
+    },
     /// List the layers of the catalogue, or change one.
     Layers {
         /// Print a JSON array instead of a table.
@@ -221,6 +238,29 @@ async fn run(cli: Cli) -> Result<()> {
                 })?;
                 print_summary(&summary, &store.describe());
             }
+        }
+        Command::Serve {
+            bind,
+            tile_cache_mb,
+            public_url,
+            styles_dir,
+            web_dir,
+        } => {
+            let mut config = cuulong_tile_server::ServerConfig {
+                bind,
+                tile_cache_mb,
+                public_url,
+                ..Default::default()
+            };
+            if let Some(d) = styles_dir {
+                config.styles_dir = d;
+            }
+            if let Some(d) = web_dir {
+                config.web_dir = d;
+            }
+            cuulong_tile_server::serve(store, config)
+                .await
+                .with_context(|| format!("serving on {bind}"))?;
         }
         Command::Layers { json, action: None } => {
             let layers = store.layers().await?;

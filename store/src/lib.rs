@@ -84,6 +84,12 @@ pub trait Store: Send + Sync {
     async fn history(&self, id: &LayerId) -> Result<Vec<ImportRecord>>;
 
     async fn set_access(&self, id: &LayerId, access: Access) -> Result<()>;
+
+    /// A stream of ids of layers that changed, where the backend can push them (PostGIS
+    /// `LISTEN cuulong_layers`). `None`: the caller polls [`Store::layers`].
+    async fn changes(&self) -> Result<Option<BoxStream<'static, String>>> {
+        Ok(None)
+    }
 }
 
 /// Receives the features of a new layer version, then swaps it in.

@@ -324,6 +324,22 @@ impl Store for PostgisStore {
             .map_err(db("reading import history"))
     }
 
+    async fn changes(&self) -> Result<Option<futures::stream::BoxStream<'static, String>>> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool)
+            .await
+            .map_err(db("listening for layer changes"))?;
+        listener
+            .listen(NOTIFY_CHANNEL)
+            .await
+            .map_err(db("listening for layer changes"))?;
+        // The listener reconnects by itself; a notification lost while it was away is caught
+        // by the server's periodic resync.
+        let stream = listener
+            .into_stream()
+            .filter_map(|n| async move { n.ok().map(|n| n.payload().to_owned()) });
+        Ok(Some(stream.boxed()))
+    }
+
     async fn set_access(&self, id: &LayerId, access: Access) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db("setting access"))?;
         let done = sqlx::query("UPDATE cuulong.layers SET access = $2 WHERE id = $1")

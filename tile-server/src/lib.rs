@@ -1,1 +1,104 @@
-pub fn placeholder() {}
+//! cuulong-tile-server: `cuulong serve`. Every layer lives in memory behind an R-tree
+//! (`cuulong_core::index`); handlers stay thin and answer from a snapshot of the indexes.
+
+mod error;
+mod loader;
+pub mod state;
+pub mod tiles;
+mod web;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::http::{header, Method};
+use axum::routing::get;
+use axum::Router;
+use cuulong_store::Store;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::services::ServeDir;
+
+pub use error::ApiError;
+pub use state::AppState;
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub bind: SocketAddr,
+    /// Tile cache size in MiB; 0 turns the cache off.
+    pub tile_cache_mb: u64,
+    pub styles_dir: PathBuf,
+    pub web_dir: PathBuf,
+    pub public_url: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tile_cache_mb: 256,
+            styles_dir: here.join("../styles"),
+            web_dir: here.join("web"),
+            public_url: None,
+        }
+    }
+}
+
+/// The router, apart from `serve`, so tests can drive it in-process.
+pub fn app(state: Arc<AppState>) -> Router {
+    let web = state.web_dir.clone();
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
+        .allow_headers([header::IF_NONE_MATCH, header::AUTHORIZATION])
+        .expose_headers([header::ETAG, header::CONTENT_ENCODING]);
+    Router::new()
+        .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::tile))
+        .route("/tiles/{layers}", get(tiles::tilejson))
+        .route("/styles/{name}", get(web::style))
+        .route("/map", get(web::map_page))
+        .route("/layers.json", get(web::layers))
+        .route("/events", get(web::events))
+        .route("/health", get(web::health))
+        .route("/ready", get(web::ready))
+        .nest_service("/vendor", ServeDir::new(web.join("vendor")))
+        .nest_service("/fonts", ServeDir::new(web.join("fonts")))
+        .fallback(web::not_found)
+        .layer(cors)
+        .with_state(state)
+}
+
+/// Runs the server until the process is stopped: binds, loads every layer in the
+/// background (`/ready` turns 200 when done), keeps layers current.
+pub async fn serve(store: Arc<dyn Store>, config: ServerConfig) -> std::io::Result<()> {
+    let state = Arc::new(AppState::new(store, &config));
+    tokio::spawn(loader::run(state.clone()));
+    let listener = tokio::net::TcpListener::bind(config.bind).await?;
+    tracing::info!(addr = %config.bind, "cuulong serving; map at http://{}/map", config.bind);
+    eprintln!(
+        "cuulong: serving on http://{}/ (map: http://{}/map)",
+        config.bind, config.bind
+    );
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown())
+        .await
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

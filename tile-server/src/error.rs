@@ -1,0 +1,53 @@
+//! The one place errors become HTTP responses: JSON `{"code", "description"}` with a 4xx/5xx
+//! status. 5xx bodies stay generic; the cause is logged once.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("the server is still loading layers")]
+    NotReady,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "InvalidParameterValue"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NotFound"),
+            ApiError::NotReady => (StatusCode::SERVICE_UNAVAILABLE, "NotReady"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.parts();
+        let description = match &self {
+            ApiError::Internal(cause) => {
+                tracing::error!(%cause, "internal error");
+                "internal error; see the server log".to_owned()
+            }
+            other => other.to_string(),
+        };
+        (
+            status,
+            Json(serde_json::json!({"code": code, "description": description})),
+        )
+            .into_response()
+    }
+}
+
+impl From<cuulong_core::tile::TileError> for ApiError {
+    fn from(e: cuulong_core::tile::TileError) -> Self {
+        ApiError::BadRequest(e.to_string())
+    }
+}

@@ -1,0 +1,137 @@
+//! Loading layers from the store into indexes, and keeping them current: on a PostGIS
+//! NOTIFY or an embedded-catalogue change, the new version is built beside the old one and
+//! swapped in atomically.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cuulong_core::index::LayerIndex;
+use cuulong_core::{LayerId, LayerMeta};
+use futures::{StreamExt, TryStreamExt};
+
+use crate::state::{AppState, LayerEvent};
+
+/// Reads a layer's features and builds its index off the async threads.
+async fn build(state: &AppState, meta: LayerMeta) -> Result<Arc<LayerIndex>, String> {
+    let features: Vec<_> = state
+        .store
+        .features(&meta.id)
+        .await
+        .map_err(|e| e.to_string())?
+        .try_collect()
+        .await
+        .map_err(|e| e.to_string())?;
+    let index = tokio::task::spawn_blocking(move || LayerIndex::build(meta, features))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Arc::new(index))
+}
+
+/// Brings the indexes in line with the store: builds new and changed layers, drops removed
+/// ones. Each changed layer is swapped in on its own, as soon as it is built.
+pub async fn sync(state: &AppState) -> Result<(), String> {
+    let metas = state.store.layers().await.map_err(|e| e.to_string())?;
+    let current = state.snapshot();
+    for meta in &metas {
+        let id = meta.id.to_string();
+        let unchanged = current
+            .get(&id)
+            .is_some_and(|l| l.meta.version == meta.version && l.meta.access == meta.access);
+        if unchanged {
+            continue;
+        }
+        let version = meta.version;
+        match build(state, meta.clone()).await {
+            Ok(index) => {
+                state.layers.rcu(|layers| {
+                    let mut next = (**layers).clone();
+                    next.insert(id.clone(), index.clone());
+                    next
+                });
+                tracing::info!(layer = %id, version, "layer loaded");
+                let _ = state.events.send(LayerEvent { layer: id, version });
+            }
+            // The store may have moved on (replaced again) between listing and reading; the
+            // next sync picks it up. The old version keeps being served meanwhile.
+            Err(e) => tracing::warn!(layer = %id, error = %e, "could not load layer"),
+        }
+    }
+    let gone: Vec<String> = state
+        .snapshot()
+        .keys()
+        .filter(|id| !metas.iter().any(|m| m.id.as_str() == id.as_str()))
+        .cloned()
+        .collect();
+    for id in gone {
+        state.layers.rcu(|layers| {
+            let mut next = (**layers).clone();
+            next.remove(&id);
+            next
+        });
+        let _ = state.events.send(LayerEvent {
+            layer: id,
+            version: 0,
+        });
+    }
+    Ok(())
+}
+
+/// Initial load, then keeps watching. Runs until the process ends.
+pub async fn run(state: Arc<AppState>) {
+    loop {
+        match sync(&state).await {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::error!(error = %e, "loading layers failed; retrying");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+    }
+    state.set_ready();
+    tracing::info!(layers = state.snapshot().len(), "all layers loaded");
+    let changes = state.store.changes().await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot listen for layer changes; polling");
+        None
+    });
+    match changes {
+        Some(mut ids) => {
+            // Pushed changes, plus a periodic resync for anything missed while disconnected.
+            let mut resync = tokio::time::interval(Duration::from_secs(30));
+            loop {
+                tokio::select! {
+                    id = ids.next() => match id {
+                        Some(id) => {
+                            if LayerId::parse(&id).is_ok() {
+                                if let Err(e) = sync(&state).await {
+                                    tracing::warn!(error = %e, "sync after NOTIFY failed");
+                                }
+                            }
+                        }
+                        None => {
+                            tracing::warn!("layer change stream ended; polling");
+                            break;
+                        }
+                    },
+                    _ = resync.tick() => {
+                        if let Err(e) = sync(&state).await {
+                            tracing::warn!(error = %e, "periodic sync failed");
+                        }
+                    }
+                }
+            }
+            poll(state).await;
+        }
+        None => poll(state).await,
+    }
+}
+
+/// Polls the catalogue (cheap for the embedded store: one small file).
+async fn poll(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        if let Err(e) = sync(&state).await {
+            tracing::warn!(error = %e, "sync failed");
+        }
+    }
+}

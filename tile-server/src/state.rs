@@ -1,0 +1,70 @@
+//! Server state: the layer indexes (swapped atomically when a layer changes), the store, the
+//! tile cache and the change events.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use cuulong_core::index::LayerIndex;
+use cuulong_store::Store;
+use tokio::sync::broadcast;
+
+/// Every loaded layer, by id. Replaced as a whole: a request takes one snapshot and finishes
+/// on it even if a new version is swapped in meanwhile.
+pub type Layers = BTreeMap<String, Arc<LayerIndex>>;
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LayerEvent {
+    pub layer: String,
+    /// The new version, or 0 when the layer was removed.
+    pub version: i64,
+}
+
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub layers: ArcSwap<Layers>,
+    pub cache: Option<moka::sync::Cache<String, Arc<Vec<u8>>>>,
+    pub events: broadcast::Sender<LayerEvent>,
+    ready: AtomicBool,
+    pub styles_dir: PathBuf,
+    pub web_dir: PathBuf,
+    /// Base URL written into TileJSON and styles; from the request's Host header when unset.
+    pub public_url: Option<String>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, config: &crate::ServerConfig) -> Self {
+        let cache = (config.tile_cache_mb > 0).then(|| {
+            moka::sync::Cache::builder()
+                .weigher(|k: &String, v: &Arc<Vec<u8>>| {
+                    u32::try_from(k.len() + v.len() + 64).unwrap_or(u32::MAX)
+                })
+                .max_capacity(config.tile_cache_mb * 1024 * 1024)
+                .build()
+        });
+        Self {
+            store,
+            layers: ArcSwap::from_pointee(Layers::new()),
+            cache,
+            events: broadcast::channel(256).0,
+            ready: AtomicBool::new(false),
+            styles_dir: config.styles_dir.clone(),
+            web_dir: config.web_dir.clone(),
+            public_url: config.public_url.clone(),
+        }
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::Release);
+    }
+
+    pub fn snapshot(&self) -> Arc<Layers> {
+        self.layers.load_full()
+    }
+}

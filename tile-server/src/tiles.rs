@@ -1,0 +1,280 @@
+//! `GET /tiles/{layers}/{z}/{x}/{y}.mvt` and `GET /tiles/{layers}.json` (TileJSON 3.0.0).
+
+use std::hash::{Hash, Hasher};
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use cuulong_core::index::LayerIndex;
+use cuulong_core::tile::TileId;
+use cuulong_core::{FieldType, LayerId};
+use geozero::mvt::{Message, Tile};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub const MVT_TYPE: &str = "application/vnd.mapbox-vector-tile";
+
+/// Resolves a comma list of layer ids against the snapshot; unknown ids are a 404.
+fn resolve(state: &AppState, list: &str) -> Result<Vec<Arc<LayerIndex>>, ApiError> {
+    if list.is_empty() || list.len() > 4096 {
+        return Err(ApiError::BadRequest(
+            "layers: give one layer id or a comma list".into(),
+        ));
+    }
+    let snapshot = state.snapshot();
+    let mut out = Vec::new();
+    for id in list.split(',') {
+        LayerId::parse(id)
+            .map_err(|_| ApiError::NotFound(format!("layer '{}' does not exist", truncate(id))))?;
+        let index = snapshot
+            .get(id)
+            .ok_or_else(|| ApiError::NotFound(format!("layer '{id}' does not exist")))?;
+        if out
+            .iter()
+            .any(|l: &Arc<LayerIndex>| l.meta.id.as_str() == id)
+        {
+            return Err(ApiError::BadRequest(format!(
+                "layers: '{id}' is listed twice"
+            )));
+        }
+        out.push(index.clone());
+    }
+    Ok(out)
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+fn parse_coord(name: &str, s: &str) -> Result<u64, ApiError> {
+    if s.is_empty() || s.len() > 10 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::BadRequest(format!(
+            "{name}: '{}' is not a tile coordinate (a non-negative integer)",
+            truncate(s)
+        )));
+    }
+    s.parse()
+        .map_err(|_| ApiError::BadRequest(format!("{name}: '{s}' is out of range")))
+}
+
+/// The version token of a set of layers: changes whenever any of them changes.
+pub fn version_token(layers: &[Arc<LayerIndex>]) -> String {
+    let mut h = std::hash::DefaultHasher::new();
+    for l in layers {
+        l.meta.id.as_str().hash(&mut h);
+        l.meta.version.hash(&mut h);
+    }
+    format!("{:016x}", h.finish())
+}
+
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|e| e.trim().starts_with("gzip")))
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    // Writing to a Vec cannot fail.
+    let _ = enc.write_all(bytes);
+    enc.finish().unwrap_or_default()
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _ = flate2::read::GzDecoder::new(bytes).read_to_end(&mut out);
+    out
+}
+
+/// Encodes a tile (uncompressed MVT bytes; empty when no layer has a feature there).
+pub fn render(layers: &[Arc<LayerIndex>], tile: TileId) -> Vec<u8> {
+    let tile_layers: Vec<_> = layers.iter().filter_map(|l| l.tile_layer(tile)).collect();
+    if tile_layers.is_empty() {
+        return Vec::new();
+    }
+    Tile {
+        layers: tile_layers,
+    }
+    .encode_to_vec()
+}
+
+pub async fn tile(
+    State(state): State<Arc<AppState>>,
+    Path((list, z, x, y)): Path<(String, String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if !state.is_ready() {
+        return Err(ApiError::NotReady);
+    }
+    let Some(y) = y.strip_suffix(".mvt") else {
+        return Err(ApiError::NotFound(format!(
+            "no such resource: tiles are /tiles/{{layers}}/{{z}}/{{x}}/{{y}}.mvt, not '{}'",
+            truncate(&y)
+        )));
+    };
+    let tile = TileId::new(
+        parse_coord("z", &z)?,
+        parse_coord("x", &x)?,
+        parse_coord("y", y)?,
+    )?;
+    let layers = resolve(&state, &list)?;
+    let token = version_token(&layers);
+    let key = format!("{list}@{token}/{}/{}/{}", tile.z, tile.x, tile.y);
+    let etag = {
+        let mut h = std::hash::DefaultHasher::new();
+        key.hash(&mut h);
+        format!("\"{:016x}\"", h.finish())
+    };
+    let mut common = HeaderMap::new();
+    common.insert(
+        header::ETAG,
+        HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"0\"")),
+    );
+    common.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60"),
+    );
+    common.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    let matches = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    if matches {
+        return Ok((StatusCode::NOT_MODIFIED, common).into_response());
+    }
+    // Cached bytes are gzip-compressed MVT (empty for an empty tile).
+    let cached = state.cache.as_ref().and_then(|c| c.get(&key));
+    let compressed = match cached {
+        Some(bytes) => bytes,
+        None => {
+            let raw = render(&layers, tile);
+            let bytes = Arc::new(if raw.is_empty() { raw } else { gzip(&raw) });
+            if let Some(c) = &state.cache {
+                c.insert(key, bytes.clone());
+            }
+            bytes
+        }
+    };
+    if compressed.is_empty() {
+        return Ok((StatusCode::NO_CONTENT, common).into_response());
+    }
+    common.insert(header::CONTENT_TYPE, HeaderValue::from_static(MVT_TYPE));
+    if accepts_gzip(&headers) {
+        common.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        Ok((common, compressed.as_ref().clone()).into_response())
+    } else {
+        Ok((common, gunzip(&compressed)).into_response())
+    }
+}
+
+/// The base URL clients should use: configured, else from the Host header.
+pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(u) = &state.public_url {
+        return u.trim_end_matches('/').to_owned();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })
+        .unwrap_or("127.0.0.1:8080");
+    format!("http://{host}")
+}
+
+fn json_type(kind: FieldType) -> &'static str {
+    match kind {
+        FieldType::Bool => "Boolean",
+        FieldType::Int | FieldType::Float => "Number",
+        FieldType::Text | FieldType::Date | FieldType::DateTime => "String",
+    }
+}
+
+pub async fn tilejson(
+    State(state): State<Arc<AppState>>,
+    Path(segment): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if !state.is_ready() {
+        return Err(ApiError::NotReady);
+    }
+    let Some(list) = segment.strip_suffix(".json") else {
+        return Err(ApiError::NotFound(format!(
+            "no such resource '/tiles/{}': TileJSON is /tiles/{{layers}}.json",
+            truncate(&segment)
+        )));
+    };
+    let layers = resolve(&state, list)?;
+    let base = base_url(&state, &headers);
+    let token = version_token(&layers);
+    let mut bounds = [180.0f64, 85.0, -180.0, -85.0];
+    for l in &layers {
+        if let Some(b) = l.meta.bbox {
+            bounds = [
+                bounds[0].min(b.0[0]),
+                bounds[1].min(b.0[1]),
+                bounds[2].max(b.0[2]),
+                bounds[3].max(b.0[3]),
+            ];
+        }
+    }
+    if bounds[0] > bounds[2] {
+        bounds = [-180.0, -85.051_128_779_806_59, 180.0, 85.051_128_779_806_59];
+    }
+    let center = [
+        (bounds[0] + bounds[2]) / 2.0,
+        (bounds[1] + bounds[3]) / 2.0,
+        9.0,
+    ];
+    let mut licences: Vec<String> = layers
+        .iter()
+        .filter_map(|l| l.meta.licence.clone())
+        .collect();
+    licences.sort();
+    licences.dedup();
+    let vector_layers: Vec<serde_json::Value> = layers
+        .iter()
+        .map(|l| {
+            let fields: serde_json::Map<String, serde_json::Value> = l
+                .meta
+                .schema
+                .fields
+                .iter()
+                .map(|f| (f.name.clone(), json_type(f.kind).into()))
+                .collect();
+            serde_json::json!({
+                "id": l.meta.id,
+                "description": format!("{} / {}", l.meta.title_vi, l.meta.title_en),
+                "minzoom": 0,
+                "maxzoom": 22,
+                "fields": fields,
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({
+        "tilejson": "3.0.0",
+        "name": layers.iter().map(|l| l.meta.title_vi.as_str()).collect::<Vec<_>>().join(", "),
+        "description": layers.iter().map(|l| l.meta.title_en.as_str()).collect::<Vec<_>>().join(", "),
+        "version": "1.0.0",
+        "attribution": licences.join("; "),
+        "scheme": "xyz",
+        "tiles": [format!("{base}/tiles/{list}/{{z}}/{{x}}/{{y}}.mvt?v={token}")],
+        "minzoom": 0,
+        "maxzoom": 22,
+        "bounds": bounds,
+        "center": center,
+        "vector_layers": vector_layers,
+    });
+    let mut resp = Json(doc).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(resp)
+}

@@ -1,0 +1,148 @@
+//! Styles, the web map page and its assets, layer list, change events, health and readiness.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+use cuulong_core::LayerId;
+use futures::Stream;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::tiles::base_url;
+
+#[derive(serde::Deserialize)]
+pub struct StyleQuery {
+    layer: Option<String>,
+}
+
+/// `GET /styles/{name}.json`: a style from `styles/`, with `{{base}}` (and for the generic
+/// style `{{layers}}`/`{{layer}}`) filled in.
+pub async fn style(
+    State(state): State<Arc<AppState>>,
+    Path(file): Path<String>,
+    Query(q): Query<StyleQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let name = file
+        .strip_suffix(".json")
+        .filter(|n| !n.is_empty() && n.len() <= 64)
+        .filter(|n| {
+            n.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        })
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "no style '{}'",
+                file.chars().take(64).collect::<String>()
+            ))
+        })?;
+    let path = state.styles_dir.join(format!("{name}.json"));
+    let text = tokio::fs::read_to_string(&path)
+        .await
+        .map_err(|_| ApiError::NotFound(format!("no style '{name}'")))?;
+    let mut text = text.replace("{{base}}", &base_url(&state, &headers));
+    if text.contains("{{layer") {
+        let layer = q.layer.ok_or_else(|| {
+            ApiError::BadRequest(format!("layer: style '{name}' needs ?layer=ID"))
+        })?;
+        LayerId::parse(&layer).map_err(ApiError::BadRequest)?;
+        if !state.snapshot().contains_key(&layer) {
+            return Err(ApiError::NotFound(format!(
+                "layer '{layer}' does not exist"
+            )));
+        }
+        text = text
+            .replace("{{layers}}", &layer)
+            .replace("{{layer}}", &layer);
+    }
+    Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
+}
+
+/// `GET /map`: the web map page.
+pub async fn map_page(State(state): State<Arc<AppState>>) -> Result<Html<String>, ApiError> {
+    let path = state.web_dir.join("map.html");
+    tokio::fs::read_to_string(&path)
+        .await
+        .map(Html)
+        .map_err(|e| ApiError::Internal(format!("{}: {e}", path.display())))
+}
+
+/// `GET /layers.json`: the loaded layers with their metadata.
+pub async fn layers(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let list: Vec<serde_json::Value> = state
+        .snapshot()
+        .values()
+        .map(|l| {
+            let m = &l.meta;
+            serde_json::json!({
+                "id": m.id, "title_vi": m.title_vi, "title_en": m.title_en, "family": m.family,
+                "geometry_type": m.geometry_type, "version": m.version,
+                "feature_count": m.feature_count, "bbox": m.bbox.map(|b| b.0),
+                "licence": m.licence, "owner": m.owner,
+            })
+        })
+        .collect();
+    Json(serde_json::Value::Array(list))
+}
+
+/// `GET /events`: Server-Sent Events, one `layer` event per layer version change.
+pub async fn events(
+    State(state): State<Arc<AppState>>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let mut rx = state.events.subscribe();
+    let stream = async_stream::stream! {
+        yield Ok(Event::default().event("hello").data("{}"));
+        loop {
+            match rx.recv().await {
+                Ok(ev) => {
+                    let data = serde_json::to_string(&ev).unwrap_or_default();
+                    yield Ok(Event::default().event("layer").data(data));
+                }
+                // A slow client missed events: tell it to reload everything.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    yield Ok(Event::default().event("reload").data("{}"));
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    };
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+pub async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    let layers = state.snapshot();
+    let versions: serde_json::Map<String, serde_json::Value> = layers
+        .iter()
+        .map(|(id, l)| (id.clone(), l.meta.version.into()))
+        .collect();
+    if state.is_ready() {
+        (
+            StatusCode::OK,
+            Json(serde_json::json!({"status": "ready", "layers": versions})),
+        )
+            .into_response()
+    } else {
+        let mut r = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "loading", "layers": versions})),
+        )
+            .into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        r
+    }
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound("no such resource".into())
+}
