@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
+bash scripts/install-test-tools.sh
+# Real clients the tests drive: GDAL (Debian), Python and Node tools (.tools/).
+export PATH="$PWD/.tools/venv/bin:$PWD/.tools/node/node_modules/.bin:$PATH"
 CUULONG_TEST_DATABASE_URL=$(bash scripts/pg-start.sh)
 export CUULONG_TEST_DATABASE_URL
 echo "cuulong: tests use PostGIS at $CUULONG_TEST_DATABASE_URL" >&2

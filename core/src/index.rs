@@ -2,7 +2,7 @@
 //! one per zoom band, with generalised geometry built once at load so low-zoom tiles never
 //! walk every vertex of every feature.
 
-use geo::{BoundingRect, MapCoords, Simplify};
+use geo::{Area, BoundingRect, MapCoords, Simplify};
 use geo_types::{Coord, Geometry};
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{RTree, AABB};
@@ -56,8 +56,9 @@ fn mercator(g: &Geometry<f64>) -> Geometry<f64> {
     })
 }
 
-/// Generalises a geometry for display at `zoom`: `None` when it is smaller than half a
-/// pixel of a 256-pixel tile (dropped), else simplified at half a pixel.
+/// Generalises a geometry for display at `zoom`: `None` when it is sub-pixel there — its bbox
+/// under half a pixel of a 256-pixel tile, or for polygons an area under half a pixel —
+/// else simplified at half a pixel (Douglas–Peucker).
 fn generalise(g: &Geometry<f64>, zoom: u8) -> Option<Geometry<f64>> {
     let pixel = tile_size(zoom) / 256.0;
     match g {
@@ -66,6 +67,11 @@ fn generalise(g: &Geometry<f64>, zoom: u8) -> Option<Geometry<f64>> {
     }
     let r = g.bounding_rect()?;
     if r.width().max(r.height()) < pixel / 2.0 {
+        return None;
+    }
+    if matches!(g, Geometry::Polygon(_) | Geometry::MultiPolygon(_))
+        && g.unsigned_area() < pixel * pixel / 2.0
+    {
         return None;
     }
     let eps = pixel / 2.0;

@@ -195,3 +195,142 @@ pub fn layers_json(store_args: &[String]) -> serde_json::Value {
     let o = ok(run(cuulong().args(store_args).args(["layers", "--json"])));
     serde_json::from_slice(&o.stdout).expect("layers --json is JSON")
 }
+
+/// An HTTP response: status, headers (names lowercased), body.
+pub type Response = (u16, Vec<(String, String)>, Vec<u8>);
+
+/// A running `cuulong serve` on a free port, stopped on drop.
+pub struct Server {
+    pub port: u16,
+    child: std::process::Child,
+}
+
+impl Server {
+    pub fn start(store_args: &[String], extra: &[&str]) -> Server {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let child = cuulong()
+            .args(store_args)
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start cuulong serve");
+        let server = Server { port, child };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            if let Ok((200, _, _)) = server.get("/ready", &[]) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "server not ready in 120 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        server
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// A GET over a real connection: (status, headers lowercased, body).
+    pub fn get(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> std::io::Result<Response> {
+        http_get(self.port, path, headers)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Minimal HTTP/1.1 GET (Connection: close), enough for tests without an HTTP client crate.
+pub fn http_get(
+    port: u16,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<Response> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))?;
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes())?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no header end"))?;
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other("bad status line"))?;
+    let hdrs: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut body = buf[split + 4..].to_vec();
+    if hdrs
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+    {
+        body = dechunk(&body);
+    }
+    Ok((status, hdrs, body))
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(pos) = b.windows(2).position(|w| w == b"\r\n") {
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&b[..pos]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&b[pos + 2..pos + 2 + size]);
+        b = &b[pos + 2 + size + 2..];
+    }
+    out
+}
+
+pub fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// The tile containing lon/lat at zoom z.
+pub fn tile_at(lon: f64, lat: f64, z: u32) -> (u32, u32, u32) {
+    let n = f64::from(1u32 << z);
+    let x = ((lon + 180.0) / 360.0 * n).floor() as u32;
+    let lat_r = lat.to_radians();
+    let y = ((1.0 - (lat_r.tan() + 1.0 / lat_r.cos()).ln() / std::f64::consts::PI) / 2.0 * n)
+        .floor() as u32;
+    (z, x, y)
+}
+
+/// Imports every sample layer into a store.
+pub fn import_samples(store_args: &[String]) {
+    let manifest = samples().join("samples.toml");
+    ok(run(cuulong().args(store_args).args([
+        "import-manifest",
+        manifest.to_str().unwrap(),
+        "--quiet",
+    ])));
+}

@@ -1,0 +1,170 @@
+//! Re-importing a layer while a load generator requests its tiles: no request fails, the
+//! server announces the new version on /events, and afterwards every tile shows it.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use geozero::mvt::{Message, Tile};
+
+fn year_values(body: &[u8]) -> Vec<i64> {
+    let t = Tile::decode(body).unwrap();
+    let l = t.layers.iter().find(|l| l.name == "land_use").unwrap();
+    let k = l.keys.iter().position(|k| k == "year").unwrap() as u32;
+    l.features
+        .iter()
+        .map(|f| {
+            let vi = f.tags.chunks(2).find(|kv| kv[0] == k).unwrap()[1];
+            l.values[vi as usize].sint_value.unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn reimport_under_load_swaps_without_failures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = vec![
+        "--data-dir".to_string(),
+        tmp.path().join("s").display().to_string(),
+    ];
+    import_samples(&store);
+    let server = Server::start(&store, &["--tile-cache-mb", "64"]);
+    let port = server.port;
+    let mut tiles = Vec::new();
+    for z in [10, 11, 12, 13, 14] {
+        for (lon, lat) in [(106.375, 10.235), (106.45, 10.05), (106.60, 9.98)] {
+            let (z, x, y) = tile_at(lon, lat, z);
+            tiles.push(format!("/tiles/land_use/{z}/{x}/{y}.mvt"));
+        }
+    }
+    for t in &tiles {
+        let (s, _, body) = server.get(t, &[]).unwrap();
+        if s == 200 {
+            assert!(year_values(&body).iter().all(|y| *y == 2020), "{t}");
+        }
+    }
+
+    // Listen for the change event.
+    let events = Arc::new(Mutex::new(Vec::<String>::new()));
+    let ev = events.clone();
+    let mut sse = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    sse.write_all(
+        format!(
+            "GET /events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    sse.set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(sse).lines() {
+            let Ok(line) = line else { break };
+            if line.starts_with("data:") {
+                ev.lock().unwrap().push(line);
+            }
+        }
+    });
+
+    // Load: 4 clients cycling over the tiles until told to stop.
+    let stop = Arc::new(AtomicBool::new(false));
+    let results = Arc::new(Mutex::new(Vec::<u16>::new()));
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let (stop, results, tiles) = (stop.clone(), results.clone(), tiles.clone());
+            std::thread::spawn(move || {
+                let mut i = w;
+                while !stop.load(Ordering::Relaxed) {
+                    let status = match http_get(
+                        port,
+                        &tiles[i % tiles.len()],
+                        &[("Accept-Encoding", "gzip")],
+                    ) {
+                        Ok((s, _, _)) => s,
+                        Err(_) => 0,
+                    };
+                    results.lock().unwrap().push(status);
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+
+    std::thread::sleep(Duration::from_millis(500));
+    let mapping = tmp.path().join("year.toml");
+    std::fs::write(
+        &mapping,
+        "[fields]\ncode_system = \"code_sys\"\n[constants]\nyear = 2031\n",
+    )
+    .unwrap();
+    let src = samples().join("land-use/land_use_synthetic_tm3.shp");
+    ok(run(cuulong().args(&store).args([
+        "import",
+        src.to_str().unwrap(),
+        "--layer",
+        "land_use",
+        "--family",
+        "land_use",
+        "--mapping",
+        mapping.to_str().unwrap(),
+        "--quiet",
+    ])));
+    // The server picks the new version up within seconds.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, _, body) = server.get("/ready", &[]).unwrap();
+        let r: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        if r["layers"]["land_use"] == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "new version not loaded in 30 s: {r}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    let results = results.lock().unwrap();
+    let failed = results.iter().filter(|s| **s != 200 && **s != 204).count();
+    assert!(
+        results.len() > 20,
+        "load generator made only {} requests",
+        results.len()
+    );
+    assert_eq!(failed, 0, "{failed} of {} requests failed", results.len());
+
+    // After the swap every tile shows the new version (the cache is keyed by version).
+    for t in &tiles {
+        let (s, _, body) = server.get(t, &[]).unwrap();
+        if s == 200 {
+            assert!(
+                year_values(&body).iter().all(|y| *y == 2031),
+                "{t} still shows the old version"
+            );
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !events
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| e.contains("\"land_use\"") && e.contains("\"version\":2"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no /events message for the new version: {:?}",
+            events.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
