@@ -3,7 +3,7 @@
 //! winding (exterior rings positive area in tile coordinates, holes negative), and encode
 //! command integers and typed, deduplicated tags.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use geo_types::{Geometry, LineString, Point, Polygon};
 use geozero::mvt::tile;
@@ -224,9 +224,11 @@ pub fn encode_geometry(t: &TileTransform, g: &Geometry<f64>) -> Option<(tile::Ge
     Some((kind, enc.out))
 }
 
+/// A tag value as a hash key, borrowing text from the feature (no copies per lookup).
 #[derive(Hash, PartialEq, Eq)]
-enum ValueKey {
-    Text(String),
+enum ValueKey<'v> {
+    Text(&'v str),
+    Owned(String),
     Int(i64),
     Float(u64),
     Bool(bool),
@@ -237,7 +239,7 @@ pub struct LayerBuilder<'a> {
     transform: TileTransform,
     schema: &'a Schema,
     layer: tile::Layer,
-    values: HashMap<ValueKey, u32>,
+    values: FxHashMap<ValueKey<'a>, u32>,
     /// Layer key index of each schema field, assigned on first use.
     keys: Vec<Option<u32>>,
 }
@@ -253,13 +255,13 @@ impl<'a> LayerBuilder<'a> {
                 extent: Some(EXTENT),
                 ..Default::default()
             },
-            values: HashMap::new(),
+            values: FxHashMap::default(),
             keys: vec![None; schema.len()],
         }
     }
 
     /// Adds a feature; returns false if its geometry vanished in this tile.
-    pub fn add(&mut self, id: i64, values: &[Value], geometry: &Geometry<f64>) -> bool {
+    pub fn add(&mut self, id: i64, values: &'a [Value], geometry: &Geometry<f64>) -> bool {
         let Some((kind, commands)) = encode_geometry(&self.transform, geometry) else {
             return false;
         };
@@ -267,11 +269,11 @@ impl<'a> LayerBuilder<'a> {
         for (i, v) in values.iter().enumerate() {
             let key = match v {
                 Value::Null => continue,
-                Value::Text(s) => ValueKey::Text(s.clone()),
+                Value::Text(s) => ValueKey::Text(s),
                 Value::Int(n) => ValueKey::Int(*n),
                 Value::Float(f) => ValueKey::Float(f.to_bits()),
                 Value::Bool(b) => ValueKey::Bool(*b),
-                Value::Date(_) | Value::DateTime(_) => ValueKey::Text(v.to_string()),
+                Value::Date(_) | Value::DateTime(_) => ValueKey::Owned(v.to_string()),
             };
             let k = match self.keys[i] {
                 Some(k) => k,

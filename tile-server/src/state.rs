@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use axum::body::Bytes;
 use cuulong_core::index::LayerIndex;
 use cuulong_store::Store;
 use tokio::sync::broadcast;
@@ -25,7 +26,7 @@ pub struct LayerEvent {
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub layers: ArcSwap<Layers>,
-    pub cache: Option<moka::sync::Cache<String, Arc<Vec<u8>>>>,
+    pub cache: Option<moka::sync::Cache<String, Bytes>>,
     pub events: broadcast::Sender<LayerEvent>,
     ready: AtomicBool,
     pub styles_dir: PathBuf,
@@ -38,7 +39,7 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, config: &crate::ServerConfig) -> Self {
         let cache = (config.tile_cache_mb > 0).then(|| {
             moka::sync::Cache::builder()
-                .weigher(|k: &String, v: &Arc<Vec<u8>>| {
+                .weigher(|k: &String, v: &Bytes| {
                     u32::try_from(k.len() + v.len() + 64).unwrap_or(u32::MAX)
                 })
                 .max_capacity(config.tile_cache_mb * 1024 * 1024)

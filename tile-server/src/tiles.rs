@@ -4,6 +4,7 @@ use std::hash::{Hash, Hasher};
 use std::io::{Read, Write};
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -155,7 +156,7 @@ pub async fn tile(
         Some(bytes) => bytes,
         None => {
             let raw = render(&layers, tile);
-            let bytes = Arc::new(if raw.is_empty() { raw } else { gzip(&raw) });
+            let bytes = Bytes::from(if raw.is_empty() { raw } else { gzip(&raw) });
             if let Some(c) = &state.cache {
                 c.insert(key, bytes.clone());
             }
@@ -168,7 +169,7 @@ pub async fn tile(
     common.insert(header::CONTENT_TYPE, HeaderValue::from_static(MVT_TYPE));
     if accepts_gzip(&headers) {
         common.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        Ok((common, compressed.as_ref().clone()).into_response())
+        Ok((common, compressed).into_response())
     } else {
         Ok((common, gunzip(&compressed)).into_response())
     }
