@@ -390,18 +390,12 @@ mod tests {
             Field::new("year", FieldType::Int),
             Field::new("note", FieldType::Text),
         ]);
+        let v1 = [Value::Text("CLN".into()), Value::Int(2020), Value::Null];
+        let v2 = [Value::Text("CLN".into()), Value::Int(2021), Value::Null];
         let mut b = LayerBuilder::new("land_use", &schema, z0());
         let g = Geometry::Point(Point::new(0.0, 0.0));
-        assert!(b.add(
-            1,
-            &[Value::Text("CLN".into()), Value::Int(2020), Value::Null],
-            &g
-        ));
-        assert!(b.add(
-            2,
-            &[Value::Text("CLN".into()), Value::Int(2021), Value::Null],
-            &g
-        ));
+        assert!(b.add(1, &v1, &g));
+        assert!(b.add(2, &v2, &g));
         let l = b.finish();
         assert_eq!(l.keys, vec!["lu_code", "year"]);
         assert_eq!(l.values.len(), 3);

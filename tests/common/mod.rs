@@ -239,11 +239,7 @@ impl Server {
     }
 
     /// A GET over a real connection: (status, headers lowercased, body).
-    pub fn get(
-        &self,
-        path: &str,
-        headers: &[(&str, &str)],
-    ) -> std::io::Result<Response> {
+    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Response> {
         http_get(self.port, path, headers)
     }
 }
@@ -256,11 +252,7 @@ impl Drop for Server {
 }
 
 /// Minimal HTTP/1.1 GET (Connection: close), enough for tests without an HTTP client crate.
-pub fn http_get(
-    port: u16,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> std::io::Result<Response> {
+pub fn http_get(port: u16, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Response> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(std::time::Duration::from_secs(60)))?;

@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+// Opens the web map in headless Debian chromium (playwright-core), waits until the page reports
+// window.cuulongStatus.loaded (max 60 s), takes a full-page screenshot and prints one JSON line:
+//   {"loaded":true,"layers":N,"console_errors":[...],"status_errors":[...]}
+// Exit 0 only when the map loaded with no console error, no page error and no map error event.
+//
+//   node tests/web/map_check.mjs http://127.0.0.1:PORT/map OUT.png
+//
+// Needs scripts/install-test-tools.sh (.tools/node: playwright-core; /usr/bin/chromium).
+// CHROMIUM=/path overrides the browser; MAP_CHECK_TIMEOUT_MS the wait (default 60000).
+import {createRequire} from 'node:module';
+import {mkdtempSync, rmSync} from 'node:fs';
+import {tmpdir} from 'node:os';
+import path from 'node:path';
+import {fileURLToPath} from 'node:url';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const require = createRequire(path.join(repo, '.tools', 'node', 'package.json'));
+let chromium;
+try {
+    ({chromium} = require('playwright-core'));
+} catch {
+    console.error('map_check: playwright-core missing; run scripts/install-test-tools.sh');
+    process.exit(2);
+}
+
+const [url, out] = process.argv.slice(2);
+if (!url || !out) {
+    console.error('usage: node tests/web/map_check.mjs URL OUT.png');
+    process.exit(2);
+}
+const timeout = Number(process.env.MAP_CHECK_TIMEOUT_MS || 60000);
+const userDataDir = mkdtempSync(path.join(tmpdir(), 'cuulong-chromium-'));
+const consoleErrors = [];
+const result = {loaded: false, layers: 0, console_errors: consoleErrors, status_errors: []};
+let context;
+let code = 1;
+try {
+    context = await chromium.launchPersistentContext(userDataDir, {
+        executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+        headless: true,
+        viewport: {width: 1280, height: 900},
+        args: ['--headless', '--no-sandbox', '--disable-gpu', '--enable-unsafe-swiftshader',
+            '--disable-background-networking', '--disable-component-update', '--disable-sync',
+            '--no-first-run', '--disable-quic'],
+    });
+    const page = context.pages()[0] ?? await context.newPage();
+    page.on('console', (m) => {
+        if (m.type() === 'error') {
+            const loc = m.location();
+            consoleErrors.push(m.text() + (loc && loc.url ? ` (${loc.url})` : ''));
+        }
+    });
+    page.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e.message}`));
+    page.on('requestfailed', (r) => {
+        // An SSE stream cut when the page closes is not an error of the page.
+        if (!r.url().endsWith('/events')) consoleErrors.push(`requestfailed: ${r.url()} ${r.failure()?.errorText ?? ''}`);
+    });
+    await page.goto(url, {waitUntil: 'load', timeout});
+    try {
+        await page.waitForFunction(() => window.cuulongStatus && window.cuulongStatus.loaded === true,
+            null, {timeout, polling: 200});
+    } catch (e) {
+        consoleErrors.push(`timeout: map not loaded after ${timeout} ms`);
+    }
+    const st = await page.evaluate(() => window.cuulongStatus ?? null);
+    if (st) {
+        result.loaded = st.loaded === true;
+        result.layers = st.layers ?? 0;
+        result.status_errors = st.errors ?? [];
+    }
+    await page.screenshot({path: out, fullPage: true});
+    code = result.loaded && !consoleErrors.length && !result.status_errors.length ? 0 : 1;
+} catch (e) {
+    consoleErrors.push(`map_check: ${e.message.split('\n')[0]}`);
+} finally {
+    if (context) await context.close().catch(() => {});
+    rmSync(userDataDir, {recursive: true, force: true});
+}
+console.log(JSON.stringify(result));
+process.exit(code);
