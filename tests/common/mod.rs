@@ -326,3 +326,17 @@ pub fn import_samples(store_args: &[String]) {
         "--quiet",
     ])));
 }
+
+/// Whether the independent clients of scripts/install-test-tools.sh (.tools/) are installed.
+/// Under CI=true they must be.
+pub fn test_tools() -> bool {
+    let ok = root().join(".tools/venv/bin/python").exists()
+        && root().join(".tools/node/node_modules").exists();
+    if !ok {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("test tools missing: run scripts/install-test-tools.sh");
+        }
+        eprintln!("SKIPPED: test tools (.tools/) not installed; run scripts/install-test-tools.sh");
+    }
+    ok
+}
