@@ -36,6 +36,10 @@ const args = process.argv.slice(2);
 const flags = args.filter((a) => a.startsWith('--'));
 const pos = args.filter((a) => !a.startsWith('--'));
 const fontFile = pos[0] ?? '/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf';
+if (!existsSync(fontFile)) {
+    console.error(`make-glyphs: no font ${fontFile} (Debian: apt-get install fonts-noto-core)`);
+    process.exit(1);
+}
 const font = opentype.loadSync(fontFile);
 const stackName = `${font.names.fontFamily.en} ${font.names.fontSubfamily.en}`;
 const outDir = pos[1] ?? path.join(repo, 'tile-server', 'web', 'fonts', stackName);
@@ -47,7 +51,7 @@ const RADIUS = 8;
 const CUTOFF = 0.25;
 const scale = SIZE / font.unitsPerEm;
 // FreeType's scaled size metrics: ascender rounded up to whole pixels (FT_PIX_CEIL).
-const ascender = Math.ceil((font.tables.hhea.ascender * scale * 64) / 64 - 1e-9);
+const ascender = Math.ceil(font.tables.hhea.ascender * scale - 1e-9);
 
 // --- outline → rings of points (pixels, y up) ----------------------------------------------
 function rings(glyph) {

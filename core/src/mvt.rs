@@ -242,7 +242,13 @@ pub struct LayerBuilder<'a> {
     values: FxHashMap<ValueKey<'a>, u32>,
     /// Layer key index of each schema field, assigned on first use.
     keys: Vec<Option<u32>>,
+    /// Per field: (lookups, hits) of value deduplication. Fields whose values are nearly all
+    /// distinct (areas, notes) stop being looked up: hashing them costs more than it saves.
+    dedup: Vec<(u32, u32)>,
 }
+
+/// After this many lookups a field keeps deduplicating only if at least 1 in 8 hit.
+const DEDUP_PROBE: u32 = 64;
 
 impl<'a> LayerBuilder<'a> {
     pub fn new(name: &str, schema: &'a Schema, tile: TileId) -> Self {
@@ -257,6 +263,7 @@ impl<'a> LayerBuilder<'a> {
             },
             values: FxHashMap::default(),
             keys: vec![None; schema.len()],
+            dedup: vec![(0, 0); schema.len()],
         }
     }
 
@@ -285,7 +292,15 @@ impl<'a> LayerBuilder<'a> {
                 }
             };
             let next = self.layer.values.len() as u32;
-            let vi = *self.values.entry(key).or_insert(next);
+            let (lookups, hits) = &mut self.dedup[i];
+            let vi = if *lookups >= DEDUP_PROBE && *hits * 8 < *lookups {
+                next
+            } else {
+                *lookups += 1;
+                let vi = *self.values.entry(key).or_insert(next);
+                *hits += u32::from(vi != next);
+                vi
+            };
             if vi == next {
                 self.layer.values.push(match v {
                     Value::Text(s) => tile::Value {

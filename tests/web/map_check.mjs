@@ -70,9 +70,11 @@ try {
         result.status_errors = st.errors ?? [];
     }
     await page.screenshot({path: out, fullPage: true});
+    // What happens while the browser closes (aborted requests) is not the page's doing.
+    result.console_errors = [...consoleErrors];
     code = result.loaded && !consoleErrors.length && !result.status_errors.length ? 0 : 1;
 } catch (e) {
-    consoleErrors.push(`map_check: ${e.message.split('\n')[0]}`);
+    result.console_errors = [...consoleErrors, `map_check: ${e.message.split('\n')[0]}`];
 } finally {
     if (context) await context.close().catch(() => {});
     rmSync(userDataDir, {recursive: true, force: true});
