@@ -34,14 +34,7 @@ fn imported(store: &[String], file: &Path, layer: &str, extra: &[&str]) -> (i64,
         ])
         .args(extra)));
     let _ = o;
-    let layers = layers_json(store);
-    let l = layers
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["id"] == layer)
-        .unwrap()
-        .clone();
+    let l = layer_entry(store, layer);
     let bbox = l["bbox"]
         .as_array()
         .unwrap()

@@ -34,13 +34,7 @@ pub fn big_gpkg(count: usize) -> PathBuf {
 }
 
 fn state(store: &[String], layer: &str) -> (i64, i64) {
-    let layers = layers_json(store);
-    let l = layers
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["id"] == layer)
-        .expect("layer still listed");
+    let l = layer_entry(store, layer);
     (
         l["version"].as_i64().unwrap(),
         l["feature_count"].as_i64().unwrap(),

@@ -28,13 +28,7 @@ fn year_values(body: &[u8]) -> Vec<i64> {
 
 #[test]
 fn reimport_under_load_swaps_without_failures() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = vec![
-        "--data-dir".to_string(),
-        tmp.path().join("s").display().to_string(),
-    ];
-    import_samples(&store);
-    let server = Server::start(&store, &["--tile-cache-mb", "64"]);
+    let (tmp, store, server) = serve_samples(&["--tile-cache-mb", "64"]);
     let port = server.port;
     let mut tiles = Vec::new();
     for z in [10, 11, 12, 13, 14] {

@@ -273,13 +273,7 @@ fn independent_decoders_agree(file: &std::path::Path, tile: &Tile, (z, x, y): (u
 
 #[test]
 fn tile_http_contract() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = vec![
-        "--data-dir".to_string(),
-        tmp.path().join("s").display().to_string(),
-    ];
-    import_samples(&store);
-    let server = Server::start(&store, &[]);
+    let (tmp, _store, server) = serve_samples(&[]);
     let (z, x, y) = tile_at(106.375, 10.235, 12);
     let path = format!("/tiles/land_use,admin_communes/{z}/{x}/{y}.mvt");
 

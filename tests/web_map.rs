@@ -15,13 +15,7 @@ fn map_page_loads_all_layers_without_errors() {
     if !test_tools() || !require_tool("chromium") {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let store = vec![
-        "--data-dir".to_string(),
-        tmp.path().join("s").display().to_string(),
-    ];
-    import_samples(&store);
-    let server = Server::start(&store, &[]);
+    let (tmp, _store, server) = serve_samples(&[]);
     let shot = tmp.path().join("map.png");
     let o = Command::new("node")
         .arg(root().join("tests/web/map_check.mjs"))

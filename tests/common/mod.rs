@@ -340,3 +340,26 @@ pub fn test_tools() -> bool {
     }
     ok
 }
+
+/// The catalogue entry of one layer (`cuulong layers --json`), which must exist.
+pub fn layer_entry(store_args: &[String], id: &str) -> serde_json::Value {
+    layers_json(store_args)
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["id"] == id)
+        .unwrap_or_else(|| panic!("layer '{id}' is not in the catalogue"))
+        .clone()
+}
+
+/// An embedded store in a temp dir with every sample imported, served with `extra` flags.
+pub fn serve_samples(extra: &[&str]) -> (tempfile::TempDir, Vec<String>, Server) {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = vec![
+        "--data-dir".to_string(),
+        tmp.path().join("s").display().to_string(),
+    ];
+    import_samples(&store);
+    let server = Server::start(&store, extra);
+    (tmp, store, server)
+}

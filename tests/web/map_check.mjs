@@ -58,8 +58,10 @@ try {
     });
     await page.goto(url, {waitUntil: 'load', timeout});
     try {
-        await page.waitForFunction(() => window.cuulongStatus && window.cuulongStatus.loaded === true,
+        // The page sets window.cuulongStatus synchronously: without it this is not the map page.
+        await page.waitForFunction(() => !window.cuulongStatus || window.cuulongStatus.loaded === true,
             null, {timeout, polling: 200});
+        if (!(await page.evaluate(() => !!window.cuulongStatus))) consoleErrors.push('no window.cuulongStatus: not the map page');
     } catch (e) {
         consoleErrors.push(`timeout: map not loaded after ${timeout} ms`);
     }
