@@ -393,6 +393,25 @@ fn tile_http_contract() {
         );
     }
 
+    // Glyphs: shipped ranges, an empty set for ranges the font lacks, 404 for nonsense.
+    let (s, _, body) = server
+        .get("/fonts/Noto%20Sans%20Regular/7680-7935.pbf", &[])
+        .unwrap();
+    assert!(s == 200 && body.len() > 1000, "Vietnamese glyph range: {s}");
+    let (s, _, body) = server
+        .get("/fonts/Noto%20Sans%20Regular/59392-59647.pbf", &[])
+        .unwrap();
+    assert_eq!((s, body.len()), (200, 0));
+    let (s, _, _) = server.get("/fonts/..%2F..%2Fetc/0-255.pbf", &[]).unwrap();
+    assert_eq!(
+        s, 200,
+        "a traversal attempt gets an empty glyph set, never a file"
+    );
+    let (s, _, _) = server
+        .get("/fonts/Noto%20Sans%20Regular/passwd", &[])
+        .unwrap();
+    assert_eq!(s, 404);
+
     // Styles come with this server's URL filled in.
     let (s, _, body) = server.get("/styles/land_use.json", &[]).unwrap();
     if s == 200 {

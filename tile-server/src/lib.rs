@@ -62,7 +62,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/health", get(web::health))
         .route("/ready", get(web::ready))
         .nest_service("/vendor", ServeDir::new(web.join("vendor")))
-        .nest_service("/fonts", ServeDir::new(web.join("fonts")))
+        .route("/fonts/{stack}/{range}", get(web::glyphs))
         .fallback(web::not_found)
         .layer(cors)
         .with_state(state)

@@ -146,3 +146,39 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
 pub async fn not_found() -> ApiError {
     ApiError::NotFound("no such resource".into())
 }
+
+/// `GET /fonts/{fontstack}/{range}.pbf`: glyph ranges from `web/fonts`. A range the font does
+/// not ship is an empty glyph set (200), so a label with a rare character does not break the map.
+pub async fn glyphs(
+    State(state): State<Arc<AppState>>,
+    Path((stack, range)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let valid_range = range
+        .strip_suffix(".pbf")
+        .and_then(|r| r.split_once('-'))
+        .is_some_and(|(a, b)| {
+            a.parse::<u32>().is_ok_and(|a| a % 256 == 0 && a < 65536) && b.parse::<u32>().is_ok()
+        });
+    if !valid_range {
+        return Err(ApiError::NotFound(format!(
+            "no glyph range '{}': expected START-END.pbf",
+            range.chars().take(32).collect::<String>()
+        )));
+    }
+    // The first font of a stack that has the range wins (MapLibre asks "A,B" for fallbacks).
+    for font in stack.split(',') {
+        let font = font.trim();
+        if font.is_empty() || font.contains(['/', '\\']) || font.starts_with('.') {
+            continue;
+        }
+        let path = state.web_dir.join("fonts").join(font).join(&range);
+        if let Ok(bytes) = tokio::fs::read(&path).await {
+            return Ok(([(header::CONTENT_TYPE, "application/x-protobuf")], bytes).into_response());
+        }
+    }
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-protobuf")],
+        Vec::new(),
+    )
+        .into_response())
+}
