@@ -171,60 +171,61 @@ pub fn process(
             bbox.0[0], bbox.0[1], bbox.0[2], bbox.0[3], extent.0[0], extent.0[1], extent.0[2], extent.0[3]
         ));
     }
-    let mut repaired = None;
-    let mut fixed_geometry = None;
-    if dim != Dim::Point && !g.is_valid() {
-        let before = measure(g, dim);
-        let fixed = g
-            .make_valid(&CslStringList::new())
-            .ok()
-            .and_then(|f| keep_dim(f, dim))
-            .filter(|f| !f.is_empty() && f.is_valid());
-        let Some(fixed) = fixed else {
-            return reject("invalid geometry that cannot be repaired".into());
-        };
-        let after = measure(&fixed, dim);
-        let change = if before > 0.0 {
-            (after - before).abs() / before
-        } else {
-            f64::INFINITY
-        };
-        if change > MAX_REPAIR_CHANGE {
-            return reject(format!(
-                "invalid geometry: repair would change its {} by {:.2} % (limit {:.1} %)",
-                if dim == Dim::Polygon {
-                    "area"
-                } else {
-                    "length"
-                },
-                change * 100.0,
-                MAX_REPAIR_CHANGE * 100.0
-            ));
-        }
-        repaired = Some(format!(
-            "repaired invalid geometry ({} changed by {:.4} %)",
-            if dim == Dim::Polygon {
-                "area"
-            } else {
-                "length"
-            },
-            change * 100.0
-        ));
-        fixed_geometry = Some(fixed);
-    }
-    let g = fixed_geometry.as_ref().unwrap_or(g);
-    let wkb = match g.wkb() {
-        Ok(w) => w,
-        Err(e) => return reject(format!("cannot encode geometry: {e}")),
+    // Validity is checked in Rust first (no conversion to GEOS); only geometries it finds
+    // invalid go to GEOS, which has the last word (the rules of PostGIS ST_IsValid) and repairs.
+    let geo = match g
+        .wkb()
+        .map_err(|e| e.to_string())
+        .and_then(|w| Wkb(w).to_geo().map_err(|e| e.to_string()))
+    {
+        Ok(geo) => geo,
+        Err(e) => return reject(format!("cannot decode geometry: {e}")),
     };
-    let geo = match Wkb(wkb).to_geo() {
+    if dim == Dim::Point || geo::Validation::is_valid(&geo) || g.is_valid() {
+        return Ok(Outcome::Ok(promote(geo)));
+    }
+    let before = measure(g, dim);
+    let fixed = g
+        .make_valid(&CslStringList::new())
+        .ok()
+        .and_then(|f| keep_dim(f, dim))
+        .filter(|f| !f.is_empty() && f.is_valid());
+    let Some(fixed) = fixed else {
+        return reject("invalid geometry that cannot be repaired".into());
+    };
+    let after = measure(&fixed, dim);
+    let change = if before > 0.0 {
+        (after - before).abs() / before
+    } else {
+        f64::INFINITY
+    };
+    let what = if dim == Dim::Polygon {
+        "area"
+    } else {
+        "length"
+    };
+    if change > MAX_REPAIR_CHANGE {
+        return reject(format!(
+            "invalid geometry: repair would change its {what} by {:.2} % (limit {:.1} %)",
+            change * 100.0,
+            MAX_REPAIR_CHANGE * 100.0
+        ));
+    }
+    let geo = match fixed
+        .wkb()
+        .map_err(|e| e.to_string())
+        .and_then(|w| Wkb(w).to_geo().map_err(|e| e.to_string()))
+    {
         Ok(geo) => promote(geo),
         Err(e) => return reject(format!("cannot decode geometry: {e}")),
     };
-    Ok(match repaired {
-        Some(note) => Outcome::Repaired(geo, note),
-        None => Outcome::Ok(geo),
-    })
+    Ok(Outcome::Repaired(
+        geo,
+        format!(
+            "repaired invalid geometry ({what} changed by {:.4} %)",
+            change * 100.0
+        ),
+    ))
 }
 
 /// Polygons become MultiPolygons and lines MultiLineStrings, so a layer has one type.
