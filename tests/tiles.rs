@@ -185,6 +185,36 @@ fn tiles_match_postgis_and_decode_everywhere() {
         checked > 1000,
         "the tile list covers too few features ({checked})"
     );
+
+    // A re-import reaches the server through NOTIFY within seconds (its resync is every 30 s).
+    let stations = samples().join("hydrology/salinity_stations.csv");
+    let mapping = samples().join("hydrology/salinity_stations.mapping.toml");
+    ok(run(cuulong().args(&store).args([
+        "import",
+        stations.to_str().unwrap(),
+        "--layer",
+        "salinity_stations",
+        "--family",
+        "hydrology",
+        "--src-crs",
+        "EPSG:4326",
+        "--mapping",
+        mapping.to_str().unwrap(),
+        "--quiet",
+    ])));
+    let t0 = std::time::Instant::now();
+    loop {
+        let (_, _, body) = server.get("/ready", &[]).unwrap();
+        let r: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        if r["layers"]["salinity_stations"] == 2 {
+            break;
+        }
+        assert!(
+            t0.elapsed().as_secs() < 10,
+            "NOTIFY did not reach the server: {r}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 /// The PyPI decoder (mapbox-vector-tile), the npm decoder (@mapbox/vector-tile) and
