@@ -126,12 +126,9 @@ pub async fn tile(
     )?;
     let layers = resolve(&state, &list)?;
     let token = version_token(&layers);
-    let key = format!("{list}@{token}/{}/{}/{}", tile.z, tile.x, tile.y);
-    let etag = {
-        let mut h = std::hash::DefaultHasher::new();
-        key.hash(&mut h);
-        format!("\"{:016x}\"", h.finish())
-    };
+    // The version token names the layers and their versions, so the key needs no layer list.
+    let key = format!("{token}/{}/{}/{}", tile.z, tile.x, tile.y);
+    let etag = format!("\"{token}-{}-{}-{}\"", tile.z, tile.x, tile.y);
     let mut common = HeaderMap::new();
     common.insert(
         header::ETAG,
