@@ -23,7 +23,7 @@ fn ogr2ogr(args: &[&str]) {
 }
 
 fn imported(store: &[String], file: &Path, layer: &str, extra: &[&str]) -> (i64, Vec<f64>) {
-    let o = ok(run(cuulong()
+    ok(run(cuulong()
         .args(store)
         .args([
             "import",
@@ -33,7 +33,6 @@ fn imported(store: &[String], file: &Path, layer: &str, extra: &[&str]) -> (i64,
             "--quiet",
         ])
         .args(extra)));
-    let _ = o;
     let l = layer_entry(store, layer);
     let bbox = l["bbox"]
         .as_array()

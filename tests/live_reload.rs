@@ -37,12 +37,18 @@ fn reimport_under_load_swaps_without_failures() {
             tiles.push(format!("/tiles/land_use/{z}/{x}/{y}.mvt"));
         }
     }
+    let mut with_features = 0;
     for t in &tiles {
         let (s, _, body) = server.get(t, &[]).unwrap();
         if s == 200 {
             assert!(year_values(&body).iter().all(|y| *y == 2020), "{t}");
+            with_features += 1;
         }
     }
+    assert!(
+        with_features >= 10,
+        "only {with_features} tiles hold land use"
+    );
 
     // Listen for the change event.
     let events = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -138,6 +144,7 @@ fn reimport_under_load_swaps_without_failures() {
     assert_eq!(failed, 0, "{failed} of {} requests failed", results.len());
 
     // After the swap every tile shows the new version (the cache is keyed by version).
+    let mut after = 0;
     for t in &tiles {
         let (s, _, body) = server.get(t, &[]).unwrap();
         if s == 200 {
@@ -145,8 +152,13 @@ fn reimport_under_load_swaps_without_failures() {
                 year_values(&body).iter().all(|y| *y == 2031),
                 "{t} still shows the old version"
             );
+            after += 1;
         }
     }
+    assert_eq!(
+        after, with_features,
+        "the same tiles hold land use after the swap"
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while !events
         .lock()

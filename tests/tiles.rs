@@ -444,11 +444,10 @@ fn tile_http_contract() {
 
     // Styles come with this server's URL filled in.
     let (s, _, body) = server.get("/styles/land_use.json", &[]).unwrap();
-    if s == 200 {
-        let text = String::from_utf8(body).unwrap();
-        assert!(!text.contains("{{base}}"));
-        assert!(text.contains(&server.url("/tiles/")));
-    }
+    assert_eq!(s, 200);
+    let text = String::from_utf8(body).unwrap();
+    assert!(!text.contains("{{base}}"));
+    assert!(text.contains(&server.url("/tiles/")));
 }
 
 /// gzip decoding for the test without another dependency: GDAL's /vsigzip/ would do too, but
