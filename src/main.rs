@@ -84,6 +84,11 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         web_dir: Option<PathBuf>,
     },
+    /// API keys: agencies' keys see shared layers; restricted layers need a grant.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// List the layers of the catalogue, or change one.
     Layers {
         /// Print a JSON array instead of a table.
@@ -92,6 +97,31 @@ enum Command {
         #[command(subcommand)]
         action: Option<LayersAction>,
     },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Create a key and print it once (only a salted hash is stored).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// The agency the key belongs to.
+        #[arg(long)]
+        agency: String,
+        /// A restricted layer this key may read (repeat for several).
+        #[arg(long = "grant", value_name = "LAYER")]
+        grants: Vec<String>,
+        /// Last day the key works (YYYY-MM-DD, UTC); it stops at the end of that day.
+        #[arg(long, value_name = "DATE")]
+        expires: Option<chrono::NaiveDate>,
+    },
+    /// List keys (never the keys themselves).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key; running servers stop accepting it within seconds.
+    Revoke { name: String },
 }
 
 #[derive(Subcommand)]
@@ -262,6 +292,7 @@ async fn run(cli: Cli) -> Result<()> {
                 .await
                 .with_context(|| format!("serving on {bind}"))?;
         }
+        Command::Keys { action } => keys_command(store.as_ref(), action).await?,
         Command::Layers { json, action: None } => {
             let layers = store.layers().await?;
             if json {
@@ -341,6 +372,96 @@ async fn run(cli: Cli) -> Result<()> {
                     );
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+fn random_hex(bytes: usize) -> Result<String> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).map_err(|e| anyhow::anyhow!("no randomness for a key: {e}"))?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+async fn keys_command(store: &dyn Store, action: KeysAction) -> Result<()> {
+    use cuulong_core::access::{hash_key, ApiKey};
+    match action {
+        KeysAction::Create {
+            name,
+            agency,
+            grants,
+            expires,
+        } => {
+            if name.trim().is_empty() || agency.trim().is_empty() {
+                bail!("--name and --agency must not be empty");
+            }
+            for g in &grants {
+                let id = LayerId::parse(g).map_err(anyhow::Error::msg)?;
+                if store.layer(&id).await?.is_none() {
+                    bail!("--grant {g}: layer '{g}' does not exist");
+                }
+            }
+            let prefix = random_hex(4)?;
+            let key = format!("cl_{prefix}_{}", random_hex(20)?);
+            let salt = random_hex(16)?;
+            let expires_at = expires
+                .and_then(|d| d.succ_opt())
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc());
+            store
+                .add_key(ApiKey {
+                    name: name.clone(),
+                    agency,
+                    grants,
+                    prefix,
+                    hash: hash_key(&salt, &key),
+                    salt,
+                    created_at: chrono::Utc::now(),
+                    expires_at,
+                    revoked_at: None,
+                })
+                .await?;
+            eprintln!("cuulong: key '{name}' created; it is shown only now — keep it safe:");
+            println!("{key}");
+        }
+        KeysAction::List { json } => {
+            let keys = store.keys().await?;
+            if json {
+                let out: Vec<serde_json::Value> = keys
+                    .iter()
+                    .map(|k| {
+                        serde_json::json!({
+                            "name": k.name, "agency": k.agency, "grants": k.grants,
+                            "created_at": k.created_at, "expires_at": k.expires_at,
+                            "revoked_at": k.revoked_at,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                for k in keys {
+                    let state = match (k.revoked_at, k.expires_at) {
+                        (Some(_), _) => "revoked",
+                        (None, Some(e)) if e <= chrono::Utc::now() => "expired",
+                        _ => "active",
+                    };
+                    println!(
+                        "{:<20} {:<8} {:<30} grants: {}",
+                        k.name,
+                        state,
+                        k.agency,
+                        if k.grants.is_empty() {
+                            "-".to_string()
+                        } else {
+                            k.grants.join(",")
+                        }
+                    );
+                }
+            }
+        }
+        KeysAction::Revoke { name } => {
+            store.revoke_key(&name).await?;
+            println!("key '{name}' revoked");
         }
     }
     Ok(())

@@ -2,6 +2,7 @@
 //! families with their Vietnamese code lists, attribute mapping, tile math, clipping, MVT
 //! encoding and the in-memory layer index. No I/O, no async.
 
+pub mod access;
 pub mod clip;
 pub mod family;
 pub mod feature;

@@ -11,6 +11,7 @@ use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
+use cuulong_core::access::ApiKey;
 use cuulong_core::{
     Access, Feature, FieldType, ImportRecord, LayerDef, LayerId, LayerMeta, Schema, Value,
 };
@@ -42,6 +43,8 @@ struct Catalog {
     layers: Vec<Entry>,
     #[serde(default)]
     history: Vec<ImportRecord>,
+    #[serde(default)]
+    keys: Vec<ApiKey>,
 }
 
 pub struct EmbeddedStore {
@@ -237,6 +240,32 @@ impl Store for EmbeddedStore {
             .into_iter()
             .filter(|h| h.layer_id == id.as_str())
             .collect())
+    }
+
+    async fn keys(&self) -> Result<Vec<ApiKey>> {
+        Ok(self.read_catalog()?.keys)
+    }
+
+    async fn add_key(&self, key: ApiKey) -> Result<()> {
+        let _lock = DirLock::acquire(&self.dir)?;
+        let mut catalog = self.read_catalog()?;
+        if catalog.keys.iter().any(|k| k.name == key.name) {
+            return Err(StoreError::KeyExists(key.name));
+        }
+        catalog.keys.push(key);
+        self.write_catalog(&catalog)
+    }
+
+    async fn revoke_key(&self, name: &str) -> Result<()> {
+        let _lock = DirLock::acquire(&self.dir)?;
+        let mut catalog = self.read_catalog()?;
+        let key = catalog
+            .keys
+            .iter_mut()
+            .find(|k| k.name == name)
+            .ok_or_else(|| StoreError::NoSuchKey(name.to_owned()))?;
+        key.revoked_at.get_or_insert_with(chrono::Utc::now);
+        self.write_catalog(&catalog)
     }
 
     async fn set_access(&self, id: &LayerId, access: Access) -> Result<()> {

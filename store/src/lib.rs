@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use cuulong_core::access::ApiKey;
 use cuulong_core::{Access, Bbox, Feature, ImportRecord, LayerDef, LayerId, LayerMeta};
 use futures::stream::BoxStream;
 
@@ -18,6 +19,8 @@ pub use postgis::PostgisStore;
 
 /// The PostgreSQL channel a layer change is announced on (payload: the layer id).
 pub const NOTIFY_CHANNEL: &str = "cuulong_layers";
+/// The payload announcing a change of API keys (not a valid layer id).
+pub const KEYS_CHANGED: &str = "!keys";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -49,6 +52,10 @@ pub enum StoreError {
     },
     #[error("{0}")]
     Config(String),
+    #[error("API key '{0}' already exists")]
+    KeyExists(String),
+    #[error("no API key named '{0}'")]
+    NoSuchKey(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -84,6 +91,15 @@ pub trait Store: Send + Sync {
     async fn history(&self, id: &LayerId) -> Result<Vec<ImportRecord>>;
 
     async fn set_access(&self, id: &LayerId, access: Access) -> Result<()>;
+
+    /// Every API key record (hashes only), revoked and expired ones included.
+    async fn keys(&self) -> Result<Vec<ApiKey>>;
+
+    /// Stores a new key record; a key of the same name is an error.
+    async fn add_key(&self, key: ApiKey) -> Result<()>;
+
+    /// Marks a key revoked (it stays listed); servers stop accepting it on their next sync.
+    async fn revoke_key(&self, name: &str) -> Result<()>;
 
     /// A stream of ids of layers that changed, where the backend can push them (PostGIS
     /// `LISTEN cuulong_layers`). `None`: the caller polls [`Store::layers`].

@@ -8,6 +8,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
+use cuulong_core::access::ApiKey;
 use cuulong_core::{
     Access, Bbox, Feature, FieldType, ImportRecord, LayerDef, LayerId, LayerMeta, Schema, Value,
 };
@@ -17,7 +18,9 @@ use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
 use crate::copy::{encode_batch, sql_type};
-use crate::{db, Extent, FeatureStream, LayerWriter, Result, Store, StoreError, NOTIFY_CHANNEL};
+use crate::{
+    db, Extent, FeatureStream, LayerWriter, Result, Store, StoreError, KEYS_CHANGED, NOTIFY_CHANNEL,
+};
 
 pub struct PostgisStore {
     pool: PgPool,
@@ -340,6 +343,72 @@ impl Store for PostgisStore {
         Ok(Some(stream.boxed()))
     }
 
+    async fn keys(&self) -> Result<Vec<ApiKey>> {
+        let rows = sqlx::query(
+            "SELECT name, agency, grants, prefix, salt, hash, created_at, expires_at, revoked_at \
+             FROM cuulong.api_keys ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading API keys"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(ApiKey {
+                    name: r.try_get("name")?,
+                    agency: r.try_get("agency")?,
+                    grants: r.try_get("grants")?,
+                    prefix: r.try_get("prefix")?,
+                    salt: r.try_get("salt")?,
+                    hash: r.try_get("hash")?,
+                    created_at: r.try_get("created_at")?,
+                    expires_at: r.try_get("expires_at")?,
+                    revoked_at: r.try_get("revoked_at")?,
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .map_err(db("reading API keys"))
+    }
+
+    async fn add_key(&self, key: ApiKey) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db("adding an API key"))?;
+        let done = sqlx::query(
+            "INSERT INTO cuulong.api_keys (name, agency, grants, prefix, salt, hash, created_at, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(&key.name)
+        .bind(&key.agency)
+        .bind(&key.grants)
+        .bind(&key.prefix)
+        .bind(&key.salt)
+        .bind(&key.hash)
+        .bind(key.created_at)
+        .bind(key.expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("adding an API key"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::KeyExists(key.name));
+        }
+        notify(&mut tx, KEYS_CHANGED).await?;
+        tx.commit().await.map_err(db("adding an API key"))
+    }
+
+    async fn revoke_key(&self, name: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db("revoking an API key"))?;
+        let done = sqlx::query(
+            "UPDATE cuulong.api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE name = $1",
+        )
+        .bind(name)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("revoking an API key"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NoSuchKey(name.to_owned()));
+        }
+        notify(&mut tx, KEYS_CHANGED).await?;
+        tx.commit().await.map_err(db("revoking an API key"))
+    }
+
     async fn set_access(&self, id: &LayerId, access: Access) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db("setting access"))?;
         let done = sqlx::query("UPDATE cuulong.layers SET access = $2 WHERE id = $1")
@@ -359,6 +428,16 @@ impl Store for PostgisStore {
             .map_err(db("notifying"))?;
         tx.commit().await.map_err(db("setting access"))
     }
+}
+
+async fn notify(tx: &mut Transaction<'static, Postgres>, payload: &str) -> Result<()> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(NOTIFY_CHANNEL)
+        .bind(payload)
+        .execute(&mut **tx)
+        .await
+        .map_err(db("notifying"))?;
+    Ok(())
 }
 
 struct PostgisWriter {

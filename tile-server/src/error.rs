@@ -13,6 +13,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("the server is still loading layers")]
     NotReady,
+    #[error("{0}")]
+    Unauthorized(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -23,6 +25,7 @@ impl ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "InvalidParameterValue"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NotFound"),
             ApiError::NotReady => (StatusCode::SERVICE_UNAVAILABLE, "NotReady"),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "InvalidApiKey"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
         }
     }

@@ -1,6 +1,7 @@
 //! cuulong-tile-server: `cuulong serve`. Every layer lives in memory behind an R-tree
 //! (`cuulong_core::index`); handlers stay thin and answer from a snapshot of the indexes.
 
+mod auth;
 mod error;
 mod loader;
 pub mod state;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cuulong_core::index::LayerIndex;
-use cuulong_core::{LayerId, LayerMeta};
+use cuulong_core::LayerMeta;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::state::{AppState, LayerEvent};
@@ -30,6 +30,10 @@ async fn build(state: &AppState, meta: LayerMeta) -> Result<Arc<LayerIndex>, Str
 /// Brings the indexes in line with the store: builds new and changed layers, drops removed
 /// ones. Each changed layer is swapped in on its own, as soon as it is built.
 pub async fn sync(state: &AppState) -> Result<(), String> {
+    let keys = state.store.keys().await.map_err(|e| e.to_string())?;
+    if **state.keys.load() != keys {
+        state.keys.store(Arc::new(keys));
+    }
     let metas = state.store.layers().await.map_err(|e| e.to_string())?;
     let current = state.snapshot();
     for meta in &metas {
@@ -100,11 +104,10 @@ pub async fn run(state: Arc<AppState>) {
             loop {
                 tokio::select! {
                     id = ids.next() => match id {
-                        Some(id) => {
-                            if LayerId::parse(&id).is_ok() {
-                                if let Err(e) = sync(&state).await {
-                                    tracing::warn!(error = %e, "sync after NOTIFY failed");
-                                }
+                        Some(payload) => {
+                            tracing::debug!(%payload, "change notified");
+                            if let Err(e) = sync(&state).await {
+                                tracing::warn!(error = %e, "sync after NOTIFY failed");
                             }
                         }
                         None => {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use axum::body::Bytes;
+use cuulong_core::access::{ApiKey, Caller};
 use cuulong_core::index::LayerIndex;
 use cuulong_store::Store;
 use tokio::sync::broadcast;
@@ -26,6 +27,8 @@ pub struct LayerEvent {
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub layers: ArcSwap<Layers>,
+    /// API key records (hashes only), refreshed with every sync.
+    pub keys: ArcSwap<Vec<ApiKey>>,
     pub cache: Option<moka::sync::Cache<String, Bytes>>,
     pub events: broadcast::Sender<LayerEvent>,
     ready: AtomicBool,
@@ -48,6 +51,7 @@ impl AppState {
         Self {
             store,
             layers: ArcSwap::from_pointee(Layers::new()),
+            keys: ArcSwap::from_pointee(Vec::new()),
             cache,
             events: broadcast::channel(256).0,
             ready: AtomicBool::new(false),
@@ -67,5 +71,20 @@ impl AppState {
 
     pub fn snapshot(&self) -> Arc<Layers> {
         self.layers.load_full()
+    }
+
+    /// The one enforcement point: the layers this caller may see. A layer it may not see does
+    /// not exist for it, in every handler.
+    pub fn visible(&self, caller: &Caller) -> Arc<Layers> {
+        let all = self.snapshot();
+        if all.values().all(|l| caller.can_see(&l.meta)) {
+            return all;
+        }
+        Arc::new(
+            all.iter()
+                .filter(|(_, l)| caller.can_see(&l.meta))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
     }
 }

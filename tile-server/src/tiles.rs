@@ -14,19 +14,26 @@ use cuulong_core::tile::TileId;
 use cuulong_core::{FieldType, LayerId};
 use geozero::mvt::{Message, Tile};
 
+use crate::auth::{self, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
+use cuulong_core::access::Caller;
 
 pub const MVT_TYPE: &str = "application/vnd.mapbox-vector-tile";
 
 /// Resolves a comma list of layer ids against the snapshot; unknown ids are a 404.
-fn resolve(state: &AppState, list: &str) -> Result<Vec<Arc<LayerIndex>>, ApiError> {
+fn resolve(
+    state: &AppState,
+    caller: &Caller,
+    list: &str,
+    endpoint: &str,
+) -> Result<Vec<Arc<LayerIndex>>, ApiError> {
     if list.is_empty() || list.len() > 4096 {
         return Err(ApiError::BadRequest(
             "layers: give one layer id or a comma list".into(),
         ));
     }
-    let snapshot = state.snapshot();
+    let snapshot = state.visible(caller);
     let mut out = Vec::new();
     for id in list.split(',') {
         LayerId::parse(id)
@@ -42,6 +49,7 @@ fn resolve(state: &AppState, list: &str) -> Result<Vec<Arc<LayerIndex>>, ApiErro
                 "layers: '{id}' is listed twice"
             )));
         }
+        auth::audit(caller, &index.meta, endpoint);
         out.push(index.clone());
     }
     Ok(out)
@@ -108,6 +116,7 @@ pub fn render(layers: &[Arc<LayerIndex>], tile: TileId) -> Vec<u8> {
 pub async fn tile(
     State(state): State<Arc<AppState>>,
     Path((list, z, x, y)): Path<(String, String, String, String)>,
+    Auth(caller): Auth,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if !state.is_ready() {
@@ -124,7 +133,7 @@ pub async fn tile(
         parse_coord("x", &x)?,
         parse_coord("y", y)?,
     )?;
-    let layers = resolve(&state, &list)?;
+    let layers = resolve(&state, &caller, &list, "tiles")?;
     let token = version_token(&layers);
     // The version token names the layers and their versions, so the key needs no layer list.
     let key = format!("{token}/{}/{}/{}", tile.z, tile.x, tile.y);
@@ -199,6 +208,7 @@ fn json_type(kind: FieldType) -> &'static str {
 pub async fn tilejson(
     State(state): State<Arc<AppState>>,
     Path(segment): Path<String>,
+    Auth(caller): Auth,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if !state.is_ready() {
@@ -210,7 +220,7 @@ pub async fn tilejson(
             truncate(&segment)
         )));
     };
-    let layers = resolve(&state, list)?;
+    let layers = resolve(&state, &caller, list, "tilejson")?;
     let base = base_url(&state, &headers);
     let token = version_token(&layers);
     let mut bounds = [180.0f64, 85.0, -180.0, -85.0];

@@ -12,6 +12,7 @@ use axum::Json;
 use cuulong_core::LayerId;
 use futures::Stream;
 
+use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::tiles::base_url;
@@ -27,6 +28,7 @@ pub async fn style(
     State(state): State<Arc<AppState>>,
     Path(file): Path<String>,
     Query(q): Query<StyleQuery>,
+    Auth(caller): Auth,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let name = file
@@ -52,7 +54,7 @@ pub async fn style(
             ApiError::BadRequest(format!("layer: style '{name}' needs ?layer=ID"))
         })?;
         LayerId::parse(&layer).map_err(ApiError::BadRequest)?;
-        if !state.snapshot().contains_key(&layer) {
+        if !state.visible(&caller).contains_key(&layer) {
             return Err(ApiError::NotFound(format!(
                 "layer '{layer}' does not exist"
             )));
@@ -74,9 +76,12 @@ pub async fn map_page(State(state): State<Arc<AppState>>) -> Result<Html<String>
 }
 
 /// `GET /layers.json`: the loaded layers with their metadata.
-pub async fn layers(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+pub async fn layers(
+    State(state): State<Arc<AppState>>,
+    Auth(caller): Auth,
+) -> Json<serde_json::Value> {
     let list: Vec<serde_json::Value> = state
-        .snapshot()
+        .visible(&caller)
         .values()
         .map(|l| {
             let m = &l.meta;
@@ -94,6 +99,7 @@ pub async fn layers(State(state): State<Arc<AppState>>) -> Json<serde_json::Valu
 /// `GET /events`: Server-Sent Events, one `layer` event per layer version change.
 pub async fn events(
     State(state): State<Arc<AppState>>,
+    Auth(caller): Auth,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let mut rx = state.events.subscribe();
     let stream = async_stream::stream! {
@@ -101,6 +107,10 @@ pub async fn events(
         loop {
             match rx.recv().await {
                 Ok(ev) => {
+                    // Only about layers this caller may see (now).
+                    if !state.visible(&caller).contains_key(&ev.layer) {
+                        continue;
+                    }
                     let data = serde_json::to_string(&ev).unwrap_or_default();
                     yield Ok(Event::default().event("layer").data(data));
                 }
@@ -119,8 +129,8 @@ pub async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
-pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
-    let layers = state.snapshot();
+pub async fn ready(State(state): State<Arc<AppState>>, Auth(caller): Auth) -> Response {
+    let layers = state.visible(&caller);
     let versions: serde_json::Map<String, serde_json::Value> = layers
         .iter()
         .map(|(id, l)| (id.clone(), l.meta.version.into()))

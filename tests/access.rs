@@ -1,0 +1,233 @@
+//! Who sees what, through the one enforcement point: no key / shared key / granted key /
+//! revoked / expired / wrong key × open / shared / restricted layer, over every endpoint that
+//! exists so far (layer list, TileJSON, tiles incl. composites, styles, readiness).
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+
+fn create_key(store: &[String], args: &[&str]) -> String {
+    let o = ok(run(cuulong()
+        .args(store)
+        .args(["keys", "create"])
+        .args(args)));
+    let key = stdout(&o).trim().to_owned();
+    assert!(key.starts_with("cl_"), "{key}");
+    key
+}
+
+/// (caller, key presented, sees open/shared/restricted — or None when the key is refused).
+type Case<'a> = (&'a str, Option<&'a str>, Option<[bool; 3]>);
+
+#[test]
+fn access_matrix_over_every_endpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = vec![
+        "--data-dir".to_string(),
+        tmp.path().join("s").display().to_string(),
+    ];
+    import_samples(&store);
+    ok(run(cuulong().args(&store).args([
+        "layers",
+        "set-access",
+        "water_areas",
+        "shared",
+    ])));
+    ok(run(cuulong().args(&store).args([
+        "layers",
+        "set-access",
+        "salinity_stations",
+        "restricted",
+    ])));
+    let shared = create_key(
+        &store,
+        &["--name", "gtvt", "--agency", "Sở Giao thông vận tải"],
+    );
+    let granted = create_key(
+        &store,
+        &[
+            "--name",
+            "yte",
+            "--agency",
+            "Sở Y tế",
+            "--grant",
+            "salinity_stations",
+        ],
+    );
+    let revoked = create_key(&store, &["--name", "old", "--agency", "Sở Y tế"]);
+    ok(run(cuulong().args(&store).args(["keys", "revoke", "old"])));
+    let expired = create_key(
+        &store,
+        &[
+            "--name",
+            "exp",
+            "--agency",
+            "Sở Y tế",
+            "--expires",
+            "2020-01-01",
+        ],
+    );
+    let wrong = format!("cl_{}_{}", &granted[3..11], "0".repeat(40));
+
+    // Keys are stored hashed only.
+    let catalog = std::fs::read_to_string(tmp.path().join("s/catalog.json")).unwrap();
+    for k in [&shared, &granted, &revoked, &expired] {
+        assert!(
+            !catalog.contains(k.as_str()) && !catalog.contains(&k[12..]),
+            "a key is stored in clear"
+        );
+    }
+    let listed = stdout(&ok(run(cuulong().args(&store).args(["keys", "list"]))));
+    assert!(listed.contains("revoked") && listed.contains("expired") && !listed.contains(&shared));
+
+    let server = Server::start(&store, &[]);
+    let (z, x, y) = tile_at(106.4, 10.1, 8);
+    let layers = [
+        ("admin_province", "open"),
+        ("water_areas", "shared"),
+        ("salinity_stations", "restricted"),
+    ];
+    // (caller, key, sees open/shared/restricted, or None for 401)
+    let callers: Vec<Case> = vec![
+        ("anonymous", None, Some([true, false, false])),
+        ("shared key", Some(&shared), Some([true, true, false])),
+        ("granted key", Some(&granted), Some([true, true, true])),
+        ("revoked key", Some(&revoked), None),
+        ("expired key", Some(&expired), None),
+        ("wrong key", Some(&wrong), None),
+    ];
+    for (who, key, sees) in &callers {
+        // Both ways of presenting a key.
+        for via_query in [false, true] {
+            let auth = key.map(|k| format!("Bearer {k}"));
+            let headers: Vec<(&str, &str)> = match (&auth, via_query) {
+                (Some(a), false) => vec![("Authorization", a.as_str())],
+                _ => vec![],
+            };
+            let q = match (key, via_query) {
+                (Some(k), true) => format!("key={k}"),
+                _ => String::new(),
+            };
+            let get = |path: &str| {
+                let sep = if path.contains('?') { '&' } else { '?' };
+                let p = if q.is_empty() {
+                    path.to_owned()
+                } else {
+                    format!("{path}{sep}{q}")
+                };
+                server.get(&p, &headers).unwrap()
+            };
+            let (s, _, body) = get("/layers.json");
+            let Some(sees) = sees else {
+                assert_eq!(s, 401, "{who}: /layers.json");
+                let j: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                assert_eq!(j["code"], "InvalidApiKey");
+                let (s, _, _) = get(&format!("/tiles/admin_province/{z}/{x}/{y}.mvt"));
+                assert_eq!(s, 401, "{who}: even open tiles refuse a bad key");
+                continue;
+            };
+            assert_eq!(s, 200);
+            let list: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let ids: Vec<&str> = list
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["id"].as_str().unwrap())
+                .collect();
+            let (_, _, ready) = get("/ready");
+            let ready: serde_json::Value = serde_json::from_slice(&ready).unwrap();
+            for ((id, class), visible) in layers.iter().zip(sees) {
+                let ctx = format!("{who} (query={via_query}) × {class} layer {id}");
+                assert_eq!(ids.contains(id), *visible, "{ctx}: /layers.json");
+                assert_eq!(
+                    ready["layers"].get(*id).is_some(),
+                    *visible,
+                    "{ctx}: /ready"
+                );
+                let (s, _, _) = get(&format!("/tiles/{id}.json"));
+                assert_eq!(s == 200, *visible, "{ctx}: TileJSON {s}");
+                assert!(s == 200 || s == 404, "{ctx}: TileJSON {s}");
+                let (s, _, _) = get(&format!("/tiles/{id}/{z}/{x}/{y}.mvt"));
+                assert_eq!(s == 200, *visible, "{ctx}: tile {s}");
+                assert!(s == 200 || s == 404, "{ctx}: tile {s}");
+                let (s, _, _) = get(&format!("/styles/generic.json?layer={id}"));
+                assert_eq!(s == 200, *visible, "{ctx}: style {s}");
+                // A composite mixing this layer with an open one is all or nothing.
+                let (s, _, body) = get(&format!("/tiles/admin_province,{id}/{z}/{x}/{y}.mvt"));
+                if *id != "admin_province" {
+                    assert_eq!(s == 200, *visible, "{ctx}: composite {s}");
+                    if !visible {
+                        let j: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                        assert!(j["description"]
+                            .as_str()
+                            .unwrap()
+                            .contains("does not exist"));
+                    }
+                }
+            }
+        }
+    }
+
+    // Revoking a key takes effect without a restart.
+    let bearer = format!("Bearer {granted}");
+    let (s, _, _) = server
+        .get(
+            "/tiles/salinity_stations.json",
+            &[("Authorization", &bearer)],
+        )
+        .unwrap();
+    assert_eq!(s, 200);
+    ok(run(cuulong().args(&store).args(["keys", "revoke", "yte"])));
+    let t0 = std::time::Instant::now();
+    loop {
+        let (s, _, _) = server
+            .get(
+                "/tiles/salinity_stations.json",
+                &[("Authorization", &bearer)],
+            )
+            .unwrap();
+        if s == 401 {
+            break;
+        }
+        assert!(
+            t0.elapsed().as_secs() < 10,
+            "revoked key still accepted after 10 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn postgis_stores_keys_hashed() {
+    let Some(db) = TestDb::create("keys") else {
+        return;
+    };
+    let store = vec!["--database-url".to_string(), db.url.clone()];
+    let key = create_key(
+        &store,
+        &[
+            "--name",
+            "gis",
+            "--agency",
+            "Sở TNMT",
+            "--expires",
+            "2099-12-31",
+        ],
+    );
+    let rows =
+        db.strings("SELECT concat_ws('|', name, agency, prefix, salt, hash) FROM cuulong.api_keys");
+    assert_eq!(rows.len(), 1);
+    assert!(
+        !rows[0].contains(&key) && !rows[0].contains(&key[12..]),
+        "key stored in clear: {}",
+        rows[0]
+    );
+    let o = run(cuulong()
+        .args(&store)
+        .args(["keys", "create", "--name", "gis", "--agency", "x"]));
+    assert!(!o.status.success() && stderr(&o).contains("already exists"));
+    let o = run(cuulong().args(&store).args(["keys", "revoke", "nobody"]));
+    assert!(!o.status.success() && stderr(&o).contains("no API key named 'nobody'"));
+}
