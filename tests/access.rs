@@ -170,8 +170,26 @@ fn access_matrix_over_every_endpoint() {
         }
     }
 
-    // Revoking a key takes effect without a restart.
+    // The combined style adapts: an anonymous caller gets a style without the hidden layers,
+    // whose tile source still works for it.
+    let (s, _, body) = server.get("/styles/bentre.json", &[]).unwrap();
+    assert_eq!(s, 200);
+    let style: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let text = body.iter().map(|b| *b as char).collect::<String>();
+    assert!(
+        !text.contains("salinity_stations") && !text.contains("water_areas"),
+        "hidden layers in the style"
+    );
+    let url = style["sources"]["cuulong"]["url"].as_str().unwrap();
+    let path = url.strip_prefix(&server.url("")).unwrap();
+    assert_eq!(server.get(path, &[]).unwrap().0, 200, "{url}");
     let bearer = format!("Bearer {granted}");
+    let (_, _, body) = server
+        .get("/styles/bentre.json", &[("Authorization", &bearer)])
+        .unwrap();
+    assert!(String::from_utf8_lossy(&body).contains("salinity_stations"));
+
+    // Revoking a key takes effect without a restart.
     let (s, _, _) = server
         .get(
             "/tiles/salinity_stations.json",

@@ -63,7 +63,61 @@ pub async fn style(
             .replace("{{layers}}", &layer)
             .replace("{{layer}}", &layer);
     }
+    let visible = state.visible(&caller);
+    if visible.len() < state.snapshot().len() {
+        text = restrict_style(&text, &base_url(&state, &headers), &|id| {
+            visible.contains_key(id)
+        })?;
+    }
     Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
+}
+
+/// Removes from a style what the caller may not see: ids from the cuulong tile source URLs,
+/// style layers of those layers, and their metadata entries — so the style works for them.
+fn restrict_style(
+    text: &str,
+    base: &str,
+    visible: &dyn Fn(&str) -> bool,
+) -> Result<String, ApiError> {
+    let mut style: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| ApiError::Internal(format!("style is not JSON: {e}")))?;
+    let prefix = format!("{base}/tiles/");
+    let mut dropped_sources = Vec::new();
+    if let Some(sources) = style["sources"].as_object_mut() {
+        for (name, src) in sources.iter_mut() {
+            let Some(url) = src["url"].as_str() else {
+                continue;
+            };
+            let Some(list) = url
+                .strip_prefix(&prefix)
+                .and_then(|u| u.strip_suffix(".json"))
+            else {
+                continue;
+            };
+            let kept: Vec<&str> = list.split(',').filter(|id| visible(id)).collect();
+            if kept.is_empty() {
+                dropped_sources.push(name.clone());
+            } else {
+                src["url"] = format!("{prefix}{}.json", kept.join(",")).into();
+            }
+        }
+        for name in &dropped_sources {
+            sources.remove(name);
+        }
+    }
+    if let Some(layers) = style["layers"].as_array_mut() {
+        layers.retain(|l| {
+            let source_ok = l["source"]
+                .as_str()
+                .is_none_or(|s| !dropped_sources.iter().any(|d| d == s));
+            let layer_ok = l["source-layer"].as_str().is_none_or(visible);
+            source_ok && layer_ok
+        });
+    }
+    if let Some(ids) = style["metadata"]["cuulong:layers"].as_array_mut() {
+        ids.retain(|id| id.as_str().is_none_or(visible));
+    }
+    serde_json::to_string(&style).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 /// `GET /map`: the web map page.
