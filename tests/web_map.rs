@@ -15,7 +15,7 @@ fn map_page_loads_all_layers_without_errors() {
     if !test_tools() || !require_tool("chromium") {
         return;
     }
-    let (tmp, _store, server) = serve_samples(&[]);
+    let (tmp, store, server) = serve_samples(&[]);
     let shot = tmp.path().join("map.png");
     let o = Command::new("node")
         .arg(root().join("tests/web/map_check.mjs"))
@@ -35,6 +35,51 @@ fn map_page_loads_all_layers_without_errors() {
     assert_eq!(j["console_errors"].as_array().unwrap().len(), 0, "{j}");
     // A real picture, not a blank page.
     assert!(std::fs::metadata(&shot).unwrap().len() > 50_000);
+
+    // With a restricted layer the anonymous map still loads (without it), and a granted key
+    // given as ?key= brings it back.
+    ok(run(cuulong().args(&store).args([
+        "layers",
+        "set-access",
+        "salinity_stations",
+        "restricted",
+    ])));
+    let key = stdout(&ok(run(cuulong().args(&store).args([
+        "keys",
+        "create",
+        "--name",
+        "kttv",
+        "--agency",
+        "x",
+        "--grant",
+        "salinity_stations",
+    ]))))
+    .trim()
+    .to_owned();
+    let t0 = std::time::Instant::now();
+    while server.get("/tiles/salinity_stations.json", &[]).unwrap().0 != 404 {
+        assert!(t0.elapsed().as_secs() < 10, "access change not picked up");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    for (url, layers) in [
+        (server.url("/map"), 9),
+        (server.url(&format!("/map?key={key}")), 10),
+    ] {
+        let o = Command::new("node")
+            .arg(root().join("tests/web/map_check.mjs"))
+            .arg(&url)
+            .arg(&shot)
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "{url}: {out}\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let j: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+        assert_eq!(j["layers"], layers, "{url}: {j}");
+    }
 }
 
 #[test]
