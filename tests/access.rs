@@ -1,6 +1,7 @@
 //! Who sees what, through the one enforcement point: no key / shared key / granted key /
 //! revoked / expired / wrong key × open / shared / restricted layer, over every endpoint that
-//! exists so far (layer list, TileJSON, tiles incl. composites, styles, readiness).
+//! exists so far (layer list, catalogue, downloads, TileJSON, tiles incl. composites, styles,
+//! readiness).
 
 #![allow(clippy::unwrap_used)]
 
@@ -138,6 +139,14 @@ fn access_matrix_over_every_endpoint() {
                 .collect();
             let (_, _, ready) = get("/ready");
             let ready: serde_json::Value = serde_json::from_slice(&ready).unwrap();
+            let (_, _, cat) = get("/catalog");
+            let cat: serde_json::Value = serde_json::from_slice(&cat).unwrap();
+            let cat_ids: Vec<&str> = cat["dataset"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["identifier"].as_str().unwrap())
+                .collect();
             for ((id, class), visible) in layers.iter().zip(sees) {
                 let ctx = format!("{who} (query={via_query}) × {class} layer {id}");
                 assert_eq!(ids.contains(id), *visible, "{ctx}: /layers.json");

@@ -419,7 +419,6 @@ fn read_fgb(
 ) -> Result<()> {
     let reader = FgbReader::open(BufReader::new(file)).map_err(|e| fgb_err(path, e))?;
     let mut iter = reader.select_all_seq().map_err(|e| fgb_err(path, e))?;
-    let mut features = Vec::new();
     while let Some(feature) = iter.next().map_err(|e| fgb_err(path, e))? {
         let geometry = feature.to_geo().map_err(|e| fgb_err(path, e))?;
         let mut props = Props {
@@ -434,15 +433,12 @@ fn read_fgb(
         if let Some(e) = props.error {
             return Err(fgb_err(path, e));
         }
-        features.push(Feature {
+        let f = Feature {
             id: props.id,
             geometry,
             values: props.values,
-        });
-    }
-    // The file is in Hilbert order (for its index); readers get id order, like PostGIS.
-    features.sort_unstable_by_key(|f| f.id);
-    for f in features {
+        };
+        // Streamed in file (Hilbert) order, never collected: memory stays bounded.
         if tx.blocking_send(Ok(f)).is_err() {
             break; // the reader went away
         }

@@ -80,7 +80,8 @@ pub trait Store: Send + Sync {
         Ok(self.layers().await?.into_iter().find(|l| &l.id == id))
     }
 
-    /// The features of the current version of a layer, in id order, streamed.
+    /// The features of the current version of a layer, streamed (memory stays bounded). The
+    /// order is the backend's: id order for PostGIS, spatial (Hilbert) order for embedded.
     async fn features(&self, id: &LayerId) -> Result<FeatureStream>;
 
     /// Starts replacing (or creating) a layer. Nothing is visible to readers until

@@ -2,6 +2,7 @@
 //! (`cuulong_core::index`); handlers stay thin and answer from a snapshot of the indexes.
 
 mod auth;
+mod catalog;
 mod error;
 mod loader;
 pub mod state;
@@ -59,6 +60,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/styles/{name}", get(web::style))
         .route("/map", get(web::map_page))
         .route("/layers.json", get(web::layers))
+        .route("/catalog", get(catalog::catalog))
+        .route("/downloads/{file}", get(catalog::download))
         .route("/events", get(web::events))
         .route("/health", get(web::health))
         .route("/ready", get(web::ready))
