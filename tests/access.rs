@@ -155,6 +155,10 @@ fn access_matrix_over_every_endpoint() {
                     *visible,
                     "{ctx}: /ready"
                 );
+                assert_eq!(cat_ids.contains(id), *visible, "{ctx}: /catalog");
+                let (s, _, _) = get(&format!("/downloads/{id}.geojson"));
+                assert_eq!(s == 200, *visible, "{ctx}: download {s}");
+                assert!(s == 200 || s == 404, "{ctx}: download {s}");
                 let (s, _, _) = get(&format!("/tiles/{id}.json"));
                 assert_eq!(s == 200, *visible, "{ctx}: TileJSON {s}");
                 assert!(s == 200 || s == 404, "{ctx}: TileJSON {s}");
