@@ -83,6 +83,9 @@ enum Command {
         /// Folder of the web map and its assets [default: the source tree's tile-server/web/].
         #[arg(long, value_name = "DIR")]
         web_dir: Option<PathBuf>,
+        /// Requests a minute allowed per API key (0 = unlimited); beyond it 429.
+        #[arg(long, default_value_t = 6000)]
+        rate_limit_per_minute: u32,
     },
     /// API keys: agencies' keys see shared layers; restricted layers need a grant.
     Keys {
@@ -275,11 +278,13 @@ async fn run(cli: Cli) -> Result<()> {
             public_url,
             styles_dir,
             web_dir,
+            rate_limit_per_minute,
         } => {
             let mut config = cuulong_tile_server::ServerConfig {
                 bind,
                 tile_cache_mb,
                 public_url,
+                rate_limit_per_minute,
                 ..Default::default()
             };
             if let Some(d) = styles_dir {

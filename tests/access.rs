@@ -231,6 +231,44 @@ fn access_matrix_over_every_endpoint() {
 }
 
 #[test]
+fn api_keys_are_rate_limited() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = vec![
+        "--data-dir".to_string(),
+        tmp.path().join("s").display().to_string(),
+    ];
+    let file = samples().join("admin/bentre_province_2009.geojson");
+    ok(run(cuulong().args(&store).args([
+        "import",
+        file.to_str().unwrap(),
+        "--layer",
+        "province",
+        "--quiet",
+    ])));
+    let key = create_key(&store, &["--name", "busy", "--agency", "x"]);
+    let server = Server::start(&store, &["--rate-limit-per-minute", "30"]);
+    let bearer = format!("Bearer {key}");
+    let statuses: Vec<u16> = (0..40)
+        .map(|_| {
+            server
+                .get("/tiles/province.json", &[("Authorization", &bearer)])
+                .unwrap()
+                .0
+        })
+        .collect();
+    assert!(statuses[..30].iter().all(|s| *s == 200), "{statuses:?}");
+    assert!(statuses[30..].contains(&429), "{statuses:?}");
+    let (s, h, body) = server
+        .get("/tiles/province.json", &[("Authorization", &bearer)])
+        .unwrap();
+    assert_eq!(s, 429);
+    assert!(header(&h, "retry-after").is_some());
+    assert!(String::from_utf8_lossy(&body).contains("TooManyRequests"));
+    // Anonymous callers of open layers are not held back by someone else's key.
+    assert_eq!(server.get("/tiles/province.json", &[]).unwrap().0, 200);
+}
+
+#[test]
 fn postgis_stores_keys_hashed() {
     let Some(db) = TestDb::create("keys") else {
         return;

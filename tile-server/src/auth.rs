@@ -45,7 +45,10 @@ impl FromRequestParts<Arc<AppState>> for Auth {
         };
         let keys = state.keys.load();
         match verify(&keys, &key, chrono::Utc::now()) {
-            Ok(k) => Ok(Auth(Caller::from_key(k))),
+            Ok(k) => {
+                state.rate_limit.check(&k.name)?;
+                Ok(Auth(Caller::from_key(k)))
+            }
             Err(e) => Err(ApiError::Unauthorized(e.to_string())),
         }
     }
@@ -58,5 +61,41 @@ pub fn audit(caller: &Caller, layer: &cuulong_core::LayerMeta, endpoint: &str) {
     }
     if let Caller::Key { name, agency, .. } = caller {
         tracing::info!(target: "cuulong::audit", key = %name, %agency, layer = %layer.id, access = layer.access.as_str(), endpoint, "read");
+    }
+}
+
+/// Per-key token buckets: a key may make `per_minute` requests a minute, in bursts of up to a
+/// minute's worth; beyond that 429 with Retry-After.
+pub struct RateLimit {
+    per_minute: u32,
+    buckets: std::sync::Mutex<std::collections::HashMap<String, (f64, std::time::Instant)>>,
+}
+
+impl RateLimit {
+    pub fn new(per_minute: u32) -> Self {
+        Self {
+            per_minute,
+            buckets: Default::default(),
+        }
+    }
+
+    pub fn check(&self, key: &str) -> Result<(), ApiError> {
+        if self.per_minute == 0 {
+            return Ok(());
+        }
+        let capacity = f64::from(self.per_minute);
+        let per_sec = capacity / 60.0;
+        let now = std::time::Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let (tokens, last) = buckets.entry(key.to_owned()).or_insert((capacity, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * per_sec).min(capacity);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            let wait = ((1.0 - *tokens) / per_sec).ceil().max(1.0) as u64;
+            Err(ApiError::RateLimited(wait))
+        }
     }
 }

@@ -15,6 +15,8 @@ pub enum ApiError {
     NotReady,
     #[error("{0}")]
     Unauthorized(String),
+    #[error("too many requests for this API key; retry in {0} s")]
+    RateLimited(u64),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -26,6 +28,7 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NotFound"),
             ApiError::NotReady => (StatusCode::SERVICE_UNAVAILABLE, "NotReady"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "InvalidApiKey"),
+            ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
         }
     }
@@ -41,11 +44,18 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        (
+        let mut resp = (
             status,
             Json(serde_json::json!({"code": code, "description": description})),
         )
-            .into_response()
+            .into_response();
+        if let ApiError::RateLimited(secs) = self {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs),
+            );
+        }
+        resp
     }
 }
 

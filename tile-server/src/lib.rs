@@ -1,7 +1,7 @@
 //! cuulong-tile-server: `cuulong serve`. Every layer lives in memory behind an R-tree
 //! (`cuulong_core::index`); handlers stay thin and answer from a snapshot of the indexes.
 
-mod auth;
+pub mod auth;
 mod catalog;
 mod error;
 mod loader;
@@ -31,6 +31,8 @@ pub struct ServerConfig {
     pub styles_dir: PathBuf,
     pub web_dir: PathBuf,
     pub public_url: Option<String>,
+    /// Requests a minute per API key (0 = unlimited).
+    pub rate_limit_per_minute: u32,
 }
 
 impl Default for ServerConfig {
@@ -42,6 +44,7 @@ impl Default for ServerConfig {
             styles_dir: here.join("../styles"),
             web_dir: here.join("web"),
             public_url: None,
+            rate_limit_per_minute: 6000,
         }
     }
 }

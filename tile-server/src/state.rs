@@ -34,6 +34,7 @@ pub struct AppState {
     ready: AtomicBool,
     pub styles_dir: PathBuf,
     pub web_dir: PathBuf,
+    pub rate_limit: crate::auth::RateLimit,
     /// Base URL written into TileJSON and styles; from the request's Host header when unset.
     pub public_url: Option<String>,
 }
@@ -58,6 +59,7 @@ impl AppState {
             styles_dir: config.styles_dir.clone(),
             web_dir: config.web_dir.clone(),
             public_url: config.public_url.clone(),
+            rate_limit: crate::auth::RateLimit::new(config.rate_limit_per_minute),
         }
     }
 
