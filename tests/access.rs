@@ -269,7 +269,7 @@ fn api_keys_are_rate_limited() {
 }
 
 #[test]
-fn postgis_stores_keys_hashed() {
+fn postgis_stores_keys_hashed_and_audits_reads() {
     let Some(db) = TestDb::create("keys") else {
         return;
     };
@@ -299,4 +299,48 @@ fn postgis_stores_keys_hashed() {
     assert!(!o.status.success() && stderr(&o).contains("already exists"));
     let o = run(cuulong().args(&store).args(["keys", "revoke", "nobody"]));
     assert!(!o.status.success() && stderr(&o).contains("no API key named 'nobody'"));
+
+    // Reads of non-open layers land in the audit table: who, which layer, which endpoint.
+    let file = samples().join("admin/bentre_province_2009.geojson");
+    ok(run(cuulong().args(&store).args([
+        "import",
+        file.to_str().unwrap(),
+        "--layer",
+        "province",
+        "--access",
+        "shared",
+        "--quiet",
+    ])));
+    let server = Server::start(&store, &[]);
+    let bearer = format!("Bearer {key}");
+    assert_eq!(
+        server
+            .get("/tiles/province.json", &[("Authorization", &bearer)])
+            .unwrap()
+            .0,
+        200
+    );
+    assert_eq!(
+        server
+            .get("/downloads/province.csv", &[("Authorization", &bearer)])
+            .unwrap()
+            .0,
+        200
+    );
+    let t0 = std::time::Instant::now();
+    loop {
+        let rows = db.strings("SELECT concat_ws('|', key_name, agency, layer_id, access, endpoint) FROM cuulong.audit_log ORDER BY id");
+        if rows.len() >= 2 {
+            assert_eq!(
+                rows,
+                vec![
+                    "gis|Sở TNMT|province|shared|tilejson",
+                    "gis|Sở TNMT|province|shared|downloads"
+                ]
+            );
+            break;
+        }
+        assert!(t0.elapsed().as_secs() < 10, "audit rows missing: {rows:?}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }

@@ -81,6 +81,17 @@ pub fn verify<'k>(
     Ok(key)
 }
 
+/// One read of a non-open layer, for the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub at: DateTime<Utc>,
+    pub key_name: String,
+    pub agency: String,
+    pub layer: String,
+    pub access: String,
+    pub endpoint: String,
+}
+
 /// The caller of a request, after its key (if any) was checked.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Caller {

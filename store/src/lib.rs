@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use cuulong_core::access::ApiKey;
+use cuulong_core::access::{ApiKey, AuditRecord};
 use cuulong_core::{Access, Bbox, Feature, ImportRecord, LayerDef, LayerId, LayerMeta};
 use futures::stream::BoxStream;
 
@@ -101,6 +101,13 @@ pub trait Store: Send + Sync {
 
     /// Marks a key revoked (it stays listed); servers stop accepting it on their next sync.
     async fn revoke_key(&self, name: &str) -> Result<()>;
+
+    /// Appends reads of non-open layers to the audit log, where the backend keeps one
+    /// (PostGIS: `cuulong.audit_log`). The server also writes them as structured log lines.
+    async fn record_reads(&self, reads: &[AuditRecord]) -> Result<()> {
+        let _ = reads;
+        Ok(())
+    }
 
     /// A stream of ids of layers that changed, where the backend can push them (PostGIS
     /// `LISTEN cuulong_layers`). `None`: the caller polls [`Store::layers`].

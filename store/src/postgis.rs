@@ -8,7 +8,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use cuulong_core::access::ApiKey;
+use cuulong_core::access::{ApiKey, AuditRecord};
 use cuulong_core::{
     Access, Bbox, Feature, FieldType, ImportRecord, LayerDef, LayerId, LayerMeta, Schema, Value,
 };
@@ -341,6 +341,32 @@ impl Store for PostgisStore {
             .into_stream()
             .filter_map(|n| async move { n.ok().map(|n| n.payload().to_owned()) });
         Ok(Some(stream.boxed()))
+    }
+
+    async fn record_reads(&self, reads: &[AuditRecord]) -> Result<()> {
+        if reads.is_empty() {
+            return Ok(());
+        }
+        let col = |f: fn(&AuditRecord) -> &str| {
+            reads
+                .iter()
+                .map(|r| f(r).to_owned())
+                .collect::<Vec<String>>()
+        };
+        sqlx::query(
+            "INSERT INTO cuulong.audit_log (at, key_name, agency, layer_id, access, endpoint) \
+             SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])",
+        )
+        .bind(reads.iter().map(|r| r.at).collect::<Vec<_>>())
+        .bind(col(|r| &r.key_name))
+        .bind(col(|r| &r.agency))
+        .bind(col(|r| &r.layer))
+        .bind(col(|r| &r.access))
+        .bind(col(|r| &r.endpoint))
+        .execute(&self.pool)
+        .await
+        .map_err(db("writing the audit log"))?;
+        Ok(())
     }
 
     async fn keys(&self) -> Result<Vec<ApiKey>> {

@@ -54,13 +54,44 @@ impl FromRequestParts<Arc<AppState>> for Auth {
     }
 }
 
-/// Records a read of a non-open layer: who, which layer, through which endpoint.
-pub fn audit(caller: &Caller, layer: &cuulong_core::LayerMeta, endpoint: &str) {
+/// Records a read of a non-open layer: who, which layer, through which endpoint — as a
+/// structured log line, and queued for the store's audit table.
+pub fn audit(state: &AppState, caller: &Caller, layer: &cuulong_core::LayerMeta, endpoint: &str) {
     if layer.access == cuulong_core::Access::Open {
         return;
     }
     if let Caller::Key { name, agency, .. } = caller {
         tracing::info!(target: "cuulong::audit", key = %name, %agency, layer = %layer.id, access = layer.access.as_str(), endpoint, "read");
+        let record = cuulong_core::access::AuditRecord {
+            at: chrono::Utc::now(),
+            key_name: name.clone(),
+            agency: agency.clone(),
+            layer: layer.id.to_string(),
+            access: layer.access.as_str().to_owned(),
+            endpoint: endpoint.to_owned(),
+        };
+        if state.audit.try_send(record).is_err() {
+            tracing::warn!(target: "cuulong::audit", "audit queue full; the log line above is the record");
+        }
+    }
+}
+
+/// Writes queued audit records to the store about once a second.
+pub async fn audit_writer(
+    store: Arc<dyn cuulong_store::Store>,
+    mut rx: tokio::sync::mpsc::Receiver<cuulong_core::access::AuditRecord>,
+) {
+    let mut batch = Vec::new();
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        while let Ok(r) = rx.try_recv() {
+            batch.push(r);
+        }
+        if let Err(e) = store.record_reads(&batch).await {
+            tracing::warn!(error = %e, records = batch.len(), "could not write the audit log");
+        }
+        batch.clear();
     }
 }
 

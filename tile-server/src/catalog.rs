@@ -104,7 +104,7 @@ pub async fn catalog(
     let visible = state.visible(&caller);
     let mut datasets = Vec::new();
     for l in visible.values() {
-        auth::audit(&caller, &l.meta, "catalog");
+        auth::audit(&state, &caller, &l.meta, "catalog");
         datasets.push(dataset(&state, &l.meta, &base).await);
     }
     if wants_html(&q, &headers) {
@@ -195,7 +195,7 @@ pub async fn download(
         .get(layer.as_str())
         .map(|l| l.meta.clone())
         .ok_or_else(|| ApiError::NotFound(format!("layer '{layer}' does not exist")))?;
-    auth::audit(&caller, &meta, "downloads");
+    auth::audit(&state, &caller, &meta, "downloads");
     let features = state
         .store
         .features(&layer)

@@ -78,7 +78,9 @@ pub fn app(state: Arc<AppState>) -> Router {
 /// Runs the server until the process is stopped: binds, loads every layer in the
 /// background (`/ready` turns 200 when done), keeps layers current.
 pub async fn serve(store: Arc<dyn Store>, config: ServerConfig) -> std::io::Result<()> {
-    let state = Arc::new(AppState::new(store, &config));
+    let (audit_tx, audit_rx) = tokio::sync::mpsc::channel(10_000);
+    tokio::spawn(auth::audit_writer(store.clone(), audit_rx));
+    let state = Arc::new(AppState::new(store, &config, audit_tx));
     tokio::spawn(loader::run(state.clone()));
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     tracing::info!(addr = %config.bind, "cuulong serving; map at http://{}/map", config.bind);

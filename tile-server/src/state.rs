@@ -35,12 +35,18 @@ pub struct AppState {
     pub styles_dir: PathBuf,
     pub web_dir: PathBuf,
     pub rate_limit: crate::auth::RateLimit,
+    /// Reads of non-open layers on their way to the store's audit log.
+    pub audit: tokio::sync::mpsc::Sender<cuulong_core::access::AuditRecord>,
     /// Base URL written into TileJSON and styles; from the request's Host header when unset.
     pub public_url: Option<String>,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, config: &crate::ServerConfig) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        config: &crate::ServerConfig,
+        audit: tokio::sync::mpsc::Sender<cuulong_core::access::AuditRecord>,
+    ) -> Self {
         let cache = (config.tile_cache_mb > 0).then(|| {
             moka::sync::Cache::builder()
                 .weigher(|k: &String, v: &Bytes| {
@@ -60,6 +66,7 @@ impl AppState {
             web_dir: config.web_dir.clone(),
             public_url: config.public_url.clone(),
             rate_limit: crate::auth::RateLimit::new(config.rate_limit_per_minute),
+            audit,
         }
     }
 

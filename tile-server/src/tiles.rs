@@ -49,7 +49,7 @@ fn resolve(
                 "layers: '{id}' is listed twice"
             )));
         }
-        auth::audit(caller, &index.meta, endpoint);
+        auth::audit(state, caller, &index.meta, endpoint);
         out.push(index.clone());
     }
     Ok(out)
