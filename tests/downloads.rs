@@ -27,17 +27,7 @@ fn downloads_stream_with_bounded_memory_and_round_trip() {
         "--data-dir".to_string(),
         tmp.path().join("s").display().to_string(),
     ];
-    let big = root().join("target/test-fixtures/land_use_big_200000.gpkg");
-    if !big.exists() {
-        // Same generator as the interruption test.
-        let o = std::process::Command::new("/usr/bin/python3")
-            .arg(root().join("scripts/make_big_layer.py"))
-            .arg("200000")
-            .arg(&big)
-            .output()
-            .unwrap();
-        assert!(o.status.success());
-    }
+    let big = big_gpkg(200_000);
     ok(run(cuulong().args(&store).args([
         "import",
         big.to_str().unwrap(),

@@ -6,32 +6,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use common::*;
 
 const BIG: usize = 200_000;
-
-/// The 200k-polygon GeoPackage, generated once per target dir (deterministic).
-pub fn big_gpkg(count: usize) -> PathBuf {
-    let dir = root().join("target").join("test-fixtures");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("land_use_big_{count}.gpkg"));
-    if !path.exists() {
-        let tmp = dir.join(format!(".land_use_big_{count}.{}.gpkg", std::process::id()));
-        let o = Command::new("/usr/bin/python3")
-            .arg(root().join("scripts/make_big_layer.py"))
-            .arg(count.to_string())
-            .arg(&tmp)
-            .output()
-            .expect("run scripts/make_big_layer.py");
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        std::fs::rename(&tmp, &path).unwrap();
-    }
-    path
-}
 
 fn state(store: &[String], layer: &str) -> (i64, i64) {
     let l = layer_entry(store, layer);

@@ -367,3 +367,22 @@ pub fn serve_samples(extra: &[&str]) -> (tempfile::TempDir, Vec<String>, Server)
     let server = Server::start(&store, extra);
     (tmp, store, server)
 }
+
+/// The 200k-polygon GeoPackage, generated once per target dir (deterministic).
+pub fn big_gpkg(count: usize) -> PathBuf {
+    let dir = root().join("target").join("test-fixtures");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("land_use_big_{count}.gpkg"));
+    if !path.exists() {
+        let tmp = dir.join(format!(".land_use_big_{count}.{}.gpkg", std::process::id()));
+        let o = std::process::Command::new("/usr/bin/python3")
+            .arg(root().join("scripts/make_big_layer.py"))
+            .arg(count.to_string())
+            .arg(&tmp)
+            .output()
+            .expect("run scripts/make_big_layer.py");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+    path
+}
