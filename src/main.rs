@@ -86,6 +86,12 @@ enum Command {
         /// Requests a minute allowed per API key (0 = unlimited); beyond it 429.
         #[arg(long, default_value_t = 6000)]
         rate_limit_per_minute: u32,
+        /// Requests served at once; beyond it 503 + Retry-After.
+        #[arg(long, default_value_t = 1024)]
+        max_concurrency: u32,
+        /// Per-request timeout in seconds.
+        #[arg(long, default_value_t = 60)]
+        request_timeout_s: u64,
     },
     /// API keys: agencies' keys see shared layers; restricted layers need a grant.
     Keys {
@@ -279,12 +285,16 @@ async fn run(cli: Cli) -> Result<()> {
             styles_dir,
             web_dir,
             rate_limit_per_minute,
+            max_concurrency,
+            request_timeout_s,
         } => {
             let mut config = cuulong_tile_server::ServerConfig {
                 bind,
                 tile_cache_mb,
                 public_url,
                 rate_limit_per_minute,
+                max_concurrency,
+                request_timeout: std::time::Duration::from_secs(request_timeout_s.max(1)),
                 ..Default::default()
             };
             if let Some(d) = styles_dir {

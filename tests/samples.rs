@@ -12,14 +12,17 @@ use cuulong_core::{Feature, LayerId, Value};
 use cuulong_store::{Store, StoreConfig};
 use futures::TryStreamExt;
 
+/// All features of a layer in id order (backends stream in their own order).
 async fn all_features(store: &dyn Store, id: &LayerId) -> Vec<Feature> {
-    store
+    let mut v: Vec<Feature> = store
         .features(id)
         .await
         .unwrap()
         .try_collect()
         .await
-        .unwrap()
+        .unwrap();
+    v.sort_by_key(|f| f.id);
+    v
 }
 
 #[test]

@@ -17,6 +17,10 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("too many requests for this API key; retry in {0} s")]
     RateLimited(u64),
+    #[error("the server is busy; retry in a second")]
+    Busy,
+    #[error("the request took longer than {0} s")]
+    Timeout(u64),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -29,6 +33,8 @@ impl ApiError {
             ApiError::NotReady => (StatusCode::SERVICE_UNAVAILABLE, "NotReady"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "InvalidApiKey"),
             ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests"),
+            ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "ServerBusy"),
+            ApiError::Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "Timeout"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
         }
     }

@@ -5,6 +5,7 @@ pub mod auth;
 mod catalog;
 mod error;
 mod loader;
+pub mod metrics;
 pub mod state;
 pub mod tiles;
 mod web;
@@ -33,6 +34,10 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Requests a minute per API key (0 = unlimited).
     pub rate_limit_per_minute: u32,
+    /// Requests served at once; beyond it 503 + Retry-After (health, readiness, metrics and
+    /// events are exempt).
+    pub max_concurrency: u32,
+    pub request_timeout: std::time::Duration,
 }
 
 impl Default for ServerConfig {
@@ -45,6 +50,8 @@ impl Default for ServerConfig {
             web_dir: here.join("web"),
             public_url: None,
             rate_limit_per_minute: 6000,
+            max_concurrency: 1024,
+            request_timeout: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -68,9 +75,14 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/events", get(web::events))
         .route("/health", get(web::health))
         .route("/ready", get(web::ready))
+        .route("/metrics", get(metrics::metrics))
         .nest_service("/vendor", ServeDir::new(web.join("vendor")))
         .route("/fonts/{stack}/{range}", get(web::glyphs))
         .fallback(web::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::middleware,
+        ))
         .layer(cors)
         .with_state(state)
 }
@@ -88,8 +100,13 @@ pub async fn serve(store: Arc<dyn Store>, config: ServerConfig) -> std::io::Resu
         "cuulong: serving on http://{}/ (map: http://{}/map)",
         config.bind, config.bind
     );
+    let stopping = state.clone();
     axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown())
+        .with_graceful_shutdown(async move {
+            shutdown().await;
+            tracing::info!("shutting down: finishing requests in flight");
+            let _ = stopping.shutdown.send(true);
+        })
         .await
 }
 

@@ -30,6 +30,12 @@ async fn build(state: &AppState, meta: LayerMeta) -> Result<Arc<LayerIndex>, Str
 /// Brings the indexes in line with the store: builds new and changed layers, drops removed
 /// ones. Each changed layer is swapped in on its own, as soon as it is built.
 pub async fn sync(state: &AppState) -> Result<(), String> {
+    let result = sync_inner(state).await;
+    state.set_store_ok(result.is_ok());
+    result
+}
+
+async fn sync_inner(state: &AppState) -> Result<(), String> {
     let keys = state.store.keys().await.map_err(|e| e.to_string())?;
     if **state.keys.load() != keys {
         state.keys.store(Arc::new(keys));

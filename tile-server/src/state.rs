@@ -35,6 +35,14 @@ pub struct AppState {
     pub styles_dir: PathBuf,
     pub web_dir: PathBuf,
     pub rate_limit: crate::auth::RateLimit,
+    pub metrics: crate::metrics::Metrics,
+    /// Process start (seconds since the epoch), the prefix of request ids.
+    pub started_at: u64,
+    pub max_concurrency: u32,
+    pub request_timeout: std::time::Duration,
+    store_ok: AtomicBool,
+    /// Turns true when the server is shutting down; long-lived streams (SSE) end on it.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
     /// Reads of non-open layers on their way to the store's audit log.
     pub audit: tokio::sync::mpsc::Sender<cuulong_core::access::AuditRecord>,
     /// Base URL written into TileJSON and styles; from the request's Host header when unset.
@@ -67,6 +75,14 @@ impl AppState {
             public_url: config.public_url.clone(),
             rate_limit: crate::auth::RateLimit::new(config.rate_limit_per_minute),
             audit,
+            metrics: crate::metrics::Metrics::default(),
+            started_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            max_concurrency: config.max_concurrency,
+            request_timeout: config.request_timeout,
+            store_ok: AtomicBool::new(true),
+            shutdown: tokio::sync::watch::channel(false).0,
         }
     }
 
@@ -76,6 +92,22 @@ impl AppState {
 
     pub fn set_ready(&self) {
         self.ready.store(true, Ordering::Release);
+    }
+
+    /// Whether the last contact with the store worked (else serving from memory: degraded).
+    pub fn store_ok(&self) -> bool {
+        self.store_ok.load(Ordering::Acquire)
+    }
+
+    pub fn set_store_ok(&self, ok: bool) {
+        let was = self.store_ok.swap(ok, Ordering::AcqRel);
+        if was != ok {
+            if ok {
+                tracing::info!("store reachable again");
+            } else {
+                tracing::warn!("store unreachable: serving the layers in memory");
+            }
+        }
     }
 
     pub fn snapshot(&self) -> Arc<Layers> {

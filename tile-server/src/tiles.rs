@@ -159,8 +159,18 @@ pub async fn tile(
     // Cached bytes are gzip-compressed MVT (empty for an empty tile).
     let cached = state.cache.as_ref().and_then(|c| c.get(&key));
     let compressed = match cached {
-        Some(bytes) => bytes,
+        Some(bytes) => {
+            state
+                .metrics
+                .tile_cache_hits
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            bytes
+        }
         None => {
+            state
+                .metrics
+                .tile_cache_misses
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let raw = render(&layers, tile);
             let bytes = Bytes::from(if raw.is_empty() { raw } else { gzip(&raw) });
             if let Some(c) = &state.cache {

@@ -156,10 +156,16 @@ pub async fn events(
     Auth(caller): Auth,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let mut rx = state.events.subscribe();
+    let mut shutdown = state.shutdown.subscribe();
     let stream = async_stream::stream! {
         yield Ok(Event::default().event("hello").data("{}"));
         loop {
-            match rx.recv().await {
+            let next = tokio::select! {
+                r = rx.recv() => r,
+                // End the stream on shutdown so graceful shutdown does not wait for clients.
+                _ = shutdown.wait_for(|s| *s) => break,
+            };
+            match next {
                 Ok(ev) => {
                     // Only about layers this caller may see (now).
                     if !state.visible(&caller).contains_key(&ev.layer) {

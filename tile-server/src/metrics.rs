@@ -1,0 +1,249 @@
+//! Operations: Prometheus metrics (`GET /metrics`), request ids and logs, a per-request
+//! timeout, and bounded concurrency (503 + Retry-After instead of an unbounded queue). Health,
+//! readiness and metrics bypass the limits so they answer under any load.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Upper bounds of the latency histogram, seconds.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    latency: Mutex<BTreeMap<String, Histogram>>,
+    pub tile_cache_hits: AtomicU64,
+    pub tile_cache_misses: AtomicU64,
+    pub in_flight: AtomicI64,
+    pub shed: AtomicU64,
+    next_id: AtomicU64,
+}
+
+impl Metrics {
+    fn record(&self, route: &str, status: u16, elapsed: Duration) {
+        if let Ok(mut r) = self.requests.lock() {
+            *r.entry((route.to_owned(), status)).or_default() += 1;
+        }
+        if let Ok(mut l) = self.latency.lock() {
+            let h = l.entry(route.to_owned()).or_default();
+            let secs = elapsed.as_secs_f64();
+            for (i, b) in BUCKETS.iter().enumerate() {
+                if secs <= *b {
+                    h.counts[i] += 1;
+                }
+            }
+            h.sum += secs;
+            h.count += 1;
+        }
+    }
+}
+
+/// Routes that must answer under any load and are not counted against the limit.
+fn exempt(route: &str) -> bool {
+    matches!(route, "/health" | "/ready" | "/metrics" | "/events")
+}
+
+/// Request id, log line, metrics, timeout and the concurrency limit for every request.
+pub async fn middleware(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let id = format!(
+        "{:x}-{:x}",
+        state.started_at,
+        state.metrics.next_id.fetch_add(1, Ordering::Relaxed)
+    );
+    let method = req.method().clone();
+    let started = Instant::now();
+    let limited = !exempt(&route);
+    let span = tracing::info_span!("request", request_id = %id, %method, route = %route);
+    let mut resp = async {
+        if limited {
+            let n = state.metrics.in_flight.fetch_add(1, Ordering::AcqRel);
+            if n >= i64::from(state.max_concurrency) {
+                state.metrics.in_flight.fetch_sub(1, Ordering::AcqRel);
+                state.metrics.shed.fetch_add(1, Ordering::Relaxed);
+                let mut r = ApiError::Busy.into_response();
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return r;
+            }
+            let r = match tokio::time::timeout(state.request_timeout, next.run(req)).await {
+                Ok(r) => r,
+                Err(_) => ApiError::Timeout(state.request_timeout.as_secs()).into_response(),
+            };
+            state.metrics.in_flight.fetch_sub(1, Ordering::AcqRel);
+            r
+        } else {
+            next.run(req).await
+        }
+    }
+    .instrument(span)
+    .await;
+    let status = resp.status();
+    let elapsed = started.elapsed();
+    state.metrics.record(&route, status.as_u16(), elapsed);
+    // The path only (route template), never the query: keys may travel there.
+    tracing::debug!(request_id = %id, %method, route = %route, status = status.as_u16(), ms = elapsed.as_millis() as u64, "request");
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let m = &state.metrics;
+    let mut out = String::new();
+    let _ = writeln!(out, "# HELP cuulong_requests_total HTTP requests by route and status.\n# TYPE cuulong_requests_total counter");
+    if let Ok(r) = m.requests.lock() {
+        for ((route, status), n) in r.iter() {
+            let _ = writeln!(
+                out,
+                "cuulong_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+            );
+        }
+    }
+    let _ = writeln!(out, "# HELP cuulong_request_duration_seconds Request latency by route.\n# TYPE cuulong_request_duration_seconds histogram");
+    if let Ok(l) = m.latency.lock() {
+        for (route, h) in l.iter() {
+            for (b, c) in BUCKETS.iter().zip(h.counts) {
+                let _ = writeln!(
+                    out,
+                    "cuulong_request_duration_seconds_bucket{{route=\"{route}\",le=\"{b}\"}} {c}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "cuulong_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "cuulong_request_duration_seconds_sum{{route=\"{route}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "cuulong_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                h.count
+            );
+        }
+    }
+    let gauge = |out: &mut String, name: &str, help: &str, kind: &str, v: String| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+        );
+    };
+    gauge(
+        &mut out,
+        "cuulong_in_flight_requests",
+        "Requests being served.",
+        "gauge",
+        m.in_flight.load(Ordering::Relaxed).to_string(),
+    );
+    gauge(
+        &mut out,
+        "cuulong_shed_requests_total",
+        "Requests refused with 503 because the server was saturated.",
+        "counter",
+        m.shed.load(Ordering::Relaxed).to_string(),
+    );
+    gauge(
+        &mut out,
+        "cuulong_tile_cache_hits_total",
+        "Tile cache hits.",
+        "counter",
+        m.tile_cache_hits.load(Ordering::Relaxed).to_string(),
+    );
+    gauge(
+        &mut out,
+        "cuulong_tile_cache_misses_total",
+        "Tile cache misses (tiles rendered).",
+        "counter",
+        m.tile_cache_misses.load(Ordering::Relaxed).to_string(),
+    );
+    let (bytes, entries) = state.cache.as_ref().map_or((0, 0), |c| {
+        c.run_pending_tasks();
+        (c.weighted_size(), c.entry_count())
+    });
+    gauge(
+        &mut out,
+        "cuulong_tile_cache_bytes",
+        "Bytes held by the tile cache.",
+        "gauge",
+        bytes.to_string(),
+    );
+    gauge(
+        &mut out,
+        "cuulong_tile_cache_entries",
+        "Tiles held by the tile cache.",
+        "gauge",
+        entries.to_string(),
+    );
+    let layers = state.snapshot();
+    gauge(
+        &mut out,
+        "cuulong_layers_loaded",
+        "Layers in memory.",
+        "gauge",
+        layers.len().to_string(),
+    );
+    let _ = writeln!(out, "# HELP cuulong_layer_version Version of each loaded layer.\n# TYPE cuulong_layer_version gauge");
+    for (id, l) in layers.iter() {
+        let _ = writeln!(
+            out,
+            "cuulong_layer_version{{layer=\"{id}\"}} {}",
+            l.meta.version
+        );
+    }
+    let _ = writeln!(out, "# HELP cuulong_layer_features Features of each loaded layer.\n# TYPE cuulong_layer_features gauge");
+    for (id, l) in layers.iter() {
+        let _ = writeln!(out, "cuulong_layer_features{{layer=\"{id}\"}} {}", l.len());
+    }
+    let _ = writeln!(out, "# HELP cuulong_index_bytes Approximate memory of each layer's index.\n# TYPE cuulong_index_bytes gauge");
+    for (id, l) in layers.iter() {
+        let _ = writeln!(
+            out,
+            "cuulong_index_bytes{{layer=\"{id}\"}} {}",
+            l.approx_bytes()
+        );
+    }
+    gauge(
+        &mut out,
+        "cuulong_store_up",
+        "1 when the last contact with the store succeeded.",
+        "gauge",
+        u8::from(state.store_ok()).to_string(),
+    );
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        out,
+    )
+        .into_response()
+}
