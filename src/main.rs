@@ -1,5 +1,7 @@
 //! The `cuulong` command line: parses arguments and dispatches to the importers and stores.
 
+mod config;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -17,6 +19,9 @@ use cuulong_store::{Store, StoreConfig};
     about = "Geospatial data service for Bến Tre province — dữ liệu không gian tỉnh Bến Tre"
 )]
 struct Cli {
+    /// Configuration file [default: ./cuulong.toml if present].
+    #[arg(long, global = true, env = "CUULONG_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(flatten)]
     store: StoreArgs,
     #[command(subcommand)]
@@ -29,13 +34,14 @@ struct StoreArgs {
     #[arg(long, global = true, value_name = "URL")]
     database_url: Option<String>,
     /// Embedded store directory, used when no database URL is given [default: ./var/cuulong].
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, env = "CUULONG_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
 }
 
 impl StoreArgs {
-    /// DESIGN §2: a flag beats the environment; both flags at once is an error.
-    fn config(&self) -> Result<StoreConfig> {
+    /// DESIGN §2: a flag beats the environment; both flags at once is an error. The config
+    /// file may name the data dir (never a database URL: that is a secret).
+    fn config(&self, file_data_dir: Option<&PathBuf>) -> Result<StoreConfig> {
         match (&self.database_url, &self.data_dir) {
             (Some(_), Some(_)) => {
                 bail!("give either --database-url or --data-dir, not both")
@@ -47,7 +53,9 @@ impl StoreArgs {
             (None, None) => match std::env::var("DATABASE_URL") {
                 Ok(url) if !url.is_empty() => Ok(StoreConfig::Postgis { url }),
                 _ => Ok(StoreConfig::Embedded {
-                    data_dir: PathBuf::from("./var/cuulong"),
+                    data_dir: file_data_dir
+                        .cloned()
+                        .unwrap_or_else(|| PathBuf::from("./var/cuulong")),
                 }),
             },
         }
@@ -68,31 +76,7 @@ enum Command {
         quiet: bool,
     },
     /// Serve vector tiles, TileJSON, styles and the web map from memory.
-    Serve {
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        bind: std::net::SocketAddr,
-        /// Tile cache size in MiB (0 turns it off, for benchmarks).
-        #[arg(long, default_value_t = 256)]
-        tile_cache_mb: u64,
-        /// Base URL clients reach this server at (default: from the request's Host header).
-        #[arg(long, value_name = "URL")]
-        public_url: Option<String>,
-        /// Folder of MapLibre styles [default: the source tree's styles/].
-        #[arg(long, value_name = "DIR")]
-        styles_dir: Option<PathBuf>,
-        /// Folder of the web map and its assets [default: the source tree's tile-server/web/].
-        #[arg(long, value_name = "DIR")]
-        web_dir: Option<PathBuf>,
-        /// Requests a minute allowed per API key (0 = unlimited); beyond it 429.
-        #[arg(long, default_value_t = 6000)]
-        rate_limit_per_minute: u32,
-        /// Requests served at once; beyond it 503 + Retry-After.
-        #[arg(long, default_value_t = 1024)]
-        max_concurrency: u32,
-        /// Per-request timeout in seconds.
-        #[arg(long, default_value_t = 60)]
-        request_timeout_s: u64,
-    },
+    Serve(config::ServeArgs),
     /// API keys: agencies' keys see shared layers; restricted layers need a grant.
     Keys {
         #[command(subcommand)]
@@ -247,7 +231,8 @@ fn import_options(a: Box<ImportArgs>) -> Result<ImportOptions> {
 }
 
 async fn run(cli: Cli) -> Result<()> {
-    let config = cli.store.config()?;
+    let file = config::load(cli.config.as_deref())?;
+    let config = cli.store.config(file.data_dir.as_ref())?;
     let command = match cli.command {
         Command::Import(a) => {
             // Arguments are checked before the store is opened, so a mistake changes nothing.
@@ -278,31 +263,9 @@ async fn run(cli: Cli) -> Result<()> {
                 print_summary(&summary, &store.describe());
             }
         }
-        Command::Serve {
-            bind,
-            tile_cache_mb,
-            public_url,
-            styles_dir,
-            web_dir,
-            rate_limit_per_minute,
-            max_concurrency,
-            request_timeout_s,
-        } => {
-            let mut config = cuulong_tile_server::ServerConfig {
-                bind,
-                tile_cache_mb,
-                public_url,
-                rate_limit_per_minute,
-                max_concurrency,
-                request_timeout: std::time::Duration::from_secs(request_timeout_s.max(1)),
-                ..Default::default()
-            };
-            if let Some(d) = styles_dir {
-                config.styles_dir = d;
-            }
-            if let Some(d) = web_dir {
-                config.web_dir = d;
-            }
+        Command::Serve(args) => {
+            let config = args.resolve(file.serve);
+            let bind = config.bind;
             cuulong_tile_server::serve(store, config)
                 .await
                 .with_context(|| format!("serving on {bind}"))?;

@@ -1,0 +1,140 @@
+//! Configuration (STYLE.md, Config): an optional `cuulong.toml` (or `--config FILE` /
+//! `CUULONG_CONFIG`), overridden by `CUULONG_*` environment variables, overridden by flags.
+//! Secrets (the database URL) come only from a flag or the environment, never from the file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Embedded store directory.
+    pub data_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub serve: ServeFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeFile {
+    pub bind: Option<SocketAddr>,
+    pub tile_cache_mb: Option<u64>,
+    pub public_url: Option<String>,
+    pub styles_dir: Option<PathBuf>,
+    pub web_dir: Option<PathBuf>,
+    pub rate_limit_per_minute: Option<u32>,
+    pub max_concurrency: Option<u32>,
+    pub request_timeout_s: Option<u64>,
+}
+
+/// Reads the file named by `explicit`, else `./cuulong.toml` if it exists, else defaults.
+pub fn load(explicit: Option<&Path>) -> Result<FileConfig> {
+    let path = match explicit {
+        Some(p) => p.to_owned(),
+        None => {
+            let p = PathBuf::from("cuulong.toml");
+            if !p.exists() {
+                return Ok(FileConfig::default());
+            }
+            p
+        }
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("config {}: cannot read", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config {}", path.display()))
+}
+
+/// Flags (and their `CUULONG_*` variables, which clap reads) of `cuulong serve`, all optional
+/// so the file and the defaults can fill what is not given.
+#[derive(Debug, Default, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "CUULONG_BIND")]
+    pub bind: Option<SocketAddr>,
+    /// Tile cache size in MiB, 0 turns it off (for benchmarks) [default: 256].
+    #[arg(long, env = "CUULONG_TILE_CACHE_MB")]
+    pub tile_cache_mb: Option<u64>,
+    /// Base URL clients reach this server at [default: from the request's Host header].
+    #[arg(long, env = "CUULONG_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Folder of MapLibre styles [default: the source tree's styles/].
+    #[arg(long, env = "CUULONG_STYLES_DIR", value_name = "DIR")]
+    pub styles_dir: Option<PathBuf>,
+    /// Folder of the web map and its assets [default: the source tree's tile-server/web/].
+    #[arg(long, env = "CUULONG_WEB_DIR", value_name = "DIR")]
+    pub web_dir: Option<PathBuf>,
+    /// Requests a minute per API key, 0 = unlimited; beyond it 429 [default: 6000].
+    #[arg(long, env = "CUULONG_RATE_LIMIT_PER_MINUTE")]
+    pub rate_limit_per_minute: Option<u32>,
+    /// Requests served at once; beyond it 503 + Retry-After [default: 1024].
+    #[arg(long, env = "CUULONG_MAX_CONCURRENCY")]
+    pub max_concurrency: Option<u32>,
+    /// Per-request timeout in seconds [default: 60].
+    #[arg(long, env = "CUULONG_REQUEST_TIMEOUT_S")]
+    pub request_timeout_s: Option<u64>,
+}
+
+impl ServeArgs {
+    /// Flags/env over the file over the defaults.
+    pub fn resolve(self, file: ServeFile) -> cuulong_tile_server::ServerConfig {
+        let d = cuulong_tile_server::ServerConfig::default();
+        cuulong_tile_server::ServerConfig {
+            bind: self.bind.or(file.bind).unwrap_or(d.bind),
+            tile_cache_mb: self
+                .tile_cache_mb
+                .or(file.tile_cache_mb)
+                .unwrap_or(d.tile_cache_mb),
+            public_url: self.public_url.or(file.public_url).or(d.public_url),
+            styles_dir: self.styles_dir.or(file.styles_dir).unwrap_or(d.styles_dir),
+            web_dir: self.web_dir.or(file.web_dir).unwrap_or(d.web_dir),
+            rate_limit_per_minute: self
+                .rate_limit_per_minute
+                .or(file.rate_limit_per_minute)
+                .unwrap_or(d.rate_limit_per_minute),
+            max_concurrency: self
+                .max_concurrency
+                .or(file.max_concurrency)
+                .unwrap_or(d.max_concurrency),
+            request_timeout: self
+                .request_timeout_s
+                .or(file.request_timeout_s)
+                .map(|s| Duration::from_secs(s.max(1)))
+                .unwrap_or(d.request_timeout),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_file_beats_defaults() {
+        let file: FileConfig = toml::from_str(
+            "data_dir = \"/srv/cuulong\"\n[serve]\nbind = \"0.0.0.0:9000\"\ntile_cache_mb = 64\nmax_concurrency = 10\n",
+        )
+        .unwrap();
+        assert_eq!(file.data_dir, Some(PathBuf::from("/srv/cuulong")));
+        let args = ServeArgs {
+            tile_cache_mb: Some(0),
+            ..Default::default()
+        };
+        let c = args.resolve(file.serve);
+        assert_eq!(c.bind, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(c.tile_cache_mb, 0);
+        assert_eq!(c.max_concurrency, 10);
+        assert_eq!(c.rate_limit_per_minute, 6000);
+        assert!(
+            toml::from_str::<FileConfig>("databse_url = \"x\"").is_err(),
+            "unknown keys are refused"
+        );
+        assert!(
+            toml::from_str::<FileConfig>("database_url = \"x\"").is_err(),
+            "no secrets in the file"
+        );
+    }
+}
