@@ -139,6 +139,14 @@ fn access_matrix_over_every_endpoint() {
                 .collect();
             let (_, _, ready) = get("/ready");
             let ready: serde_json::Value = serde_json::from_slice(&ready).unwrap();
+            let (_, _, cols) = get("/collections");
+            let cols: serde_json::Value = serde_json::from_slice(&cols).unwrap();
+            let col_ids: Vec<&str> = cols["collections"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["id"].as_str().unwrap())
+                .collect();
             let (_, _, cat) = get("/catalog");
             let cat: serde_json::Value = serde_json::from_slice(&cat).unwrap();
             let cat_ids: Vec<&str> = cat["dataset"]
@@ -156,6 +164,12 @@ fn access_matrix_over_every_endpoint() {
                     "{ctx}: /ready"
                 );
                 assert_eq!(cat_ids.contains(id), *visible, "{ctx}: /catalog");
+                assert_eq!(col_ids.contains(id), *visible, "{ctx}: /collections");
+                let (s, _, _) = get(&format!("/collections/{id}/items?limit=1"));
+                assert_eq!(s == 200, *visible, "{ctx}: items {s}");
+                assert!(s == 200 || s == 404, "{ctx}: items {s}");
+                let (s, _, _) = get(&format!("/collections/{id}/items/1"));
+                assert_eq!(s == 200, *visible, "{ctx}: item {s}");
                 let (s, _, _) = get(&format!("/downloads/{id}.geojson"));
                 assert_eq!(s == 200, *visible, "{ctx}: download {s}");
                 assert!(s == 200 || s == 404, "{ctx}: download {s}");

@@ -39,6 +39,8 @@ pub struct LayerIndex {
     pub geometries: Vec<Geometry<f64>>,
     tree: RTree<Entry>,
     bands: Vec<Band>,
+    /// Position in `features` of each feature id.
+    by_id: rustc_hash::FxHashMap<i64, u32>,
 }
 
 fn envelope(g: &Geometry<f64>) -> Option<Rectangle<[f64; 2]>> {
@@ -122,13 +124,47 @@ impl LayerIndex {
                 }
             })
             .collect();
+        let by_id = attrs
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.id, i as u32))
+            .collect();
         Self {
             meta,
             features: attrs,
             geometries,
             tree,
             bands,
+            by_id,
         }
+    }
+
+    /// Position of the feature with this id.
+    pub fn position(&self, id: i64) -> Option<usize> {
+        self.by_id.get(&id).map(|&i| i as usize)
+    }
+
+    /// Positions of the features whose geometry intersects `bounds` (EPSG:3857), in id order.
+    pub fn intersecting(&self, bounds: [f64; 4]) -> Vec<usize> {
+        use geo::Intersects;
+        let rect = geo_types::Rect::new(
+            geo_types::coord! { x: bounds[0], y: bounds[1] },
+            geo_types::coord! { x: bounds[2], y: bounds[3] },
+        );
+        let mut out: Vec<usize> = self
+            .query(bounds)
+            .filter(|(_, g)| g.intersects(&rect))
+            .map(|(i, _)| i)
+            .collect();
+        out.sort_unstable_by_key(|&i| self.features[i].id);
+        out
+    }
+
+    /// All positions in id order.
+    pub fn all_in_id_order(&self) -> Vec<usize> {
+        let mut out: Vec<usize> = (0..self.features.len()).collect();
+        out.sort_unstable_by_key(|&i| self.features[i].id);
+        out
     }
 
     pub fn len(&self) -> usize {

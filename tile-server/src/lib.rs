@@ -4,6 +4,7 @@
 pub mod auth;
 mod catalog;
 mod error;
+mod features;
 mod loader;
 pub mod metrics;
 pub mod state;
@@ -65,6 +66,12 @@ pub fn app(state: Arc<AppState>) -> Router {
         .allow_headers([header::IF_NONE_MATCH, header::AUTHORIZATION])
         .expose_headers([header::ETAG, header::CONTENT_ENCODING]);
     Router::new()
+        .route("/", get(features::landing))
+        .route("/conformance", get(features::conformance))
+        .route("/collections", get(features::collections))
+        .route("/collections/{id}", get(features::collection))
+        .route("/collections/{id}/items", get(features::items))
+        .route("/collections/{id}/items/{fid}", get(features::item))
         .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::tile))
         .route("/tiles/{layers}", get(tiles::tilejson))
         .route("/styles/{name}", get(web::style))

@@ -1,0 +1,191 @@
+//! OGC API – Features over real HTTP, read by GDAL's OAPIF driver as a real client and checked
+//! against PostGIS on the same layers: collections, bbox queries, paging, filters, errors.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use common::*;
+
+fn json(r: Response) -> serde_json::Value {
+    serde_json::from_slice(&r.2).unwrap()
+}
+
+#[test]
+fn gdal_reads_the_service_and_counts_match_postgis() {
+    let Some(db) = TestDb::create("features") else {
+        return;
+    };
+    let store = vec!["--database-url".to_string(), db.url.clone()];
+    import_samples(&store);
+    let server = Server::start(&store, &[]);
+    let base = server.url("");
+
+    // GDAL lists the collections.
+    let o = Command::new("ogrinfo")
+        .args(["-ro", "-so", &format!("OAPIF:{base}")])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for id in [
+        "land_use",
+        "soil",
+        "provincial_roads",
+        "admin_communes",
+        "salinity_stations",
+    ] {
+        assert!(
+            text.contains(&format!(": {id} (title:")),
+            "ogrinfo misses {id}: {text}"
+        );
+    }
+
+    // ogr2ogr with -spat gets exactly the features PostGIS says intersect the bbox.
+    let tmp = tempfile::tempdir().unwrap();
+    for (layer, bbox) in [
+        ("land_use", [106.30, 10.20, 106.40, 10.25]),
+        ("provincial_roads", [106.2, 10.0, 106.5, 10.2]),
+        ("admin_communes", [106.35, 10.05, 106.45, 10.15]),
+    ] {
+        let out = tmp.path().join(format!("{layer}.geojson"));
+        let o = Command::new("ogr2ogr")
+            .args([
+                "-f",
+                "GeoJSON",
+                out.to_str().unwrap(),
+                &format!("OAPIF:{base}"),
+                layer,
+                "-spat",
+            ])
+            .args(bbox.iter().map(|v| v.to_string()))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let got: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+        let n = got["features"].as_array().unwrap().len() as i64;
+        let table = db.strings(&format!(
+            "SELECT table_name FROM cuulong.layers WHERE id = '{layer}'"
+        ))[0]
+            .clone();
+        let want = db.scalar_i64(&format!(
+            "SELECT count(*) FROM cuulong_data.\"{table}\" WHERE ST_Intersects(geom, ST_MakeEnvelope({}, {}, {}, {}, 4326))",
+            bbox[0], bbox[1], bbox[2], bbox[3]
+        ));
+        assert!(want > 0, "{layer}: empty test bbox");
+        assert_eq!(
+            n, want,
+            "{layer}: ogr2ogr -spat count vs PostGIS ST_Intersects"
+        );
+    }
+
+    // Paging walks through every feature exactly once.
+    let mut ids = BTreeSet::new();
+    let mut next = Some("/collections/provincial_roads/items?limit=100".to_string());
+    let mut pages = 0;
+    while let Some(path) = next {
+        let page = json(server.get(&path, &[]).unwrap());
+        assert_eq!(page["numberMatched"], 691);
+        for f in page["features"].as_array().unwrap() {
+            assert!(
+                ids.insert(f["id"].as_i64().unwrap()),
+                "feature {} twice",
+                f["id"]
+            );
+        }
+        next = page["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["rel"] == "next")
+            .map(|l| {
+                l["href"]
+                    .as_str()
+                    .unwrap()
+                    .strip_prefix(&base)
+                    .unwrap()
+                    .to_owned()
+            });
+        pages += 1;
+        assert!(pages < 20);
+    }
+    assert_eq!((ids.len(), pages), (691, 7));
+
+    // Property filter = PostGIS count; single item; HTML for people.
+    let table =
+        db.strings("SELECT table_name FROM cuulong.layers WHERE id = 'land_use'")[0].clone();
+    let want = db.scalar_i64(&format!(
+        "SELECT count(*) FROM cuulong_data.\"{table}\" WHERE lu_code = 'NTS'"
+    ));
+    let r = json(
+        server
+            .get("/collections/land_use/items?lu_code=NTS&limit=1", &[])
+            .unwrap(),
+    );
+    assert_eq!(r["numberMatched"].as_i64().unwrap(), want);
+    assert_eq!(r["features"][0]["properties"]["lu_code"], "NTS");
+    let (s, h, body) = server.get("/collections/land_use/items/42", &[]).unwrap();
+    assert_eq!(s, 200);
+    assert_eq!(header(&h, "content-type"), Some("application/geo+json"));
+    let f: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(f["id"], 42);
+    let (s, h, _) = server.get("/collections?f=html", &[]).unwrap();
+    assert_eq!(s, 200);
+    assert!(header(&h, "content-type").unwrap().starts_with("text/html"));
+    let conf = json(server.get("/conformance", &[]).unwrap());
+    assert!(conf["conformsTo"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c.as_str().unwrap().ends_with("/conf/core")));
+
+    // Bad input: 4xx with a JSON body naming the parameter.
+    for (path, status, needle) in [
+        ("/collections/land_use/items?bbox=1,2,3", 400, "bbox"),
+        ("/collections/land_use/items?bbox=a,b,c,d", 400, "bbox"),
+        ("/collections/land_use/items?bbox=NaN,1,2,3", 400, "bbox"),
+        ("/collections/land_use/items?bbox=1e308,1,2,3", 400, "bbox"),
+        (
+            "/collections/land_use/items?bbox=106.4,10.2,106.3,10.3",
+            400,
+            "bbox",
+        ),
+        ("/collections/land_use/items?limit=0", 400, "limit"),
+        ("/collections/land_use/items?limit=10001", 400, "limit"),
+        ("/collections/land_use/items?limit=abc", 400, "limit"),
+        ("/collections/land_use/items?offset=-1", 400, "offset"),
+        (
+            "/collections/land_use/items?no_such_field=1",
+            400,
+            "no_such_field",
+        ),
+        (
+            "/collections/land_use/items?bbox-crs=EPSG:9999&bbox=1,2,3,4",
+            400,
+            "bbox-crs",
+        ),
+        ("/collections/land_use/items?f=xml", 400, "f"),
+        ("/collections/nope/items", 404, "nope"),
+        ("/collections/land_use/items/999999999", 404, "999999999"),
+        (
+            "/collections/land_use/items/%27%3B%20DROP%20TABLE",
+            404,
+            "does not exist",
+        ),
+    ] {
+        let (s, _, body) = server.get(path, &[]).unwrap();
+        assert_eq!(s, status, "{path}: {}", String::from_utf8_lossy(&body));
+        let j: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert!(
+            j["description"].as_str().unwrap().contains(needle),
+            "{path}: {j}"
+        );
+    }
+}
