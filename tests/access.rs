@@ -170,6 +170,14 @@ fn access_matrix_over_every_endpoint() {
                 assert!(s == 200 || s == 404, "{ctx}: items {s}");
                 let (s, _, _) = get(&format!("/collections/{id}/items/1"));
                 assert_eq!(s == 200, *visible, "{ctx}: item {s}");
+                let (s, _, body) = get("/query/point?lon=106.706&lat=10.204&radius_m=10000");
+                assert_eq!(s, 200);
+                let found = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["features"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|f| f["layer"] == *id);
+                assert_eq!(found, *visible, "{ctx}: /query/point");
                 let (s, _, _) = get(&format!("/downloads/{id}.geojson"));
                 assert_eq!(s == 200, *visible, "{ctx}: download {s}");
                 assert!(s == 200 || s == 404, "{ctx}: download {s}");

@@ -146,6 +146,50 @@ fn gdal_reads_the_service_and_counts_match_postgis() {
         .iter()
         .any(|c| c.as_str().unwrap().ends_with("/conf/core")));
 
+    // What lies here: the point query finds the same polygons PostGIS does, nearest first.
+    for (lon, lat) in [(106.375, 10.235), (106.45, 10.05), (106.60, 9.98)] {
+        let r = json(
+            server
+                .get(&format!("/query/point?lon={lon}&lat={lat}"), &[])
+                .unwrap(),
+        );
+        let feats = r["features"].as_array().unwrap();
+        for layer in [
+            "land_use",
+            "soil",
+            "admin_communes",
+            "admin_districts",
+            "admin_province",
+        ] {
+            let got: BTreeSet<i64> = feats
+                .iter()
+                .filter(|f| f["layer"] == layer)
+                .map(|f| f["id"].as_i64().unwrap())
+                .collect();
+            let table = db.strings(&format!(
+                "SELECT table_name FROM cuulong.layers WHERE id = '{layer}'"
+            ))[0]
+                .clone();
+            let want: BTreeSet<i64> = db
+                .strings(&format!("SELECT fid::text FROM cuulong_data.\"{table}\" WHERE ST_Intersects(geom, ST_SetSRID(ST_MakePoint({lon}, {lat}), 4326))"))
+                .iter()
+                .map(|s| s.parse().unwrap())
+                .collect();
+            assert_eq!(got, want, "{layer} at {lon},{lat}");
+        }
+        let r = json(server.get(&format!("/query/point?lon={lon}&lat={lat}&radius_m=3000&layers=provincial_roads,salinity_stations"), &[]).unwrap());
+        let d: Vec<f64> = r["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["distance_m"].as_f64().unwrap())
+            .collect();
+        assert!(
+            d.windows(2).all(|w| w[0] <= w[1]) && d.iter().all(|v| *v <= 3000.0),
+            "{d:?}"
+        );
+    }
+
     // Bad input: 4xx with a JSON body naming the parameter.
     for (path, status, needle) in [
         ("/collections/land_use/items?bbox=1,2,3", 400, "bbox"),

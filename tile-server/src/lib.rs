@@ -7,6 +7,7 @@ mod error;
 mod features;
 mod loader;
 pub mod metrics;
+mod query;
 pub mod state;
 pub mod tiles;
 mod web;
@@ -72,6 +73,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/collections/{id}", get(features::collection))
         .route("/collections/{id}/items", get(features::items))
         .route("/collections/{id}/items/{fid}", get(features::item))
+        .route("/query/point", get(query::point))
         .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::tile))
         .route("/tiles/{layers}", get(tiles::tilejson))
         .route("/styles/{name}", get(web::style))
