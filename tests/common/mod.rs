@@ -255,17 +255,44 @@ impl Drop for Server {
     }
 }
 
+/// Minimal HTTP/1.1 POST of a JSON body (Connection: close).
+pub fn http_post(port: u16, path: &str, body: &[u8]) -> std::io::Result<Response> {
+    let len = body.len().to_string();
+    http_request(
+        port,
+        "POST",
+        path,
+        &[
+            ("Content-Type", "application/json"),
+            ("Content-Length", &len),
+        ],
+        body,
+    )
+}
+
 /// Minimal HTTP/1.1 GET (Connection: close), enough for tests without an HTTP client crate.
 pub fn http_get(port: u16, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Response> {
+    http_request(port, "GET", path, headers, &[])
+}
+
+fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Response> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(std::time::Duration::from_secs(60)))?;
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
     s.write_all(req.as_bytes())?;
+    s.write_all(body)?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf)?;
     let split = buf

@@ -74,6 +74,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/collections/{id}/items", get(features::items))
         .route("/collections/{id}/items/{fid}", get(features::item))
         .route("/query/point", get(query::point))
+        .route(
+            "/query/summary",
+            axum::routing::post(query::summary).get(query::summary),
+        )
         .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::tile))
         .route("/tiles/{layers}", get(tiles::tilejson))
         .route("/styles/{name}", get(web::style))

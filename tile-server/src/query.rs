@@ -10,6 +10,7 @@ use axum::Json;
 use cuulong_core::tile::to_mercator;
 use cuulong_core::LayerId;
 use geo::{Distance, Euclidean};
+use geozero::ToGeo;
 
 use crate::auth::{self, Auth};
 use crate::error::ApiError;
@@ -119,5 +120,219 @@ pub async fn point(
         .collect();
     Ok(Json(serde_json::json!({
         "lon": lon, "lat": lat, "radius_m": radius, "count": features.len(), "features": features,
+    })))
+}
+
+/// The attribute a family's statistics are grouped by.
+fn class_field(family: Option<&str>) -> Option<&'static str> {
+    match family? {
+        "land_use" => Some("lu_code"),
+        "soil" => Some("soil_group"),
+        "transport" => Some("road_class"),
+        "hydrology" => Some("kind"),
+        "admin" => Some("level"),
+        _ => None,
+    }
+}
+
+/// Largest query polygon accepted: vertices, and extent in degrees.
+const MAX_VERTICES: usize = 100_000;
+const MAX_EXTENT_DEG: f64 = 5.0;
+
+#[derive(serde::Deserialize)]
+pub struct SummaryQuery {
+    admin: Option<String>,
+    layers: Option<String>,
+    key: Option<String>,
+}
+
+fn to_lonlat_geom(g: &geo_types::Geometry<f64>) -> geo_types::Geometry<f64> {
+    use geo::MapCoords;
+    g.map_coords(|c| {
+        let (x, y) = cuulong_core::tile::to_lonlat(c.x, c.y);
+        geo_types::Coord { x, y }
+    })
+}
+
+fn as_multipolygon(g: geo_types::Geometry<f64>) -> Option<geo_types::MultiPolygon<f64>> {
+    match g {
+        geo_types::Geometry::Polygon(p) => Some(geo_types::MultiPolygon(vec![p])),
+        geo_types::Geometry::MultiPolygon(mp) => Some(mp),
+        _ => None,
+    }
+}
+
+/// `POST /query/summary` (GeoJSON polygon body) or `?admin=CODE`: per layer and class, the
+/// area (ha, geodesic on WGS 84) or length (km, geodesic) inside the polygon, clipped exactly.
+pub async fn summary(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<SummaryQuery>,
+    Auth(caller): Auth,
+    body: axum::body::Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    use geo::{Area, BooleanOps, BoundingRect, CoordsIter, Geodesic, GeodesicArea, Length};
+    let _ = &q.key;
+    let visible = state.visible(&caller);
+    let (area, admin_layer) = match (&q.admin, body.is_empty()) {
+        (Some(code), true) => {
+            let hit = visible
+                .values()
+                .filter(|l| l.meta.family.as_deref() == Some("admin"))
+                .find_map(|l| {
+                    let code_idx = l.meta.schema.index_of("code")?;
+                    let i = l
+                        .features
+                        .iter()
+                        .position(|a| a.values[code_idx].as_str() == Some(code.as_str()))?;
+                    Some((to_lonlat_geom(&l.geometries[i]), l.meta.id.to_string()))
+                });
+            let (g, layer) = hit.ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "admin: no unit with code '{}'",
+                    code.chars().take(16).collect::<String>()
+                ))
+            })?;
+            (
+                as_multipolygon(g).ok_or_else(|| {
+                    ApiError::BadRequest("admin: the unit is not a polygon".into())
+                })?,
+                Some(layer),
+            )
+        }
+        (None, false) => {
+            let text = std::str::from_utf8(&body)
+                .map_err(|_| ApiError::BadRequest("body: not UTF-8".into()))?;
+            let v: serde_json::Value = serde_json::from_str(text)
+                .map_err(|e| ApiError::BadRequest(format!("body: not JSON: {e}")))?;
+            let geom_json = if v["type"] == "Feature" {
+                v["geometry"].clone()
+            } else {
+                v
+            };
+            let g: geo_types::Geometry<f64> = geozero::geojson::GeoJson(&geom_json.to_string())
+                .to_geo()
+                .map_err(|e| ApiError::BadRequest(format!("body: not a GeoJSON geometry: {e}")))?;
+            (
+                as_multipolygon(g).ok_or_else(|| {
+                    ApiError::BadRequest(
+                        "body: the geometry must be a Polygon or MultiPolygon".into(),
+                    )
+                })?,
+                None,
+            )
+        }
+        (Some(_), false) => {
+            return Err(ApiError::BadRequest(
+                "give either admin=CODE or a GeoJSON polygon body, not both".into(),
+            ))
+        }
+        (None, true) => {
+            return Err(ApiError::BadRequest(
+                "body: a GeoJSON polygon is required (or admin=CODE)".into(),
+            ))
+        }
+    };
+    if area.coords_count() > MAX_VERTICES {
+        return Err(ApiError::BadRequest(format!(
+            "body: polygon too large (more than {MAX_VERTICES} vertices)"
+        )));
+    }
+    let rect = area
+        .bounding_rect()
+        .ok_or_else(|| ApiError::BadRequest("body: empty polygon".into()))?;
+    if rect.min().x < -180.0 || rect.max().x > 180.0 || rect.min().y < -85.0 || rect.max().y > 85.0
+    {
+        return Err(ApiError::BadRequest(
+            "body: coordinates out of range (lon/lat, CRS84)".into(),
+        ));
+    }
+    if rect.width() > MAX_EXTENT_DEG || rect.height() > MAX_EXTENT_DEG {
+        return Err(ApiError::BadRequest(format!(
+            "body: polygon too large (over {MAX_EXTENT_DEG}° across)"
+        )));
+    }
+    if !geo::Validation::is_valid(&area) || area.unsigned_area() == 0.0 {
+        return Err(ApiError::BadRequest(
+            "body: invalid polygon (self-intersecting, unclosed or empty)".into(),
+        ));
+    }
+    let layers: Vec<_> = match &q.layers {
+        Some(list) => list
+            .split(',')
+            .map(|id| {
+                visible.get(id).cloned().ok_or_else(|| {
+                    ApiError::NotFound(format!(
+                        "layer '{}' does not exist",
+                        id.chars().take(64).collect::<String>()
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        None => visible
+            .values()
+            .filter(|l| {
+                Some(l.meta.id.to_string()) != admin_layer
+                    && l.meta.geometry_type != "Point"
+                    && l.meta.geometry_type != "MultiPoint"
+            })
+            .cloned()
+            .collect(),
+    };
+    let (x0, y0) = to_mercator(rect.min().x, rect.min().y);
+    let (x1, y1) = to_mercator(rect.max().x, rect.max().y);
+    let mut out = Vec::new();
+    for l in &layers {
+        auth::audit(&state, &caller, &l.meta, "query/summary");
+        let class_idx =
+            class_field(l.meta.family.as_deref()).and_then(|f| l.meta.schema.index_of(f));
+        let mut classes: std::collections::BTreeMap<String, (f64, usize)> = Default::default();
+        let mut is_area = None;
+        for (i, g) in l.query([x0, y0, x1, y1]) {
+            let g = to_lonlat_geom(g);
+            let value = match &g {
+                geo_types::Geometry::Polygon(_) | geo_types::Geometry::MultiPolygon(_) => {
+                    is_area = Some(true);
+                    let mp = as_multipolygon(g).unwrap_or_else(|| geo_types::MultiPolygon(vec![]));
+                    mp.intersection(&area).geodesic_area_unsigned() / 10_000.0
+                }
+                geo_types::Geometry::LineString(_) | geo_types::Geometry::MultiLineString(_) => {
+                    is_area.get_or_insert(false);
+                    let mls = match g {
+                        geo_types::Geometry::LineString(ls) => geo_types::MultiLineString(vec![ls]),
+                        geo_types::Geometry::MultiLineString(m) => m,
+                        _ => unreachable!("matched above"),
+                    };
+                    area.clip(&mls, false)
+                        .0
+                        .iter()
+                        .map(|ls| Geodesic.length(ls))
+                        .sum::<f64>()
+                        / 1000.0
+                }
+                _ => continue,
+            };
+            if value <= 0.0 {
+                continue;
+            }
+            let class =
+                class_idx.map_or_else(|| "all".to_owned(), |c| l.features[i].values[c].to_string());
+            let e = classes.entry(class).or_default();
+            e.0 += value;
+            e.1 += 1;
+        }
+        let Some(is_area) = is_area else { continue };
+        let unit = if is_area { "area_ha" } else { "length_km" };
+        let total: f64 = classes.values().map(|(v, _)| v).sum();
+        out.push(serde_json::json!({
+            "layer": l.meta.id, "title_vi": l.meta.title_vi, "title_en": l.meta.title_en,
+            "measure": unit, "class_field": class_idx.map(|c| l.meta.schema.fields[c].name.clone()),
+            "total": total,
+            "classes": classes.iter().map(|(k, (v, n))| serde_json::json!({"class": k, "value": v, "features": n})).collect::<Vec<_>>(),
+        }));
+    }
+    Ok(Json(serde_json::json!({
+        "area_ha": area.geodesic_area_unsigned() / 10_000.0,
+        "admin": q.admin,
+        "layers": out,
     })))
 }
