@@ -163,6 +163,17 @@ impl std::fmt::Display for Value {
     }
 }
 
+impl Schema {
+    /// The properties of a feature as a JSON object (GeoJSON, query answers, reports).
+    pub fn properties_json(&self, values: &[Value]) -> serde_json::Map<String, serde_json::Value> {
+        self.fields
+            .iter()
+            .zip(values)
+            .map(|(f, v)| (f.name.clone(), v.to_json()))
+            .collect()
+    }
+}
+
 /// A feature: a stable id within its layer version, a geometry in EPSG:4326 (lon, lat), and
 /// one value per field of the layer's schema, in schema order.
 #[derive(Debug, Clone, PartialEq)]

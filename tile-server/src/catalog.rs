@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
-use cuulong_core::{Feature, FieldType, LayerId, LayerMeta, Schema, Value};
+use cuulong_core::{Feature, FieldType, LayerId, LayerMeta, Value};
 use futures::{StreamExt, TryStreamExt};
 use geozero::{ToJson, ToWkt};
 
@@ -156,15 +156,6 @@ fn attachment(id: &str, ext: &str, media: &'static str) -> HeaderMap {
     h
 }
 
-fn properties(schema: &Schema, f: &Feature) -> serde_json::Map<String, serde_json::Value> {
-    schema
-        .fields
-        .iter()
-        .zip(&f.values)
-        .map(|(field, v)| (field.name.clone(), v.to_json()))
-        .collect()
-}
-
 fn csv_cell(v: &Value) -> String {
     let s = v.to_string();
     if s.contains([',', '"', '\n', '\r']) {
@@ -214,7 +205,7 @@ pub async fn download(
             let feats = features.map(move |f| {
                 let f = f.map_err(std::io::Error::other)?;
                 let geometry = f.geometry.to_json().map_err(std::io::Error::other)?;
-                let props = serde_json::Value::Object(properties(&schema, &f));
+                let props = serde_json::Value::Object(schema.properties_json(&f.values));
                 let sep = if std::mem::take(&mut first) { "" } else { ",\n" };
                 Ok(Bytes::from(format!(
                     "{sep}{{\"type\":\"Feature\",\"id\":{},\"geometry\":{geometry},\"properties\":{props}}}",

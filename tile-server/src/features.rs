@@ -256,14 +256,7 @@ fn feature_json(l: &LayerIndex, i: usize) -> Result<serde_json::Value, ApiError>
     let geometry: serde_json::Value =
         serde_json::from_str(&g.to_json().map_err(|e| ApiError::Internal(e.to_string()))?)
             .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let props: serde_json::Map<String, serde_json::Value> = l
-        .meta
-        .schema
-        .fields
-        .iter()
-        .zip(&a.values)
-        .map(|(f, v)| (f.name.clone(), v.to_json()))
-        .collect();
+    let props = l.meta.schema.properties_json(&a.values);
     Ok(
         serde_json::json!({"type": "Feature", "id": a.id, "geometry": geometry, "properties": props}),
     )
@@ -415,16 +408,22 @@ pub async fn items(
         "links": links,
         "features": features,
     });
+    Ok(geojson_response(doc))
+}
+
+/// A GeoJSON response in CRS84, with the headers OGC API – Features asks for.
+fn geojson_response(doc: serde_json::Value) -> Response {
     let mut resp = Json(doc).into_response();
-    resp.headers_mut().insert(
+    let h = resp.headers_mut();
+    h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/geo+json"),
     );
-    resp.headers_mut().insert(
+    h.insert(
         "Content-Crs",
         HeaderValue::from_static("<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"),
     );
-    Ok(resp)
+    resp
 }
 
 fn urlencode(s: &str) -> String {
@@ -491,14 +490,5 @@ pub async fn item(
             &format!("<h1>{id} / {n}</h1><table>{rows}</table>"),
         ));
     }
-    let mut resp = Json(f).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/geo+json"),
-    );
-    resp.headers_mut().insert(
-        "Content-Crs",
-        HeaderValue::from_static("<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"),
-    );
-    Ok(resp)
+    Ok(geojson_response(f))
 }

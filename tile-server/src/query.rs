@@ -104,14 +104,7 @@ pub async fn point(
         .map(|(d, l, i)| {
             auth::audit(&state, &caller, &l.meta, "query/point");
             let a = &l.features[*i];
-            let props: serde_json::Map<String, serde_json::Value> = l
-                .meta
-                .schema
-                .fields
-                .iter()
-                .zip(&a.values)
-                .map(|(f, v)| (f.name.clone(), v.to_json()))
-                .collect();
+            let props = l.meta.schema.properties_json(&a.values);
             serde_json::json!({
                 "layer": l.meta.id, "id": a.id, "distance_m": (d * 100.0).round() / 100.0,
                 "title_vi": l.meta.title_vi, "title_en": l.meta.title_en, "properties": props,
