@@ -9,7 +9,7 @@ use axum::extract::{Query, State};
 use axum::Json;
 use cuulong_core::tile::to_mercator;
 use cuulong_core::LayerId;
-use geo::{Distance, Euclidean};
+use geo::{Distance, Euclidean, Intersects};
 use geozero::ToGeo;
 
 use crate::auth::{self, Auth};
@@ -89,8 +89,15 @@ pub async fn point(
     let mut hits = Vec::new();
     for l in &layers {
         for (i, g) in l.query([x - pad, y - pad, x + pad, y + pad]) {
-            let d = Euclidean.distance(&p, g) * scale;
-            if d <= radius.max(1e-6) {
+            // Containment first (cheap); the distance to every segment only for a radius.
+            let d = if g.intersects(&p) {
+                0.0
+            } else if radius > 0.0 {
+                Euclidean.distance(&p, g) * scale
+            } else {
+                continue;
+            };
+            if d <= radius {
                 hits.push((d, l.clone(), i));
             }
         }
