@@ -19,6 +19,8 @@ pub enum ApiError {
     RateLimited(u64),
     #[error("the server is busy; retry in a second")]
     Busy,
+    #[error("{0}")]
+    TooLarge(String),
     #[error("the request took longer than {0} s")]
     Timeout(u64),
     #[error("internal error: {0}")]
@@ -34,6 +36,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "InvalidApiKey"),
             ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests"),
             ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "ServerBusy"),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge"),
             ApiError::Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "Timeout"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
         }

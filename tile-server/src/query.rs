@@ -168,8 +168,14 @@ pub async fn summary(
     State(state): State<Arc<AppState>>,
     Query(q): Query<SummaryQuery>,
     Auth(caller): Auth,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let body = body.map_err(|e| match e.status() {
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::TooLarge("body: larger than the 2 MiB a query polygon may have".into())
+        }
+        _ => ApiError::BadRequest(format!("body: {}", e.body_text())),
+    })?;
     use geo::{Area, BooleanOps, BoundingRect, CoordsIter, Geodesic, GeodesicArea, Length};
     let _ = &q.key;
     let visible = state.visible(&caller);
