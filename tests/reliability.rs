@@ -1,0 +1,127 @@
+//! Holds load: 256 connections for 60 s over a tile mix (wrk on loopback) with zero failed
+//! requests and bounded memory, while /health and /metrics keep answering within a second.
+//! Prints its figures as a table.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn holds_256_connections_for_60_seconds() {
+    if !require_tool("wrk") {
+        return;
+    }
+    let (tmp, _store, server) = serve_samples(&[]);
+    let mut paths = Vec::new();
+    for z in [8u32, 10, 12, 13, 14, 15, 16] {
+        for (lon, lat) in [
+            (106.375, 10.235),
+            (106.45, 10.05),
+            (106.60, 9.98),
+            (106.15, 10.25),
+            (106.70, 10.20),
+        ] {
+            let (z, x, y) = tile_at(lon, lat, z);
+            paths.push(format!(
+                "/tiles/land_use,admin_communes,provincial_roads,water_areas/{z}/{x}/{y}.mvt"
+            ));
+        }
+    }
+    let lua = tmp.path().join("mix.lua");
+    std::fs::write(
+        &lua,
+        format!(
+            "local paths = {{{}}}\nlocal i = 0\nrequest = function()\n  i = i % #paths + 1\n  return wrk.format(\"GET\", paths[i], {{[\"Accept-Encoding\"] = \"gzip\"}})\nend\n",
+            paths.iter().map(|p| format!("\"{p}\"")).collect::<Vec<_>>().join(",")
+        ),
+    )
+    .unwrap();
+    let pid = server.pid();
+    let rss_before = rss_kb(pid);
+    let wrk = Command::new("wrk")
+        .args(["-t2", "-c256", "-d60s", "--latency", "-s"])
+        .arg(&lua)
+        .arg(server.url(""))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Probe health and metrics during the load.
+    let mut worst_probe = Duration::ZERO;
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(55) {
+        std::thread::sleep(Duration::from_secs(2));
+        for path in ["/health", "/metrics"] {
+            let t = Instant::now();
+            let (s, _, _) = server.get(path, &[]).unwrap();
+            assert_eq!(s, 200, "{path} under load");
+            worst_probe = worst_probe.max(t.elapsed());
+        }
+    }
+    let out = wrk.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let rss_after = rss_kb(pid);
+    let field = |prefix: &str| -> String {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(prefix))
+            .map(|l| l.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let requests: u64 = text
+        .lines()
+        .find(|l| l.contains("requests in"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let last = |prefix: &str| {
+        field(prefix)
+            .split_whitespace()
+            .last()
+            .unwrap_or("?")
+            .to_owned()
+    };
+    let failed = if field("Socket errors").is_empty() && field("Non-2xx").is_empty() {
+        "0".to_owned()
+    } else {
+        format!("{} / {}", field("Socket errors"), field("Non-2xx"))
+    };
+    eprintln!("\n| figure | value |\n|---|---|");
+    eprintln!("| requests (256 connections, 60 s, tile mix) | {requests} |");
+    eprintln!("| requests/s | {} |", last("Requests/sec"));
+    eprintln!("| failed requests | {failed} |");
+    eprintln!("| p50 / p99 latency | {} / {} |", last("50%"), last("99%"));
+    eprintln!(
+        "| RSS before / after | {} MB / {} MB |",
+        rss_before / 1024,
+        rss_after / 1024
+    );
+    eprintln!(
+        "| slowest /health or /metrics under load | {} ms |",
+        worst_probe.as_millis()
+    );
+    assert!(requests > 10_000, "only {requests} requests:\n{text}");
+    assert!(field("Socket errors").is_empty(), "socket errors:\n{text}");
+    assert!(field("Non-2xx").is_empty(), "failed requests:\n{text}");
+    assert!(
+        worst_probe < Duration::from_secs(1),
+        "health/metrics took {worst_probe:?} under load"
+    );
+    assert!(
+        rss_after < rss_before + 300 * 1024,
+        "RSS grew from {rss_before} kB to {rss_after} kB"
+    );
+}
