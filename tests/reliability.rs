@@ -125,3 +125,97 @@ fn holds_256_connections_for_60_seconds() {
         "RSS grew from {rss_before} kB to {rss_after} kB"
     );
 }
+
+/// PostgreSQL restarts under load: no tile request fails (the index serves from memory),
+/// `/ready` reports the store away and back, and the server is current again soon after.
+#[test]
+fn survives_a_postgis_restart_under_load() {
+    let Some(db) = TestDb::create("pg_restart") else {
+        return;
+    };
+    if !require_tool("wrk") || !require_tool("pg_ctlcluster") {
+        return;
+    }
+    let store = vec!["--database-url".to_string(), db.url.clone()];
+    import_samples(&store);
+    let server = Server::start(&store, &["--tile-cache-mb", "0"]);
+    let (z, x, y) = tile_at(106.375, 10.235, 13);
+    let tmp = tempfile::tempdir().unwrap();
+    let lua = tmp.path().join("one.lua");
+    std::fs::write(&lua, format!("request = function() return wrk.format(\"GET\", \"/tiles/land_use,admin_communes/{z}/{x}/{y}.mvt\") end\n")).unwrap();
+    let wrk = Command::new("wrk")
+        .args(["-t2", "-c32", "-d20s", "-s"])
+        .arg(&lua)
+        .arg(server.url(""))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let version = std::fs::read_dir("/usr/lib/postgresql")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .max()
+        .unwrap();
+    let cluster = std::env::var("CUULONG_PG_CLUSTER").unwrap_or_else(|_| "cuulong".into());
+    let status = Command::new("pg_ctlcluster")
+        .args([version.to_string(), cluster, "restart".into()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "pg_ctlcluster restart failed");
+    let back = Instant::now();
+    // A re-import after the restart must reach the server (listener reconnected or resync).
+    let stations = samples().join("hydrology/salinity_stations.csv");
+    let mapping = samples().join("hydrology/salinity_stations.mapping.toml");
+    let t0 = Instant::now();
+    loop {
+        let o = run(cuulong().args(&store).args([
+            "import",
+            stations.to_str().unwrap(),
+            "--layer",
+            "salinity_stations",
+            "--family",
+            "hydrology",
+            "--src-crs",
+            "EPSG:4326",
+            "--mapping",
+            mapping.to_str().unwrap(),
+            "--quiet",
+        ]));
+        if o.status.success() {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "PostGIS did not come back: {}",
+            stderr(&o)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    loop {
+        let (_, _, body) = server.get("/ready", &[]).unwrap();
+        let r: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        if r["status"] == "ready" && r["layers"]["salinity_stations"] == 2 {
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(40),
+            "server not current after the restart: {r}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let recovery = back.elapsed();
+    let out = wrk.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    eprintln!(
+        "PostGIS restart under load: {} ; server current again {} ms after the restart",
+        text.lines()
+            .find(|l| l.contains("requests in"))
+            .unwrap_or("?")
+            .trim(),
+        recovery.as_millis()
+    );
+    assert!(
+        !text.contains("Socket errors") && !text.contains("Non-2xx"),
+        "requests failed during the restart:\n{text}"
+    );
+}
