@@ -219,3 +219,62 @@ fn survives_a_postgis_restart_under_load() {
         "requests failed during the restart:\n{text}"
     );
 }
+
+/// SIGKILL the server under load and start it again: it comes back serving the same layer
+/// versions (the store is the truth; the index is rebuilt from it).
+#[test]
+fn comes_back_with_the_same_versions_after_sigkill() {
+    if !require_tool("wrk") {
+        return;
+    }
+    let (tmp, store, server) = serve_samples(&[]);
+    // A second version of one layer, so "the same versions" is not just all 1s.
+    let stations = samples().join("hydrology/salinity_stations.csv");
+    let mapping = samples().join("hydrology/salinity_stations.mapping.toml");
+    ok(run(cuulong().args(&store).args([
+        "import",
+        stations.to_str().unwrap(),
+        "--layer",
+        "salinity_stations",
+        "--family",
+        "hydrology",
+        "--src-crs",
+        "EPSG:4326",
+        "--mapping",
+        mapping.to_str().unwrap(),
+        "--quiet",
+    ])));
+    let versions = |s: &Server| -> serde_json::Value {
+        let (_, _, body) = s.get("/ready", &[]).unwrap();
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()["layers"].clone()
+    };
+    let t0 = Instant::now();
+    while versions(&server)["salinity_stations"] != 2 {
+        assert!(t0.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let before = versions(&server);
+    let (z, x, y) = tile_at(106.375, 10.235, 12);
+    let lua = tmp.path().join("k.lua");
+    std::fs::write(&lua, format!("request = function() return wrk.format(\"GET\", \"/tiles/land_use/{z}/{x}/{y}.mvt\") end\n")).unwrap();
+    let mut wrk = Command::new("wrk")
+        .args(["-t1", "-c16", "-d5s", "-s"])
+        .arg(&lua)
+        .arg(server.url(""))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    drop(server); // SIGKILL (Child::kill) while wrk hammers it
+    let _ = wrk.wait();
+    let again = Server::start(&store, &[]);
+    assert_eq!(
+        versions(&again),
+        before,
+        "versions after a SIGKILL and restart"
+    );
+    let (s, _, _) = again
+        .get(&format!("/tiles/land_use/{z}/{x}/{y}.mvt"), &[])
+        .unwrap();
+    assert_eq!(s, 200);
+}
