@@ -164,23 +164,9 @@ fn survives_a_postgis_restart_under_load() {
     assert!(status.success(), "pg_ctlcluster restart failed");
     let back = Instant::now();
     // A re-import after the restart must reach the server (listener reconnected or resync).
-    let stations = samples().join("hydrology/salinity_stations.csv");
-    let mapping = samples().join("hydrology/salinity_stations.mapping.toml");
     let t0 = Instant::now();
     loop {
-        let o = run(cuulong().args(&store).args([
-            "import",
-            stations.to_str().unwrap(),
-            "--layer",
-            "salinity_stations",
-            "--family",
-            "hydrology",
-            "--src-crs",
-            "EPSG:4326",
-            "--mapping",
-            mapping.to_str().unwrap(),
-            "--quiet",
-        ]));
+        let o = reimport_stations(&store);
         if o.status.success() {
             break;
         }
@@ -229,21 +215,7 @@ fn comes_back_with_the_same_versions_after_sigkill() {
     }
     let (tmp, store, server) = serve_samples(&[]);
     // A second version of one layer, so "the same versions" is not just all 1s.
-    let stations = samples().join("hydrology/salinity_stations.csv");
-    let mapping = samples().join("hydrology/salinity_stations.mapping.toml");
-    ok(run(cuulong().args(&store).args([
-        "import",
-        stations.to_str().unwrap(),
-        "--layer",
-        "salinity_stations",
-        "--family",
-        "hydrology",
-        "--src-crs",
-        "EPSG:4326",
-        "--mapping",
-        mapping.to_str().unwrap(),
-        "--quiet",
-    ])));
+    ok(reimport_stations(&store));
     let versions = |s: &Server| -> serde_json::Value {
         let (_, _, body) = s.get("/ready", &[]).unwrap();
         serde_json::from_slice::<serde_json::Value>(&body).unwrap()["layers"].clone()

@@ -187,21 +187,7 @@ fn tiles_match_postgis_and_decode_everywhere() {
     );
 
     // A re-import reaches the server through NOTIFY within seconds (its resync is every 30 s).
-    let stations = samples().join("hydrology/salinity_stations.csv");
-    let mapping = samples().join("hydrology/salinity_stations.mapping.toml");
-    ok(run(cuulong().args(&store).args([
-        "import",
-        stations.to_str().unwrap(),
-        "--layer",
-        "salinity_stations",
-        "--family",
-        "hydrology",
-        "--src-crs",
-        "EPSG:4326",
-        "--mapping",
-        mapping.to_str().unwrap(),
-        "--quiet",
-    ])));
+    ok(reimport_stations(&store));
     let t0 = std::time::Instant::now();
     loop {
         let (_, _, body) = server.get("/ready", &[]).unwrap();

@@ -413,3 +413,23 @@ pub fn big_gpkg(count: usize) -> PathBuf {
     }
     path
 }
+
+/// Imports the salinity-station sample again (a new version of a small layer), as tests that
+/// need a layer change do. Returns the CLI's output.
+pub fn reimport_stations(store_args: &[String]) -> Output {
+    let stations = samples().join("hydrology/salinity_stations.csv");
+    let mapping = samples().join("hydrology/salinity_stations.mapping.toml");
+    run(cuulong().args(store_args).args([
+        "import",
+        stations.to_str().unwrap(),
+        "--layer",
+        "salinity_stations",
+        "--family",
+        "hydrology",
+        "--src-crs",
+        "EPSG:4326",
+        "--mapping",
+        mapping.to_str().unwrap(),
+        "--quiet",
+    ]))
+}
