@@ -34,7 +34,14 @@ fi
 status=$(pg_lsclusters -h | awk -v v="$VERSION" -v c="$CLUSTER" '$1==v && $2==c {print $4}')
 if [ "$status" != "online" ]; then
   log "starting cluster $VERSION/$CLUSTER"
-  as_root pg_ctlcluster "$VERSION" "$CLUSTER" start
+  # pg_ctlcluster prints to stdout (e.g. "Removed stale pid file." after an unclean stop), and
+  # only the URL may go there: callers capture it.
+  # Retried: right after an unclean stop the old postmaster's socket lock can outlive it briefly.
+  for attempt in 1 2 3 4 5 6 7 8 9 10; do
+    as_root pg_ctlcluster "$VERSION" "$CLUSTER" start >&2 && break
+    [ "$attempt" = 10 ] && { log "could not start cluster $VERSION/$CLUSTER"; exit 1; }
+    sleep 1
+  done
 fi
 for _ in $(seq 1 100); do
   pg_isready -q -h "$SOCKET_DIR" -p "$PORT" && break
@@ -45,13 +52,13 @@ pg_isready -q -h "$SOCKET_DIR" -p "$PORT" || { log "PostgreSQL did not become re
 ME=$(id -un)
 psql_pg() { as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$SOCKET_DIR" -p "$PORT" -d postgres "$@"; }
 if [ "$(psql_pg -tAc "SELECT 1 FROM pg_roles WHERE rolname = '$ME'")" != "1" ]; then
-  psql_pg -c "CREATE ROLE \"$ME\" SUPERUSER LOGIN"
+  psql_pg -c "CREATE ROLE \"$ME\" SUPERUSER LOGIN" >&2
 fi
 for db in cuulong_template cuulong; do
   if [ "$(psql_pg -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'")" != "1" ]; then
-    psql_pg -c "CREATE DATABASE \"$db\" OWNER \"$ME\""
+    psql_pg -c "CREATE DATABASE \"$db\" OWNER \"$ME\"" >&2
     as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$SOCKET_DIR" -p "$PORT" -d "$db" \
-      -c "CREATE EXTENSION IF NOT EXISTS postgis"
+      -c "CREATE EXTENSION IF NOT EXISTS postgis" >&2
   fi
 done
 psql_pg -c "ALTER DATABASE cuulong_template WITH IS_TEMPLATE true" >/dev/null

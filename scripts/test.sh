@@ -11,6 +11,10 @@ bash scripts/install-test-tools.sh
 export PATH="$PWD/.tools/venv/bin:$PWD/.tools/node/node_modules/.bin:$PATH"
 CUULONG_TEST_DATABASE_URL=$(bash scripts/pg-start.sh)
 export CUULONG_TEST_DATABASE_URL
+case "$CUULONG_TEST_DATABASE_URL" in
+  postgres://*) ;;
+  *) echo "cuulong: scripts/pg-start.sh printed '$CUULONG_TEST_DATABASE_URL', not a database URL" >&2; exit 1 ;;
+esac
 echo "cuulong: tests use PostGIS at $CUULONG_TEST_DATABASE_URL" >&2
 
 cargo fmt --all -- --check
