@@ -29,6 +29,7 @@ pub struct ServeFile {
     pub rate_limit_per_minute: Option<u32>,
     pub max_concurrency: Option<u32>,
     pub request_timeout_s: Option<u64>,
+    pub wms_max_size: Option<u32>,
 }
 
 /// Reads the file named by `explicit`, else `./cuulong.toml` if it exists, else defaults.
@@ -76,6 +77,9 @@ pub struct ServeArgs {
     /// Per-request timeout in seconds [default: 60].
     #[arg(long, env = "CUULONG_REQUEST_TIMEOUT_S")]
     pub request_timeout_s: Option<u64>,
+    /// Largest WMS GetMap WIDTH/HEIGHT in pixels [default: 4096].
+    #[arg(long, env = "CUULONG_WMS_MAX_SIZE", value_parser = clap::value_parser!(u32).range(64..=16384))]
+    pub wms_max_size: Option<u32>,
 }
 
 impl ServeArgs {
@@ -104,6 +108,10 @@ impl ServeArgs {
                 .or(file.request_timeout_s)
                 .map(|s| Duration::from_secs(s.max(1)))
                 .unwrap_or(d.request_timeout),
+            wms_max_size: self
+                .wms_max_size
+                .or(file.wms_max_size)
+                .unwrap_or(d.wms_max_size),
         }
     }
 }

@@ -183,8 +183,9 @@ impl LayerIndex {
             .map(|e| (e.data as usize, &self.geometries[e.data as usize]))
     }
 
-    /// Candidates for a tile at `zoom`: generalised geometry from the band for that zoom.
-    fn tile_candidates(&self, zoom: u8, bounds: [f64; 4]) -> Vec<(usize, &Geometry<f64>)> {
+    /// Candidates for a tile (or map image) at `zoom`: generalised geometry from the band for
+    /// that zoom, in feature order.
+    pub fn candidates(&self, zoom: u8, bounds: [f64; 4]) -> Vec<(usize, &Geometry<f64>)> {
         let env = AABB::from_corners([bounds[0], bounds[1]], [bounds[2], bounds[3]]);
         let mut out: Vec<(usize, &Geometry<f64>)> = match self.bands.iter().find(|b| b.zoom >= zoom)
         {
@@ -209,7 +210,7 @@ impl LayerIndex {
         let pad = (b[2] - b[0]) * f64::from(BUFFER) / f64::from(EXTENT);
         let bounds = [b[0] - pad, b[1] - pad, b[2] + pad, b[3] + pad];
         let mut builder = LayerBuilder::new(self.meta.id.as_str(), &self.meta.schema, tile);
-        for (i, g) in self.tile_candidates(tile.z, bounds) {
+        for (i, g) in self.candidates(tile.z, bounds) {
             let a = &self.features[i];
             builder.add(a.id, &a.values, g);
         }

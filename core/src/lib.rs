@@ -4,12 +4,15 @@
 
 pub mod access;
 pub mod clip;
+pub mod crs;
 pub mod family;
 pub mod feature;
 pub mod index;
 pub mod layer;
 pub mod mapping;
 pub mod mvt;
+pub mod render;
+pub mod style;
 pub mod tile;
 
 pub use family::{Family, FamilyError};

@@ -6,17 +6,7 @@
 use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, CoordTransformOptions, SpatialRef};
 
 use crate::ImportError;
-
-/// EPSG:6960, VN-2000 → WGS 84, coordinate-frame rotation (DESIGN §4).
-pub const VN2000_HELMERT: [f64; 7] = [
-    -191.904_414_29,
-    -39.303_182_79,
-    -111.450_328_35,
-    -0.009_288_36,
-    0.019_754_79,
-    -0.004_273_72,
-    0.252_906_278,
-];
+pub use cuulong_core::crs::{param, proj_params, vn2000_pipeline, VN2000_HELMERT};
 
 /// EPSG codes of VN-2000 CRSs (geographic, UTM 48N/49N, TM-3 zones) for quick recognition.
 const VN2000_EPSG: &[i32] = &[
@@ -70,24 +60,6 @@ fn srs_name(srs: &SpatialRef) -> String {
         Some(code) => format!("{name} ({code})"),
         None => name,
     }
-}
-
-/// Splits a PROJ string into `(key, value)` pairs.
-fn proj_params(proj: &str) -> Vec<(String, Option<String>)> {
-    proj.split_whitespace()
-        .filter_map(|t| t.strip_prefix('+'))
-        .map(|t| match t.split_once('=') {
-            Some((k, v)) => (k.to_owned(), Some(v.to_owned())),
-            None => (t.to_owned(), None),
-        })
-        .collect()
-}
-
-fn param<'a>(params: &'a [(String, Option<String>)], key: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .find(|(k, _)| k == key)
-        .and_then(|(_, v)| v.as_deref())
 }
 
 /// What makes a CRS VN-2000, and the `+towgs84` it carried, if any.
@@ -146,53 +118,6 @@ pub fn detect_vn2000(wkt: &str, proj: &str, epsg: Option<i32>) -> Option<Vn2000E
         return Some(Vn2000Evidence::Tm3Signature);
     }
     None
-}
-
-/// Builds the pinned PROJ pipeline from a VN-2000 CRS (as a PROJ string) to WGS 84 lon/lat in
-/// degrees. Also returns the `+towgs84` the definition carried, if any.
-pub fn vn2000_pipeline(proj: &str) -> Result<(String, Option<Vec<f64>>), String> {
-    let params = proj_params(proj);
-    let towgs84 = param(&params, "towgs84")
-        .map(|t| t.split(',').filter_map(|x| x.trim().parse().ok()).collect());
-    let kind = param(&params, "proj").ok_or("no +proj in the CRS definition")?;
-    let mut steps = String::from("+proj=pipeline");
-    if kind == "longlat" || kind == "latlong" {
-        steps.push_str(" +step +proj=unitconvert +xy_in=deg +xy_out=rad");
-    } else {
-        steps.push_str(" +step +inv");
-        for (k, v) in &params {
-            if matches!(
-                k.as_str(),
-                "towgs84"
-                    | "datum"
-                    | "ellps"
-                    | "no_defs"
-                    | "type"
-                    | "wktext"
-                    | "nadgrids"
-                    | "a"
-                    | "b"
-                    | "rf"
-                    | "f"
-            ) {
-                continue;
-            }
-            steps.push_str(" +");
-            steps.push_str(k);
-            if let Some(v) = v {
-                steps.push('=');
-                steps.push_str(v);
-            }
-        }
-        // VN-2000 is defined on the WGS 84 ellipsoid.
-        steps.push_str(" +ellps=WGS84");
-    }
-    let h = VN2000_HELMERT;
-    steps.push_str(&format!(
-        " +step +proj=cart +ellps=WGS84 +step +proj=helmert +x={} +y={} +z={} +rx={} +ry={} +rz={} +s={} +convention=coordinate_frame +step +inv +proj=cart +ellps=WGS84 +step +proj=unitconvert +xy_in=rad +xy_out=deg",
-        h[0], h[1], h[2], h[3], h[4], h[5], h[6]
-    ));
-    Ok((steps, towgs84))
 }
 
 /// Compares a file's own `+towgs84` with EPSG:6960 and says how it differs.

@@ -28,6 +28,10 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        self.parts().0
+    }
+
     fn parts(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "InvalidParameterValue"),

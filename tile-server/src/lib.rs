@@ -9,8 +9,10 @@ mod loader;
 pub mod metrics;
 mod query;
 pub mod state;
+mod styles;
 pub mod tiles;
 mod web;
+mod wms;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -40,6 +42,8 @@ pub struct ServerConfig {
     /// events are exempt).
     pub max_concurrency: u32,
     pub request_timeout: std::time::Duration,
+    /// Largest WMS GetMap WIDTH/HEIGHT.
+    pub wms_max_size: u32,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +58,7 @@ impl Default for ServerConfig {
             rate_limit_per_minute: 6000,
             max_concurrency: 1024,
             request_timeout: std::time::Duration::from_secs(60),
+            wms_max_size: wms::DEFAULT_MAX_SIZE,
         }
     }
 }
@@ -82,6 +87,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/tiles/{layers}", get(tiles::tilejson))
         .route("/styles/{name}", get(web::style))
         .route("/map", get(web::map_page))
+        .route("/wms", get(wms::wms))
         .route("/layers.json", get(web::layers))
         .route("/catalog", get(catalog::catalog))
         .route("/downloads/{file}", get(catalog::download))

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::Json;
+use cuulong_core::index::LayerIndex;
 use cuulong_core::tile::to_mercator;
 use cuulong_core::LayerId;
 use geo::{Distance, Euclidean, Intersects};
@@ -41,6 +42,46 @@ fn number(
         )));
     }
     Ok(Some(v))
+}
+
+/// What lies at lon/lat in `layers`: features containing the point, and with a radius (m)
+/// those within it, nearest first, then by layer id. Shared by `/query/point` and WMS
+/// GetFeatureInfo so both answer the same.
+pub(crate) fn point_hits(
+    layers: &[Arc<LayerIndex>],
+    lon: f64,
+    lat: f64,
+    radius: f64,
+) -> Vec<(f64, Arc<LayerIndex>, usize)> {
+    let (x, y) = to_mercator(lon, lat);
+    // Mercator stretches distances by 1/cos(lat): search that far in map units.
+    let scale = lat.to_radians().cos();
+    let r = radius / scale;
+    // A little slack so points and lines exactly at the point are found.
+    let pad = r.max(0.01);
+    let p = geo_types::Point::new(x, y);
+    let mut hits = Vec::new();
+    for l in layers {
+        for (i, g) in l.query([x - pad, y - pad, x + pad, y + pad]) {
+            // Containment first (cheap); the distance to every segment only for a radius.
+            let d = if g.intersects(&p) {
+                0.0
+            } else if radius > 0.0 {
+                Euclidean.distance(&p, g) * scale
+            } else {
+                continue;
+            };
+            if d <= radius {
+                hits.push((d, l.clone(), i));
+            }
+        }
+    }
+    hits.sort_by(|a, b| {
+        a.0.total_cmp(&b.0)
+            .then_with(|| a.1.meta.id.cmp(&b.1.meta.id))
+            .then_with(|| a.1.features[a.2].id.cmp(&b.1.features[b.2].id))
+    });
+    hits
 }
 
 pub async fn point(
@@ -79,33 +120,7 @@ pub async fn point(
             .collect::<Result<_, _>>()?,
         None => visible.values().cloned().collect(),
     };
-    let (x, y) = to_mercator(lon, lat);
-    // Mercator stretches distances by 1/cos(lat): search that far in map units.
-    let scale = lat.to_radians().cos();
-    let r = radius / scale;
-    // A little slack so points and lines exactly at the point are found.
-    let pad = r.max(0.01);
-    let p = geo_types::Point::new(x, y);
-    let mut hits = Vec::new();
-    for l in &layers {
-        for (i, g) in l.query([x - pad, y - pad, x + pad, y + pad]) {
-            // Containment first (cheap); the distance to every segment only for a radius.
-            let d = if g.intersects(&p) {
-                0.0
-            } else if radius > 0.0 {
-                Euclidean.distance(&p, g) * scale
-            } else {
-                continue;
-            };
-            if d <= radius {
-                hits.push((d, l.clone(), i));
-            }
-        }
-    }
-    hits.sort_by(|a, b| {
-        a.0.total_cmp(&b.0)
-            .then_with(|| a.1.meta.id.cmp(&b.1.meta.id))
-    });
+    let hits = point_hits(&layers, lon, lat, radius);
     let features: Vec<serde_json::Value> = hits
         .iter()
         .map(|(d, l, i)| {

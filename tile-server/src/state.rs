@@ -47,6 +47,9 @@ pub struct AppState {
     pub audit: tokio::sync::mpsc::Sender<cuulong_core::access::AuditRecord>,
     /// Base URL written into TileJSON and styles; from the request's Host header when unset.
     pub public_url: Option<String>,
+    /// The styles compiled for WMS rendering.
+    pub styles: crate::styles::StyleSet,
+    pub wms_max_size: u32,
 }
 
 impl AppState {
@@ -83,6 +86,8 @@ impl AppState {
             request_timeout: config.request_timeout,
             store_ok: AtomicBool::new(true),
             shutdown: tokio::sync::watch::channel(false).0,
+            styles: crate::styles::StyleSet::load(&config.styles_dir),
+            wms_max_size: config.wms_max_size,
         }
     }
 

@@ -1,0 +1,412 @@
+#!/usr/bin/env bash
+# WMS GetMap throughput side by side, one run: cuulong's /wms against MapServer 8 (Debian's
+# mapserv as FastCGI children under spawn-fcgi, behind nginx), both rendering the same PostGIS
+# tables — the 200k-polygon land-use layer plus the provincial roads, imported by cuulong into a
+# dedicated database — to PNG with the same colours (MapServer's classes are generated from
+# styles/land_use.json and styles/transport.json), from the same deterministic request lists:
+# 60 GetMaps of 256×256 (tile bounds, z9–z15 over Bến Tre) and 60 of 1024×768 (4:3 views from
+# 1.5 km to 80 km wide), EPSG:3857, same load generator (wrk -t2, a Lua script cycling the list).
+# cuulong runs with its tile cache off and its default threads; MapServer with FCGI_CHILDREN
+# FastCGI children (default 2, one per core of the 2-core reference machine).
+#
+#   bash benches/wms_vs_mapserver.sh [--peer-only] [DURATION_S] [CONNECTIONS]   (defaults 20, 32)
+#
+# --peer-only (or PEER_ONLY=1) skips building and starting cuulong and runs the MapServer half
+# only (an existing target/release/cuulong still does the import). One sample PNG per server and
+# size is kept in target/bench-fixtures/wms_{cuulong,mapserver}_{256,1024}.png for eyeballing.
+# Environment: FCGI_CHILDREN (2), WARMUP_S (3, 0 = none), WRK_TIMEOUT_S (60), CUULONG_PORT
+# (18180), MS_PORT (18181, nginx), FCGI_PORT (18182), CUULONG_PG_PORT (5439).
+# Needs (installed with apt-get when missing): mapserver-bin cgi-mapserver nginx-light spawn-fcgi wrk.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PEER_ONLY=${PEER_ONLY:-0}
+ARGS=()
+for a in "$@"; do
+  case $a in
+    --peer-only) PEER_ONLY=1 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) ARGS+=("$a") ;;
+  esac
+done
+DURATION=${ARGS[0]:-20}
+CONNS=${ARGS[1]:-32}
+FCGI_CHILDREN=${FCGI_CHILDREN:-2}
+WARMUP_S=${WARMUP_S:-3}
+WRK_TIMEOUT_S=${WRK_TIMEOUT_S:-60}
+CUULONG_PORT=${CUULONG_PORT:-18180}
+MS_PORT=${MS_PORT:-18181}
+FCGI_PORT=${FCGI_PORT:-18182}
+LAYERS=land_use_big,provincial_roads
+
+# --- tools -------------------------------------------------------------------------------------
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v mapserv >/dev/null || need+=(mapserver-bin cgi-mapserver)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+command -v spawn-fcgi >/dev/null || need+=(spawn-fcgi)
+if ((${#need[@]})); then
+  echo "installing Debian packages: ${need[*]}" >&2
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1 ||
+    { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+TARGET=${CARGO_TARGET_DIR:-target}
+CUULONG=$TARGET/release/cuulong
+if [ "$PEER_ONLY" = 1 ]; then
+  [ -x "$CUULONG" ] || { echo "--peer-only needs an existing $CUULONG for the import" >&2; exit 1; }
+  URL=$(bash scripts/pg-start.sh)
+else
+  bash scripts/install-deps.sh
+  URL=$(bash scripts/pg-start.sh)
+  cargo build --release --locked -q
+fi
+
+# --- data: one database, imported by cuulong, read by both ------------------------------------
+FIX=target/bench-fixtures
+mkdir -p "$FIX"
+BIG="$FIX/land_use_big_200000.gpkg"
+[ -f "$BIG" ] || /usr/bin/python3 scripts/make_big_layer.py 200000 "$BIG" >&2
+
+DB=cuulong_wms_bench
+ADMIN_URL=${URL/\/cuulong\?/\/postgres?}
+psql -X -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB TEMPLATE cuulong_template" 2>&1 |
+  grep -v 'does not exist, skipping' >&2 || true
+DB_URL=${URL/\/cuulong\?/\/$DB?}
+"$CUULONG" --database-url "$DB_URL" import "$BIG" --layer land_use_big --family land_use --quiet >/dev/null
+"$CUULONG" --database-url "$DB_URL" import data-samples/transport/provincial_roads_synthetic.gpkg \
+  --layer provincial_roads --family transport --quiet >/dev/null
+psql -X -q "$DB_URL" -c "ANALYZE"
+
+# The current table of each layer (cuulong_data.l_<id>_v<N>), from the catalogue.
+table_of() {
+  local t
+  t=$(psql -X -tA "$DB_URL" -c "SELECT table_name FROM cuulong.layers WHERE id = '$1' AND to_regclass('cuulong_data.' || quote_ident(table_name)) IS NOT NULL")
+  [ -n "$t" ] || { echo "no table for layer $1 in cuulong.layers" >&2; exit 1; }
+  echo "$t"
+}
+BIGT=$(table_of land_use_big)
+ROADT=$(table_of provincial_roads)
+echo "tables: cuulong_data.$BIGT, cuulong_data.$ROADT" >&2
+
+# --- request lists (deterministic) -------------------------------------------------------------
+Q256=$FIX/wms_256.txt
+Q1024=$FIX/wms_1024.txt
+python3 - "$Q256" "$Q1024" "$LAYERS" <<'PY'
+import math, random, sys
+random.seed(7)
+R = 6378137.0
+HALF = math.pi * R                      # 20037508.34…
+LON0, LON1, LAT0, LAT1 = 106.05, 106.75, 9.85, 10.30
+def mx(lon): return math.radians(lon) * R
+def my(lat): return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2)) * R
+def tile(lon, lat, z):
+    n = 2 ** z
+    x = int((lon + 180) / 360 * n)
+    r = math.radians(lat)
+    y = int((1 - math.log(math.tan(r) + 1 / math.cos(r)) / math.pi) / 2 * n)
+    return x, y
+def query(b, w, h):
+    return ("SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=%s&STYLES=&CRS=EPSG:3857"
+            "&BBOX=%.2f,%.2f,%.2f,%.2f&WIDTH=%d&HEIGHT=%d&FORMAT=image/png&TRANSPARENT=FALSE"
+            % (sys.argv[3], *b, w, h))
+# 256×256: tile bounds, zooms cycling 14, 15, 9, 10, … (the first, the sample, is a z14 tile).
+small = []
+for i in range(60):
+    z = 9 + (i + 5) % 7
+    x0, y1 = tile(LON0, LAT0, z)
+    x1, y0 = tile(LON1, LAT1, z)
+    x, y = random.choice([(x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)])
+    size = 2 * HALF / 2 ** z
+    minx, maxy = -HALF + x * size, HALF - y * size
+    small.append(query((minx, maxy - size, minx + size, maxy), 256, 256))
+# 1024×768: 4:3 views, width log-uniform 1.5–80 km, inside the province where they fit; the
+# first (the sample) is 8 km wide over Bến Tre town.
+X0, X1, Y0, Y1 = mx(LON0), mx(LON1), my(LAT0), my(LAT1)
+def view(cx, cy, w):
+    h = w * 3 / 4
+    return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+def pick(lo, hi, extent):
+    return random.uniform(lo + extent / 2, hi - extent / 2) if extent < hi - lo else (lo + hi) / 2
+large = [query(view(mx(106.375), my(10.24), 8000), 1024, 768)]
+while len(large) < 60:
+    w = math.exp(random.uniform(math.log(1500), math.log(80000)))
+    large.append(query(view(pick(X0, X1, w), pick(Y0, Y1, w * 3 / 4), w), 1024, 768))
+open(sys.argv[1], "w").write("".join(q + "\n" for q in small))
+open(sys.argv[2], "w").write("".join(q + "\n" for q in large))
+PY
+echo "request lists: $(wc -l < "$Q256") × 256×256 (z9–z15), $(wc -l < "$Q1024") × 1024×768 (1.5–80 km wide)" >&2
+
+# wrk script: cycles PREFIX..line over FILE; counts responses that are not 200 image/png; prints
+# one machine-readable line: RESULT requests/s p50_ms p99_ms non2xx socket_errors not_png.
+lua_for() { # prefix file > script
+  cat <<LUA
+local paths = {}
+for line in io.lines("$2") do paths[#paths + 1] = "$1" .. line end
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) i = 0; bad = 0 end
+function request()
+  i = i % #paths + 1
+  return wrk.format("GET", paths[i])
+end
+function response(status, headers, body)
+  local ct = headers["Content-Type"] or headers["content-type"] or ""
+  if status ~= 200 or string.sub(ct, 1, 9) ~= "image/png" then bad = bad + 1 end
+end
+function done(summary, latency, requests)
+  local notpng = 0
+  for _, t in ipairs(threads) do notpng = notpng + t:get("bad") end
+  local e = summary.errors
+  io.write(string.format("RESULT %.2f %.2f %.2f %d %d %d\n",
+    summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,
+    latency:percentile(99) / 1000, e.status, e.connect + e.read + e.write + e.timeout, notpng))
+end
+LUA
+}
+
+# --- process control ---------------------------------------------------------------------------
+W=$(mkdir -p "$FIX/wms_mapserver" && realpath "$FIX/wms_mapserver")
+CUULONG_PID=""
+stop_cuulong() {
+  [ -n "$CUULONG_PID" ] || return 0
+  kill "$CUULONG_PID" 2>/dev/null || true
+  wait "$CUULONG_PID" 2>/dev/null || true
+  CUULONG_PID=""
+}
+stop_mapserver() { # as ../shared/recipes/mapserver-peer.sh: nginx master, then the children, by PID
+  local p pids
+  pids=$( { cat "$W/nginx.pid" 2>/dev/null; echo; cat "$W/spawn.pid" 2>/dev/null; } | grep -E '^[0-9]+$' || true)
+  [ -n "$pids" ] || return 0
+  for p in $pids; do kill "$p" 2>/dev/null || true; done
+  # mapserv 8 in FastCGI mode may treat SIGTERM as "finish after the next request": escalate.
+  sleep 1
+  for p in $pids; do
+    if [ -d "/proc/$p" ] && ! grep -q '^State:.*Z' "/proc/$p/status" 2>/dev/null; then kill -KILL "$p" 2>/dev/null || true; fi
+  done
+  rm -f "$W/nginx.pid" "$W/spawn.pid"
+}
+cleanup() { stop_cuulong; stop_mapserver; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+stop_mapserver   # leftovers of an interrupted run
+
+wait_http() { for _ in $(seq 1 300); do curl -sf -o /dev/null "$1" && return 0; sleep 0.2; done; echo "no answer from $1" >&2; return 1; }
+
+check_png() { # name url out.png: one GetMap, must be HTTP 200 image/png with a PNG signature
+  local meta sig
+  meta=$(curl -s -o "$3" -w '%{http_code} %{content_type}' "$2") || true
+  sig=$(head -c 8 "$3" 2>/dev/null | od -An -tx1 | tr -d ' \n')
+  if [[ $meta != "200 image/png"* ]] || [ "$sig" != 89504e470d0a1a0a ]; then
+    echo "FAIL $1: expected HTTP 200 image/png, got '$meta' for $2" >&2
+    head -c 800 "$3" >&2 2>/dev/null; echo >&2
+    rm -f "$3"
+    exit 1
+  fi
+  echo "$1: $(wc -c < "$3") bytes of PNG -> $3" >&2
+}
+
+ROWS=()
+run_wrk() { # size server base-url lua
+  local out res
+  if [ "$WARMUP_S" != 0 ]; then wrk -t2 -c"$CONNS" -d"${WARMUP_S}s" --timeout "${WRK_TIMEOUT_S}s" -s "$4" "$3" >/dev/null; fi
+  out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --timeout "${WRK_TIMEOUT_S}s" -s "$4" "$3")
+  res=$(awk '$1 == "RESULT"' <<< "$out")
+  [ -n "$res" ] || { echo "wrk gave no result for $2 $1:" >&2; echo "$out" >&2; exit 1; }
+  # shellcheck disable=SC2086 # RESULT's fields, split on purpose
+  set -- "$1" "$2" $res
+  ROWS+=("$1 $2 $4 $5 $6 $7 $8 $9")
+  printf '%-9s | %-9s | %10s | %9s | %9s | non-2xx %s, socket errors %s, not PNG %s\n' "$1" "$2" "$4" "$5" "$6" "$7" "$8" "$9" >&2
+}
+
+# --- cuulong -----------------------------------------------------------------------------------
+if [ "$PEER_ONLY" != 1 ]; then
+  "$CUULONG" --database-url "$DB_URL" serve --bind "127.0.0.1:$CUULONG_PORT" --tile-cache-mb 0 >"$FIX/wms_cuulong.log" 2>&1 &
+  CUULONG_PID=$!
+  wait_http "http://127.0.0.1:$CUULONG_PORT/ready"
+  check_png "cuulong 256" "http://127.0.0.1:$CUULONG_PORT/wms?$(head -n1 "$Q256")" "$FIX/wms_cuulong_256.png"
+  check_png "cuulong 1024" "http://127.0.0.1:$CUULONG_PORT/wms?$(head -n1 "$Q1024")" "$FIX/wms_cuulong_1024.png"
+  lua_for /wms? "$Q256" > "$FIX/wms_cuulong_256.lua"
+  lua_for /wms? "$Q1024" > "$FIX/wms_cuulong_1024.lua"
+  run_wrk 256x256 cuulong "http://127.0.0.1:$CUULONG_PORT" "$FIX/wms_cuulong_256.lua"
+  run_wrk 1024x768 cuulong "http://127.0.0.1:$CUULONG_PORT" "$FIX/wms_cuulong_1024.lua"
+  stop_cuulong
+fi
+
+# --- MapServer: mapfile generated from the tables and cuulong's styles -------------------------
+# One CLASS per colour of a MapLibre ["match", ["get", F], label-or-list, "#RRGGBB", …, default]
+# paint expression, then the default; a layer filter of the same form (["match", ["get", F],
+# labels, false, true]) becomes a first class without a style, so those features draw nothing.
+classes() { # style.json layer-id paint-property fill|line [width-px]
+  python3 - "$@" <<'PY'
+import json, re, sys
+path, lid, prop, kind = sys.argv[1:5]
+width = sys.argv[5] if len(sys.argv) > 5 else "2"
+layer = next((l for l in json.load(open(path, encoding="utf-8"))["layers"] if l["id"] == lid), None)
+if layer is None:
+    sys.exit(f"{path}: no layer {lid}")
+def match(e, what):
+    ok = (isinstance(e, list) and len(e) >= 5 and len(e) % 2 == 1 and e[0] == "match"
+          and isinstance(e[1], list) and len(e[1]) == 2 and e[1][0] == "get")
+    if not ok:
+        sys.exit(f"{path} {lid} {what}: expected [\"match\", [\"get\", field], label, value, …, default], got {e!r}")
+    labels = [l if isinstance(l, list) else [l] for l in e[2:-1:2]]
+    return e[1][1], list(zip(labels, e[3:-1:2])), e[-1]
+def colour(c):
+    if not (isinstance(c, str) and re.fullmatch(r"#[0-9A-Fa-f]{6}", c)):
+        sys.exit(f"{path} {lid} {prop}: colour {c!r} is not #RRGGBB")
+    return c.upper()
+def ident(v):
+    if not re.fullmatch(r"[A-Za-z0-9_]+", str(v)):
+        sys.exit(f"{path} {lid}: label {v!r} needs quoting this script does not do")
+    return str(v)
+field, pairs, default = match(layer["paint"][prop], prop)
+out = [f'    CLASSITEM "{field}"']
+if "filter" in layer:
+    ffield, fpairs, fdefault = match(layer["filter"], "filter")
+    if ffield != field or fdefault is not True or any(not isinstance(v, bool) for _, v in fpairs):
+        sys.exit(f"{path} {lid}: unsupported filter {layer['filter']!r}")
+    hidden = [ident(l) for ls, v in fpairs if v is False for l in ls]
+    if hidden:
+        out += ["    CLASS", '      NAME "filtered out"', "      EXPRESSION {%s}" % ",".join(hidden), "    END"]
+style = {
+    "fill": lambda c: f'STYLE COLOR "{c}" END',
+    "line": lambda c: f'STYLE COLOR "{c}" WIDTH {width} LINECAP ROUND LINEJOIN ROUND END',
+}[kind]
+for labels, c in pairs:
+    names = ",".join(ident(l) for l in labels)
+    out += ["    CLASS", f'      NAME "{names}"', "      EXPRESSION {%s}" % names, f"      {style(colour(c))}", "    END"]
+out += ["    CLASS", '      NAME "default"', f"      {style(colour(default))}", "    END"]
+print("\n".join(out))
+PY
+}
+
+LU_CLASSES=$(classes styles/land_use.json land_use-fill fill-color fill)
+ROAD_CLASSES=$(classes styles/transport.json provincial_roads-line line-color line 2)
+mkdir -p "$W/logs"
+CONN="host=/var/run/postgresql port=${CUULONG_PG_PORT:-5439} dbname=$DB user=$(id -un)"
+cat > "$W/mapserver.conf" <<CONF
+CONFIG
+  ENV
+    MS_MAP_PATTERN "^$W"
+    MS_MAPFILE "$W/wms.map"
+    MS_ERRORFILE "$W/logs/ms_error.txt"
+  END
+  MAPS
+    WMSBENCH "$W/wms.map"
+  END
+END
+CONF
+cat > "$W/wms.map" <<MAPFILE
+MAP
+  NAME "cuulong_wms_bench"
+  # Bến Tre, EPSG:3857
+  EXTENT 11805432 1101938 11883356 1152817
+  SIZE 1024 768
+  UNITS METERS
+  IMAGECOLOR 255 255 255
+  IMAGETYPE "png"
+  PROJECTION "init=epsg:3857" END
+  OUTPUTFORMAT
+    NAME "png"
+    DRIVER AGG/PNG
+    MIMETYPE "image/png"
+    IMAGEMODE RGB
+    EXTENSION "png"
+  END
+  WEB
+    METADATA
+      "wms_title" "cuulong WMS benchmark peer"
+      "wms_onlineresource" "http://127.0.0.1:$MS_PORT/mapserv?"
+      "wms_srs" "EPSG:3857 EPSG:4326 CRS:84"
+      "wms_getmap_formatlist" "image/png"
+      "wms_enable_request" "*"
+    END
+  END
+  LAYER
+    NAME "land_use_big"
+    TYPE POLYGON
+    STATUS ON
+    CONNECTIONTYPE POSTGIS
+    CONNECTION "$CONN"
+    DATA "geom from cuulong_data.$BIGT using unique fid using srid=4326"
+    PROCESSING "CLOSE_CONNECTION=DEFER"
+    PROJECTION "init=epsg:4326" END
+    METADATA "wms_title" "land_use_big" END
+$LU_CLASSES
+  END
+  LAYER
+    NAME "provincial_roads"
+    TYPE LINE
+    STATUS ON
+    CONNECTIONTYPE POSTGIS
+    CONNECTION "$CONN"
+    DATA "geom from cuulong_data.$ROADT using unique fid using srid=4326"
+    PROCESSING "CLOSE_CONNECTION=DEFER"
+    PROJECTION "init=epsg:4326" END
+    METADATA "wms_title" "provincial_roads" END
+$ROAD_CLASSES
+  END
+END
+MAPFILE
+cat > "$W/nginx.conf" <<NGX
+worker_processes 1;
+pid $W/nginx.pid;
+error_log $W/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $W/tmp_body; fastcgi_temp_path $W/tmp_fcgi; proxy_temp_path $W/tmp_proxy;
+  uwsgi_temp_path $W/tmp_uwsgi; scgi_temp_path $W/tmp_scgi;
+  server {
+    listen 127.0.0.1:$MS_PORT;
+    location ~ ^/mapserv(?<pinfo>/.*)?\$ {
+      include /etc/nginx/fastcgi_params;
+      fastcgi_param SCRIPT_NAME /mapserv;
+      fastcgi_param PATH_INFO \$pinfo;
+      fastcgi_param MAPSERVER_CONFIG_FILE $W/mapserver.conf;
+      fastcgi_buffer_size 64k;
+      fastcgi_buffers 32 64k;
+      fastcgi_read_timeout 300s;
+      fastcgi_pass 127.0.0.1:$FCGI_PORT;
+    }
+  }
+}
+NGX
+MAPSERVER_CONFIG_FILE="$W/mapserver.conf" spawn-fcgi -a 127.0.0.1 -p "$FCGI_PORT" -F "$FCGI_CHILDREN" \
+  -P "$W/spawn.pid" -- "$(command -v mapserv)" >/dev/null
+"$NGINX" -p "$W" -c "$W/nginx.conf"
+wait_http "http://127.0.0.1:$MS_PORT/mapserv?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetCapabilities"
+check_png "mapserver 256" "http://127.0.0.1:$MS_PORT/mapserv?$(head -n1 "$Q256")" "$FIX/wms_mapserver_256.png"
+check_png "mapserver 1024" "http://127.0.0.1:$MS_PORT/mapserv?$(head -n1 "$Q1024")" "$FIX/wms_mapserver_1024.png"
+lua_for /mapserv? "$Q256" > "$FIX/wms_mapserver_256.lua"
+lua_for /mapserv? "$Q1024" > "$FIX/wms_mapserver_1024.lua"
+run_wrk 256x256 mapserver "http://127.0.0.1:$MS_PORT" "$FIX/wms_mapserver_256.lua"
+run_wrk 1024x768 mapserver "http://127.0.0.1:$MS_PORT" "$FIX/wms_mapserver_1024.lua"
+stop_mapserver
+
+# --- table ---------------------------------------------------------------------------------------
+echo
+echo "WMS GetMap, wrk -t2 -c$CONNS -d${DURATION}s; MapServer $FCGI_CHILDREN FastCGI children; $(nproc) cores"
+printf '%-9s | %-9s | %10s | %9s | %9s | %s\n' size server "req/s" "p50 ms" "p99 ms" "errors (non-2xx/socket/not PNG)"
+bad=0
+for r in "${ROWS[@]}"; do
+  read -r size server rps p50 p99 n2 se np <<< "$r"
+  printf '%-9s | %-9s | %10s | %9s | %9s | %s/%s/%s\n' "$size" "$server" "$rps" "$p50" "$p99" "$n2" "$se" "$np"
+  [ "$((n2 + se + np))" = 0 ] || bad=1
+done
+if [ "$PEER_ONLY" != 1 ]; then
+  for size in 256x256 1024x768; do
+    a=""; b=""
+    for r in "${ROWS[@]}"; do
+      read -r s server rps _ <<< "$r"
+      [ "$s" = "$size" ] || continue
+      if [ "$server" = cuulong ]; then a=$rps; else b=$rps; fi
+    done
+    awk -v s="$size" -v a="$a" -v b="$b" 'BEGIN { printf "ratio cuulong/MapServer, %s: %.2fx\n", s, a / b }'
+  done
+fi
+[ "$bad" = 0 ] || { echo "some requests failed (see the errors column)" >&2; exit 1; }

@@ -1,0 +1,292 @@
+//! GetFeatureInfo: the pixel's centre → lon/lat → the same search as `/query/point`, with a
+//! tolerance of a few pixels so lines and points can be clicked.
+
+use std::sync::Arc;
+
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use cuulong_core::access::Caller;
+use cuulong_core::index::LayerIndex;
+use geozero::ToJson;
+
+use super::reproject::Reprojector;
+use super::{parse_frame, parse_layers, quote, xml_escape, Params, Version, WmsError};
+use crate::state::{AppState, Layers};
+
+/// Click tolerance, in pixels.
+const TOLERANCE_PX: f64 = 3.0;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum InfoFormat {
+    Text,
+    Json,
+    Html,
+    Gml,
+}
+
+impl InfoFormat {
+    fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().split(';').next().unwrap_or("").trim() {
+            "text/plain" => Some(Self::Text),
+            "application/json" | "application/geo+json" | "application/geojson" | "json" => {
+                Some(Self::Json)
+            }
+            "text/html" => Some(Self::Html),
+            "application/vnd.ogc.gml" | "text/xml" | "application/xml" | "gml" => Some(Self::Gml),
+            _ => None,
+        }
+    }
+    fn mime(self) -> &'static str {
+        match self {
+            Self::Text => "text/plain; charset=utf-8",
+            Self::Json => "application/geo+json",
+            Self::Html => "text/html; charset=utf-8",
+            Self::Gml => "application/vnd.ogc.gml; charset=utf-8",
+        }
+    }
+}
+
+/// Formats offered, as listed in the capabilities.
+pub const INFO_FORMATS: &[&str] = &[
+    "text/plain",
+    "application/json",
+    "text/html",
+    "application/vnd.ogc.gml",
+];
+
+struct Hit {
+    layer: Arc<LayerIndex>,
+    position: usize,
+    distance_m: f64,
+}
+
+pub async fn get_feature_info(
+    state: &Arc<AppState>,
+    visible: &Layers,
+    caller: &Caller,
+    p: &Params,
+    version: Version,
+) -> Result<Response, WmsError> {
+    let frame = parse_frame(p, version, state.wms_max_size)?;
+    // LAYERS is part of the map the click is on; only QUERY_LAYERS are searched.
+    parse_layers(state, visible, p, "LAYERS", false)?;
+    let query_layers = parse_layers(state, visible, p, "QUERY_LAYERS", false)?;
+    let format_raw = p.get("INFO_FORMAT").unwrap_or("text/plain");
+    let format = InfoFormat::parse(format_raw).ok_or_else(|| {
+        WmsError::new(
+            "InvalidFormat",
+            format!(
+                "INFO_FORMAT '{}' is not offered ({})",
+                quote(format_raw),
+                INFO_FORMATS.join(", ")
+            ),
+        )
+    })?;
+    let (i_name, j_name) = match version {
+        Version::V130 => ("I", "J"),
+        Version::V111 => ("X", "Y"),
+    };
+    let pixel = |name: &str, max: u32| -> Result<u32, WmsError> {
+        let raw = p.required(name)?;
+        let v: i64 = raw.parse().map_err(|_| {
+            WmsError::new("InvalidPoint", format!("{name} '{}' is not an integer", quote(raw)))
+        })?;
+        if v < 0 || v >= i64::from(max) {
+            return Err(WmsError::new(
+                "InvalidPoint",
+                format!("{name}={v} is outside the image (0–{})", max - 1),
+            ));
+        }
+        Ok(v as u32)
+    };
+    let i = pixel(i_name, frame.width)?;
+    let j = pixel(j_name, frame.height)?;
+    let count = match p.get("FEATURE_COUNT") {
+        None => 1,
+        Some(raw) => raw
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| WmsError::invalid("FEATURE_COUNT", format!("'{}' is not 1–1000", quote(raw))))?,
+    };
+    let rx = (frame.bbox[2] - frame.bbox[0]) / f64::from(frame.width);
+    let ry = (frame.bbox[3] - frame.bbox[1]) / f64::from(frame.height);
+    let x = frame.bbox[0] + (f64::from(i) + 0.5) * rx;
+    let y = frame.bbox[3] - (f64::from(j) + 0.5) * ry;
+    let reprojector = Reprojector::new(frame.crs)?;
+    // The point and one pixel to the right, for the pixel's size on the ground.
+    let mut pts = [(x, y), (x + rx, y)];
+    reprojector.to_lonlat(&mut pts)?;
+    let (lon, lat) = pts[0];
+    if !(-180.0..=180.0).contains(&lon) || !(-85.06..=85.06).contains(&lat) {
+        return Err(WmsError::new("InvalidPoint", "the pixel is outside the world"));
+    }
+    let pixel_m = ((pts[1].0 - lon).to_radians() * lat.to_radians().cos() * 6_371_008.8).abs();
+    let radius_m = (TOLERANCE_PX * pixel_m * 100.0).round() / 100.0;
+    let layers: Vec<Arc<LayerIndex>> = query_layers.iter().map(|r| r.index.clone()).collect();
+    let hits = crate::query::point_hits(&layers, lon, lat, radius_m);
+    // FEATURE_COUNT is per layer, as in MapServer and GeoServer.
+    let mut kept: Vec<Hit> = Vec::new();
+    for (d, layer, position) in hits {
+        let n = kept.iter().filter(|h| h.layer.meta.id == layer.meta.id).count();
+        if n < count {
+            crate::auth::audit(state, caller, &layer.meta, "wms/GetFeatureInfo");
+            kept.push(Hit {
+                layer,
+                position,
+                distance_m: d,
+            });
+        }
+    }
+    let body = match format {
+        InfoFormat::Json => json(&kept, lon, lat, radius_m),
+        InfoFormat::Text => text(&kept, lon, lat),
+        InfoFormat::Html => html(&kept, lon, lat),
+        InfoFormat::Gml => gml(&kept),
+    };
+    Ok(([(header::CONTENT_TYPE, format.mime())], body).into_response())
+}
+
+fn properties(h: &Hit) -> Vec<(String, String)> {
+    let meta = &h.layer.meta;
+    let values = &h.layer.features[h.position].values;
+    meta.schema
+        .fields
+        .iter()
+        .zip(values)
+        .map(|(f, v)| {
+            let s = match v.to_json() {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            (f.name.clone(), s)
+        })
+        .collect()
+}
+
+fn json(hits: &[Hit], lon: f64, lat: f64, radius_m: f64) -> String {
+    let features: Vec<serde_json::Value> = hits
+        .iter()
+        .map(|h| {
+            let a = &h.layer.features[h.position];
+            let mut props = h.layer.meta.schema.properties_json(&a.values);
+            props.insert("layer".into(), h.layer.meta.id.as_str().into());
+            props.insert(
+                "distance_m".into(),
+                ((h.distance_m * 100.0).round() / 100.0).into(),
+            );
+            let geometry = lonlat_geojson(&h.layer.geometries[h.position]);
+            serde_json::json!({
+                "type": "Feature",
+                "id": format!("{}.{}", h.layer.meta.id.as_str(), a.id),
+                "geometry": geometry,
+                "properties": props,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "type": "FeatureCollection",
+        "lon": lon, "lat": lat, "radius_m": radius_m,
+        "features": features,
+    })
+    .to_string()
+}
+
+fn lonlat_geojson(g: &geo_types::Geometry<f64>) -> serde_json::Value {
+    use geo::MapCoords;
+    let g = g.map_coords(|c| {
+        let (x, y) = cuulong_core::tile::to_lonlat(c.x, c.y);
+        geo_types::Coord { x, y }
+    });
+    g.to_json()
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or(serde_json::Value::Null)
+}
+
+fn text(hits: &[Hit], lon: f64, lat: f64) -> String {
+    let mut out = format!("GetFeatureInfo at lon {lon:.6}, lat {lat:.6}\n");
+    if hits.is_empty() {
+        out.push_str("no features found\n");
+    }
+    for h in hits {
+        let m = &h.layer.meta;
+        out.push_str(&format!(
+            "\nLayer '{}' ({} / {})\n  Feature {}:\n",
+            m.id.as_str(),
+            m.title_vi,
+            m.title_en,
+            h.layer.features[h.position].id
+        ));
+        for (k, v) in properties(h) {
+            out.push_str(&format!("    {k} = '{v}'\n"));
+        }
+    }
+    out
+}
+
+fn html(hits: &[Hit], lon: f64, lat: f64) -> String {
+    let mut out = format!(
+        "<!DOCTYPE html>\n<html lang=\"vi\"><head><meta charset=\"utf-8\"><title>GetFeatureInfo</title></head><body>\n<p>lon {lon:.6}, lat {lat:.6}</p>\n"
+    );
+    if hits.is_empty() {
+        out.push_str("<p>Không có đối tượng / no features</p>\n");
+    }
+    for h in hits {
+        let m = &h.layer.meta;
+        out.push_str(&format!(
+            "<table>\n<caption>{} / {} — {} {}</caption>\n",
+            xml_escape(&m.title_vi),
+            xml_escape(&m.title_en),
+            xml_escape(m.id.as_str()),
+            h.layer.features[h.position].id
+        ));
+        for (k, v) in properties(h) {
+            out.push_str(&format!(
+                "<tr><th>{}</th><td>{}</td></tr>\n",
+                xml_escape(&k),
+                xml_escape(&v)
+            ));
+        }
+        out.push_str("</table>\n");
+    }
+    out.push_str("</body></html>\n");
+    out
+}
+
+/// GML 2 in MapServer's `msGMLOutput` layout, which GDAL's WMS driver (gdallocationinfo) and
+/// QGIS read.
+fn gml(hits: &[Hit]) -> String {
+    let mut out = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<msGMLOutput xmlns:gml=\"http://www.opengis.net/gml\" xmlns:xlink=\"http://www.w3.org/1999/xlink\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n",
+    );
+    let mut current: Option<&str> = None;
+    for h in hits {
+        let id = h.layer.meta.id.as_str();
+        if current != Some(id) {
+            if let Some(prev) = current {
+                out.push_str(&format!("</{prev}_layer>\n"));
+            }
+            out.push_str(&format!(
+                "<{id}_layer>\n<gml:name>{}</gml:name>\n",
+                xml_escape(&h.layer.meta.title_vi)
+            ));
+            current = Some(id);
+        }
+        out.push_str(&format!(
+            "  <{id}_feature fid=\"{id}.{}\">\n",
+            h.layer.features[h.position].id
+        ));
+        for (k, v) in properties(h) {
+            out.push_str(&format!("    <{k}>{}</{k}>\n", xml_escape(&v)));
+        }
+        out.push_str(&format!("  </{id}_feature>\n"));
+    }
+    if let Some(prev) = current {
+        out.push_str(&format!("</{prev}_layer>\n"));
+    }
+    out.push_str("</msGMLOutput>\n");
+    out
+}

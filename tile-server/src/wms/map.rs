@@ -1,0 +1,359 @@
+//! GetMap and GetLegendGraphic: images drawn by `cuulong_core::render` with the layers'
+//! MapLibre styles.
+
+use std::sync::Arc;
+
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use cuulong_core::access::Caller;
+use cuulong_core::crs::MapCrs;
+use cuulong_core::render::{self, DrawLayer, MapRequest, MercatorView};
+use cuulong_core::style::{LayerKind, Rgba};
+use tiny_skia::Pixmap;
+
+use super::reproject::{FrameProjector, Reprojector};
+use super::{parse_frame, parse_layers, quote, Params, Version, WmsError};
+use crate::state::{AppState, Layers};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ImageFormat {
+    Png,
+    Jpeg,
+}
+
+impl ImageFormat {
+    fn parse(s: &str) -> Option<Self> {
+        let s = s.trim().to_ascii_lowercase();
+        let mime = s.split(';').next().unwrap_or("").trim();
+        match mime {
+            "image/png" | "png" | "image/png8" => Some(ImageFormat::Png),
+            "image/jpeg" | "image/jpg" | "jpeg" | "jpg" => Some(ImageFormat::Jpeg),
+            _ => None,
+        }
+    }
+    fn mime(self) -> &'static str {
+        match self {
+            ImageFormat::Png => "image/png",
+            ImageFormat::Jpeg => "image/jpeg",
+        }
+    }
+}
+
+fn parse_format(p: &Params) -> Result<ImageFormat, WmsError> {
+    let raw = p.get("FORMAT").unwrap_or("image/png");
+    ImageFormat::parse(raw).ok_or_else(|| {
+        WmsError::new(
+            "InvalidFormat",
+            format!("FORMAT '{}' is not offered (image/png, image/jpeg)", quote(raw)),
+        )
+    })
+}
+
+fn parse_bgcolor(p: &Params) -> Result<Rgba, WmsError> {
+    let Some(raw) = p.get("BGCOLOR") else {
+        return Ok(Rgba::from_u8(255, 255, 255, 255));
+    };
+    let hex = raw
+        .trim()
+        .strip_prefix("0x")
+        .or_else(|| raw.trim().strip_prefix("0X"))
+        .or_else(|| raw.trim().strip_prefix('#'))
+        .unwrap_or(raw.trim());
+    if hex.len() != 6 {
+        return Err(WmsError::invalid("BGCOLOR", format!("'{}' is not 0xRRGGBB", quote(raw))));
+    }
+    Rgba::parse(&format!("#{hex}"))
+        .ok_or_else(|| WmsError::invalid("BGCOLOR", format!("'{}' is not 0xRRGGBB", quote(raw))))
+}
+
+fn parse_transparent(p: &Params) -> Result<bool, WmsError> {
+    match p.get("TRANSPARENT").map(|s| s.trim().to_ascii_uppercase()) {
+        None => Ok(false),
+        Some(s) if s == "TRUE" => Ok(true),
+        Some(s) if s == "FALSE" || s.is_empty() => Ok(false),
+        Some(s) => Err(WmsError::invalid(
+            "TRANSPARENT",
+            format!("'{}' is not TRUE or FALSE", quote(&s)),
+        )),
+    }
+}
+
+/// Encodes a rendered pixmap. PNG keeps alpha (transparent maps); JPEG is flattened onto the
+/// background colour.
+fn encode(pixmap: &Pixmap, format: ImageFormat, bg: Rgba) -> Result<Vec<u8>, String> {
+    match format {
+        ImageFormat::Png => {
+            let (w, h) = (pixmap.width(), pixmap.height());
+            let mut rgba = Vec::with_capacity((w * h * 4) as usize);
+            for px in pixmap.pixels() {
+                let c = px.demultiply();
+                rgba.extend_from_slice(&[c.red(), c.green(), c.blue(), c.alpha()]);
+            }
+            let mut out = Vec::new();
+            let mut enc = png::Encoder::new(&mut out, w, h);
+            enc.set_color(png::ColorType::Rgba);
+            enc.set_depth(png::BitDepth::Eight);
+            // Fast deflate: map images are re-requested often and transfer on a LAN.
+            enc.set_compression(png::Compression::Fast);
+            let mut writer = enc.write_header().map_err(|e| e.to_string())?;
+            writer.write_image_data(&rgba).map_err(|e| e.to_string())?;
+            writer.finish().map_err(|e| e.to_string())?;
+            Ok(out)
+        }
+        ImageFormat::Jpeg => {
+            let [br, bgc, bb, _] = bg.to_u8();
+            let mut rgb = Vec::with_capacity((pixmap.width() * pixmap.height() * 3) as usize);
+            for px in pixmap.pixels() {
+                let c = px.demultiply();
+                let a = u16::from(c.alpha());
+                let mix = |v: u8, b: u8| ((u16::from(v) * a + u16::from(b) * (255 - a)) / 255) as u8;
+                rgb.extend_from_slice(&[mix(c.red(), br), mix(c.green(), bgc), mix(c.blue(), bb)]);
+            }
+            let mut out = Vec::new();
+            let enc = jpeg_encoder::Encoder::new(&mut out, 85);
+            enc.encode(
+                &rgb,
+                u16::try_from(pixmap.width()).map_err(|e| e.to_string())?,
+                u16::try_from(pixmap.height()).map_err(|e| e.to_string())?,
+                jpeg_encoder::ColorType::Rgb,
+            )
+            .map_err(|e| e.to_string())?;
+            Ok(out)
+        }
+    }
+}
+
+fn image_response(bytes: Vec<u8>, format: ImageFormat) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, format.mime()),
+            (header::CACHE_CONTROL, "public, max-age=60"),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+/// Renders a frame: the shared part of GetMap (and tests).
+struct Rendered {
+    pixmap: Pixmap,
+}
+
+fn render_frame(
+    frame: &super::Frame,
+    layers: &[super::Requested],
+    background: Option<Rgba>,
+) -> Result<Rendered, WmsError> {
+    let reprojector = Reprojector::new(frame.crs)?;
+    let bounds = reprojector.mercator_envelope(frame.bbox)?;
+    // Mercator metres per pixel at the map's centre, for the style zoom and generalisation.
+    let metres_per_pixel = if frame.crs == MapCrs::WebMercator {
+        (frame.bbox[2] - frame.bbox[0]) / f64::from(frame.width)
+    } else {
+        (bounds[2] - bounds[0]) / f64::from(frame.width)
+    };
+    let draw: Vec<DrawLayer<'_>> = layers
+        .iter()
+        .filter_map(|r| {
+            Some(DrawLayer {
+                index: &r.index,
+                style_layers: r.style.as_ref()?.layers(),
+            })
+        })
+        .collect();
+    let mercator;
+    let reprojected;
+    let projector: &dyn render::Projector = if frame.crs == MapCrs::WebMercator {
+        mercator = MercatorView {
+            bbox: frame.bbox,
+            width: frame.width,
+            height: frame.height,
+        };
+        &mercator
+    } else {
+        reprojected = FrameProjector {
+            reprojector: &reprojector,
+            bbox: frame.bbox,
+            width: frame.width,
+            height: frame.height,
+        };
+        &reprojected
+    };
+    let req = MapRequest {
+        width: frame.width,
+        height: frame.height,
+        bounds,
+        metres_per_pixel,
+        projector,
+        background,
+    };
+    Ok(Rendered {
+        pixmap: render::render(&req, &draw),
+    })
+}
+
+pub async fn get_map(
+    state: &Arc<AppState>,
+    visible: &Layers,
+    caller: &Caller,
+    p: &Params,
+    version: Version,
+) -> Result<Response, WmsError> {
+    let frame = parse_frame(p, version, state.wms_max_size)?;
+    let layers = parse_layers(state, visible, p, "LAYERS", true)?;
+    let format = parse_format(p)?;
+    let transparent = parse_transparent(p)?;
+    let bg = parse_bgcolor(p)?;
+    for l in &layers {
+        crate::auth::audit(state, caller, &l.index.meta, "wms/GetMap");
+    }
+    let background = (!transparent || format == ImageFormat::Jpeg).then_some(bg);
+    let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, WmsError> {
+        let r = render_frame(&frame, &layers, background)?;
+        encode(&r.pixmap, format, bg).map_err(|e| WmsError {
+            code: None,
+            message: format!("could not encode the image: {e}"),
+            status: axum::http::StatusCode::BAD_REQUEST,
+        })
+    })
+    .await
+    .map_err(|e| WmsError {
+        code: None,
+        message: format!("rendering failed: {e}"),
+        status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
+    })??;
+    Ok(image_response(bytes, format))
+}
+
+/// EXCEPTIONS=INIMAGE (the message drawn into an image of the requested size) or BLANK.
+pub fn exception_image(
+    p: &Params,
+    version: Version,
+    e: &WmsError,
+    blank: bool,
+) -> Option<Response> {
+    let format = p.get("FORMAT").and_then(ImageFormat::parse)?;
+    let dim = |name: &str| {
+        p.get(name)
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .filter(|v| (1..=4096).contains(v))
+            .unwrap_or(256)
+    };
+    let (w, h) = (dim("WIDTH"), dim("HEIGHT"));
+    let transparent = parse_transparent(p).unwrap_or(false);
+    let bg = parse_bgcolor(p).unwrap_or(Rgba::from_u8(255, 255, 255, 255));
+    let mut pixmap = Pixmap::new(w, h)?;
+    if !transparent || format == ImageFormat::Jpeg {
+        pixmap.fill(tiny_skia::Color::from_rgba(bg.r, bg.g, bg.b, 1.0)?);
+    }
+    if !blank {
+        let code = e.code.unwrap_or("error");
+        let message = format!("WMS {} {code}: {}", version.as_str(), e.message);
+        render::draw_text_block(&mut pixmap, &message, 12.0, Rgba::BLACK, 6.0);
+    }
+    let bytes = encode(&pixmap, format, bg).ok()?;
+    Some(image_response(bytes, format))
+}
+
+/// GetLegendGraphic: one row per class (swatch, code, Vietnamese and English names) when the
+/// style has a legend; else one row per style layer.
+pub async fn get_legend(
+    state: &Arc<AppState>,
+    visible: &Layers,
+    p: &Params,
+) -> Result<Response, WmsError> {
+    let name = p.required("LAYER")?;
+    let index = visible.get(name).cloned().ok_or_else(|| {
+        WmsError::not_found("LayerNotDefined", format!("layer '{}' is not defined", quote(name)))
+    })?;
+    let format = p.get("FORMAT").unwrap_or("image/png");
+    if ImageFormat::parse(format) != Some(ImageFormat::Png) {
+        return Err(WmsError::new(
+            "InvalidFormat",
+            format!("FORMAT '{}': legends are image/png", quote(format)),
+        ));
+    }
+    let options = state.styles.for_layer(&index.meta);
+    let wanted = p.get("STYLE").map(str::trim).unwrap_or("");
+    let style = if wanted.is_empty() || wanted.eq_ignore_ascii_case("default") {
+        options.into_iter().next()
+    } else {
+        options.into_iter().find(|s| s.name == wanted)
+    }
+    .ok_or_else(|| {
+        WmsError::new(
+            "StyleNotDefined",
+            format!("style '{}' is not defined for layer '{name}'", quote(wanted)),
+        )
+    })?;
+    let rows = legend_rows(&index.meta, &style);
+    let bytes = tokio::task::spawn_blocking(move || {
+        let pixmap = render::render_legend(&rows);
+        encode(&pixmap, ImageFormat::Png, Rgba::from_u8(255, 255, 255, 255))
+    })
+    .await
+    .map_err(|e| WmsError {
+        code: None,
+        message: format!("legend failed: {e}"),
+        status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
+    })?
+    .map_err(|e| WmsError {
+        code: None,
+        message: format!("legend failed: {e}"),
+        status: axum::http::StatusCode::BAD_REQUEST,
+    })?;
+    Ok(image_response(bytes, ImageFormat::Png))
+}
+
+/// The rows of a layer's legend in a style.
+pub fn legend_rows(
+    meta: &cuulong_core::LayerMeta,
+    style: &crate::styles::LayerStyle,
+) -> Vec<render::LegendRow> {
+    let classes: Vec<render::LegendRow> = style
+        .style
+        .legend
+        .iter()
+        .filter(|e| e.source_layer == style.source_layer)
+        .map(|e| render::LegendRow {
+            kind: style
+                .layers()
+                .iter()
+                .map(|l| l.kind)
+                .find(|k| *k != LayerKind::Symbol)
+                .unwrap_or(LayerKind::Fill),
+            color: e.color,
+            label: if e.en.is_empty() {
+                format!("{} {}", e.code, e.vi)
+            } else {
+                format!("{} {} ({})", e.code, e.vi, e.en)
+            },
+        })
+        .collect();
+    if !classes.is_empty() {
+        return classes;
+    }
+    let zoom = 12.0;
+    style
+        .layers()
+        .iter()
+        .filter(|l| l.kind != LayerKind::Symbol && l.visible)
+        .filter_map(|l| {
+            let prop = match l.kind {
+                LayerKind::Fill => "fill-color",
+                LayerKind::Line => "line-color",
+                _ => "circle-color",
+            };
+            let color = render::constant_color(l, prop, zoom)?;
+            if color.a == 0.0 {
+                return None;
+            }
+            Some(render::LegendRow {
+                kind: l.kind,
+                color,
+                label: format!("{} / {}", meta.title_vi, meta.title_en),
+            })
+        })
+        .take(1)
+        .collect()
+}

@@ -1,0 +1,385 @@
+//! `GET /wms`: OGC WMS 1.3.0 (and 1.1.1 for old clients) from the same in-memory index and
+//! the same MapLibre styles as the vector tiles. GetCapabilities, GetMap (PNG/JPEG rendered
+//! with tiny-skia), GetFeatureInfo (the same answer as `/query/point`), GetLegendGraphic.
+//! Every error is an XML ServiceExceptionReport with the standard code and a 4xx status —
+//! never a 500 — or, when the client asks, an image (EXCEPTIONS=INIMAGE/BLANK).
+
+mod capabilities;
+mod featureinfo;
+mod map;
+mod reproject;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use cuulong_core::crs::MapCrs;
+use cuulong_core::index::LayerIndex;
+
+use crate::auth::Auth;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::styles::LayerStyle;
+
+/// Default largest WIDTH/HEIGHT of a GetMap (configurable with `--wms-max-size`).
+pub const DEFAULT_MAX_SIZE: u32 = 4096;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    V111,
+    V130,
+}
+
+impl Version {
+    fn as_str(self) -> &'static str {
+        match self {
+            Version::V111 => "1.1.1",
+            Version::V130 => "1.3.0",
+        }
+    }
+    fn crs_param(self) -> &'static str {
+        match self {
+            Version::V111 => "SRS",
+            Version::V130 => "CRS",
+        }
+    }
+}
+
+/// A WMS service exception: standard code (None for a generic error), message, HTTP status.
+#[derive(Debug)]
+pub struct WmsError {
+    pub code: Option<&'static str>,
+    pub message: String,
+    pub status: StatusCode,
+}
+
+impl WmsError {
+    fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code: Some(code),
+            message: message.into(),
+            status: StatusCode::BAD_REQUEST,
+        }
+    }
+    fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            ..Self::new(code, message)
+        }
+    }
+    fn missing(name: &str) -> Self {
+        Self::new(
+            "MissingParameterValue",
+            format!("parameter {name} is required"),
+        )
+    }
+    fn invalid(name: &str, message: impl std::fmt::Display) -> Self {
+        Self::new("InvalidParameterValue", format!("{name}: {message}"))
+    }
+}
+
+impl From<ApiError> for WmsError {
+    fn from(e: ApiError) -> Self {
+        let status = e.status();
+        Self {
+            code: None,
+            message: e.to_string(),
+            status,
+        }
+    }
+}
+
+pub(crate) fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\r' | '\t') => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Cuts user input quoted in messages to a readable length.
+fn quote(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+/// The service exception document for `version`.
+fn exception_report(version: Version, e: &WmsError) -> Response {
+    let code = e
+        .code
+        .map(|c| {
+            // 1.1.1 says SRS where 1.3.0 says CRS.
+            let c = if version == Version::V111 && c == "InvalidCRS" {
+                "InvalidSRS"
+            } else {
+                c
+            };
+            format!(" code=\"{c}\"")
+        })
+        .unwrap_or_default();
+    let (body, content_type) = match version {
+        Version::V130 => (
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ServiceExceptionReport version=\"1.3.0\" xmlns=\"http://www.opengis.net/ogc\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:schemaLocation=\"http://www.opengis.net/ogc http://schemas.opengis.net/wms/1.3.0/exceptions_1_3_0.xsd\">\n  <ServiceException{code}>{}</ServiceException>\n</ServiceExceptionReport>\n",
+                xml_escape(&e.message)
+            ),
+            "text/xml; charset=utf-8",
+        ),
+        Version::V111 => (
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE ServiceExceptionReport SYSTEM \"http://schemas.opengis.net/wms/1.1.1/exception_1_1_1.dtd\">\n<ServiceExceptionReport version=\"1.1.1\">\n  <ServiceException{code}>{}</ServiceException>\n</ServiceExceptionReport>\n",
+                xml_escape(&e.message)
+            ),
+            "application/vnd.ogc.se_xml; charset=utf-8",
+        ),
+    };
+    (
+        e.status,
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Request parameters: names case-insensitive (kept upper case), values as given.
+pub struct Params(HashMap<String, String>);
+
+impl Params {
+    fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        let mut map = HashMap::new();
+        for (k, v) in pairs {
+            map.entry(k.to_ascii_uppercase()).or_insert(v);
+        }
+        Params(map)
+    }
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+    fn required(&self, name: &str) -> Result<&str, WmsError> {
+        match self.get(name) {
+            Some(v) if !v.trim().is_empty() => Ok(v.trim()),
+            _ => Err(WmsError::missing(name)),
+        }
+    }
+    fn version(&self) -> Version {
+        match self.get("VERSION").or_else(|| self.get("WMTVER")) {
+            Some(v) if v.starts_with("1.1") || v.starts_with("1.0") => Version::V111,
+            _ => Version::V130,
+        }
+    }
+}
+
+/// The map frame of a GetMap or GetFeatureInfo: CRS, bbox (x = east, y = north), size.
+pub struct Frame {
+    pub crs: MapCrs,
+    /// minx, miny, maxx, maxy with x east/longitude and y north/latitude.
+    pub bbox: [f64; 4],
+    pub width: u32,
+    pub height: u32,
+}
+
+fn parse_frame(p: &Params, version: Version, max_size: u32) -> Result<Frame, WmsError> {
+    let crs_name = p.required(version.crs_param())?;
+    let crs = MapCrs::parse(crs_name).ok_or_else(|| {
+        WmsError::new(
+            "InvalidCRS",
+            format!(
+                "{} '{}' is not offered; use one of {}",
+                version.crs_param(),
+                quote(crs_name),
+                MapCrs::all()
+                    .iter()
+                    .map(|c| c.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    })?;
+    let raw = p.required("BBOX")?;
+    let nums: Vec<f64> = raw
+        .split(',')
+        .map(|v| v.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| WmsError::invalid("BBOX", format!("'{}' is not four numbers", quote(raw))))?;
+    if nums.len() != 4 || nums.iter().any(|v| !v.is_finite()) {
+        return Err(WmsError::invalid(
+            "BBOX",
+            format!("'{}' is not four numbers", quote(raw)),
+        ));
+    }
+    let bbox = if crs.lat_first(version == Version::V130) {
+        [nums[1], nums[0], nums[3], nums[2]]
+    } else {
+        [nums[0], nums[1], nums[2], nums[3]]
+    };
+    if bbox[0] >= bbox[2] || bbox[1] >= bbox[3] {
+        return Err(WmsError::invalid(
+            "BBOX",
+            "minimum must be less than maximum on both axes",
+        ));
+    }
+    if crs.is_geographic() && (bbox[1] < -90.0 || bbox[3] > 90.0) {
+        return Err(WmsError::invalid("BBOX", "latitude outside -90..90"));
+    }
+    let size = |name: &str| -> Result<u32, WmsError> {
+        let raw = p.required(name)?;
+        let v: u32 = raw
+            .parse()
+            .map_err(|_| WmsError::invalid(name, format!("'{}' is not a positive integer", quote(raw))))?;
+        if v == 0 || v > max_size {
+            return Err(WmsError::invalid(
+                name,
+                format!("{v} is out of range 1–{max_size}"),
+            ));
+        }
+        Ok(v)
+    };
+    Ok(Frame {
+        crs,
+        bbox,
+        width: size("WIDTH")?,
+        height: size("HEIGHT")?,
+    })
+}
+
+/// One requested layer with the style chosen for it.
+pub struct Requested {
+    pub index: Arc<LayerIndex>,
+    pub style: Option<LayerStyle>,
+}
+
+/// LAYERS and STYLES, resolved against what the caller may see.
+fn parse_layers(
+    state: &AppState,
+    visible: &crate::state::Layers,
+    p: &Params,
+    layers_param: &str,
+    with_styles: bool,
+) -> Result<Vec<Requested>, WmsError> {
+    let list = p.required(layers_param)?;
+    let names: Vec<&str> = list.split(',').map(str::trim).collect();
+    if names.len() > 64 {
+        return Err(WmsError::invalid(layers_param, "at most 64 layers"));
+    }
+    let styles: Vec<&str> = match p.get("STYLES").map(str::trim) {
+        Some(s) if with_styles && !s.is_empty() => s.split(',').map(str::trim).collect(),
+        _ => Vec::new(),
+    };
+    if !styles.is_empty() && styles.len() != names.len() {
+        return Err(WmsError::invalid(
+            "STYLES",
+            format!(
+                "{} styles for {} layers (give one per layer, or none)",
+                styles.len(),
+                names.len()
+            ),
+        ));
+    }
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let index = visible.get(*name).cloned().ok_or_else(|| {
+                WmsError::not_found(
+                    "LayerNotDefined",
+                    format!("layer '{}' is not defined", quote(name)),
+                )
+            })?;
+            let options = state.styles.for_layer(&index.meta);
+            let wanted = styles.get(i).copied().unwrap_or("");
+            let style = if wanted.is_empty() || wanted.eq_ignore_ascii_case("default") {
+                options.into_iter().next()
+            } else {
+                Some(
+                    options
+                        .into_iter()
+                        .find(|s| s.name == wanted)
+                        .ok_or_else(|| {
+                            WmsError::new(
+                                "StyleNotDefined",
+                                format!(
+                                    "style '{}' is not defined for layer '{name}'",
+                                    quote(wanted)
+                                ),
+                            )
+                        })?,
+                )
+            };
+            Ok(Requested { index, style })
+        })
+        .collect()
+}
+
+/// `GET /wms`.
+pub async fn wms(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+    auth: Result<Auth, ApiError>,
+) -> Response {
+    let p = Params::from_pairs(pairs);
+    let version = p.version();
+    let result = async {
+        let Auth(caller) = auth?;
+        if let Some(service) = p.get("SERVICE") {
+            if !service.eq_ignore_ascii_case("WMS") {
+                return Err(WmsError::invalid(
+                    "SERVICE",
+                    format!("'{}' is not WMS", quote(service)),
+                ));
+            }
+        }
+        let request = p.required("REQUEST")?.to_owned();
+        if !state.is_ready() {
+            return Err(ApiError::NotReady.into());
+        }
+        let visible = state.visible(&caller);
+        let base = crate::tiles::base_url(&state, &headers);
+        match request.to_ascii_lowercase().as_str() {
+            "getcapabilities" | "capabilities" => {
+                Ok(capabilities::capabilities(&state, &visible, version, &base))
+            }
+            "getmap" | "map" => map::get_map(&state, &visible, &caller, &p, version).await,
+            "getfeatureinfo" | "feature_info" => {
+                featureinfo::get_feature_info(&state, &visible, &caller, &p, version).await
+            }
+            "getlegendgraphic" => map::get_legend(&state, &visible, &p).await,
+            other => Err(WmsError::new(
+                "OperationNotSupported",
+                format!(
+                    "REQUEST '{}' is not supported (GetCapabilities, GetMap, GetFeatureInfo, GetLegendGraphic)",
+                    quote(other)
+                ),
+            )),
+        }
+    }
+    .await;
+    match result {
+        Ok(resp) => resp,
+        Err(e) => {
+            let wants_image = matches!(
+                p.get("REQUEST").map(str::to_ascii_lowercase).as_deref(),
+                Some("getmap" | "map")
+            );
+            let exceptions = p.get("EXCEPTIONS").unwrap_or("").to_ascii_uppercase();
+            if wants_image && (exceptions.ends_with("INIMAGE") || exceptions.ends_with("BLANK")) {
+                if let Some(resp) = map::exception_image(&p, version, &e, exceptions.ends_with("BLANK")) {
+                    return resp;
+                }
+            }
+            exception_report(version, &e)
+        }
+    }
+}
