@@ -27,10 +27,11 @@ apt_install() {
 }
 have_deb() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 
-# --- Debian: chromium (and python3-venv for Debian's python, node/npm if missing) -------------
+# --- Debian: chromium, wrk, xmllint (and python3-venv for Debian's python, node/npm if missing) -------------
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v xmllint >/dev/null 2>&1 || missing+=(libxml2-utils)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 if ((${#missing[@]})); then

@@ -127,6 +127,11 @@ fn access_matrix_over_every_endpoint() {
                 assert_eq!(j["code"], "InvalidApiKey");
                 let (s, _, _) = get(&format!("/tiles/admin_province/{z}/{x}/{y}.mvt"));
                 assert_eq!(s, 401, "{who}: even open tiles refuse a bad key");
+                // WMS clients get the refusal as a service exception.
+                let (s, h, body) = get("/wms?SERVICE=WMS&REQUEST=GetCapabilities");
+                assert_eq!(s, 401, "{who}: WMS");
+                assert!(header(&h, "content-type").unwrap().starts_with("text/xml"));
+                assert!(String::from_utf8_lossy(&body).contains("ServiceExceptionReport"));
                 continue;
             };
             assert_eq!(s, 200);
@@ -155,6 +160,10 @@ fn access_matrix_over_every_endpoint() {
                 .iter()
                 .map(|d| d["identifier"].as_str().unwrap())
                 .collect();
+            let (_, _, caps) = get("/wms?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0");
+            let caps = String::from_utf8_lossy(&caps).into_owned();
+            let (_, _, caps111) = get("/wms?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1");
+            let caps111 = String::from_utf8_lossy(&caps111).into_owned();
             for ((id, class), visible) in layers.iter().zip(sees) {
                 let ctx = format!("{who} (query={via_query}) × {class} layer {id}");
                 assert_eq!(ids.contains(id), *visible, "{ctx}: /layers.json");
@@ -187,6 +196,39 @@ fn access_matrix_over_every_endpoint() {
                 let (s, _, _) = get(&format!("/tiles/{id}/{z}/{x}/{y}.mvt"));
                 assert_eq!(s == 200, *visible, "{ctx}: tile {s}");
                 assert!(s == 200 || s == 404, "{ctx}: tile {s}");
+                // WMS: capabilities (both versions), GetMap, GetFeatureInfo, legend.
+                let named = format!("<Name>{id}</Name>");
+                assert_eq!(
+                    caps.contains(&named),
+                    *visible,
+                    "{ctx}: WMS 1.3.0 capabilities"
+                );
+                assert_eq!(
+                    caps111.contains(&named),
+                    *visible,
+                    "{ctx}: WMS 1.1.1 capabilities"
+                );
+                let frame = "CRS=CRS:84&BBOX=105.9,9.6,106.9,10.4&WIDTH=64&HEIGHT=64";
+                let (s, h, body) = get(&format!(
+                    "/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=admin_province,{id}&STYLES=&{frame}&FORMAT=image/png"
+                ));
+                assert_eq!(s == 200, *visible, "{ctx}: WMS GetMap {s}");
+                if !visible {
+                    assert_eq!(s, 404, "{ctx}: WMS GetMap");
+                    assert!(header(&h, "content-type").unwrap().starts_with("text/xml"));
+                    assert!(String::from_utf8_lossy(&body).contains("code=\"LayerNotDefined\""));
+                }
+                let (s, _, body) = get(&format!(
+                    "/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetFeatureInfo&LAYERS=admin_province&QUERY_LAYERS={id}&STYLES=&{frame}&I=32&J=32&INFO_FORMAT=application/json"
+                ));
+                assert_eq!(s == 200, *visible, "{ctx}: WMS GetFeatureInfo {s}");
+                if *visible {
+                    serde_json::from_slice::<serde_json::Value>(&body).unwrap();
+                }
+                let (s, _, _) = get(&format!(
+                    "/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetLegendGraphic&LAYER={id}&FORMAT=image/png"
+                ));
+                assert_eq!(s == 200, *visible, "{ctx}: WMS GetLegendGraphic {s}");
                 let (s, _, _) = get(&format!("/styles/generic.json?layer={id}"));
                 assert_eq!(s == 200, *visible, "{ctx}: style {s}");
                 // A composite mixing this layer with an open one is all or nothing.

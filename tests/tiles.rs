@@ -392,7 +392,7 @@ fn tile_http_contract() {
     assert_eq!(tj["vector_layers"][0]["fields"]["lu_code"], "String");
     assert_eq!(tj["vector_layers"][0]["fields"]["year"], "Number");
     assert!(tj["attribution"].as_str().unwrap().contains("CC0"));
-    let schema = root().join("../shared/schemas/tilejson-3.0.0.schema.json");
+    let schema = root().join("tests/schemas/tilejson-3.0.0.schema.json");
     if schema.exists() && require_tool("check-jsonschema") {
         let f = tmp.path().join("tilejson.json");
         std::fs::write(&f, &body).unwrap();

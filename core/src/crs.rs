@@ -191,7 +191,7 @@ impl MapCrs {
 
     /// Converts an EPSG:3857 point into this CRS (lon/lat order for geographic CRSs) when that
     /// needs no datum shift; `None` for VN-2000, which goes through PROJ.
-    pub fn from_mercator(self, x: f64, y: f64) -> Option<(f64, f64)> {
+    pub fn mercator_to_map(self, x: f64, y: f64) -> Option<(f64, f64)> {
         match self {
             MapCrs::WebMercator => Some((x, y)),
             MapCrs::Crs84 | MapCrs::Wgs84 => Some(to_lonlat(x, y)),
@@ -199,8 +199,8 @@ impl MapCrs {
         }
     }
 
-    /// The inverse of [`MapCrs::from_mercator`].
-    pub fn to_mercator(self, x: f64, y: f64) -> Option<(f64, f64)> {
+    /// The inverse of [`MapCrs::mercator_to_map`].
+    pub fn map_to_mercator(self, x: f64, y: f64) -> Option<(f64, f64)> {
         match self {
             MapCrs::WebMercator => Some((x, y)),
             MapCrs::Crs84 | MapCrs::Wgs84 => Some(to_mercator(x, y)),

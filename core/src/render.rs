@@ -273,7 +273,10 @@ pub fn render(req: &MapRequest<'_>, layers: &[DrawLayer<'_>]) -> Pixmap {
         req.bounds[3] + pad,
     ];
     // Generalised geometry at the tile zoom whose pixel is no larger than ours.
-    let tile_zoom = (WORLD / 256.0 / req.metres_per_pixel).log2().ceil().clamp(0.0, 24.0) as u8;
+    let tile_zoom = (WORLD / 256.0 / req.metres_per_pixel)
+        .log2()
+        .ceil()
+        .clamp(0.0, 24.0) as u8;
     let mut labels: Vec<Label> = Vec::new();
     for layer in layers {
         let active: Vec<&StyleLayer> = layer
@@ -442,7 +445,11 @@ fn draw(
                 halo,
                 align,
                 offset,
-                max_width_em: if along_line { f64::INFINITY } else { max_width_em },
+                max_width_em: if along_line {
+                    f64::INFINITY
+                } else {
+                    max_width_em
+                },
             });
         }
         _ => {}
@@ -463,7 +470,9 @@ fn line_anchor(parts: &[Vec<(f64, f64)>]) -> Option<((f64, f64), f64)> {
             .map(|w| (w[1].0 - w[0].0).hypot(w[1].1 - w[0].1))
             .sum()
     };
-    let piece = parts.iter().max_by(|a, b| length(a).total_cmp(&length(b)))?;
+    let piece = parts
+        .iter()
+        .max_by(|a, b| length(a).total_cmp(&length(b)))?;
     let total = length(piece);
     if total < 20.0 {
         return None;
@@ -473,7 +482,10 @@ fn line_anchor(parts: &[Vec<(f64, f64)>]) -> Option<((f64, f64), f64)> {
         let seg = (w[1].0 - w[0].0).hypot(w[1].1 - w[0].1);
         if walked + seg >= total / 2.0 && seg > 0.0 {
             let t = (total / 2.0 - walked) / seg;
-            let at = (w[0].0 + t * (w[1].0 - w[0].0), w[0].1 + t * (w[1].1 - w[0].1));
+            let at = (
+                w[0].0 + t * (w[1].0 - w[0].0),
+                w[0].1 + t * (w[1].1 - w[0].1),
+            );
             let mut angle = (w[1].1 - w[0].1).atan2(w[1].0 - w[0].0);
             if angle > std::f64::consts::FRAC_PI_2 {
                 angle -= std::f64::consts::PI;
@@ -625,7 +637,6 @@ impl TextRenderer {
     }
 }
 
-
 /// One row of a legend: a swatch of the layer's kind in a colour, and its label.
 #[derive(Debug, Clone)]
 pub struct LegendRow {
@@ -658,7 +669,12 @@ pub fn render_legend(rows: &[LegendRow]) -> Pixmap {
     let mut text = TextRenderer::new();
     for (i, row) in rows.iter().enumerate() {
         let top = LEGEND_PAD + LEGEND_ROW * i as f64;
-        let (x0, y0, x1, y1) = (LEGEND_PAD, top + 3.0, LEGEND_PAD + 24.0, top + LEGEND_ROW - 3.0);
+        let (x0, y0, x1, y1) = (
+            LEGEND_PAD,
+            top + 3.0,
+            LEGEND_PAD + 24.0,
+            top + LEGEND_ROW - 3.0,
+        );
         let Some(p) = paint(row.color, 1.0) else {
             continue;
         };
@@ -767,14 +783,32 @@ fn place_labels(pixmap: &mut Pixmap, labels: &[Label]) {
         let dx = -box_w * label.align + label.offset.0;
         let dy = -box_h / 2.0 + label.offset.1;
         let (sin, cos) = label.angle.sin_cos();
-        let corners = [(dx, dy), (dx + box_w, dy), (dx, dy + box_h), (dx + box_w, dy + box_h)]
-            .map(|(x, y)| (label.at.0 + x * cos - y * sin, label.at.1 + x * sin + y * cos));
+        let corners = [
+            (dx, dy),
+            (dx + box_w, dy),
+            (dx, dy + box_h),
+            (dx + box_w, dy + box_h),
+        ]
+        .map(|(x, y)| {
+            (
+                label.at.0 + x * cos - y * sin,
+                label.at.1 + x * sin + y * cos,
+            )
+        });
         let halo = label.halo.map(|(_, w)| w).unwrap_or(0.0);
         let bbox = [
             corners.iter().map(|c| c.0).fold(f64::INFINITY, f64::min) - halo,
             corners.iter().map(|c| c.1).fold(f64::INFINITY, f64::min) - halo,
-            corners.iter().map(|c| c.0).fold(f64::NEG_INFINITY, f64::max) + halo,
-            corners.iter().map(|c| c.1).fold(f64::NEG_INFINITY, f64::max) + halo,
+            corners
+                .iter()
+                .map(|c| c.0)
+                .fold(f64::NEG_INFINITY, f64::max)
+                + halo,
+            corners
+                .iter()
+                .map(|c| c.1)
+                .fold(f64::NEG_INFINITY, f64::max)
+                + halo,
         ];
         if bbox[2] < 0.0 || bbox[3] < 0.0 || bbox[0] > w || bbox[1] > h {
             continue;
@@ -913,7 +947,10 @@ mod tests {
         let t = TextRenderer::new();
         let w = t.measure("Mỏ Cày Bắc", 12.0);
         assert!(w > 40.0 && w < 90.0, "{w}");
-        assert!(t.font.glyph_id('ế').0 != 0, "Noto Sans has Vietnamese glyphs");
+        assert!(
+            t.font.glyph_id('ế').0 != 0,
+            "Noto Sans has Vietnamese glyphs"
+        );
     }
 
     #[test]

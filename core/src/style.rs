@@ -52,12 +52,7 @@ impl Rgba {
         if let Some(hex) = s.strip_prefix('#') {
             let digit = |i: usize, n: usize| u8::from_str_radix(hex.get(i..i + n)?, 16).ok();
             let (r, g, b, a) = match hex.len() {
-                3 => (
-                    digit(0, 1)? * 17,
-                    digit(1, 1)? * 17,
-                    digit(2, 1)? * 17,
-                    255,
-                ),
+                3 => (digit(0, 1)? * 17, digit(1, 1)? * 17, digit(2, 1)? * 17, 255),
                 6 => (digit(0, 2)?, digit(2, 2)?, digit(4, 2)?, 255),
                 8 => (digit(0, 2)?, digit(2, 2)?, digit(4, 2)?, digit(6, 2)?),
                 _ => return None,
@@ -295,7 +290,11 @@ impl Expr {
                 .unwrap_or_else(|| fail(format!("'{op}' needs argument {}", i + 1)))
         };
         let boxed = |i: usize| arg(i).map(Box::new);
-        let all = || args.iter().map(Expr::compile).collect::<Result<Vec<_>, _>>();
+        let all = || {
+            args.iter()
+                .map(Expr::compile)
+                .collect::<Result<Vec<_>, _>>()
+        };
         let string_arg = |i: usize| -> Result<String, String> {
             match args.get(i) {
                 Some(Json::String(s)) => Ok(s.clone()),
@@ -360,9 +359,9 @@ impl Expr {
                 let kind = match args.first() {
                     Some(Json::Array(k)) => match k.first().and_then(Json::as_str) {
                         Some("linear") => Interp::Linear,
-                        Some("exponential") => Interp::Exponential(
-                            k.get(1).and_then(Json::as_f64).unwrap_or(1.0),
-                        ),
+                        Some("exponential") => {
+                            Interp::Exponential(k.get(1).and_then(Json::as_f64).unwrap_or(1.0))
+                        }
                         other => {
                             return fail(format!(
                                 "interpolation {other:?} is not supported (linear, exponential)"
@@ -712,7 +711,10 @@ impl Style {
                         if !RENDERED_PROPERTIES.contains(&k.as_str()) {
                             continue;
                         }
-                        props.push((k.clone(), Expr::compile(v).map_err(|m| err(format!("{k}: {m}")))?));
+                        props.push((
+                            k.clone(),
+                            Expr::compile(v).map_err(|m| err(format!("{k}: {m}")))?,
+                        ));
                     }
                 }
             }
@@ -819,23 +821,63 @@ mod tests {
 
     #[test]
     fn match_with_label_lists_and_default() {
-        let e = Expr::compile(&json!(["match", ["get", "lu_code"], "LUC", "#FFFC8C", ["BHK", "NHK"], "#FFF0B4", "#000"])).unwrap();
-        assert_eq!(e.eval(&ctx(10.0, "NHK")).as_color().unwrap().hex(), "#FFF0B4");
-        assert_eq!(e.eval(&ctx(10.0, "LUC")).as_color().unwrap().hex(), "#FFFC8C");
-        assert_eq!(e.eval(&ctx(10.0, "XXX")).as_color().unwrap().hex(), "#000000");
+        let e = Expr::compile(&json!([
+            "match",
+            ["get", "lu_code"],
+            "LUC",
+            "#FFFC8C",
+            ["BHK", "NHK"],
+            "#FFF0B4",
+            "#000"
+        ]))
+        .unwrap();
+        assert_eq!(
+            e.eval(&ctx(10.0, "NHK")).as_color().unwrap().hex(),
+            "#FFF0B4"
+        );
+        assert_eq!(
+            e.eval(&ctx(10.0, "LUC")).as_color().unwrap().hex(),
+            "#FFFC8C"
+        );
+        assert_eq!(
+            e.eval(&ctx(10.0, "XXX")).as_color().unwrap().hex(),
+            "#000000"
+        );
     }
 
     #[test]
     fn interpolate_linear_exponential_and_colours() {
-        let lin = Expr::compile(&json!(["interpolate", ["linear"], ["zoom"], 8, 1, 12, 3])).unwrap();
+        let lin =
+            Expr::compile(&json!(["interpolate", ["linear"], ["zoom"], 8, 1, 12, 3])).unwrap();
         assert_eq!(lin.eval(&ctx(10.0, "")).as_f64(), Some(2.0));
         assert_eq!(lin.eval(&ctx(4.0, "")).as_f64(), Some(1.0));
         assert_eq!(lin.eval(&ctx(20.0, "")).as_f64(), Some(3.0));
-        let exp = Expr::compile(&json!(["interpolate", ["exponential", 2], ["zoom"], 0, 0, 2, 3])).unwrap();
+        let exp = Expr::compile(&json!([
+            "interpolate",
+            ["exponential", 2],
+            ["zoom"],
+            0,
+            0,
+            2,
+            3
+        ]))
+        .unwrap();
         // (2^1 - 1) / (2^2 - 1) = 1/3 of the way.
         assert!((exp.eval(&ctx(1.0, "")).as_f64().unwrap() - 1.0).abs() < 1e-9);
-        let col = Expr::compile(&json!(["interpolate", ["linear"], ["zoom"], 0, "#000000", 10, "#FFFFFF"])).unwrap();
-        assert_eq!(col.eval(&ctx(5.0, "")).as_color().unwrap().to_u8(), [128, 128, 128, 255]);
+        let col = Expr::compile(&json!([
+            "interpolate",
+            ["linear"],
+            ["zoom"],
+            0,
+            "#000000",
+            10,
+            "#FFFFFF"
+        ]))
+        .unwrap();
+        assert_eq!(
+            col.eval(&ctx(5.0, "")).as_color().unwrap().to_u8(),
+            [128, 128, 128, 255]
+        );
     }
 
     #[test]
@@ -844,12 +886,23 @@ mod tests {
         assert_eq!(step.eval(&ctx(11.9, "")), Val::Str("a".into()));
         assert_eq!(step.eval(&ctx(12.0, "")), Val::Str("b".into()));
         assert_eq!(step.eval(&ctx(15.0, "")), Val::Str("c".into()));
-        let case = Expr::compile(&json!(["case", [">", ["get", "w"], 2], "wide", "narrow"])).unwrap();
+        let case =
+            Expr::compile(&json!(["case", [">", ["get", "w"], 2], "wide", "narrow"])).unwrap();
         assert_eq!(case.eval(&ctx(0.0, "")), Val::Str("wide".into()));
-        let co = Expr::compile(&json!(["to-string", ["coalesce", ["get", "ref"], ["get", "lu_code"]]])).unwrap();
+        let co = Expr::compile(&json!([
+            "to-string",
+            ["coalesce", ["get", "ref"], ["get", "lu_code"]]
+        ]))
+        .unwrap();
         assert_eq!(co.eval(&ctx(0.0, "LUC")), Val::Str("LUC".into()));
-        assert!(!Expr::compile(&json!(["get", "x"])).unwrap().is_feature_constant());
-        assert!(Expr::compile(&json!(["interpolate", ["linear"], ["zoom"], 1, 1, 2, 2])).unwrap().is_feature_constant());
+        assert!(!Expr::compile(&json!(["get", "x"]))
+            .unwrap()
+            .is_feature_constant());
+        assert!(
+            Expr::compile(&json!(["interpolate", ["linear"], ["zoom"], 1, 1, 2, 2]))
+                .unwrap()
+                .is_feature_constant()
+        );
     }
 
     #[test]
@@ -860,8 +913,14 @@ mod tests {
 
     #[test]
     fn colours_parse() {
-        assert_eq!(Rgba::parse("#abc").unwrap().to_u8(), [0xAA, 0xBB, 0xCC, 255]);
-        assert_eq!(Rgba::parse("rgba(10, 20, 30, 0.5)").unwrap().to_u8(), [10, 20, 30, 128]);
+        assert_eq!(
+            Rgba::parse("#abc").unwrap().to_u8(),
+            [0xAA, 0xBB, 0xCC, 255]
+        );
+        assert_eq!(
+            Rgba::parse("rgba(10, 20, 30, 0.5)").unwrap().to_u8(),
+            [10, 20, 30, 128]
+        );
         assert!(Rgba::parse("blue-ish").is_none());
     }
 
@@ -875,7 +934,8 @@ mod tests {
                 continue;
             }
             let text = std::fs::read_to_string(&path).unwrap();
-            let style = Style::parse("x", &text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let style =
+                Style::parse("x", &text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             assert!(!style.layers.is_empty(), "{}", path.display());
             n += 1;
         }

@@ -21,10 +21,20 @@ fn bbox_in(crs: MapCrs, lonlat: [f64; 4]) -> Option<[f64; 4]> {
         let t = i as f64 / STEPS as f64;
         let lon = lonlat[0] + t * (lonlat[2] - lonlat[0]);
         let lat = lonlat[1] + t * (lonlat[3] - lonlat[1]);
-        pts.extend([(lon, lonlat[1]), (lon, lonlat[3]), (lonlat[0], lat), (lonlat[2], lat)]);
+        pts.extend([
+            (lon, lonlat[1]),
+            (lon, lonlat[3]),
+            (lonlat[0], lat),
+            (lonlat[2], lat),
+        ]);
     }
-    r.from_lonlat(&mut pts);
-    let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+    r.lonlat_to_map(&mut pts);
+    let mut b = [
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    ];
     for (x, y) in pts {
         if x.is_finite() && y.is_finite() {
             b = [b[0].min(x), b[1].min(y), b[2].max(x), b[3].max(y)];
@@ -113,9 +123,12 @@ fn layer_xml(state: &AppState, l: &LayerIndex, version: Version, base: &str) -> 
     }
     out.push_str(&format!("      <Abstract>{}</Abstract>\n", esc(&abstract_)));
     out.push_str("      <KeywordList>");
-    for k in [Some(m.family.as_deref().unwrap_or("data")), Some(m.access.as_str())]
-        .into_iter()
-        .flatten()
+    for k in [
+        Some(m.family.as_deref().unwrap_or("data")),
+        Some(m.access.as_str()),
+    ]
+    .into_iter()
+    .flatten()
     {
         out.push_str(&format!("<Keyword>{}</Keyword>", esc(k)));
     }
@@ -149,25 +162,46 @@ fn layer_xml(state: &AppState, l: &LayerIndex, version: Version, base: &str) -> 
 }
 
 fn dcp(href: &str) -> String {
-    format!("<DCPType><HTTP><Get>{}</Get></HTTP></DCPType>", online(href))
+    format!(
+        "<DCPType><HTTP><Get>{}</Get></HTTP></DCPType>",
+        online(href)
+    )
 }
 
 pub fn capabilities(state: &AppState, visible: &Layers, version: Version, base: &str) -> Response {
     let endpoint = format!("{base}/wms?");
-    let mut all = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+    let mut all = [
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    ];
     for l in visible.values() {
         let b = layer_bbox(l);
-        all = [all[0].min(b[0]), all[1].min(b[1]), all[2].max(b[2]), all[3].max(b[3])];
+        all = [
+            all[0].min(b[0]),
+            all[1].min(b[1]),
+            all[2].max(b[2]),
+            all[3].max(b[3]),
+        ];
     }
     if !all[0].is_finite() {
         all = [105.9, 9.7, 106.9, 10.4];
     }
     let update_sequence: i64 = visible.values().map(|l| l.meta.version).sum();
     let (cap_format, exc_formats, info_formats) = match version {
-        Version::V130 => ("text/xml", vec!["XML", "INIMAGE", "BLANK"], INFO_FORMATS.to_vec()),
+        Version::V130 => (
+            "text/xml",
+            vec!["XML", "INIMAGE", "BLANK"],
+            INFO_FORMATS.to_vec(),
+        ),
         Version::V111 => (
             "application/vnd.ogc.wms_xml",
-            vec!["application/vnd.ogc.se_xml", "application/vnd.ogc.se_inimage", "application/vnd.ogc.se_blank"],
+            vec![
+                "application/vnd.ogc.se_xml",
+                "application/vnd.ogc.se_inimage",
+                "application/vnd.ogc.se_blank",
+            ],
             INFO_FORMATS.to_vec(),
         ),
     };
@@ -223,7 +257,10 @@ pub fn capabilities(state: &AppState, visible: &Layers, version: Version, base: 
         ));
     }
     doc.push_str("    </Request>\n");
-    doc.push_str(&format!("    <Exception>{}</Exception>\n", formats(&exc_formats)));
+    doc.push_str(&format!(
+        "    <Exception>{}</Exception>\n",
+        formats(&exc_formats)
+    ));
     doc.push_str("    <Layer>\n      <Title>Bến Tre</Title>\n");
     for crs in MapCrs::all() {
         match version {

@@ -26,7 +26,14 @@ enum InfoFormat {
 
 impl InfoFormat {
     fn parse(s: &str) -> Option<Self> {
-        match s.trim().to_ascii_lowercase().split(';').next().unwrap_or("").trim() {
+        match s
+            .trim()
+            .to_ascii_lowercase()
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+        {
             "text/plain" => Some(Self::Text),
             "application/json" | "application/geo+json" | "application/geojson" | "json" => {
                 Some(Self::Json)
@@ -82,14 +89,20 @@ pub async fn get_feature_info(
             ),
         )
     })?;
+    // 1.3.0 says I/J, 1.1.1 X/Y; GDAL's WMS driver (3.6) sends X/Y with 1.3.0, so a 1.3.0
+    // request without I/J falls back to X/Y, as GeoServer and MapServer do.
     let (i_name, j_name) = match version {
+        Version::V130 if p.get("I").is_none() && p.get("X").is_some() => ("X", "Y"),
         Version::V130 => ("I", "J"),
         Version::V111 => ("X", "Y"),
     };
     let pixel = |name: &str, max: u32| -> Result<u32, WmsError> {
         let raw = p.required(name)?;
         let v: i64 = raw.parse().map_err(|_| {
-            WmsError::new("InvalidPoint", format!("{name} '{}' is not an integer", quote(raw)))
+            WmsError::new(
+                "InvalidPoint",
+                format!("{name} '{}' is not an integer", quote(raw)),
+            )
         })?;
         if v < 0 || v >= i64::from(max) {
             return Err(WmsError::new(
@@ -108,7 +121,9 @@ pub async fn get_feature_info(
             .parse::<usize>()
             .ok()
             .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| WmsError::invalid("FEATURE_COUNT", format!("'{}' is not 1–1000", quote(raw))))?,
+            .ok_or_else(|| {
+                WmsError::invalid("FEATURE_COUNT", format!("'{}' is not 1–1000", quote(raw)))
+            })?,
     };
     let rx = (frame.bbox[2] - frame.bbox[0]) / f64::from(frame.width);
     let ry = (frame.bbox[3] - frame.bbox[1]) / f64::from(frame.height);
@@ -117,19 +132,39 @@ pub async fn get_feature_info(
     let reprojector = Reprojector::new(frame.crs)?;
     // The point and one pixel to the right, for the pixel's size on the ground.
     let mut pts = [(x, y), (x + rx, y)];
-    reprojector.to_lonlat(&mut pts)?;
+    reprojector.map_to_lonlat(&mut pts)?;
     let (lon, lat) = pts[0];
     if !(-180.0..=180.0).contains(&lon) || !(-85.06..=85.06).contains(&lat) {
-        return Err(WmsError::new("InvalidPoint", "the pixel is outside the world"));
+        return Err(WmsError::new(
+            "InvalidPoint",
+            "the pixel is outside the world",
+        ));
     }
     let pixel_m = ((pts[1].0 - lon).to_radians() * lat.to_radians().cos() * 6_371_008.8).abs();
     let radius_m = (TOLERANCE_PX * pixel_m * 100.0).round() / 100.0;
-    let layers: Vec<Arc<LayerIndex>> = query_layers.iter().map(|r| r.index.clone()).collect();
-    let hits = crate::query::point_hits(&layers, lon, lat, radius_m);
+    // Polygons answer by containment only (a neighbour is not "here"); lines and points
+    // within the click tolerance, as MapServer's TOLERANCE does.
+    let (areas, others): (Vec<Arc<LayerIndex>>, Vec<Arc<LayerIndex>>) =
+        query_layers.iter().map(|r| r.index.clone()).partition(|l| {
+            l.meta
+                .geometry_type
+                .to_ascii_lowercase()
+                .contains("polygon")
+        });
+    let mut hits = crate::query::point_hits(&areas, lon, lat, 0.0);
+    hits.extend(crate::query::point_hits(&others, lon, lat, radius_m));
+    hits.sort_by(|a, b| {
+        a.0.total_cmp(&b.0)
+            .then_with(|| a.1.meta.id.cmp(&b.1.meta.id))
+            .then_with(|| a.1.features[a.2].id.cmp(&b.1.features[b.2].id))
+    });
     // FEATURE_COUNT is per layer, as in MapServer and GeoServer.
     let mut kept: Vec<Hit> = Vec::new();
     for (d, layer, position) in hits {
-        let n = kept.iter().filter(|h| h.layer.meta.id == layer.meta.id).count();
+        let n = kept
+            .iter()
+            .filter(|h| h.layer.meta.id == layer.meta.id)
+            .count();
         if n < count {
             crate::auth::audit(state, caller, &layer.meta, "wms/GetFeatureInfo");
             kept.push(Hit {
@@ -188,7 +223,9 @@ fn json(hits: &[Hit], lon: f64, lat: f64, radius_m: f64) -> String {
         .collect();
     serde_json::json!({
         "type": "FeatureCollection",
-        "lon": lon, "lat": lat, "radius_m": radius_m,
+        "lon": lon, "lat": lat,
+        // The tolerance used for line and point layers; polygons are matched by containment.
+        "radius_m": radius_m,
         "features": features,
     })
     .to_string()
@@ -280,6 +317,7 @@ fn gml(hits: &[Hit]) -> String {
             h.layer.features[h.position].id
         ));
         for (k, v) in properties(h) {
+            let k = xml_name(&k);
             out.push_str(&format!("    <{k}>{}</{k}>\n", xml_escape(&v)));
         }
         out.push_str(&format!("  </{id}_feature>\n"));
@@ -288,5 +326,24 @@ fn gml(hits: &[Hit]) -> String {
         out.push_str(&format!("</{prev}_layer>\n"));
     }
     out.push_str("</msGMLOutput>\n");
+    out
+}
+
+/// A field name as an XML element name: letters, digits, '_', '-', '.'; not starting with a
+/// digit.
+fn xml_name(k: &str) -> String {
+    let mut out: String = k
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '.') {
+        out.insert(0, '_');
+    }
     out
 }

@@ -44,7 +44,10 @@ fn parse_format(p: &Params) -> Result<ImageFormat, WmsError> {
     ImageFormat::parse(raw).ok_or_else(|| {
         WmsError::new(
             "InvalidFormat",
-            format!("FORMAT '{}' is not offered (image/png, image/jpeg)", quote(raw)),
+            format!(
+                "FORMAT '{}' is not offered (image/png, image/jpeg)",
+                quote(raw)
+            ),
         )
     })
 }
@@ -60,7 +63,10 @@ fn parse_bgcolor(p: &Params) -> Result<Rgba, WmsError> {
         .or_else(|| raw.trim().strip_prefix('#'))
         .unwrap_or(raw.trim());
     if hex.len() != 6 {
-        return Err(WmsError::invalid("BGCOLOR", format!("'{}' is not 0xRRGGBB", quote(raw))));
+        return Err(WmsError::invalid(
+            "BGCOLOR",
+            format!("'{}' is not 0xRRGGBB", quote(raw)),
+        ));
     }
     Rgba::parse(&format!("#{hex}"))
         .ok_or_else(|| WmsError::invalid("BGCOLOR", format!("'{}' is not 0xRRGGBB", quote(raw))))
@@ -106,7 +112,8 @@ fn encode(pixmap: &Pixmap, format: ImageFormat, bg: Rgba) -> Result<Vec<u8>, Str
             for px in pixmap.pixels() {
                 let c = px.demultiply();
                 let a = u16::from(c.alpha());
-                let mix = |v: u8, b: u8| ((u16::from(v) * a + u16::from(b) * (255 - a)) / 255) as u8;
+                let mix =
+                    |v: u8, b: u8| ((u16::from(v) * a + u16::from(b) * (255 - a)) / 255) as u8;
                 rgb.extend_from_slice(&[mix(c.red(), br), mix(c.green(), bgc), mix(c.blue(), bb)]);
             }
             let mut out = Vec::new();
@@ -264,7 +271,10 @@ pub async fn get_legend(
 ) -> Result<Response, WmsError> {
     let name = p.required("LAYER")?;
     let index = visible.get(name).cloned().ok_or_else(|| {
-        WmsError::not_found("LayerNotDefined", format!("layer '{}' is not defined", quote(name)))
+        WmsError::not_found(
+            "LayerNotDefined",
+            format!("layer '{}' is not defined", quote(name)),
+        )
     })?;
     let format = p.get("FORMAT").unwrap_or("image/png");
     if ImageFormat::parse(format) != Some(ImageFormat::Png) {
@@ -283,7 +293,10 @@ pub async fn get_legend(
     .ok_or_else(|| {
         WmsError::new(
             "StyleNotDefined",
-            format!("style '{}' is not defined for layer '{name}'", quote(wanted)),
+            format!(
+                "style '{}' is not defined for layer '{name}'",
+                quote(wanted)
+            ),
         )
     })?;
     let rows = legend_rows(&index.meta, &style);

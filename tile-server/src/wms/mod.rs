@@ -235,9 +235,9 @@ fn parse_frame(p: &Params, version: Version, max_size: u32) -> Result<Frame, Wms
     }
     let size = |name: &str| -> Result<u32, WmsError> {
         let raw = p.required(name)?;
-        let v: u32 = raw
-            .parse()
-            .map_err(|_| WmsError::invalid(name, format!("'{}' is not a positive integer", quote(raw))))?;
+        let v: u32 = raw.parse().map_err(|_| {
+            WmsError::invalid(name, format!("'{}' is not a positive integer", quote(raw)))
+        })?;
         if v == 0 || v > max_size {
             return Err(WmsError::invalid(
                 name,
@@ -375,7 +375,9 @@ pub async fn wms(
             );
             let exceptions = p.get("EXCEPTIONS").unwrap_or("").to_ascii_uppercase();
             if wants_image && (exceptions.ends_with("INIMAGE") || exceptions.ends_with("BLANK")) {
-                if let Some(resp) = map::exception_image(&p, version, &e, exceptions.ends_with("BLANK")) {
+                if let Some(resp) =
+                    map::exception_image(&p, version, &e, exceptions.ends_with("BLANK"))
+                {
                     return resp;
                 }
             }

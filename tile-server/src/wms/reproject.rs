@@ -58,11 +58,11 @@ impl Reprojector {
     }
 
     /// EPSG:3857 → map CRS (x east, y north), in place; points PROJ cannot map become NaN.
-    pub fn from_mercator(&self, pts: &mut [(f64, f64)]) {
+    pub fn mercator_to_map(&self, pts: &mut [(f64, f64)]) {
         match &self.forward {
             None => {
                 for p in pts.iter_mut() {
-                    *p = self.crs.from_mercator(p.0, p.1).unwrap_or(*p);
+                    *p = self.crs.mercator_to_map(p.0, p.1).unwrap_or(*p);
                 }
             }
             Some(t) => {
@@ -86,11 +86,11 @@ impl Reprojector {
     }
 
     /// Map CRS → WGS 84 lon/lat.
-    pub fn to_lonlat(&self, pts: &mut [(f64, f64)]) -> Result<(), WmsError> {
+    pub fn map_to_lonlat(&self, pts: &mut [(f64, f64)]) -> Result<(), WmsError> {
         match &self.inverse {
             None => {
                 for p in pts.iter_mut() {
-                    let (x, y) = self.crs.to_mercator(p.0, p.1).unwrap_or(*p);
+                    let (x, y) = self.crs.map_to_mercator(p.0, p.1).unwrap_or(*p);
                     *p = to_lonlat(x, y);
                 }
                 Ok(())
@@ -100,7 +100,10 @@ impl Reprojector {
                 let mut ys: Vec<f64> = pts.iter().map(|p| p.1).collect();
                 let mut zs = vec![0.0; pts.len()];
                 t.transform_coords(&mut xs, &mut ys, &mut zs).map_err(|e| {
-                    WmsError::invalid("BBOX", format!("outside the domain of {}: {e}", self.crs.name()))
+                    WmsError::invalid(
+                        "BBOX",
+                        format!("outside the domain of {}: {e}", self.crs.name()),
+                    )
                 })?;
                 for (i, p) in pts.iter_mut().enumerate() {
                     *p = (xs[i], ys[i]);
@@ -122,8 +125,13 @@ impl Reprojector {
             pts.extend([(x, bbox[1]), (x, bbox[3]), (bbox[0], y), (bbox[2], y)]);
         }
         pts.push((bbox[2], bbox[3]));
-        self.to_lonlat(&mut pts)?;
-        let mut env = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+        self.map_to_lonlat(&mut pts)?;
+        let mut env = [
+            f64::INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NEG_INFINITY,
+        ];
         for (lon, lat) in pts {
             if !lon.is_finite() || !lat.is_finite() {
                 continue;
@@ -141,11 +149,11 @@ impl Reprojector {
     }
 
     /// WGS 84 lon/lat → map CRS.
-    pub fn from_lonlat(&self, pts: &mut [(f64, f64)]) {
+    pub fn lonlat_to_map(&self, pts: &mut [(f64, f64)]) {
         for p in pts.iter_mut() {
             *p = to_mercator(p.0, p.1);
         }
-        self.from_mercator(pts);
+        self.mercator_to_map(pts);
     }
 }
 
@@ -159,7 +167,7 @@ pub struct FrameProjector<'a> {
 
 impl cuulong_core::render::Projector for FrameProjector<'_> {
     fn project(&self, points: &mut [(f64, f64)]) {
-        self.reprojector.from_mercator(points);
+        self.reprojector.mercator_to_map(points);
         let sx = f64::from(self.width) / (self.bbox[2] - self.bbox[0]);
         let sy = f64::from(self.height) / (self.bbox[3] - self.bbox[1]);
         for p in points {
