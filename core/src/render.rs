@@ -93,6 +93,10 @@ impl Context for FeatureCtx<'_> {
     fn geometry_type(&self) -> &str {
         self.geometry_type
     }
+    fn property_text(&self, name: &str) -> Option<&str> {
+        let i = self.index.meta.schema.index_of(name)?;
+        self.index.features[self.position].values[i].as_str()
+    }
 }
 
 /// A feature turned into pixel space once, drawn by every style layer that wants it.
@@ -101,6 +105,8 @@ struct Shape {
     geometry_type: &'static str,
     /// Polygons: rings; lines: pieces; points: one point per entry.
     parts: Vec<Vec<(f64, f64)>>,
+    /// Polygons: whether each ring of `parts` is an exterior ring.
+    exterior: Vec<bool>,
     polygon: bool,
     /// Where a point label goes (interior point of polygons, the point itself for points).
     anchor: Option<(f64, f64)>,
@@ -122,11 +128,28 @@ fn coords(l: &LineString<f64>) -> Vec<(f64, f64)> {
     l.0.iter().map(|c| (c.x, c.y)).collect()
 }
 
-fn add_polygon(p: &Polygon<f64>, clip: &Rect, out: &mut Vec<Vec<(f64, f64)>>) {
-    for ring in std::iter::once(p.exterior()).chain(p.interiors()) {
-        let r = clip_ring(&coords(ring), clip);
+fn add_polygon(
+    p: &Polygon<f64>,
+    clip: &Rect,
+    out: &mut Vec<Vec<(f64, f64)>>,
+    exterior: &mut Vec<bool>,
+) {
+    for (i, ring) in std::iter::once(p.exterior())
+        .chain(p.interiors())
+        .enumerate()
+    {
+        let inside = ring
+            .0
+            .iter()
+            .all(|c| c.x >= clip[0] && c.x <= clip[2] && c.y >= clip[1] && c.y <= clip[3]);
+        let r = if inside {
+            coords(ring)
+        } else {
+            clip_ring(&coords(ring), clip)
+        };
         if r.len() >= 4 {
             out.push(r);
+            exterior.push(i == 0);
         }
     }
 }
@@ -139,6 +162,7 @@ fn shape(
     want_anchor: bool,
 ) -> Option<Shape> {
     let mut parts = Vec::new();
+    let mut exterior = Vec::new();
     let mut polygon = false;
     let mut anchor = None;
     match g {
@@ -152,12 +176,12 @@ fn shape(
         }
         Geometry::Polygon(p) => {
             polygon = true;
-            add_polygon(p, clip, &mut parts);
+            add_polygon(p, clip, &mut parts, &mut exterior);
         }
         Geometry::MultiPolygon(mp) => {
             polygon = true;
             for p in &mp.0 {
-                add_polygon(p, clip, &mut parts);
+                add_polygon(p, clip, &mut parts, &mut exterior);
             }
         }
         _ => return None,
@@ -186,25 +210,10 @@ fn shape(
         position,
         geometry_type: geometry_type(g),
         parts,
+        exterior,
         polygon,
         anchor,
     })
-}
-
-fn path_of(parts: &[Vec<(f64, f64)>], close: bool) -> Option<Path> {
-    let mut pb = PathBuilder::new();
-    for part in parts {
-        let mut it = part.iter();
-        let Some(&(x, y)) = it.next() else { continue };
-        pb.move_to(x as f32, y as f32);
-        for &(x, y) in it {
-            pb.line_to(x as f32, y as f32);
-        }
-        if close {
-            pb.close();
-        }
-    }
-    pb.finish()
 }
 
 fn paint(color: Rgba, opacity: f64) -> Option<Paint<'static>> {
@@ -254,6 +263,121 @@ struct Label {
     max_width_em: f64,
 }
 
+/// The fills and strokes of one style layer grouped by paint, so tiny-skia rasterises each
+/// group once: its anti-aliased fill costs a pass over the image width per call, so a call
+/// per small polygon would dominate. Rings are oriented (exteriors one way, holes the other)
+/// so the non-zero rule keeps holes open and overlapping features of one paint unite.
+/// Consequence: within one style layer, features of the same paint are drawn together.
+#[derive(Default)]
+struct Batches {
+    fills: Vec<([u8; 4], PathBuilder)>,
+    strokes: Vec<(StrokeKey, Stroke, PathBuilder)>,
+}
+
+#[derive(PartialEq)]
+struct StrokeKey {
+    color: [u8; 4],
+    width: u32,
+    dash: Vec<u32>,
+    cap: u8,
+    join: u8,
+}
+
+fn paint_key(color: Rgba, opacity: f64) -> Option<[u8; 4]> {
+    let a = (f64::from(color.a) * opacity.clamp(0.0, 1.0)) as f32;
+    let key = Rgba { a, ..color }.to_u8();
+    (key[3] > 0).then_some(key)
+}
+
+fn key_paint(key: [u8; 4]) -> Paint<'static> {
+    let mut p = Paint::default();
+    p.set_color_rgba8(key[0], key[1], key[2], key[3]);
+    p.anti_alias = true;
+    p
+}
+
+fn signed_area(ring: &[(f64, f64)]) -> f64 {
+    ring.windows(2)
+        .map(|w| w[0].0 * w[1].1 - w[1].0 * w[0].1)
+        .sum::<f64>()
+        / 2.0
+}
+
+fn append(pb: &mut PathBuilder, points: &mut dyn Iterator<Item = (f64, f64)>, close: bool) {
+    let Some((x, y)) = points.next() else {
+        return;
+    };
+    pb.move_to(x as f32, y as f32);
+    for (x, y) in points {
+        pb.line_to(x as f32, y as f32);
+    }
+    if close {
+        pb.close();
+    }
+}
+
+impl Batches {
+    fn fill(&mut self, key: [u8; 4], s: &Shape) {
+        let slot = match self.fills.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                self.fills.push((key, PathBuilder::new()));
+                self.fills.len() - 1
+            }
+        };
+        let pb = &mut self.fills[slot].1;
+        for (ring, &exterior) in s.parts.iter().zip(&s.exterior) {
+            // Pixel space has y down: exteriors get positive area here, holes negative.
+            if (signed_area(ring) > 0.0) == exterior {
+                append(pb, &mut ring.iter().copied(), true);
+            } else {
+                append(pb, &mut ring.iter().rev().copied(), true);
+            }
+        }
+    }
+
+    fn stroke(&mut self, key: StrokeKey, stroke: Stroke, s: &Shape) {
+        let slot = match self.strokes.iter().position(|(k, _, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                self.strokes.push((key, stroke, PathBuilder::new()));
+                self.strokes.len() - 1
+            }
+        };
+        let pb = &mut self.strokes[slot].2;
+        for part in &s.parts {
+            if part.len() >= 2 {
+                append(pb, &mut part.iter().copied(), s.polygon);
+            }
+        }
+    }
+
+    fn flush(&mut self, pixmap: &mut Pixmap) {
+        for (key, pb) in self.fills.drain(..) {
+            if let Some(path) = pb.finish() {
+                pixmap.fill_path(
+                    &path,
+                    &key_paint(key),
+                    FillRule::Winding,
+                    Transform::identity(),
+                    None,
+                );
+            }
+        }
+        for (key, stroke, pb) in self.strokes.drain(..) {
+            if let Some(path) = pb.finish() {
+                pixmap.stroke_path(
+                    &path,
+                    &key_paint(key.color),
+                    &stroke,
+                    Transform::identity(),
+                    None,
+                );
+            }
+        }
+    }
+}
+
 /// Renders `layers` in order (and within each, its style layers in order), labels last.
 pub fn render(req: &MapRequest<'_>, layers: &[DrawLayer<'_>]) -> Pixmap {
     let mut pixmap =
@@ -272,8 +396,10 @@ pub fn render(req: &MapRequest<'_>, layers: &[DrawLayer<'_>]) -> Pixmap {
         req.bounds[2] + pad,
         req.bounds[3] + pad,
     ];
-    // Generalised geometry at the tile zoom whose pixel is no larger than ours.
-    let tile_zoom = (WORLD / 256.0 / req.metres_per_pixel)
+    // Generalised geometry from the coarsest band whose simplification tolerance (half its
+    // 256-pixel tile's pixel) stays within one of our pixels: shapes move by at most a pixel,
+    // and only features under a pixel are left out.
+    let tile_zoom = (WORLD / 512.0 / req.metres_per_pixel)
         .log2()
         .ceil()
         .clamp(0.0, 24.0) as u8;
@@ -295,6 +421,7 @@ pub fn render(req: &MapRequest<'_>, layers: &[DrawLayer<'_>]) -> Pixmap {
             .into_iter()
             .filter_map(|(i, g)| shape(i, g, &clip, req.projector, want_anchor))
             .collect();
+        let mut batches = Batches::default();
         for style in active {
             for s in &shapes {
                 let ctx = FeatureCtx {
@@ -306,8 +433,9 @@ pub fn render(req: &MapRequest<'_>, layers: &[DrawLayer<'_>]) -> Pixmap {
                 if !style.accepts(&ctx) {
                     continue;
                 }
-                draw(&mut pixmap, style, s, &ctx, &mut labels);
+                draw(&mut pixmap, &mut batches, style, s, &ctx, &mut labels);
             }
+            batches.flush(&mut pixmap);
         }
     }
     place_labels(&mut pixmap, &labels);
@@ -316,6 +444,7 @@ pub fn render(req: &MapRequest<'_>, layers: &[DrawLayer<'_>]) -> Pixmap {
 
 fn draw(
     pixmap: &mut Pixmap,
+    batches: &mut Batches,
     style: &StyleLayer,
     s: &Shape,
     ctx: &FeatureCtx<'_>,
@@ -324,51 +453,54 @@ fn draw(
     match style.kind {
         LayerKind::Fill if s.polygon => {
             let c = color(style, "fill-color", ctx).unwrap_or(Rgba::BLACK);
-            let Some(p) = paint(c, num(style, "fill-opacity", ctx, 1.0)) else {
-                return;
-            };
-            if let Some(path) = path_of(&s.parts, true) {
-                pixmap.fill_path(&path, &p, FillRule::EvenOdd, Transform::identity(), None);
+            if let Some(key) = paint_key(c, num(style, "fill-opacity", ctx, 1.0)) {
+                batches.fill(key, s);
             }
         }
         LayerKind::Line if !s.parts.iter().all(|p| p.len() < 2) => {
             let c = color(style, "line-color", ctx).unwrap_or(Rgba::BLACK);
-            let Some(p) = paint(c, num(style, "line-opacity", ctx, 1.0)) else {
+            let Some(key) = paint_key(c, num(style, "line-opacity", ctx, 1.0)) else {
                 return;
             };
             let width = num(style, "line-width", ctx, 1.0).max(0.0) as f32;
             if width <= 0.0 {
                 return;
             }
+            let (line_cap, cap) = match text(style, "line-cap", ctx).as_deref() {
+                Some("round") => (LineCap::Round, 1),
+                Some("square") => (LineCap::Square, 2),
+                _ => (LineCap::Butt, 0),
+            };
+            let (line_join, join) = match text(style, "line-join", ctx).as_deref() {
+                Some("round") => (LineJoin::Round, 1),
+                Some("bevel") => (LineJoin::Bevel, 2),
+                _ => (LineJoin::Miter, 0),
+            };
             let mut stroke = Stroke {
                 width,
-                line_cap: match text(style, "line-cap", ctx).as_deref() {
-                    Some("round") => LineCap::Round,
-                    Some("square") => LineCap::Square,
-                    _ => LineCap::Butt,
-                },
-                line_join: match text(style, "line-join", ctx).as_deref() {
-                    Some("round") => LineJoin::Round,
-                    Some("bevel") => LineJoin::Bevel,
-                    _ => LineJoin::Miter,
-                },
+                line_cap,
+                line_join,
                 ..Stroke::default()
             };
             // MapLibre dash lengths are in line widths.
-            let dashes: Vec<f32> = numbers(style, "line-dasharray", ctx)
+            let mut dashes: Vec<f32> = numbers(style, "line-dasharray", ctx)
                 .iter()
                 .map(|d| (d * f64::from(width)).max(0.5) as f32)
                 .collect();
+            if dashes.len() % 2 == 1 {
+                dashes.extend_from_within(..);
+            }
             if dashes.len() >= 2 {
-                let mut even = dashes.clone();
-                if even.len() % 2 == 1 {
-                    even.extend_from_slice(&dashes);
-                }
-                stroke.dash = StrokeDash::new(even, 0.0);
+                stroke.dash = StrokeDash::new(dashes.clone(), 0.0);
             }
-            if let Some(path) = path_of(&s.parts, s.polygon) {
-                pixmap.stroke_path(&path, &p, &stroke, Transform::identity(), None);
-            }
+            let key = StrokeKey {
+                color: key,
+                width: width.to_bits(),
+                dash: dashes.iter().map(|d| d.to_bits()).collect(),
+                cap,
+                join,
+            };
+            batches.stroke(key, stroke, s);
         }
         LayerKind::Circle => {
             let radius = num(style, "circle-radius", ctx, 5.0) as f32;

@@ -203,6 +203,11 @@ pub trait Context {
     /// "Point", "LineString" or "Polygon" (MapLibre reports the single type for multi-parts too,
     /// but style filters here also match the Multi names, so both are accepted by `match`).
     fn geometry_type(&self) -> &str;
+    /// A text property without copying it, when the context can lend one (fast path of
+    /// `match` on a text attribute, the commonest style expression).
+    fn property_text(&self, _name: &str) -> Option<&str> {
+        None
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -416,6 +421,16 @@ impl Expr {
                 arms,
                 default,
             } => {
+                if let Expr::Get(name) = input.as_ref() {
+                    if let Some(text) = ctx.property_text(name) {
+                        for (labels, out) in arms {
+                            if labels.iter().any(|l| matches!(l, Val::Str(s) if s == text)) {
+                                return out.eval(ctx);
+                            }
+                        }
+                        return default.eval(ctx);
+                    }
+                }
                 let v = input.eval(ctx);
                 for (labels, out) in arms {
                     if labels.iter().any(|l| loose_eq(l, &v)) {
