@@ -813,3 +813,90 @@ fn vn2000_frames_match_cs2cs() {
     );
     assert_eq!(info["features"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn formats_transparency_background_and_info_formats() {
+    let (_tmp, _store, server) = serve_samples(&[]);
+    // A frame over the sea off Bình Đại: water_areas fills part of it, land nothing.
+    let frame =
+        "LAYERS=water_areas&STYLES=&CRS=CRS:84&BBOX=106.0,9.9,106.9,10.4&WIDTH=300&HEIGHT=200";
+    let empty =
+        "LAYERS=salinity_stations&STYLES=&CRS=EPSG:3857&BBOX=0,0,1000,1000&WIDTH=32&HEIGHT=32";
+    // JPEG.
+    let (s, h, body) = wms(
+        &server,
+        &format!("VERSION=1.3.0&REQUEST=GetMap&{frame}&FORMAT=image/jpeg"),
+    );
+    assert_eq!(s, 200);
+    assert_eq!(header(&h, "content-type"), Some("image/jpeg"));
+    assert_eq!(&body[..3], &[0xFF, 0xD8, 0xFF], "JPEG magic");
+    // TRANSPARENT=TRUE: nothing drawn → alpha 0; BGCOLOR fills an opaque map.
+    let img = get_map(&server, &format!("{empty}&TRANSPARENT=TRUE"));
+    assert!(img.rgba.chunks(4).all(|p| p[3] == 0), "transparent");
+    let img = get_map(&server, &format!("{empty}&BGCOLOR=0x3366CC"));
+    assert!(
+        img.rgba.chunks(4).all(|p| p == [0x33, 0x66, 0xCC, 255]),
+        "BGCOLOR"
+    );
+    let img = get_map(&server, empty);
+    assert!(
+        img.rgba.chunks(4).all(|p| p == [255, 255, 255, 255]),
+        "default white"
+    );
+    // Several layers are drawn in the order given: water over land use, or land use over water.
+    let both = |order: &str| {
+        get_map(
+            &server,
+            &format!(
+                "LAYERS={order}&STYLES=&CRS=CRS:84&BBOX=106.0,9.9,106.9,10.4&WIDTH=300&HEIGHT=200"
+            ),
+        )
+    };
+    let a = both("land_use,water_areas");
+    let b = both("water_areas,land_use");
+    assert_ne!(a.rgba, b.rgba, "layer order matters");
+    // GetFeatureInfo in every offered format names the same feature.
+    let (_, _, body) = server
+        .get("/query/point?lon=106.375&lat=10.225&layers=land_use", &[])
+        .unwrap();
+    let id = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["features"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let gfi = "VERSION=1.3.0&REQUEST=GetFeatureInfo&LAYERS=land_use&QUERY_LAYERS=land_use&STYLES=&CRS=CRS:84&BBOX=106.37,10.22,106.38,10.23&WIDTH=100&HEIGHT=100&I=50&J=50";
+    for (format, mime, needle) in [
+        ("text/plain", "text/plain", format!("Feature {id}:")),
+        ("text/html", "text/html", format!("land_use {id}</caption>")),
+        (
+            "application/json",
+            "application/geo+json",
+            format!("\"land_use.{id}\""),
+        ),
+        (
+            "application/vnd.ogc.gml",
+            "application/vnd.ogc.gml",
+            format!("fid=\"land_use.{id}\""),
+        ),
+    ] {
+        let (s, h, body) = wms(&server, &format!("{gfi}&INFO_FORMAT={format}"));
+        assert_eq!(s, 200, "{format}");
+        assert!(
+            header(&h, "content-type").unwrap().starts_with(mime),
+            "{format}"
+        );
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains(&needle), "{format}: {text}");
+        assert!(
+            text.contains("Đất") || format == "application/json",
+            "{format}: Vietnamese names"
+        );
+    }
+    // WIDTH above the configured maximum is refused; the maximum is configurable.
+    let (s, _, _) = wms(
+        &server,
+        &format!(
+            "VERSION=1.3.0&REQUEST=GetMap&FORMAT=image/png&{}",
+            frame.replace("WIDTH=300", "WIDTH=4097")
+        ),
+    );
+    assert_eq!(s, 400);
+}
