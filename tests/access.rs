@@ -187,14 +187,37 @@ fn access_matrix_over_every_endpoint() {
                     .iter()
                     .any(|f| f["layer"] == *id);
                 assert_eq!(found, *visible, "{ctx}: /query/point");
+                let (s, _, body) = get(&format!("/query/summary?admin=29011&layers={id}"));
+                assert_eq!(s == 200, *visible, "{ctx}: /query/summary {s}");
+                assert!(s == 200 || s == 404, "{ctx}: /query/summary {s}");
+                let (_, _, all) = get("/query/summary?admin=29011");
+                let listed = serde_json::from_slice::<serde_json::Value>(&all).unwrap()["layers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|l| l["layer"] == *id);
+                if !visible {
+                    assert!(!listed, "{ctx}: /query/summary lists a hidden layer");
+                } else {
+                    serde_json::from_slice::<serde_json::Value>(&body).unwrap();
+                }
                 let (s, _, _) = get(&format!("/downloads/{id}.geojson"));
                 assert_eq!(s == 200, *visible, "{ctx}: download {s}");
                 assert!(s == 200 || s == 404, "{ctx}: download {s}");
                 let (s, _, _) = get(&format!("/tiles/{id}.json"));
                 assert_eq!(s == 200, *visible, "{ctx}: TileJSON {s}");
                 assert!(s == 200 || s == 404, "{ctx}: TileJSON {s}");
-                let (s, _, _) = get(&format!("/tiles/{id}/{z}/{x}/{y}.mvt"));
+                let (s, h, _) = get(&format!("/tiles/{id}/{z}/{x}/{y}.mvt"));
                 assert_eq!(s == 200, *visible, "{ctx}: tile {s}");
+                if s == 200 {
+                    // Only open layers may sit in shared caches.
+                    let cache = header(&h, "cache-control").unwrap();
+                    assert_eq!(
+                        cache.starts_with("public"),
+                        *class == "open",
+                        "{ctx}: {cache}"
+                    );
+                }
                 assert!(s == 200 || s == 404, "{ctx}: tile {s}");
                 // WMS: capabilities (both versions), GetMap, GetFeatureInfo, legend.
                 let named = format!("<Name>{id}</Name>");
@@ -213,6 +236,14 @@ fn access_matrix_over_every_endpoint() {
                     "/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=admin_province,{id}&STYLES=&{frame}&FORMAT=image/png"
                 ));
                 assert_eq!(s == 200, *visible, "{ctx}: WMS GetMap {s}");
+                if s == 200 {
+                    let cache = header(&h, "cache-control").unwrap();
+                    assert_eq!(
+                        cache.starts_with("public"),
+                        *class == "open",
+                        "{ctx}: WMS {cache}"
+                    );
+                }
                 if !visible {
                     assert_eq!(s, 404, "{ctx}: WMS GetMap");
                     assert!(header(&h, "content-type").unwrap().starts_with("text/xml"));

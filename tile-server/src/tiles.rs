@@ -143,11 +143,23 @@ pub async fn tile(
         header::ETAG,
         HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"0\"")),
     );
+    // Shared caches may keep open tiles; tiles with a shared or restricted layer only the
+    // caller's own cache, or a proxy could hand them to someone without the key.
+    let all_open = layers
+        .iter()
+        .all(|l| l.meta.access == cuulong_core::Access::Open);
     common.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=60"),
+        HeaderValue::from_static(if all_open {
+            "public, max-age=60"
+        } else {
+            "private, max-age=60"
+        }),
     );
-    common.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    common.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept-Encoding, Authorization"),
+    );
     let matches = headers
         .get_all(header::IF_NONE_MATCH)
         .iter()

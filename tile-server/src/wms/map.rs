@@ -141,15 +141,26 @@ fn encode(pixmap: &Pixmap, format: ImageFormat, bg: Rgba) -> Result<Vec<u8>, Str
     }
 }
 
-fn image_response(bytes: Vec<u8>, format: ImageFormat) -> Response {
+/// An image; `public` only when every layer in it is open (see the tile handler).
+fn image_response(bytes: Vec<u8>, format: ImageFormat, public: bool) -> Response {
+    let cache = if public {
+        "public, max-age=60"
+    } else {
+        "private, max-age=60"
+    };
     (
         [
             (header::CONTENT_TYPE, format.mime()),
-            (header::CACHE_CONTROL, "public, max-age=60"),
+            (header::CACHE_CONTROL, cache),
+            (header::VARY, "Authorization"),
         ],
         bytes,
     )
         .into_response()
+}
+
+fn all_open<'a>(mut metas: impl Iterator<Item = &'a cuulong_core::LayerMeta>) -> bool {
+    metas.all(|m| m.access == cuulong_core::Access::Open)
 }
 
 /// Renders a frame: the shared part of GetMap (and tests).
@@ -226,6 +237,7 @@ pub async fn get_map(
         crate::auth::audit(state, caller, &l.index.meta, "wms/GetMap");
     }
     let background = (!transparent || format == ImageFormat::Jpeg).then_some(bg);
+    let public = all_open(layers.iter().map(|l| &l.index.meta));
     let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, WmsError> {
         let r = render_frame(&frame, &layers, background)?;
         encode(&r.pixmap, format, bg).map_err(|e| WmsError {
@@ -240,7 +252,7 @@ pub async fn get_map(
         message: format!("rendering failed: {e}"),
         status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
     })??;
-    Ok(image_response(bytes, format))
+    Ok(image_response(bytes, format, public))
 }
 
 /// EXCEPTIONS=INIMAGE (the message drawn into an image of the requested size) or BLANK.
@@ -270,7 +282,7 @@ pub fn exception_image(
         render::draw_text_block(&mut pixmap, &message, 12.0, Rgba::BLACK, 6.0);
     }
     let bytes = encode(&pixmap, format, bg).ok()?;
-    Some(image_response(bytes, format))
+    Some(image_response(bytes, format, false))
 }
 
 /// GetLegendGraphic: one row per class (swatch, code, Vietnamese and English names) when the
@@ -326,7 +338,11 @@ pub async fn get_legend(
         message: format!("legend failed: {e}"),
         status: axum::http::StatusCode::BAD_REQUEST,
     })?;
-    Ok(image_response(bytes, ImageFormat::Png))
+    Ok(image_response(
+        bytes,
+        ImageFormat::Png,
+        all_open(std::iter::once(&index.meta)),
+    ))
 }
 
 /// The rows of a layer's legend in a style.
