@@ -30,6 +30,7 @@ pub struct ServeFile {
     pub max_concurrency: Option<u32>,
     pub request_timeout_s: Option<u64>,
     pub wms_max_size: Option<u32>,
+    pub snapshot_dir: Option<PathBuf>,
 }
 
 /// Reads the file named by `explicit`, else `./cuulong.toml` if it exists, else defaults.
@@ -80,6 +81,13 @@ pub struct ServeArgs {
     /// Largest WMS GetMap WIDTH/HEIGHT in pixels [default: 4096].
     #[arg(long, env = "CUULONG_WMS_MAX_SIZE", value_parser = clap::value_parser!(u32).range(64..=16384))]
     pub wms_max_size: Option<u32>,
+    /// On PostGIS: where to keep a copy of the served layers, to start and serve from while
+    /// PostgreSQL is unreachable [default: ./var/cuulong-snapshot].
+    #[arg(long, env = "CUULONG_SNAPSHOT_DIR", value_name = "DIR")]
+    pub snapshot_dir: Option<PathBuf>,
+    /// Keep no snapshot (a server on PostGIS then cannot start without it).
+    #[arg(long, conflicts_with = "snapshot_dir")]
+    pub no_snapshot: bool,
 }
 
 impl ServeArgs {
@@ -112,6 +120,15 @@ impl ServeArgs {
                 .wms_max_size
                 .or(file.wms_max_size)
                 .unwrap_or(d.wms_max_size),
+            snapshot_dir: if self.no_snapshot {
+                None
+            } else {
+                Some(
+                    self.snapshot_dir
+                        .or(file.snapshot_dir)
+                        .unwrap_or_else(cuulong_tile_server::snapshot::default_dir),
+                )
+            },
         }
     }
 }

@@ -230,6 +230,32 @@ fn import_options(a: Box<ImportArgs>) -> Result<ImportOptions> {
     Ok(opts)
 }
 
+/// `cuulong serve` on PostGIS: falls back to the server's snapshot when PostgreSQL is
+/// unreachable at start.
+async fn serve_on_postgis(
+    config: &StoreConfig,
+    url: &str,
+    serve_config: cuulong_tile_server::ServerConfig,
+) -> Result<()> {
+    let store: Arc<dyn Store> = match cuulong_store::open(config).await {
+        Ok(store) => store,
+        Err(e) => match &serve_config.snapshot_dir {
+            Some(dir) if cuulong_tile_server::snapshot::exists(dir) => {
+                eprintln!(
+                    "cuulong: {e}; starting from the snapshot in {} and reconnecting in the background",
+                    dir.display()
+                );
+                Arc::new(cuulong_store::PostgisStore::connect_lazy(url)?)
+            }
+            _ => return Err(e.into()),
+        },
+    };
+    let bind = serve_config.bind;
+    cuulong_tile_server::serve(store, serve_config)
+        .await
+        .with_context(|| format!("serving on {bind}"))
+}
+
 async fn run(cli: Cli) -> Result<()> {
     let file = config::load(cli.config.as_deref())?;
     let config = cli.store.config(file.data_dir.as_ref())?;
@@ -243,6 +269,14 @@ async fn run(cli: Cli) -> Result<()> {
             return Ok(());
         }
         other => other,
+    };
+    let command = match (command, &config) {
+        // A server on PostGIS keeps a snapshot of what it serves; with one it starts even while
+        // PostgreSQL is unreachable and catches up when it returns.
+        (Command::Serve(args), StoreConfig::Postgis { url }) => {
+            return serve_on_postgis(&config, url, args.resolve(file.serve)).await
+        }
+        (other, _) => other,
     };
     let store: Arc<dyn Store> = cuulong_store::open(&config).await?;
     match command {
@@ -264,7 +298,9 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Serve(args) => {
-            let config = args.resolve(file.serve);
+            let mut config = args.resolve(file.serve);
+            // The embedded store is already a local copy: no snapshot of it.
+            config.snapshot_dir = None;
             let bind = config.bind;
             cuulong_tile_server::serve(store, config)
                 .await

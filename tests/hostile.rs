@@ -72,6 +72,52 @@ fn hostile_requests_get_4xx_and_the_server_keeps_serving() {
         let j: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert!(j["description"].is_string(), "{path}: {j}");
     }
+    // WMS answers hostile input with XML service exceptions, never a 5xx.
+    let map = "/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=land_use&STYLES=&CRS=EPSG:3857&BBOX=11800000,1100000,11850000,1150000&WIDTH=64&HEIGHT=64&FORMAT=image/png";
+    let wms_4xx = [
+        map.replace("LAYERS=land_use", "LAYERS=..%2F..%2Fetc%2Fpasswd"),
+        map.replace("LAYERS=land_use", "LAYERS=%27%3B%20DROP%20TABLE%20cuulong.layers%3B--"),
+        map.replace("STYLES=", "STYLES=..%2F..%2Fetc%2Fpasswd"),
+        map.replace("BBOX=11800000,1100000,11850000,1150000", "BBOX=NaN,NaN,NaN,NaN"),
+        map.replace("BBOX=11800000,1100000,11850000,1150000", "BBOX=-inf,0,inf,1"),
+        map.replace("BBOX=11800000,1100000,11850000,1150000", "BBOX=1e308,1e308,1e308,1e308"),
+        map.replace("BBOX=11800000,1100000,11850000,1150000", "BBOX=-1e308,-1e308,1e308,1e308").replace("EPSG:3857", "EPSG:9210"),
+        map.replace("BBOX=11800000,1100000,11850000,1150000", "BBOX=-90,-180,90,180").replace("EPSG:3857", "EPSG:4326").replace("WIDTH=64", "WIDTH=99999999999999999999"),
+        map.replace("WIDTH=64", "WIDTH=%FF%FE"),
+        format!("{map}&BGCOLOR=0xZZZZZZ"),
+        map.replace("LAYERS=land_use", &format!("LAYERS={}", vec!["land_use"; 100].join(","))),
+        "/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetFeatureInfo&LAYERS=land_use&QUERY_LAYERS=land_use&STYLES=&CRS=EPSG:3857&BBOX=0,0,1,1&WIDTH=10&HEIGHT=10&I=1e308&J=-1".into(),
+        "/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetFeatureInfo&LAYERS=land_use&QUERY_LAYERS=land_use&STYLES=&CRS=EPSG:3857&BBOX=0,0,1,1&WIDTH=10&HEIGHT=10&I=1&J=1&FEATURE_COUNT=999999999999".into(),
+        "/wms?SERVICE=WMS&REQUEST=GetLegendGraphic&LAYER=..%2F..%2F&FORMAT=image/png".into(),
+    ];
+    for path in &wms_4xx {
+        let (s, h, body) = server.get(path, &[]).unwrap();
+        assert!((400..500).contains(&s), "{path}: {s}");
+        assert!(
+            header(&h, "content-type").unwrap().starts_with("text/xml"),
+            "{path}"
+        );
+        assert!(
+            String::from_utf8_lossy(&body).contains("<ServiceException"),
+            "{path}"
+        );
+    }
+    // A whole-world map in VN-2000 (far outside its zone) is drawn or refused, never a 5xx.
+    let (s, _, _) = server
+        .get(
+            &map.replace(
+                "BBOX=11800000,1100000,11850000,1150000",
+                "BBOX=-20000000,-20000000,20000000,20000000",
+            )
+            .replace("EPSG:3857", "EPSG:9210"),
+            &[],
+        )
+        .unwrap();
+    assert!(
+        s == 200 || (400..500).contains(&s),
+        "world in EPSG:9210: {s}"
+    );
+
     // SQL in a property value is just a value that matches nothing.
     let (s, _, body) = server
         .get(

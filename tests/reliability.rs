@@ -250,3 +250,123 @@ fn comes_back_with_the_same_versions_after_sigkill() {
         .unwrap();
     assert_eq!(s, 200);
 }
+
+/// A server on PostGIS keeps a snapshot of what it serves. Started while its database is
+/// unreachable, it serves the snapshot (same versions, same tiles, degraded readiness), and
+/// when the database appears it reconnects and follows changes again.
+#[test]
+fn starts_from_its_snapshot_while_postgis_is_unreachable() {
+    let Some(db) = TestDb::create("snapshot") else {
+        return;
+    };
+    let store = vec!["--database-url".to_string(), db.url.clone()];
+    import_samples(&store);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("snap");
+    let dir_arg = dir.display().to_string();
+    let (z, x, y) = tile_at(106.375, 10.235, 12);
+    let tile = format!("/tiles/land_use,admin_communes/{z}/{x}/{y}.mvt");
+    let wms = "/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=land_use,national_roads&STYLES=&CRS=CRS:84&BBOX=106.3,10.15,106.45,10.3&WIDTH=128&HEIGHT=128&FORMAT=image/png";
+    let (versions, tile_bytes, map_bytes) = {
+        let server = Server::start(&store, &["--snapshot-dir", &dir_arg]);
+        let t0 = Instant::now();
+        while !dir.join("snapshot.json").exists() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "no snapshot written"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let (_, _, ready) = server.get("/ready", &[]).unwrap();
+        let ready: serde_json::Value = serde_json::from_slice(&ready).unwrap();
+        assert_eq!(ready["layers_from"], "store");
+        let tile = server.get(&tile, &[]).unwrap();
+        let map = server.get(wms, &[]).unwrap();
+        assert_eq!((tile.0, map.0), (200, 200));
+        (ready["layers"].clone(), tile.2, map.2)
+    };
+
+    // The database the next server is pointed at does not exist yet.
+    let later = format!("{}_later", db.name());
+    let later_url = db.sibling_url(&later);
+    let later_store = vec!["--database-url".to_string(), later_url.clone()];
+    let started = Instant::now();
+    let server = Server::start(&later_store, &["--snapshot-dir", &dir_arg]);
+    eprintln!(
+        "started from the snapshot while PostGIS was unreachable: ready in {} ms",
+        started.elapsed().as_millis()
+    );
+    let (_, _, ready) = server.get("/ready", &[]).unwrap();
+    let ready: serde_json::Value = serde_json::from_slice(&ready).unwrap();
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    assert_eq!(ready["store"], "unreachable");
+    assert_eq!(ready["layers_from"], "snapshot");
+    assert_eq!(
+        ready["layers"], versions,
+        "the snapshot's versions are PostGIS's"
+    );
+    let (s, _, body) = server.get(&tile, &[]).unwrap();
+    assert_eq!(s, 200);
+    assert!(body == tile_bytes, "not the same tile from the snapshot");
+    let (s, _, body) = server.get(wms, &[]).unwrap();
+    assert_eq!(s, 200);
+    assert!(
+        body == map_bytes,
+        "not the same map image from the snapshot"
+    );
+    let (_, _, metrics) = server.get("/metrics", &[]).unwrap();
+    assert!(String::from_utf8_lossy(&metrics).contains("cuulong_store_up 0"));
+
+    // The database appears (a copy of the first, so the same versions); the server reconnects,
+    // is ready again and follows a re-import.
+    let t0 = Instant::now();
+    loop {
+        match db.admin_exec(&format!(
+            "CREATE DATABASE \"{later}\" TEMPLATE \"{}\"",
+            db.name()
+        )) {
+            Ok(()) => break,
+            Err(e) => {
+                assert!(
+                    t0.elapsed() < Duration::from_secs(60),
+                    "CREATE DATABASE: {e}"
+                );
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    }
+    let back = Instant::now();
+    loop {
+        let (_, _, body) = server.get("/ready", &[]).unwrap();
+        let r: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        if r["status"] == "ready" && r["layers_from"] == "store" {
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(30),
+            "not back on the store: {r}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let reconnected = back.elapsed();
+    ok(reimport_stations(&later_store));
+    let want = versions["salinity_stations"].as_i64().unwrap() + 1;
+    loop {
+        let (_, _, body) = server.get("/ready", &[]).unwrap();
+        let r: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        if r["layers"]["salinity_stations"] == want {
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(60),
+            "re-import not followed: {r}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!(
+        "database appeared: server back on the store {} ms later",
+        reconnected.as_millis()
+    );
+    drop(server);
+    let _ = db.admin_exec(&format!("DROP DATABASE IF EXISTS \"{later}\" WITH (FORCE)"));
+}

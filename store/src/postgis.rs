@@ -25,6 +25,9 @@ use crate::{
 pub struct PostgisStore {
     pool: PgPool,
     description: String,
+    /// Set once PostGIS was checked and the migrations applied (at once by `connect`, at the
+    /// first successful call for a store opened with `connect_lazy`).
+    prepared: tokio::sync::OnceCell<()>,
 }
 
 /// Quotes an identifier for SQL. Layer ids are validated and field names come from files, so
@@ -59,20 +62,53 @@ impl PostgisStore {
             .connect(url)
             .await
             .map_err(db(format!("connecting to {description}")))?;
-        let has_postgis: Option<String> = sqlx::query_scalar(
-            "SELECT default_version FROM pg_available_extensions WHERE name = 'postgis'",
-        )
-        .fetch_optional(&pool)
-        .await
-        .map_err(db("checking for PostGIS"))?;
-        if has_postgis.is_none() {
-            return Err(StoreError::Config(format!(
-                "{description}: the PostGIS extension is not installed on this server \
-                 (Debian: apt-get install postgresql-15-postgis-3)"
-            )));
-        }
-        sqlx::migrate!("../migrations").run(&pool).await?;
-        Ok(Self { pool, description })
+        let store = Self {
+            pool,
+            description,
+            prepared: tokio::sync::OnceCell::new(),
+        };
+        store.prepare().await?;
+        Ok(store)
+    }
+
+    /// A store that connects on first use: for a server that starts from its snapshot while
+    /// PostgreSQL is unreachable and catches up when it returns.
+    pub fn connect_lazy(url: &str) -> Result<Self> {
+        let description = format!("PostGIS {}", redact_url(url));
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect_lazy(url)
+            .map_err(db(format!("connecting to {description}")))?;
+        Ok(Self {
+            pool,
+            description,
+            prepared: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// Checks PostGIS and applies the migrations, once.
+    async fn prepare(&self) -> Result<()> {
+        self.prepared
+            .get_or_try_init(|| async {
+                let has_postgis: Option<String> = sqlx::query_scalar(
+                    "SELECT default_version FROM pg_available_extensions WHERE name = 'postgis'",
+                )
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db(format!("connecting to {}", self.description)))?;
+                if has_postgis.is_none() {
+                    return Err(StoreError::Config(format!(
+                        "{}: the PostGIS extension is not installed on this server \
+                         (Debian: apt-get install postgresql-15-postgis-3)",
+                        self.description
+                    )));
+                }
+                sqlx::migrate!("../migrations").run(&self.pool).await?;
+                Ok(())
+            })
+            .await
+            .map(|_| ())
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -204,6 +240,7 @@ impl Store for PostgisStore {
     }
 
     async fn layers(&self) -> Result<Vec<LayerMeta>> {
+        self.prepare().await?;
         let rows = sqlx::query(&format!(
             "SELECT {META_COLUMNS} FROM cuulong.layers ORDER BY id"
         ))

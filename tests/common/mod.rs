@@ -127,6 +127,31 @@ impl TestDb {
         })
     }
 
+    /// The URL of another database on the same server.
+    pub fn sibling_url(&self, db: &str) -> String {
+        with_db(&self.url, db)
+    }
+
+    /// The test database's own name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs a statement on the server's `postgres` database (CREATE/DROP DATABASE).
+    pub fn admin_exec(&self, sql: &str) -> Result<(), String> {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async {
+            let mut c = PgConnection::connect(&self.admin_url)
+                .await
+                .map_err(|e| e.to_string())?;
+            sqlx::query(sql)
+                .execute(&mut c)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    }
+
     pub async fn connect(&self) -> PgConnection {
         PgConnection::connect(&self.url)
             .await
@@ -211,9 +236,17 @@ impl Server {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
+        // Tests run in parallel: no server writes the default snapshot folder unless a test
+        // names its own.
+        let no_snapshot: &[&str] = if extra.contains(&"--snapshot-dir") {
+            &[]
+        } else {
+            &["--no-snapshot"]
+        };
         let child = cuulong()
             .args(store_args)
             .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .args(no_snapshot)
             .args(extra)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

@@ -8,6 +8,7 @@ mod features;
 mod loader;
 pub mod metrics;
 mod query;
+pub mod snapshot;
 pub mod state;
 mod styles;
 pub mod tiles;
@@ -44,6 +45,9 @@ pub struct ServerConfig {
     pub request_timeout: std::time::Duration,
     /// Largest WMS GetMap WIDTH/HEIGHT.
     pub wms_max_size: u32,
+    /// Where a server on PostGIS keeps its copy of the served layers (to start and serve from
+    /// while PostgreSQL is unreachable); `None` keeps none.
+    pub snapshot_dir: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -59,6 +63,7 @@ impl Default for ServerConfig {
             max_concurrency: 1024,
             request_timeout: std::time::Duration::from_secs(60),
             wms_max_size: wms::DEFAULT_MAX_SIZE,
+            snapshot_dir: None,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! NOTIFY or an embedded-catalogue change, the new version is built beside the old one and
 //! swapped in atomically.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -86,18 +87,83 @@ async fn sync_inner(state: &AppState) -> Result<(), String> {
     Ok(())
 }
 
+/// Writes the snapshot (if the server keeps one) after a sync; skipped while one is running.
+fn save_snapshot(state: &Arc<AppState>) {
+    let Some(dir) = state.snapshot_dir.clone() else {
+        return;
+    };
+    if state.from_snapshot.load(Ordering::Acquire) {
+        return;
+    }
+    let state = state.clone();
+    tokio::spawn(async move {
+        let Ok(_guard) = state.snapshot_lock.try_lock() else {
+            return;
+        };
+        let layers = state.snapshot();
+        let keys = state.keys.load_full();
+        match crate::snapshot::save(&dir, &layers, &keys).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(layers = n, dir = %dir.display(), "snapshot updated"),
+            Err(e) => tracing::warn!(error = %e, dir = %dir.display(), "snapshot not written"),
+        }
+    });
+}
+
+/// Serves the snapshot while the store cannot be read at start.
+async fn start_from_snapshot(state: &AppState) -> bool {
+    let Some(dir) = &state.snapshot_dir else {
+        return false;
+    };
+    if !crate::snapshot::exists(dir) {
+        return false;
+    }
+    match crate::snapshot::load(dir).await {
+        Ok((layers, keys)) => {
+            let n = layers.len();
+            state.keys.store(Arc::new(keys));
+            state.layers.store(Arc::new(layers));
+            state.from_snapshot.store(true, Ordering::Release);
+            state.set_store_ok(false);
+            state.set_ready();
+            tracing::warn!(layers = n, dir = %dir.display(), "store unreachable: serving the snapshot until it returns");
+            eprintln!(
+                "cuulong: the store is unreachable; serving {n} layers from the snapshot in {} until it returns",
+                dir.display()
+            );
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "snapshot unreadable");
+            false
+        }
+    }
+}
+
 /// Initial load, then keeps watching. Runs until the process ends.
 pub async fn run(state: Arc<AppState>) {
+    let mut delay = Duration::from_millis(500);
+    let mut tried_snapshot = false;
     loop {
         match sync(&state).await {
             Ok(()) => break,
             Err(e) => {
-                tracing::error!(error = %e, "loading layers failed; retrying");
-                tokio::time::sleep(Duration::from_secs(2)).await;
+                tracing::error!(error = %e, "loading layers failed; retrying in {delay:?}");
+                if !tried_snapshot && !state.is_ready() {
+                    tried_snapshot = true;
+                    start_from_snapshot(&state).await;
+                }
+                tokio::time::sleep(delay).await;
+                // Back off up to 10 s while the store is away.
+                delay = (delay * 2).min(Duration::from_secs(10));
             }
         }
     }
+    if state.from_snapshot.swap(false, Ordering::AcqRel) {
+        tracing::info!("store reachable: serving its layers again");
+    }
     state.set_ready();
+    save_snapshot(&state);
     tracing::info!(layers = state.snapshot().len(), "all layers loaded");
     let changes = state.store.changes().await.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "cannot listen for layer changes; polling");
@@ -112,8 +178,9 @@ pub async fn run(state: Arc<AppState>) {
                     id = ids.next() => match id {
                         Some(payload) => {
                             tracing::debug!(%payload, "change notified");
-                            if let Err(e) = sync(&state).await {
-                                tracing::warn!(error = %e, "sync after NOTIFY failed");
+                            match sync(&state).await {
+                                Ok(()) => save_snapshot(&state),
+                                Err(e) => tracing::warn!(error = %e, "sync after NOTIFY failed"),
                             }
                         }
                         None => {
@@ -122,8 +189,9 @@ pub async fn run(state: Arc<AppState>) {
                         }
                     },
                     _ = resync.tick() => {
-                        if let Err(e) = sync(&state).await {
-                            tracing::warn!(error = %e, "periodic sync failed");
+                        match sync(&state).await {
+                            Ok(()) => save_snapshot(&state),
+                            Err(e) => tracing::warn!(error = %e, "periodic sync failed"),
                         }
                     }
                 }
@@ -139,8 +207,9 @@ async fn poll(state: Arc<AppState>) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tick.tick().await;
-        if let Err(e) = sync(&state).await {
-            tracing::warn!(error = %e, "sync failed");
+        match sync(&state).await {
+            Ok(()) => save_snapshot(&state),
+            Err(e) => tracing::warn!(error = %e, "sync failed"),
         }
     }
 }

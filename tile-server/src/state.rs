@@ -50,6 +50,11 @@ pub struct AppState {
     /// The styles compiled for WMS rendering.
     pub styles: crate::styles::StyleSet,
     pub wms_max_size: u32,
+    pub snapshot_dir: Option<PathBuf>,
+    /// True while the layers come from the snapshot (the store has not answered yet).
+    pub from_snapshot: AtomicBool,
+    /// One snapshot write at a time.
+    pub snapshot_lock: tokio::sync::Mutex<()>,
 }
 
 impl AppState {
@@ -88,6 +93,9 @@ impl AppState {
             shutdown: tokio::sync::watch::channel(false).0,
             styles: crate::styles::StyleSet::load(&config.styles_dir),
             wms_max_size: config.wms_max_size,
+            snapshot_dir: config.snapshot_dir.clone(),
+            from_snapshot: AtomicBool::new(false),
+            snapshot_lock: tokio::sync::Mutex::new(()),
         }
     }
 

@@ -196,9 +196,28 @@ pub async fn ready(State(state): State<Arc<AppState>>, Auth(caller): Auth) -> Re
         .map(|(id, l)| (id.clone(), l.meta.version.into()))
         .collect();
     if state.is_ready() {
+        // Serving from memory (or the snapshot) while the store is away: still ready, degraded.
+        let status = if state.store_ok() {
+            "ready"
+        } else {
+            "degraded"
+        };
+        let source = if state
+            .from_snapshot
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            "snapshot"
+        } else {
+            "store"
+        };
         (
             StatusCode::OK,
-            Json(serde_json::json!({"status": "ready", "layers": versions})),
+            Json(serde_json::json!({
+                "status": status,
+                "store": if state.store_ok() { "reachable" } else { "unreachable" },
+                "layers_from": source,
+                "layers": versions,
+            })),
         )
             .into_response()
     } else {

@@ -1,0 +1,158 @@
+//! The server's own copy of the layers it serves from PostGIS, so it can start — and keep
+//! serving — while PostgreSQL is unreachable. Kept as an embedded store (FlatGeobuf files +
+//! catalogue, written all-or-nothing) beside `snapshot.json`, which holds the served
+//! catalogue entries (with PostGIS's versions) and the API key records (hashes only).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cuulong_core::access::ApiKey;
+use cuulong_core::index::LayerIndex;
+use cuulong_core::tile::to_lonlat;
+use cuulong_core::{Feature, ImportRecord, LayerDef, LayerMeta};
+use cuulong_store::{EmbeddedStore, Store};
+use futures::TryStreamExt;
+use geo::MapCoords;
+use serde::{Deserialize, Serialize};
+
+use crate::state::Layers;
+
+const SIDECAR: &str = "snapshot.json";
+
+#[derive(Default, Serialize, Deserialize)]
+struct Sidecar {
+    layers: BTreeMap<String, LayerMeta>,
+    keys: Vec<ApiKey>,
+}
+
+fn read_sidecar(dir: &Path) -> Option<Sidecar> {
+    let text = std::fs::read_to_string(dir.join(SIDECAR)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Whether `dir` holds a snapshot to start from.
+pub fn exists(dir: &Path) -> bool {
+    read_sidecar(dir).is_some_and(|s| !s.layers.is_empty())
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// Brings the snapshot in line with what is served: writes layers whose version or access
+/// changed, then the sidecar (temp file + rename, so a crash leaves the old one).
+pub async fn save(dir: &Path, layers: &Layers, keys: &[ApiKey]) -> Result<usize, String> {
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let old = read_sidecar(dir).unwrap_or_default();
+    let store = EmbeddedStore::open(dir).map_err(err)?;
+    let mut written = 0;
+    for (id, index) in layers {
+        if old.layers.get(id) == Some(&index.meta) {
+            continue;
+        }
+        write_layer(&store, index).await?;
+        written += 1;
+    }
+    let changed_keys = old.keys != keys;
+    if written == 0 && !changed_keys && old.layers.len() == layers.len() {
+        return Ok(0);
+    }
+    let sidecar = Sidecar {
+        layers: layers
+            .iter()
+            .map(|(id, l)| (id.clone(), l.meta.clone()))
+            .collect(),
+        keys: keys.to_vec(),
+    };
+    let tmp = dir.join(format!("{SIDECAR}.tmp"));
+    std::fs::write(&tmp, serde_json::to_vec(&sidecar).map_err(err)?).map_err(err)?;
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(err)?;
+    std::fs::rename(&tmp, dir.join(SIDECAR)).map_err(err)?;
+    Ok(written)
+}
+
+async fn write_layer(store: &EmbeddedStore, index: &LayerIndex) -> Result<(), String> {
+    let m = &index.meta;
+    let def = LayerDef {
+        id: m.id.clone(),
+        title_vi: m.title_vi.clone(),
+        title_en: m.title_en.clone(),
+        family: m.family.clone(),
+        geometry_type: m.geometry_type.clone(),
+        access: m.access,
+        owner: m.owner.clone(),
+        licence: m.licence.clone(),
+        lineage: m.lineage.clone(),
+        schema: m.schema.clone(),
+    };
+    let mut writer = store.begin_replace(def).await.map_err(err)?;
+    let mut batch = Vec::with_capacity(1000);
+    for (attrs, geometry) in index.features.iter().zip(&index.geometries) {
+        batch.push(Feature {
+            id: attrs.id,
+            // The index keeps EPSG:3857; back to lon/lat (sub-millimetre round trip).
+            geometry: geometry.map_coords(|c| {
+                let (x, y) = to_lonlat(c.x, c.y);
+                geo_types::Coord { x, y }
+            }),
+            values: attrs.values.clone(),
+        });
+        if batch.len() == 1000 {
+            writer.write_batch(&batch).await.map_err(err)?;
+            batch.clear();
+        }
+    }
+    writer.write_batch(&batch).await.map_err(err)?;
+    writer.set_geometry_type(&m.geometry_type);
+    writer
+        .commit(ImportRecord {
+            layer_id: m.id.to_string(),
+            version: 0,
+            file: "server snapshot".into(),
+            sha256: String::new(),
+            src_crs: "EPSG:4326".into(),
+            transformation: "none".into(),
+            read: index.len() as i64,
+            imported: index.len() as i64,
+            repaired: 0,
+            rejected: 0,
+            duration_ms: 0,
+            finished_at: chrono::Utc::now(),
+            warnings: Vec::new(),
+        })
+        .await
+        .map_err(err)?;
+    Ok(())
+}
+
+/// Loads the snapshot: the layers (with the versions PostGIS had) and the key records.
+pub async fn load(dir: &Path) -> Result<(Layers, Vec<ApiKey>), String> {
+    let sidecar = read_sidecar(dir).ok_or_else(|| format!("no snapshot in {}", dir.display()))?;
+    let store = EmbeddedStore::open(dir).map_err(err)?;
+    let mut layers = Layers::new();
+    for (id, meta) in sidecar.layers {
+        let mut features: Vec<Feature> = store
+            .features(&meta.id)
+            .await
+            .map_err(err)?
+            .try_collect()
+            .await
+            .map_err(err)?;
+        // PostGIS streams in id order, the embedded store in spatial order: restore id order
+        // so the index — and every tile from it — is the one the store gave.
+        features.sort_unstable_by_key(|f| f.id);
+        let index = tokio::task::spawn_blocking(move || LayerIndex::build(meta, features))
+            .await
+            .map_err(err)?;
+        layers.insert(id, Arc::new(index));
+    }
+    Ok((layers, sidecar.keys))
+}
+
+/// The default snapshot folder for a server on PostGIS.
+pub fn default_dir() -> PathBuf {
+    PathBuf::from("var/cuulong-snapshot")
+}
