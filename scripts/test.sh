@@ -20,3 +20,5 @@ echo "cuulong: tests use PostGIS at $CUULONG_TEST_DATABASE_URL" >&2
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+# Fuzz targets (fuzz/): each runs a bounded time; a crash fails the run.
+bash scripts/fuzz.sh "${CUULONG_FUZZ_SECONDS:-60}"

@@ -8,7 +8,7 @@ pub mod manifest;
 mod progress;
 mod report;
 pub mod source;
-mod tcvn3;
+pub mod tcvn3;
 
 use std::collections::BTreeMap;
 use std::io::Read;
