@@ -328,3 +328,267 @@ fn gdal_reads_the_service_and_counts_match_postgis() {
         );
     }
 }
+
+/// `/api` is a self-contained OpenAPI 3.0 document that validates, and schemathesis, driving
+/// every operation it describes with generated input, finds no 5xx and no response that
+/// contradicts it.
+#[test]
+fn openapi_document_validates_and_schemathesis_finds_nothing() {
+    if !test_tools() {
+        return;
+    }
+    let (tmp, _store, server) = serve_samples(&[]);
+    let (s, h, body) = server.get("/api", &[]).unwrap();
+    assert_eq!(s, 200);
+    assert!(header(&h, "content-type")
+        .unwrap()
+        .starts_with("application/vnd.oai.openapi+json"));
+    let text = String::from_utf8_lossy(&body).into_owned();
+    assert!(!text.contains("\"$ref\":\"http"), "remote $ref in /api");
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["openapi"], "3.0.3");
+    // Generated from what the server serves: the visible collections are the path enum.
+    let ids = &doc["paths"]["/collections/{collectionId}/items"]["get"]["parameters"][0]["schema"]
+        ["enum"];
+    assert_eq!(ids.as_array().unwrap().len(), 10, "{ids}");
+    let file = tmp.path().join("api.json");
+    std::fs::write(&file, &body).unwrap();
+    let venv = root().join(".tools/venv/bin");
+    let o = Command::new(venv.join("openapi-spec-validator"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "openapi-spec-validator: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = Command::new(venv.join("schemathesis"))
+        .args(["run", &server.url("/api")])
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance",
+            "--max-examples",
+            "40",
+            "--workers",
+            "2",
+            "--seed",
+            "20261127",
+        ])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    eprintln!(
+        "{}",
+        out.lines()
+            .filter(|l| l.contains("generated") || l.contains("passed") || l.contains("failed"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(
+        o.status.success(),
+        "schemathesis:\n{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("passed"), "{out}");
+}
+
+/// owslib's OGC API – Features client reads collections, items, one item and queryables.
+#[test]
+fn owslib_features_client_reads_the_service() {
+    if !test_tools() {
+        return;
+    }
+    let (_tmp, _store, server) = serve_samples(&[]);
+    let script = r#"
+import json, sys
+from owslib.ogcapi.features import Features
+w = Features(sys.argv[1])
+cols = [c["id"] for c in w.collections()["collections"]]
+items = w.collection_items("land_use", bbox=[106.30, 10.20, 106.40, 10.25], limit=7)
+one = w.collection_item("admin_communes", "1")
+q = w.collection_queryables("land_use")
+print(json.dumps({"cols": sorted(cols), "n": len(items["features"]), "matched": items["numberMatched"],
+                  "one": one["properties"]["name"], "queryables": sorted(q["properties"])}))
+"#;
+    let o = Command::new(root().join(".tools/venv/bin/python"))
+        .args(["-c", script, &server.url("")])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "owslib: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(out["cols"].as_array().unwrap().len(), 10);
+    assert_eq!(out["n"], 7);
+    assert!(out["matched"].as_u64().unwrap() > 7);
+    let (_, _, body) = server
+        .get("/collections/admin_communes/items/1", &[])
+        .unwrap();
+    let direct: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(out["one"], direct["properties"]["name"]);
+    assert!(out["queryables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p == "lu_code"));
+}
+
+/// Part 2: `crs` and `bbox-crs` in CRS84, EPSG:4326 (lat/lon), EPSG:3857 and VN-2000 TM-3,
+/// checked against cs2cs with the official EPSG:6960 parameters; `datetime` on the
+/// administrative units' validity period; errors name the parameter.
+#[test]
+fn crs_by_reference_and_datetime() {
+    if !require_tool("cs2cs") {
+        return;
+    }
+    let (_tmp, _store, server) = serve_samples(&[]);
+    let epsg = |c: u32| format!("http://www.opengis.net/def/crs/EPSG/0/{c}");
+    let get = |path: &str| {
+        let (s, h, body) = server.get(path, &[]).unwrap();
+        assert_eq!(s, 200, "{path}: {}", String::from_utf8_lossy(&body));
+        (
+            h,
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+        )
+    };
+    let base = "/collections/salinity_stations/items?limit=100";
+    let (h, crs84) = get(base);
+    assert_eq!(
+        header(&h, "content-crs"),
+        Some("<http://www.opengis.net/def/crs/OGC/1.3/CRS84>")
+    );
+    let (h, tm3) = get(&format!("{base}&crs={}", epsg(9210)));
+    assert_eq!(
+        header(&h, "content-crs"),
+        Some(format!("<{}>", epsg(9210)).as_str())
+    );
+    let (_, latlon) = get(&format!("{base}&crs={}", epsg(4326)));
+    let coords = |doc: &serde_json::Value| -> Vec<(f64, f64)> {
+        doc["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                let c = &f["geometry"]["coordinates"];
+                (c[0].as_f64().unwrap(), c[1].as_f64().unwrap())
+            })
+            .collect()
+    };
+    let ll = coords(&crs84);
+    assert!(!ll.is_empty());
+    // EPSG:4326 is lat, lon.
+    for (a, b) in ll.iter().zip(coords(&latlon)) {
+        assert!(
+            (a.0 - b.1).abs() < 1e-9 && (a.1 - b.0).abs() < 1e-9,
+            "{a:?} vs {b:?}"
+        );
+    }
+    // EPSG:9210 through cs2cs with the official parameters: within a centimetre.
+    let tm3_def = "+proj=tmerc +lat_0=0 +lon_0=105.75 +k=0.9999 +x_0=500000 +y_0=0 +ellps=WGS84 +towgs84=-191.90441429,-39.30318279,-111.45032835,0.00928836,-0.01975479,0.00427372,0.252906278 +units=m +no_defs";
+    let mut child = Command::new("cs2cs")
+        .args(["-f", "%.4f", "+proj=longlat +datum=WGS84 +no_defs", "+to"])
+        .args(tm3_def.split(' '))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let stdin = child.stdin.as_mut().unwrap();
+        for (lon, lat) in &ll {
+            writeln!(stdin, "{lon} {lat}").unwrap();
+        }
+    }
+    let out = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+    for (line, got) in out.lines().zip(coords(&tm3)) {
+        let v: Vec<f64> = line
+            .split_whitespace()
+            .take(2)
+            .map(|x| x.parse().unwrap())
+            .collect();
+        let d = (v[0] - got.0).hypot(v[1] - got.1);
+        assert!(d < 0.01, "EPSG:9210 {got:?} vs cs2cs {v:?}: {d} m");
+    }
+    // bbox-crs: the same box in CRS84, EPSG:4326 (lat/lon) and EPSG:3857 selects the same.
+    let ids = |doc: &serde_json::Value| -> Vec<i64> {
+        doc["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].as_i64().unwrap())
+            .collect()
+    };
+    let lu = "/collections/land_use/items?limit=10000";
+    let (_, a) = get(&format!("{lu}&bbox=106.30,10.20,106.40,10.25"));
+    let (_, b) = get(&format!(
+        "{lu}&bbox=10.20,106.30,10.25,106.40&bbox-crs={}",
+        epsg(4326)
+    ));
+    let (x0, y0) = cuulong_core::tile::to_mercator(106.30, 10.20);
+    let (x1, y1) = cuulong_core::tile::to_mercator(106.40, 10.25);
+    let (_, c) = get(&format!(
+        "{lu}&bbox={x0},{y0},{x1},{y1}&bbox-crs={}",
+        epsg(3857)
+    ));
+    assert!(!ids(&a).is_empty());
+    assert_eq!(ids(&a), ids(&b));
+    assert_eq!(ids(&a), ids(&c));
+    // A TM-3 box around the first station finds it.
+    let first = coords(&tm3)[0];
+    let (_, d) = get(&format!(
+        "{base}&bbox={},{},{},{}&bbox-crs={}",
+        first.0 - 10.0,
+        first.1 - 10.0,
+        first.0 + 10.0,
+        first.1 + 10.0,
+        epsg(9210)
+    ));
+    assert_eq!(ids(&d), vec![ids(&crs84)[0]]);
+    // datetime on valid_from/valid_to of the 2009 communes (valid until 2025-06-30).
+    let communes = "/collections/admin_communes/items?limit=1";
+    let matched = |dt: &str| {
+        get(&format!("{communes}&datetime={dt}")).1["numberMatched"]
+            .as_u64()
+            .unwrap()
+    };
+    let all = get(communes).1["numberMatched"].as_u64().unwrap();
+    assert_eq!(matched("2015-01-01"), all);
+    assert_eq!(matched("2015-01-01/2016-01-01"), all);
+    assert_eq!(matched("2026-01-01/.."), 0);
+    assert_eq!(matched("../2009-03-31"), 0);
+    assert_eq!(matched("2025-06-30T12:00:00Z"), all);
+    // Errors name the parameter.
+    for (path, name) in [
+        (format!("{base}&crs=EPSG:2154"), "crs"),
+        (
+            format!("{base}&bbox-crs=http://example.com/crs&bbox=1,2,3,4"),
+            "bbox-crs",
+        ),
+        (format!("{base}&bbox=10.2,106.3,10.25,106.4"), "bbox"),
+        (format!("{communes}&datetime=yesterday"), "datetime"),
+        (
+            format!("{communes}&datetime=2020-01-01/2019-01-01"),
+            "datetime",
+        ),
+    ] {
+        let (s, _, body) = server.get(&path, &[]).unwrap();
+        assert_eq!(s, 400, "{path}");
+        let j: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert!(
+            j["description"].as_str().unwrap().starts_with(name),
+            "{path}: {j}"
+        );
+    }
+    // Queryables: JSON Schema of the fields.
+    let (s, h, body) = server.get("/collections/land_use/queryables", &[]).unwrap();
+    assert_eq!(s, 200);
+    assert_eq!(header(&h, "content-type"), Some("application/schema+json"));
+    let q: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(q["properties"]["lu_code"]["type"], "string");
+    assert_eq!(q["properties"]["year"]["type"], "integer");
+}

@@ -9,25 +9,114 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
+use chrono::{DateTime, Utc};
 use cuulong_core::index::LayerIndex;
 use cuulong_core::tile::{to_lonlat, to_mercator};
 use cuulong_core::{FieldType, Value};
 use geo::MapCoords;
 use geozero::ToJson;
 
+use cuulong_core::crs::MapCrs;
+
 use crate::auth::{self, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::tiles::base_url;
+use crate::wms::reproject::Reprojector;
 
 const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
-const CONFORMANCE: [&str; 3] = [
+const CONFORMANCE: [&str; 5] = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
 ];
 const DEFAULT_LIMIT: usize = 100;
-const MAX_LIMIT: usize = 10_000;
+pub const MAX_LIMIT: usize = 10_000;
+
+/// The URI of a map CRS (OGC API – Features Part 2).
+fn crs_uri(crs: MapCrs) -> String {
+    match crs {
+        MapCrs::Crs84 => CRS84.to_owned(),
+        MapCrs::Wgs84 => "http://www.opengis.net/def/crs/EPSG/0/4326".to_owned(),
+        MapCrs::WebMercator => "http://www.opengis.net/def/crs/EPSG/0/3857".to_owned(),
+        MapCrs::Vn2000(code) => format!("http://www.opengis.net/def/crs/EPSG/0/{code}"),
+    }
+}
+
+/// Every CRS the features can be asked in: CRS84, EPSG:4326 (lat/lon), EPSG:3857, VN-2000.
+pub fn crs_uris() -> Vec<String> {
+    MapCrs::all().into_iter().map(crs_uri).collect()
+}
+
+/// A `crs`/`bbox-crs` value: a URI of [`crs_uris`] (or its `EPSG:n` / `[EPSG:n]` short form).
+fn parse_crs(name: &str, s: &str) -> Result<MapCrs, ApiError> {
+    let t = s.trim().trim_start_matches('[').trim_end_matches(']');
+    let parsed = if t == CRS84 {
+        Some(MapCrs::Crs84)
+    } else if let Some(code) = t.strip_prefix("http://www.opengis.net/def/crs/EPSG/0/") {
+        MapCrs::parse(&format!("EPSG:{code}"))
+    } else if t.to_ascii_uppercase().starts_with("EPSG:") || t.eq_ignore_ascii_case("CRS:84") {
+        MapCrs::parse(t)
+    } else {
+        None
+    };
+    parsed.ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "{name}: '{}' is not supported; use one of {}",
+            s.chars().take(80).collect::<String>(),
+            crs_uris().join(", ")
+        ))
+    })
+}
+
+/// How response geometry is written: the CRS, and its reprojector when not CRS84.
+struct OutCrs {
+    crs: MapCrs,
+    reprojector: Option<Reprojector>,
+}
+
+impl OutCrs {
+    fn new(q: &HashMap<String, String>) -> Result<OutCrs, ApiError> {
+        let crs = match q.get("crs") {
+            Some(s) => parse_crs("crs", s)?,
+            None => MapCrs::Crs84,
+        };
+        let reprojector = match crs {
+            MapCrs::Crs84 => None,
+            other => Some(
+                Reprojector::new(other)
+                    .map_err(|e| ApiError::BadRequest(format!("crs: {}", e.message)))?,
+            ),
+        };
+        Ok(OutCrs { crs, reprojector })
+    }
+
+    /// EPSG:3857 geometry → this CRS, in its axis order.
+    fn geometry(&self, g: &geo_types::Geometry<f64>) -> geo_types::Geometry<f64> {
+        let lat_first = self.crs.lat_first(true);
+        match &self.reprojector {
+            None => g.map_coords(|c| {
+                let (x, y) = to_lonlat(c.x, c.y);
+                geo_types::Coord { x, y }
+            }),
+            Some(r) => g.map_coords(|c| {
+                let mut p = [(c.x, c.y)];
+                r.mercator_to_map(&mut p);
+                let (x, y) = p[0];
+                let (x, y) = if lat_first { (y, x) } else { (x, y) };
+                geo_types::Coord { x, y }
+            }),
+        }
+    }
+
+    fn header(&self) -> HeaderValue {
+        HeaderValue::from_str(&format!("<{}>", crs_uri(self.crs))).unwrap_or(
+            HeaderValue::from_static("<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"),
+        )
+    }
+}
 
 fn wants_html(q: &HashMap<String, String>, headers: &HeaderMap) -> Result<bool, ApiError> {
     match q.get("f").map(String::as_str) {
@@ -88,6 +177,7 @@ pub async fn landing(
             link(format!("{base}/?f=html"), "alternate", "text/html", "This document as HTML"),
             link(format!("{base}/conformance"), "conformance", "application/json", "Conformance classes"),
             link(format!("{base}/collections"), "data", "application/json", "Collections"),
+            link(format!("{base}/api"), "service-desc", "application/vnd.oai.openapi+json;version=3.0", "OpenAPI 3.0 definition"),
         ],
     }))
     .into_response())
@@ -118,13 +208,14 @@ fn collection_json(l: &LayerIndex, base: &str) -> serde_json::Value {
         "title": format!("{} / {}", m.title_vi, m.title_en),
         "description": format!("{} ({} features, version {}, {})", m.title_en, m.feature_count, m.version, m.access.as_str()),
         "itemType": "feature",
-        "crs": [CRS84],
+        "crs": crs_uris(),
         "storageCrs": CRS84,
         "extent": {"spatial": {"bbox": [bbox], "crs": CRS84}},
         "links": [
             link(format!("{base}/collections/{}", m.id), "self", "application/json", "This collection"),
             link(format!("{base}/collections/{}/items", m.id), "items", "application/geo+json", "Features"),
             link(format!("{base}/collections/{}/items?f=html", m.id), "items", "text/html", "Features as HTML"),
+            link(format!("{base}/collections/{}/queryables", m.id), "http://www.opengis.net/def/rel/ogc/1.0/queryables", "application/schema+json", "Queryable properties"),
             link(format!("{base}/tiles/{}.json", m.id), "describedby", "application/json", "Vector tiles (TileJSON)"),
         ],
     })
@@ -205,10 +296,12 @@ pub async fn collection(
     Ok(Json(collection_json(&l, &base)).into_response())
 }
 
-fn parse_bbox(s: &str) -> Result<[f64; 4], ApiError> {
+/// `bbox` in `crs`'s axis order; geographic ranges are checked for geographic CRSs.
+fn parse_bbox(s: &str, crs: MapCrs) -> Result<[f64; 4], ApiError> {
     let bad = |why: &str| {
         ApiError::BadRequest(format!(
-            "bbox: {why} (expected minLon,minLat,maxLon,maxLat in CRS84)"
+            "bbox: {why} (expected minx,miny,maxx,maxy in {}; CRS84 is minLon,minLat,maxLon,maxLat)",
+            crs.name()
         ))
     };
     let v: Vec<f64> = s
@@ -222,12 +315,19 @@ fn parse_bbox(s: &str) -> Result<[f64; 4], ApiError> {
     if v.iter().any(|x| !x.is_finite()) {
         return Err(bad("numbers must be finite"));
     }
-    if !(-180.0..=180.0).contains(&a)
-        || !(-180.0..=180.0).contains(&c)
-        || !(-90.0..=90.0).contains(&b)
-        || !(-90.0..=90.0).contains(&d)
-    {
-        return Err(bad("coordinates out of range"));
+    if crs.is_geographic() {
+        let (lon0, lat0, lon1, lat1) = if crs.lat_first(true) {
+            (b, a, d, c)
+        } else {
+            (a, b, c, d)
+        };
+        if !(-180.0..=180.0).contains(&lon0)
+            || !(-180.0..=180.0).contains(&lon1)
+            || !(-90.0..=90.0).contains(&lat0)
+            || !(-90.0..=90.0).contains(&lat1)
+        {
+            return Err(bad("coordinates out of range"));
+        }
     }
     if a > c || b > d {
         return Err(bad("min must not exceed max"));
@@ -247,12 +347,9 @@ fn parse_count(name: &str, s: &str, max: usize) -> Result<usize, ApiError> {
         })
 }
 
-fn feature_json(l: &LayerIndex, i: usize) -> Result<serde_json::Value, ApiError> {
+fn feature_json(l: &LayerIndex, i: usize, out: &OutCrs) -> Result<serde_json::Value, ApiError> {
     let a = &l.features[i];
-    let g = l.geometries[i].map_coords(|c| {
-        let (x, y) = to_lonlat(c.x, c.y);
-        geo_types::Coord { x, y }
-    });
+    let g = out.geometry(&l.geometries[i]);
     let geometry: serde_json::Value =
         serde_json::from_str(&g.to_json().map_err(|e| ApiError::Internal(e.to_string()))?)
             .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -260,6 +357,93 @@ fn feature_json(l: &LayerIndex, i: usize) -> Result<serde_json::Value, ApiError>
     Ok(
         serde_json::json!({"type": "Feature", "id": a.id, "geometry": geometry, "properties": props}),
     )
+}
+
+/// A `datetime` instant or interval (`a/b`, `..` or empty for open ends) as inclusive bounds.
+/// Inclusive time bounds; `None` is open.
+type Interval = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+fn parse_datetime(s: &str) -> Result<Interval, ApiError> {
+    let bad = || {
+        ApiError::BadRequest(format!(
+            "datetime: '{}' is not an RFC 3339 date, date-time or interval",
+            s.chars().take(64).collect::<String>()
+        ))
+    };
+    let one = |t: &str, end: bool| -> Result<Option<DateTime<Utc>>, ApiError> {
+        let t = t.trim();
+        if t.is_empty() || t == ".." {
+            return Ok(None);
+        }
+        if let Ok(d) = DateTime::parse_from_rfc3339(t) {
+            return Ok(Some(d.with_timezone(&Utc)));
+        }
+        let d = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| bad())?;
+        let time = if end {
+            d.and_hms_opt(23, 59, 59)
+        } else {
+            d.and_hms_opt(0, 0, 0)
+        };
+        Ok(time.map(|t| t.and_utc()))
+    };
+    match s.split_once('/') {
+        Some((a, b)) => {
+            let (a, b) = (one(a, false)?, one(b, true)?);
+            if let (Some(x), Some(y)) = (a, b) {
+                if x > y {
+                    return Err(bad());
+                }
+            }
+            Ok((a, b))
+        }
+        None if s.trim() == ".." || s.trim().is_empty() => Err(bad()),
+        None => Ok((one(s, false)?, one(s, true)?)),
+    }
+}
+
+/// The layer's time: its first date or date-time field, and a second one as the end of a
+/// validity period (e.g. `valid_from`/`valid_to` of administrative units), if there is one.
+fn time_fields(l: &LayerIndex) -> Option<(usize, Option<usize>)> {
+    let mut it = l
+        .meta
+        .schema
+        .fields
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| matches!(f.kind, FieldType::Date | FieldType::DateTime))
+        .map(|(i, _)| i);
+    let start = it.next()?;
+    Some((start, it.next()))
+}
+
+/// A value's time span: a date covers its whole day.
+fn span(v: &Value) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    match v {
+        Value::Date(d) => Some((
+            d.and_hms_opt(0, 0, 0)?.and_utc(),
+            d.and_hms_opt(23, 59, 59)?.and_utc(),
+        )),
+        Value::DateTime(t) => Some((*t, *t)),
+        _ => None,
+    }
+}
+
+/// Whether a feature's time (an instant, or a period from `start` to `end`, open when null)
+/// meets the requested interval.
+fn in_interval(
+    values: &[Value],
+    (start, end): (usize, Option<usize>),
+    (from, to): Interval,
+) -> bool {
+    let Some((lo, first_hi)) = span(&values[start]) else {
+        return false;
+    };
+    let hi = match end {
+        None => Some(first_hi),
+        // A period: a missing end means "still valid".
+        Some(e) => span(&values[e]).map(|(_, h)| h),
+    };
+    from.is_none_or(|f| hi.is_none_or(|h| h >= f)) && to.is_none_or(|t| lo <= t)
 }
 
 fn matches(v: &Value, want: &str, kind: FieldType) -> bool {
@@ -293,18 +477,16 @@ pub async fn items(
         .map(|s| parse_count("offset", s, usize::MAX >> 1))
         .transpose()?
         .unwrap_or(0);
-    let bbox = q.get("bbox").map(|s| parse_bbox(s)).transpose()?;
-    if let Some(crs) = q.get("bbox-crs") {
-        if crs != CRS84 {
-            return Err(ApiError::BadRequest(format!(
-                "bbox-crs: '{}' is not supported (only {CRS84})",
-                crs.chars().take(80).collect::<String>()
-            )));
-        }
-    }
+    let bbox_crs = match q.get("bbox-crs") {
+        Some(s) => parse_crs("bbox-crs", s)?,
+        None => MapCrs::Crs84,
+    };
+    let bbox = q.get("bbox").map(|s| parse_bbox(s, bbox_crs)).transpose()?;
+    let out = OutCrs::new(&q)?;
+    let when = q.get("datetime").map(|s| parse_datetime(s)).transpose()?;
     // Property filters: any other parameter must name a field of the collection.
     let reserved = [
-        "f", "limit", "offset", "bbox", "bbox-crs", "key", "datetime",
+        "f", "limit", "offset", "bbox", "bbox-crs", "crs", "key", "datetime",
     ];
     let mut filters = Vec::new();
     for (k, v) in &q {
@@ -320,24 +502,45 @@ pub async fn items(
         filters.push((idx, l.meta.schema.fields[idx].kind, v.clone()));
     }
     let candidates = match bbox {
-        Some([a, b, c, d]) => {
+        Some([a, b, c, d]) if bbox_crs == MapCrs::Crs84 => {
             let (x0, y0) = to_mercator(a, b);
             let (x1, y1) = to_mercator(c, d);
             l.intersecting([x0, y0, x1, y1])
         }
+        Some(raw) => {
+            // In the CRS's own axis order (lat/lon for EPSG:4326 and 4756), then to Mercator.
+            let b = if bbox_crs.lat_first(true) {
+                [raw[1], raw[0], raw[3], raw[2]]
+            } else {
+                raw
+            };
+            let r = Reprojector::new(bbox_crs)
+                .map_err(|e| ApiError::BadRequest(format!("bbox-crs: {}", e.message)))?;
+            let env = r
+                .mercator_envelope(b)
+                .map_err(|e| ApiError::BadRequest(format!("bbox: {}", e.message)))?;
+            l.intersecting(env)
+        }
         None => l.all_in_id_order(),
     };
+    let time = time_fields(&l);
     let matched: Vec<usize> = candidates
         .into_iter()
         .filter(|&i| {
             filters
                 .iter()
                 .all(|(f, kind, want)| matches(&l.features[i].values[*f], want, *kind))
+                // Layers without time ignore `datetime` (Part 1: it selects on the temporal
+                // property, which they lack).
+                && match (when, time) {
+                    (Some(w), Some(t)) => in_interval(&l.features[i].values, t, w),
+                    _ => true,
+                }
         })
         .collect();
     let page_items = matched.iter().skip(offset).take(limit);
     let features: Vec<serde_json::Value> = page_items
-        .map(|&i| feature_json(&l, i))
+        .map(|&i| feature_json(&l, i, &out))
         .collect::<Result<_, _>>()?;
     let base = base_url(&state, &headers);
     let mut params: Vec<(String, String)> = q
@@ -408,21 +611,18 @@ pub async fn items(
         "links": links,
         "features": features,
     });
-    Ok(geojson_response(doc))
+    Ok(geojson_response(doc, &out))
 }
 
-/// A GeoJSON response in CRS84, with the headers OGC API – Features asks for.
-fn geojson_response(doc: serde_json::Value) -> Response {
+/// A GeoJSON response with the headers OGC API – Features asks for (`Content-Crs`).
+fn geojson_response(doc: serde_json::Value, out: &OutCrs) -> Response {
     let mut resp = Json(doc).into_response();
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/geo+json"),
     );
-    h.insert(
-        "Content-Crs",
-        HeaderValue::from_static("<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"),
-    );
+    h.insert("Content-Crs", out.header());
     resp
 }
 
@@ -454,7 +654,8 @@ pub async fn item(
     let i = l
         .position(n)
         .ok_or_else(|| ApiError::NotFound(format!("feature {n} does not exist in '{id}'")))?;
-    let mut f = feature_json(&l, i)?;
+    let out = OutCrs::new(&q)?;
+    let mut f = feature_json(&l, i, &out)?;
     let base = base_url(&state, &headers);
     f["links"] = serde_json::json!([
         link(
@@ -490,5 +691,63 @@ pub async fn item(
             &format!("<h1>{id} / {n}</h1><table>{rows}</table>"),
         ));
     }
-    Ok(geojson_response(f))
+    Ok(geojson_response(f, &out))
+}
+
+/// `GET /collections/{id}/queryables`: the properties usable in filters, as JSON Schema.
+pub async fn queryables(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    Auth(caller): Auth,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let l = layer(&state, &caller, &id, "queryables")?;
+    let base = base_url(&state, &headers);
+    let mut props = serde_json::Map::new();
+    for f in &l.meta.schema.fields {
+        let (kind, format) = match f.kind {
+            FieldType::Bool => ("boolean", None),
+            FieldType::Int => ("integer", None),
+            FieldType::Float => ("number", None),
+            FieldType::Text => ("string", None),
+            FieldType::Date => ("string", Some("date")),
+            FieldType::DateTime => ("string", Some("date-time")),
+        };
+        let mut p = serde_json::json!({"title": f.name, "type": kind});
+        if let Some(format) = format {
+            p["format"] = format.into();
+        }
+        props.insert(f.name.clone(), p);
+    }
+    if wants_html(&q, &headers)? {
+        let rows: String = props
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "<tr><td>{}</td><td>{}</td></tr>",
+                    esc(k),
+                    esc(&v["type"].to_string())
+                )
+            })
+            .collect();
+        return Ok(page(
+            &id,
+            &format!("<h1>Queryables: {id}</h1><table>{rows}</table>"),
+        ));
+    }
+    let doc = serde_json::json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": format!("{base}/collections/{id}/queryables"),
+        "type": "object",
+        "title": format!("{} / {}", l.meta.title_vi, l.meta.title_en),
+        "properties": props,
+        "additionalProperties": false,
+    });
+    let mut resp = Json(doc).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/schema+json"),
+    );
+    Ok(resp)
 }

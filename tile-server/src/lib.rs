@@ -7,6 +7,7 @@ mod error;
 mod features;
 mod loader;
 pub mod metrics;
+mod openapi;
 mod query;
 pub mod snapshot;
 pub mod state;
@@ -82,6 +83,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/collections", get(features::collections))
         .route("/collections/{id}", get(features::collection))
         .route("/collections/{id}/items", get(features::items))
+        .route("/collections/{id}/queryables", get(features::queryables))
+        .route("/api", get(openapi::api))
         .route("/collections/{id}/items/{fid}", get(features::item))
         .route("/query/point", get(query::point))
         .route(

@@ -7,7 +7,7 @@
 mod capabilities;
 mod featureinfo;
 mod map;
-mod reproject;
+pub(crate) mod reproject;
 
 use std::collections::HashMap;
 use std::sync::Arc;

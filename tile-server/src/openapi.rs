@@ -1,0 +1,281 @@
+//! `GET /api`: the OpenAPI 3.0 document of the OGC API – Features and query endpoints, built
+//! from the same constants the handlers use (limits, formats, CRS list, the caller's visible
+//! collections and their fields), self-contained (no remote `$ref`s) so offline tools read it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value as Json};
+
+use crate::auth::Auth;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::tiles::base_url;
+
+fn schema_ref(name: &str) -> Json {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn response(description: &str, content: &[(&str, Json)]) -> Json {
+    let mut c = serde_json::Map::new();
+    for (mime, schema) in content {
+        c.insert((*mime).to_owned(), json!({"schema": schema}));
+    }
+    json!({"description": description, "content": c})
+}
+
+fn error(description: &str) -> Json {
+    response(
+        description,
+        &[("application/json", schema_ref("exception"))],
+    )
+}
+
+fn query_param(name: &str, description: &str, schema: Json, required: bool) -> Json {
+    json!({"name": name, "in": "query", "description": description, "required": required,
+           "schema": schema, "style": "form", "explode": false})
+}
+
+fn f_param() -> Json {
+    query_param(
+        "f",
+        "Response format (else from the Accept header).",
+        json!({"type": "string", "enum": ["json", "html"]}),
+        false,
+    )
+}
+
+/// The operation for a JSON-or-HTML resource.
+fn json_or_html(summary: &str, id: &str, schema: &str, extra_params: Vec<Json>) -> Json {
+    let mut params = vec![f_param()];
+    params.extend(extra_params);
+    json!({"get": {
+        "summary": summary, "operationId": id, "parameters": params,
+        "responses": {
+            "200": response(summary, &[("application/json", schema_ref(schema)), ("text/html", json!({"type": "string"}))]),
+            "400": error("Invalid parameter"),
+            "404": error("Not found"),
+            "406": error("Format not available"),
+        }
+    }})
+}
+
+/// The document for `base`, listing `collections` (ids the caller may see) and their fields.
+pub fn document(base: &str, collections: &[(String, Vec<String>)], max_limit: usize) -> Json {
+    let ids: Vec<&str> = collections.iter().map(|(id, _)| id.as_str()).collect();
+    let collection_id = json!({"name": "collectionId", "in": "path", "required": true,
+        "description": "Layer id", "schema": {"type": "string", "enum": ids}});
+    let crs_values: Vec<String> = crate::features::crs_uris();
+    let bbox = query_param(
+        "bbox",
+        "minx,miny,maxx,maxy (in bbox-crs; CRS84 lon/lat by default)",
+        json!({"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"}}),
+        false,
+    );
+    let items_params = vec![
+        collection_id.clone(),
+        f_param(),
+        bbox,
+        query_param(
+            "bbox-crs",
+            "CRS of bbox",
+            json!({"type": "string", "enum": crs_values}),
+            false,
+        ),
+        query_param(
+            "crs",
+            "CRS of the response geometry",
+            json!({"type": "string", "enum": crs_values}),
+            false,
+        ),
+        query_param(
+            "limit",
+            "Page size",
+            json!({"type": "integer", "minimum": 1, "maximum": max_limit, "default": 100}),
+            false,
+        ),
+        query_param(
+            "offset",
+            "Features to skip",
+            json!({"type": "integer", "minimum": 0, "default": 0}),
+            false,
+        ),
+        query_param(
+            "datetime",
+            "Instant or interval (RFC 3339, '..' open) on the layer's first date field",
+            json!({"type": "string"}),
+            false,
+        ),
+    ];
+    let geojson_item = response(
+        "A feature",
+        &[
+            ("application/geo+json", schema_ref("featureGeoJSON")),
+            ("text/html", json!({"type": "string"})),
+        ],
+    );
+    let items = response(
+        "Features",
+        &[
+            (
+                "application/geo+json",
+                schema_ref("featureCollectionGeoJSON"),
+            ),
+            ("text/html", json!({"type": "string"})),
+        ],
+    );
+    let mut queryable_fields = serde_json::Map::new();
+    for (id, fields) in collections {
+        queryable_fields.insert(id.clone(), json!(fields));
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "cuulong — Bến Tre geospatial data",
+            "description": "OGC API – Features (Part 1 core, GeoJSON, HTML, OpenAPI 3.0; Part 2 CRS) and spatial queries over the layers of Bến Tre province. Layers that need an API key are listed only for callers presenting one (Authorization: Bearer KEY or ?key=).",
+            "version": env!("CARGO_PKG_VERSION"),
+            "license": {"name": "Apache-2.0"},
+            "x-collections": queryable_fields,
+        },
+        "servers": [{"url": base}],
+        "paths": {
+            "/": json_or_html("Landing page", "getLandingPage", "landingPage", vec![]),
+            "/conformance": json_or_html("Conformance classes", "getConformance", "confClasses", vec![]),
+            "/api": {"get": {"summary": "This document", "operationId": "getApi",
+                "responses": {"200": response("OpenAPI 3.0", &[("application/vnd.oai.openapi+json;version=3.0", json!({"type": "object"}))])}}},
+            "/collections": json_or_html("Collections", "getCollections", "collections", vec![]),
+            "/collections/{collectionId}": json_or_html("A collection", "describeCollection", "collection", vec![collection_id.clone()]),
+            "/collections/{collectionId}/queryables": {"get": {
+                "summary": "Queryable properties (JSON Schema)", "operationId": "getQueryables",
+                "parameters": [collection_id.clone(), f_param()],
+                "responses": {
+                    "200": response("Queryables", &[("application/schema+json", json!({"type": "object"})), ("text/html", json!({"type": "string"}))]),
+                    "400": error("Invalid parameter"), "404": error("Not found"),
+                }}},
+            "/collections/{collectionId}/items": {"get": {
+                "summary": "Features of a collection", "operationId": "getFeatures",
+                "parameters": items_params,
+                "responses": {"200": items, "400": error("Invalid parameter"), "404": error("Not found")}}},
+            "/collections/{collectionId}/items/{featureId}": {"get": {
+                "summary": "One feature", "operationId": "getFeature",
+                "parameters": [collection_id,
+                    {"name": "featureId", "in": "path", "required": true, "schema": {"type": "string"}},
+                    f_param(),
+                    query_param("crs", "CRS of the response geometry", json!({"type": "string", "enum": crate::features::crs_uris()}), false)],
+                "responses": {"200": geojson_item, "400": error("Invalid parameter"), "404": error("Not found")}}},
+            "/query/point": {"get": {
+                "summary": "Every visible feature at or near a point, across layers, nearest first",
+                "operationId": "queryPoint",
+                "parameters": [
+                    query_param("lon", "Longitude (WGS 84)", json!({"type": "number", "minimum": -180, "maximum": 180}), true),
+                    query_param("lat", "Latitude (WGS 84)", json!({"type": "number", "minimum": -85, "maximum": 85}), true),
+                    query_param("layers", "Comma list of layer ids", json!({"type": "string"}), false),
+                    query_param("radius_m", "Search radius in metres", json!({"type": "number", "minimum": 0, "maximum": crate::query::MAX_RADIUS_M}), false),
+                ],
+                "responses": {"200": response("Features here", &[("application/json", schema_ref("pointResult"))]),
+                    "400": error("Invalid parameter"), "404": error("Unknown layer")}}},
+            "/query/summary": {
+                "get": {"summary": "Area or length per class inside an administrative unit", "operationId": "summaryByAdmin",
+                    "parameters": [
+                        query_param("admin", "GSO code of a district or commune", json!({"type": "string", "example": "29011"}), true),
+                        query_param("layers", "Comma list of layer ids", json!({"type": "string"}), false),
+                    ],
+                    "responses": {"200": response("Summary", &[("application/json", schema_ref("summary"))]),
+                        "400": error("Invalid parameter"), "404": error("Unknown unit or layer"), "413": error("Body too large")}},
+                "post": {"summary": "Area or length per class inside a GeoJSON polygon", "operationId": "summaryByPolygon",
+                    "parameters": [query_param("layers", "Comma list of layer ids", json!({"type": "string"}), false)],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": schema_ref("polygon")}}},
+                    "responses": {"200": response("Summary", &[("application/json", schema_ref("summary"))]),
+                        "400": error("Invalid parameter"), "404": error("Unknown layer"), "413": error("Body too large")}},
+            },
+        },
+        "components": {"schemas": {
+            "exception": {"type": "object", "required": ["code", "description"],
+                "properties": {"code": {"type": "string"}, "description": {"type": "string"}}},
+            "link": {"type": "object", "required": ["href"],
+                "properties": {"href": {"type": "string"}, "rel": {"type": "string"}, "type": {"type": "string"}, "title": {"type": "string"}}},
+            "landingPage": {"type": "object", "required": ["links"],
+                "properties": {"title": {"type": "string"}, "description": {"type": "string"},
+                    "links": {"type": "array", "items": schema_ref("link")}}},
+            "confClasses": {"type": "object", "required": ["conformsTo"],
+                "properties": {"conformsTo": {"type": "array", "items": {"type": "string"}}}},
+            "collection": {"type": "object", "required": ["id", "links"],
+                "properties": {"id": {"type": "string"}, "title": {"type": "string"}, "description": {"type": "string"},
+                    "links": {"type": "array", "items": schema_ref("link")},
+                    "crs": {"type": "array", "items": {"type": "string"}}, "storageCrs": {"type": "string"},
+                    "itemType": {"type": "string"}, "extent": {"type": "object"}}},
+            "collections": {"type": "object", "required": ["links", "collections"],
+                "properties": {"links": {"type": "array", "items": schema_ref("link")},
+                    "collections": {"type": "array", "items": schema_ref("collection")}}},
+            "geometryGeoJSON": {"type": "object", "nullable": true, "required": ["type"],
+                "properties": {"type": {"type": "string", "enum": ["Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon", "GeometryCollection"]}}},
+            "featureGeoJSON": {"type": "object", "required": ["type", "geometry", "properties"],
+                "properties": {"type": {"type": "string", "enum": ["Feature"]},
+                    "id": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
+                    "geometry": schema_ref("geometryGeoJSON"),
+                    "properties": {"type": "object", "nullable": true},
+                    "links": {"type": "array", "items": schema_ref("link")}}},
+            "featureCollectionGeoJSON": {"type": "object", "required": ["type", "features"],
+                "properties": {"type": {"type": "string", "enum": ["FeatureCollection"]},
+                    "features": {"type": "array", "items": schema_ref("featureGeoJSON")},
+                    "links": {"type": "array", "items": schema_ref("link")},
+                    "timeStamp": {"type": "string", "format": "date-time"},
+                    "numberMatched": {"type": "integer", "minimum": 0},
+                    "numberReturned": {"type": "integer", "minimum": 0}}},
+            "pointResult": {"type": "object", "required": ["lon", "lat", "count", "features"],
+                "properties": {"lon": {"type": "number"}, "lat": {"type": "number"}, "radius_m": {"type": "number"},
+                    "count": {"type": "integer"},
+                    "features": {"type": "array", "items": {"type": "object", "required": ["layer", "id", "properties"],
+                        "properties": {"layer": {"type": "string"}, "id": {"type": "integer"}, "distance_m": {"type": "number"},
+                            "title_vi": {"type": "string"}, "title_en": {"type": "string"}, "properties": {"type": "object"}}}}}},
+            "summary": {"type": "object", "required": ["area_ha", "layers"],
+                "properties": {"area_ha": {"type": "number"}, "admin": {"type": "string", "nullable": true},
+                    "layers": {"type": "array", "items": {"type": "object", "required": ["layer", "measure", "total", "classes"],
+                        "properties": {"layer": {"type": "string"}, "title_vi": {"type": "string"}, "title_en": {"type": "string"},
+                            "measure": {"type": "string", "enum": ["area_ha", "length_km"]},
+                            "class_field": {"type": "string", "nullable": true}, "total": {"type": "number"},
+                            "classes": {"type": "array", "items": {"type": "object"}}}}}}},
+            "polygon": {"type": "object", "required": ["type"],
+                "description": "A GeoJSON Polygon or MultiPolygon in WGS 84 (or a Feature with one)",
+                "properties": {"type": {"type": "string", "enum": ["Polygon", "MultiPolygon", "Feature"]},
+                    "coordinates": {"type": "array"}, "geometry": {"type": "object"}}},
+        }},
+    })
+}
+
+/// `GET /api`.
+pub async fn api(
+    State(state): State<Arc<AppState>>,
+    Query(_q): Query<HashMap<String, String>>,
+    Auth(caller): Auth,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let base = base_url(&state, &headers);
+    let visible = state.visible(&caller);
+    let collections: Vec<(String, Vec<String>)> = visible
+        .iter()
+        .map(|(id, l)| {
+            (
+                id.clone(),
+                l.meta
+                    .schema
+                    .fields
+                    .iter()
+                    .map(|f| f.name.clone())
+                    .collect(),
+            )
+        })
+        .collect();
+    let doc = document(&base, &collections, crate::features::MAX_LIMIT);
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/vnd.oai.openapi+json;version=3.0",
+        )],
+        doc.to_string(),
+    )
+        .into_response())
+}
