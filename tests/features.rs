@@ -592,3 +592,84 @@ fn crs_by_reference_and_datetime() {
     assert_eq!(q["properties"]["lu_code"]["type"], "string");
     assert_eq!(q["properties"]["year"]["type"], "integer");
 }
+
+/// CQL2 text filters (Part 3) give the features PostGIS gives for the same condition in SQL,
+/// on the same tables; syntax errors and unknown properties are 400s naming the problem.
+#[test]
+fn cql2_filters_match_postgis() {
+    let Some(db) = TestDb::create("cql2") else {
+        return;
+    };
+    let store = vec!["--database-url".to_string(), db.url.clone()];
+    import_samples(&store);
+    let server = Server::start(&store, &[]);
+    let table = |id: &str| {
+        db.strings(&format!(
+            "SELECT table_name FROM cuulong.layers WHERE id = '{id}'"
+        ))[0]
+            .clone()
+    };
+    let (lu, st) = (table("land_use"), table("salinity_stations"));
+    let poly = "POLYGON((106.30 10.20, 106.40 10.20, 106.40 10.25, 106.30 10.25, 106.30 10.20))";
+    let cases = [
+        ("land_use", &lu, "lu_code = 'LUC'".to_string(), "lu_code = 'LUC'".to_string()),
+        ("land_use", &lu, "lu_code IN ('LUC','CLN') AND area_m2 > 100000".into(), "lu_code IN ('LUC','CLN') AND area_m2 > 100000".into()),
+        ("land_use", &lu, "lu_code LIKE 'C%' OR lu_code LIKE 'O%'".into(), "lu_code LIKE 'C%' OR lu_code LIKE 'O%'".into()),
+        ("land_use", &lu, "area_m2 BETWEEN 1000 AND 50000".into(), "area_m2 BETWEEN 1000 AND 50000".into()),
+        ("land_use", &lu, "NOT (lu_code = 'LUC')".into(), "NOT (lu_code = 'LUC')".into()),
+        ("land_use", &lu, "lu_code_full IS NULL".into(), "lu_code_full IS NULL".into()),
+        ("land_use", &lu, format!("S_INTERSECTS(geometry, {poly})"), format!("ST_Intersects(geom, ST_GeomFromText('{poly}', 4326))")),
+        ("land_use", &lu, format!("S_WITHIN(geom, {poly}) AND lu_code = 'CLN'"), format!("ST_Within(geom, ST_GeomFromText('{poly}', 4326)) AND lu_code = 'CLN'")),
+        ("salinity_stations", &st, "S_DWITHIN(geometry, POINT(106.375 10.235), 20000)".into(), "ST_DWithin(geom::geography, ST_SetSRID(ST_MakePoint(106.375, 10.235), 4326)::geography, 20000)".into()),
+    ];
+    for (layer, t, cql, sql) in &cases {
+        let want = db.scalar_i64(&format!(
+            "SELECT count(*) FROM cuulong_data.{t} WHERE {sql}"
+        ));
+        let path = format!(
+            "/collections/{layer}/items?limit=1&filter-lang=cql2-text&filter={}",
+            cql.bytes()
+                .map(|b| if b.is_ascii_alphanumeric() {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                })
+                .collect::<String>()
+        );
+        let (s, _, body) = server.get(&path, &[]).unwrap();
+        assert_eq!(s, 200, "{cql}: {}", String::from_utf8_lossy(&body));
+        let j: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            j["numberMatched"].as_i64().unwrap(),
+            want,
+            "{cql} vs SQL {sql}"
+        );
+        assert!(want > 0, "{cql}: a test that matches nothing proves little");
+    }
+    for (filter, says) in [
+        ("lu_code%20%3D%20", "not valid CQL2 text"),
+        ("nope%20%3D%201", "unknown property 'nope'"),
+        (
+            "S_DWITHIN(geometry%2C%20POINT(106%2010)%2C%20-5)",
+            "distance",
+        ),
+    ] {
+        let (s, _, body) = server
+            .get(&format!("/collections/land_use/items?filter={filter}"), &[])
+            .unwrap();
+        assert_eq!(s, 400, "{filter}");
+        let j: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let d = j["description"].as_str().unwrap();
+        assert!(
+            d.starts_with("filter:") && d.contains(says),
+            "{filter}: {d}"
+        );
+    }
+    let (s, _, _) = server
+        .get(
+            "/collections/land_use/items?filter=1%3D1&filter-lang=cql2-json",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(s, 400);
+}

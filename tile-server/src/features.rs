@@ -25,12 +25,20 @@ use crate::tiles::base_url;
 use crate::wms::reproject::Reprojector;
 
 const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
-const CONFORMANCE: [&str; 5] = [
+const CONFORMANCE: [&str; 13] = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
 ];
 const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 10_000;
@@ -484,9 +492,38 @@ pub async fn items(
     let bbox = q.get("bbox").map(|s| parse_bbox(s, bbox_crs)).transpose()?;
     let out = OutCrs::new(&q)?;
     let when = q.get("datetime").map(|s| parse_datetime(s)).transpose()?;
+    if let Some(lang) = q.get("filter-lang") {
+        if lang != "cql2-text" {
+            return Err(ApiError::BadRequest(format!(
+                "filter-lang: '{}' is not supported (cql2-text)",
+                lang.chars().take(32).collect::<String>()
+            )));
+        }
+    }
+    if let Some(c) = q.get("filter-crs") {
+        if parse_crs("filter-crs", c)? != MapCrs::Crs84 {
+            return Err(ApiError::BadRequest(
+                "filter-crs: only CRS84 is supported for filter geometries".into(),
+            ));
+        }
+    }
+    let filter = q
+        .get("filter")
+        .map(|f| crate::filter::Filter::parse(f, &l))
+        .transpose()?;
     // Property filters: any other parameter must name a field of the collection.
     let reserved = [
-        "f", "limit", "offset", "bbox", "bbox-crs", "crs", "key", "datetime",
+        "f",
+        "limit",
+        "offset",
+        "bbox",
+        "bbox-crs",
+        "crs",
+        "key",
+        "datetime",
+        "filter",
+        "filter-lang",
+        "filter-crs",
     ];
     let mut filters = Vec::new();
     for (k, v) in &q {
@@ -538,6 +575,17 @@ pub async fn items(
                 }
         })
         .collect();
+    let matched: Vec<usize> = match &filter {
+        None => matched,
+        Some(f) => matched
+            .into_iter()
+            .filter_map(|i| match f.matches(&l, i) {
+                Ok(true) => Some(Ok(i)),
+                Ok(false) => None,
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<Result<_, _>>()?,
+    };
     let page_items = matched.iter().skip(offset).take(limit);
     let features: Vec<serde_json::Value> = page_items
         .map(|&i| feature_json(&l, i, &out))

@@ -5,6 +5,7 @@ pub mod auth;
 mod catalog;
 mod error;
 mod features;
+mod filter;
 mod loader;
 pub mod metrics;
 mod openapi;

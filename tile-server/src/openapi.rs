@@ -104,6 +104,18 @@ pub fn document(base: &str, collections: &[(String, Vec<String>)], max_limit: us
             false,
         ),
         query_param(
+            "filter",
+            "CQL2 text filter: comparisons, AND/OR/NOT, LIKE, IN, BETWEEN, IS NULL, S_INTERSECTS, S_WITHIN, S_DWITHIN (metres), … on the queryables",
+            json!({"type": "string"}),
+            false,
+        ),
+        query_param(
+            "filter-lang",
+            "Filter language",
+            json!({"type": "string", "enum": ["cql2-text"]}),
+            false,
+        ),
+        query_param(
             "datetime",
             "Instant or interval (RFC 3339, '..' open) on the layer's first date field",
             json!({"type": "string"}),
@@ -135,7 +147,7 @@ pub fn document(base: &str, collections: &[(String, Vec<String>)], max_limit: us
         "openapi": "3.0.3",
         "info": {
             "title": "cuulong — Bến Tre geospatial data",
-            "description": "OGC API – Features (Part 1 core, GeoJSON, HTML, OpenAPI 3.0; Part 2 CRS) and spatial queries over the layers of Bến Tre province. Layers that need an API key are listed only for callers presenting one (Authorization: Bearer KEY or ?key=).",
+            "description": "OGC API – Features (Part 1 core, GeoJSON, HTML, OpenAPI 3.0; Part 2 CRS; Part 3 CQL2 text filters) and spatial queries over the layers of Bến Tre province. Layers that need an API key are listed only for callers presenting one (Authorization: Bearer KEY or ?key=).",
             "version": env!("CARGO_PKG_VERSION"),
             "license": {"name": "Apache-2.0"},
             "x-collections": queryable_fields,
