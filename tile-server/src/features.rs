@@ -317,8 +317,11 @@ fn parse_bbox(s: &str, crs: MapCrs) -> Result<[f64; 4], ApiError> {
         .map(|x| x.trim().parse::<f64>())
         .collect::<Result<_, _>>()
         .map_err(|_| bad("not four numbers"))?;
-    let [a, b, c, d] = v[..] else {
-        return Err(bad("needs exactly four numbers"));
+    // Four numbers, or six with heights (minz, maxz), which a 2D index ignores.
+    let (a, b, c, d) = match v[..] {
+        [a, b, c, d] => (a, b, c, d),
+        [a, b, _, d, e, _] => (a, b, d, e),
+        _ => return Err(bad("needs four (or six) numbers")),
     };
     if v.iter().any(|x| !x.is_finite()) {
         return Err(bad("numbers must be finite"));
@@ -630,6 +633,12 @@ pub async fn items(
             "Previous page",
         ));
     }
+    links.push(link(
+        format!("{}&f=html", qs(offset)),
+        "alternate",
+        "text/html",
+        "This page as HTML",
+    ));
     if html {
         let rows: String = features
             .iter()
@@ -637,7 +646,7 @@ pub async fn items(
             .collect();
         let nav: String = links
             .iter()
-            .filter(|l| l["rel"] != "self")
+            .filter(|l| l["rel"] != "self" && l["rel"] != "alternate")
             .map(|l| {
                 format!(
                     "<a href=\"{}&f=html\">{}</a> ",
@@ -659,7 +668,28 @@ pub async fn items(
         "links": links,
         "features": features,
     });
-    Ok(geojson_response(doc, &out))
+    let link_header = doc["links"]
+        .as_array()
+        .map(|ls| {
+            ls.iter()
+                .map(|l| {
+                    format!(
+                        "<{}>; rel=\"{}\"; type=\"{}\"",
+                        l["href"].as_str().unwrap_or(""),
+                        l["rel"].as_str().unwrap_or(""),
+                        l["type"].as_str().unwrap_or("")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    let mut resp = geojson_response(doc, &out);
+    // The same links as HTTP Link headers, for clients that read headers (RFC 8288).
+    if let Ok(v) = HeaderValue::from_str(&link_header) {
+        resp.headers_mut().insert(header::LINK, v);
+    }
+    Ok(resp)
 }
 
 /// A GeoJSON response with the headers OGC API – Features asks for (`Content-Crs`).

@@ -64,15 +64,19 @@ fn json_or_html(summary: &str, id: &str, schema: &str, extra_params: Vec<Json>) 
 }
 
 /// The document for `base`, listing `collections` (ids the caller may see) and their fields.
-pub fn document(base: &str, collections: &[(String, Vec<String>)], max_limit: usize) -> Json {
+pub fn document(
+    base: &str,
+    collections: &[(String, Vec<(String, &'static str)>)],
+    max_limit: usize,
+) -> Json {
     let ids: Vec<&str> = collections.iter().map(|(id, _)| id.as_str()).collect();
     let collection_id = json!({"name": "collectionId", "in": "path", "required": true,
         "description": "Layer id", "schema": {"type": "string", "enum": ids}});
     let crs_values: Vec<String> = crate::features::crs_uris();
     let bbox = query_param(
         "bbox",
-        "minx,miny,maxx,maxy (in bbox-crs; CRS84 lon/lat by default)",
-        json!({"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"}}),
+        "minx,miny,maxx,maxy (or with minz/maxz: six numbers), in bbox-crs; CRS84 lon/lat by default",
+        json!({"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}),
         false,
     );
     let items_params = vec![
@@ -139,18 +143,35 @@ pub fn document(base: &str, collections: &[(String, Vec<String>)], max_limit: us
             ("text/html", json!({"type": "string"})),
         ],
     );
-    let mut queryable_fields = serde_json::Map::new();
+    // Each collection's items also get their own path, with one equality parameter per field
+    // (what `?lu_code=CLN` accepts) — as pygeoapi and pg_featureserv describe theirs.
+    let mut per_collection = serde_json::Map::new();
     for (id, fields) in collections {
-        queryable_fields.insert(id.clone(), json!(fields));
+        let mut params: Vec<Json> = items_params[1..].to_vec();
+        for (name, kind) in fields {
+            params.push(query_param(
+                name,
+                &format!("Features whose '{name}' equals this value"),
+                json!({"type": kind}),
+                false,
+            ));
+        }
+        per_collection.insert(
+            format!("/collections/{id}/items"),
+            json!({"get": {
+                "summary": format!("Features of {id}"),
+                "operationId": format!("getFeatures_{id}"),
+                "parameters": params,
+                "responses": {"200": items.clone(), "400": error("Invalid parameter"), "404": error("Not found")}}}),
+        );
     }
-    json!({
+    let mut doc = json!({
         "openapi": "3.0.3",
         "info": {
             "title": "cuulong — Bến Tre geospatial data",
             "description": "OGC API – Features (Part 1 core, GeoJSON, HTML, OpenAPI 3.0; Part 2 CRS; Part 3 CQL2 text filters) and spatial queries over the layers of Bến Tre province. Layers that need an API key are listed only for callers presenting one (Authorization: Bearer KEY or ?key=).",
             "version": env!("CARGO_PKG_VERSION"),
             "license": {"name": "Apache-2.0"},
-            "x-collections": queryable_fields,
         },
         "servers": [{"url": base}],
         "paths": {
@@ -255,8 +276,26 @@ pub fn document(base: &str, collections: &[(String, Vec<String>)], max_limit: us
                 "properties": {"type": {"type": "string", "enum": ["Polygon", "MultiPolygon", "Feature"]},
                     "coordinates": {"type": "array"}, "geometry": {"type": "object"}}},
         }},
-    })
+    });
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        paths.extend(per_collection);
+    }
+    doc
 }
+
+const RESERVED: [&str; 11] = [
+    "f",
+    "limit",
+    "offset",
+    "bbox",
+    "bbox-crs",
+    "crs",
+    "key",
+    "datetime",
+    "filter",
+    "filter-lang",
+    "filter-crs",
+];
 
 /// `GET /api`.
 pub async fn api(
@@ -267,18 +306,27 @@ pub async fn api(
 ) -> Result<Response, ApiError> {
     let base = base_url(&state, &headers);
     let visible = state.visible(&caller);
-    let collections: Vec<(String, Vec<String>)> = visible
+    let collections: Vec<(String, Vec<(String, &'static str)>)> = visible
         .iter()
         .map(|(id, l)| {
-            (
-                id.clone(),
-                l.meta
-                    .schema
-                    .fields
-                    .iter()
-                    .map(|f| f.name.clone())
-                    .collect(),
-            )
+            let fields = l
+                .meta
+                .schema
+                .fields
+                .iter()
+                // A field named like a standard parameter cannot be filtered by equality.
+                .filter(|f| !RESERVED.contains(&f.name.as_str()))
+                .map(|f| {
+                    let kind = match f.kind {
+                        cuulong_core::FieldType::Bool => "boolean",
+                        cuulong_core::FieldType::Int => "integer",
+                        cuulong_core::FieldType::Float => "number",
+                        _ => "string",
+                    };
+                    (f.name.clone(), kind)
+                })
+                .collect();
+            (id.clone(), fields)
         })
         .collect();
     let doc = document(&base, &collections, crate::features::MAX_LIMIT);
