@@ -14,7 +14,6 @@ use cuulong_core::index::LayerIndex;
 use cuulong_core::tile::{to_lonlat, to_mercator};
 use cuulong_core::{FieldType, Value};
 use geo::MapCoords;
-use geozero::ToJson;
 
 use cuulong_core::crs::MapCrs;
 
@@ -360,14 +359,53 @@ fn parse_count(name: &str, s: &str, max: usize) -> Result<usize, ApiError> {
 
 fn feature_json(l: &LayerIndex, i: usize, out: &OutCrs) -> Result<serde_json::Value, ApiError> {
     let a = &l.features[i];
-    let g = out.geometry(&l.geometries[i]);
-    let geometry: serde_json::Value =
-        serde_json::from_str(&g.to_json().map_err(|e| ApiError::Internal(e.to_string()))?)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let geometry = geojson_geometry(&out.geometry(&l.geometries[i]));
     let props = l.meta.schema.properties_json(&a.values);
     Ok(
         serde_json::json!({"type": "Feature", "id": a.id, "geometry": geometry, "properties": props}),
     )
+}
+
+/// A geometry as a GeoJSON object, built directly (no text round trip: items pages are hot).
+fn geojson_geometry(g: &geo_types::Geometry<f64>) -> serde_json::Value {
+    use geo_types::Geometry as G;
+    use serde_json::{json, Value as J};
+    fn pos(c: &geo_types::Coord<f64>) -> J {
+        J::Array(vec![J::from(c.x), J::from(c.y)])
+    }
+    fn line(l: &geo_types::LineString<f64>) -> J {
+        J::Array(l.0.iter().map(pos).collect())
+    }
+    fn poly(p: &geo_types::Polygon<f64>) -> J {
+        J::Array(
+            std::iter::once(p.exterior())
+                .chain(p.interiors())
+                .map(line)
+                .collect(),
+        )
+    }
+    match g {
+        G::Point(p) => json!({"type": "Point", "coordinates": pos(&p.0)}),
+        G::MultiPoint(m) => {
+            json!({"type": "MultiPoint", "coordinates": J::Array(m.0.iter().map(|p| pos(&p.0)).collect())})
+        }
+        G::LineString(l) => json!({"type": "LineString", "coordinates": line(l)}),
+        G::MultiLineString(m) => {
+            json!({"type": "MultiLineString", "coordinates": J::Array(m.0.iter().map(line).collect())})
+        }
+        G::Polygon(p) => json!({"type": "Polygon", "coordinates": poly(p)}),
+        G::MultiPolygon(m) => {
+            json!({"type": "MultiPolygon", "coordinates": J::Array(m.0.iter().map(poly).collect())})
+        }
+        G::GeometryCollection(c) => {
+            json!({"type": "GeometryCollection", "geometries": J::Array(c.0.iter().map(geojson_geometry).collect())})
+        }
+        G::Line(l) => {
+            json!({"type": "LineString", "coordinates": J::Array(vec![pos(&l.start), pos(&l.end)])})
+        }
+        G::Rect(r) => geojson_geometry(&G::Polygon(r.to_polygon())),
+        G::Triangle(t) => geojson_geometry(&G::Polygon(t.to_polygon())),
+    }
 }
 
 /// A `datetime` instant or interval (`a/b`, `..` or empty for open ends) as inclusive bounds.
@@ -639,6 +677,12 @@ pub async fn items(
         "text/html",
         "This page as HTML",
     ));
+    links.push(link(
+        format!("{base}/collections/{id}/queryables"),
+        "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+        "application/schema+json",
+        "Queryable properties",
+    ));
     if html {
         let rows: String = features
             .iter()
@@ -646,7 +690,7 @@ pub async fn items(
             .collect();
         let nav: String = links
             .iter()
-            .filter(|l| l["rel"] != "self" && l["rel"] != "alternate")
+            .filter(|l| l["rel"] == "next" || l["rel"] == "prev")
             .map(|l| {
                 format!(
                     "<a href=\"{}&f=html\">{}</a> ",
@@ -798,6 +842,11 @@ pub async fn queryables(
         }
         props.insert(f.name.clone(), p);
     }
+    // The geometry is queryable too (spatial predicates in CQL2 filters).
+    props.insert(
+        "geometry".into(),
+        serde_json::json!({"title": "geometry", "format": "geometry-any", "x-ogc-role": "primary-geometry"}),
+    );
     if wants_html(&q, &headers)? {
         let rows: String = props
             .iter()
