@@ -214,6 +214,17 @@ fn gdal_reads_the_service_and_counts_match_postgis() {
         } else {
             json(http_post(server.port, &path, drawn.as_bytes()).unwrap())
         };
+        // The query area itself, whichever way its rings turn.
+        let want = db.strings(&format!(
+            "SELECT (ST_Area(({area_sql})::geography) / 10000)::text"
+        ))[0]
+            .parse::<f64>()
+            .unwrap();
+        let got = r["area_ha"].as_f64().unwrap();
+        assert!(
+            (got - want).abs() / want < 0.005,
+            "{path}: area {got} ha vs PostGIS {want} ha"
+        );
         for (layer, field, measure) in [
             ("land_use", "lu_code", "area"),
             ("soil", "soil_group", "area"),

@@ -191,6 +191,7 @@ pub async fn summary(
         }
         _ => ApiError::BadRequest(format!("body: {}", e.body_text())),
     })?;
+    use geo::orient::{Direction, Orient};
     use geo::{Area, BooleanOps, BoundingRect, CoordsIter, Geodesic, GeodesicArea, Length};
     let _ = &q.key;
     let visible = state.visible(&caller);
@@ -352,7 +353,8 @@ pub async fn summary(
         }));
     }
     Ok(Json(serde_json::json!({
-        "area_ha": area.geodesic_area_unsigned() / 10_000.0,
+        // Oriented first: a clockwise ring would otherwise measure the rest of the globe.
+        "area_ha": area.orient(Direction::Default).geodesic_area_unsigned() / 10_000.0,
         "admin": q.admin,
         "layers": out,
     })))
