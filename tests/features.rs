@@ -502,29 +502,14 @@ fn crs_by_reference_and_datetime() {
         );
     }
     // EPSG:9210 through cs2cs with the official parameters: within a centimetre.
-    let tm3_def = "+proj=tmerc +lat_0=0 +lon_0=105.75 +k=0.9999 +x_0=500000 +y_0=0 +ellps=WGS84 +towgs84=-191.90441429,-39.30318279,-111.45032835,0.00928836,-0.01975479,0.00427372,0.252906278 +units=m +no_defs";
-    let mut child = Command::new("cs2cs")
-        .args(["-f", "%.4f", "+proj=longlat +datum=WGS84 +no_defs", "+to"])
-        .args(tm3_def.split(' '))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let stdin = child.stdin.as_mut().unwrap();
-        for (lon, lat) in &ll {
-            writeln!(stdin, "{lon} {lat}").unwrap();
-        }
-    }
-    let out = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
-    for (line, got) in out.lines().zip(coords(&tm3)) {
-        let v: Vec<f64> = line
-            .split_whitespace()
-            .take(2)
-            .map(|x| x.parse().unwrap())
-            .collect();
-        let d = (v[0] - got.0).hypot(v[1] - got.1);
+    let want = cs2cs(
+        WGS84_LONLAT,
+        &format!("{TM3_10545} +towgs84={TOWGS84}"),
+        &ll,
+    );
+    assert_eq!(want.len(), ll.len());
+    for (v, got) in want.into_iter().zip(coords(&tm3)) {
+        let d = (v.0 - got.0).hypot(v.1 - got.1);
         assert!(d < 0.01, "EPSG:9210 {got:?} vs cs2cs {v:?}: {d} m");
     }
     // bbox-crs: the same box in CRS84, EPSG:4326 (lat/lon) and EPSG:3857 selects the same.

@@ -6,50 +6,12 @@
 mod common;
 
 use std::fs;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::*;
 use cuulong_core::{LayerId, Value};
 use cuulong_store::Store;
 use futures::TryStreamExt;
-
-/// EPSG:6960 in `+towgs84` form (position-vector convention: rotations negated).
-const TOWGS84: &str =
-    "-191.90441429,-39.30318279,-111.45032835,0.00928836,-0.01975479,0.00427372,0.252906278";
-const TM3_10545: &str =
-    "+proj=tmerc +lat_0=0 +lon_0=105.75 +k=0.9999 +x_0=500000 +y_0=0 +ellps=WGS84 +units=m";
-
-/// cs2cs from `src` to WGS 84 lon/lat for each (x, y).
-fn cs2cs(src: &str, points: &[(f64, f64)]) -> Vec<(f64, f64)> {
-    let mut child = Command::new("cs2cs")
-        .args(["-f", "%.10f"])
-        .args(src.split_whitespace())
-        .args(["+to", "+proj=longlat", "+datum=WGS84", "+type=crs"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run cs2cs");
-    {
-        let stdin = child.stdin.as_mut().unwrap();
-        for (x, y) in points {
-            writeln!(stdin, "{x} {y}").unwrap();
-        }
-    }
-    let out = child.wait_with_output().unwrap();
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: Vec<f64> = l
-                .split_whitespace()
-                .take(2)
-                .map(|t| t.parse().unwrap())
-                .collect();
-            (v[0], v[1])
-        })
-        .collect()
-}
 
 fn metres(a: (f64, f64), b: (f64, f64)) -> f64 {
     let lat = a.1.to_radians();
@@ -199,7 +161,7 @@ fn vn2000_control_points_match_cs2cs() {
                 shp
             }
         };
-        let expected = cs2cs(&case.cs2cs_src, &case.points);
+        let expected = cs2cs(&case.cs2cs_src, WGS84_LONLAT, &case.points);
         assert_eq!(expected.len(), case.points.len());
         for (label, store_args) in stores(db.as_ref(), &data_dir) {
             let o = ok(run(cuulong()
@@ -265,6 +227,7 @@ fn vn2000_control_points_match_cs2cs() {
     };
     let pinned = cs2cs(
         &format!("{TM3_10545} +towgs84={TOWGS84}"),
+        WGS84_LONLAT,
         &[(585_000.0, 1_115_000.0)],
     )[0];
     let gap = metres(default, pinned);

@@ -724,38 +724,17 @@ fn vn2000_frames_match_cs2cs() {
         attr("CRS:84", "maxx"),
         attr("CRS:84", "maxy"),
     ];
-    let tm3 = "+proj=tmerc +lat_0=0 +lon_0=105.75 +k=0.9999 +x_0=500000 +y_0=0 +ellps=WGS84 +towgs84=-191.90441429,-39.30318279,-111.45032835,0.00928836,-0.01975479,0.00427372,0.252906278 +units=m +no_defs";
-    let mut child = Command::new("cs2cs")
-        .args(["-f", "%.4f", "+proj=longlat +datum=WGS84 +no_defs", "+to"])
-        .args(tm3.split(' '))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let stdin = child.stdin.as_mut().unwrap();
-        for (lon, lat) in [
+    let tm3 = format!("{TM3_10545} +towgs84={TOWGS84}");
+    let pts = cs2cs(
+        WGS84_LONLAT,
+        &tm3,
+        &[
             (ll[0], ll[1]),
             (ll[2], ll[3]),
             (ll[0], ll[3]),
             (ll[2], ll[1]),
-        ] {
-            writeln!(stdin, "{lon} {lat}").unwrap();
-        }
-    }
-    let out = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
-    let pts: Vec<(f64, f64)> = out
-        .lines()
-        .map(|l| {
-            let v: Vec<f64> = l
-                .split_whitespace()
-                .take(2)
-                .map(|x| x.parse().unwrap())
-                .collect();
-            (v[0], v[1])
-        })
-        .collect();
+        ],
+    );
     let min_e = pts.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
     let min_n = pts.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
     let max_e = pts.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
@@ -777,25 +756,8 @@ fn vn2000_frames_match_cs2cs() {
     // GetFeatureInfo in EPSG:9210 at the pixel holding a cs2cs-projected point answers for
     // (almost) that lon/lat: the round trip through PROJ and back is under a centimetre.
     let (lon, lat): (f64, f64) = (106.375, 10.225);
-    let mut child = Command::new("cs2cs")
-        .args(["-f", "%.4f", "+proj=longlat +datum=WGS84 +no_defs", "+to"])
-        .args(tm3.split(' '))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        writeln!(child.stdin.as_mut().unwrap(), "{lon} {lat}").unwrap();
-    }
-    let out = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
-    let v: Vec<f64> = out
-        .split_whitespace()
-        .take(2)
-        .map(|x| x.parse().unwrap())
-        .collect();
+    let (e, n) = cs2cs(WGS84_LONLAT, &tm3, &[(lon, lat)])[0];
     // A 100 × 100 m frame, 1 m pixels, the point at the centre of pixel (50, 50).
-    let (e, n) = (v[0], v[1]);
     let bbox = format!("{},{},{},{}", e - 50.5, n - 49.5, e + 49.5, n + 50.5);
     let (s, _, body) = wms(
         &server,

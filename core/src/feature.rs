@@ -18,6 +18,18 @@ pub enum FieldType {
 }
 
 impl FieldType {
+    /// The JSON Schema `type` of the field's values, and a `format` where one applies.
+    pub fn json_schema(self) -> (&'static str, Option<&'static str>) {
+        match self {
+            FieldType::Bool => ("boolean", None),
+            FieldType::Int => ("integer", None),
+            FieldType::Float => ("number", None),
+            FieldType::Text => ("string", None),
+            FieldType::Date => ("string", Some("date")),
+            FieldType::DateTime => ("string", Some("date-time")),
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             FieldType::Bool => "bool",

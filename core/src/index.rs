@@ -2,15 +2,15 @@
 //! one per zoom band, with generalised geometry built once at load so low-zoom tiles never
 //! walk every vertex of every feature.
 
-use geo::{Area, BoundingRect, MapCoords, Simplify};
-use geo_types::{Coord, Geometry};
+use geo::{Area, BoundingRect, Simplify};
+use geo_types::Geometry;
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{RTree, AABB};
 
 use crate::feature::{Feature, Value};
 use crate::layer::LayerMeta;
 use crate::mvt::{LayerBuilder, BUFFER, EXTENT};
-use crate::tile::{tile_size, to_mercator, TileId};
+use crate::tile::{geometry_to_mercator, tile_size, TileId};
 
 /// Zoom bands with generalised geometry: a tile at zoom z uses the first band ≥ z; above the
 /// last band tiles use the full geometry.
@@ -51,13 +51,6 @@ fn envelope(g: &Geometry<f64>) -> Option<Rectangle<[f64; 2]>> {
     ))
 }
 
-fn mercator(g: &Geometry<f64>) -> Geometry<f64> {
-    g.map_coords(|Coord { x, y }| {
-        let (x, y) = to_mercator(x, y);
-        Coord { x, y }
-    })
-}
-
 /// Generalises a geometry for display at `zoom`: `None` when it is sub-pixel there — its bbox
 /// under half a pixel of a 256-pixel tile, or for polygons an area under half a pixel —
 /// else simplified at half a pixel (Douglas–Peucker).
@@ -92,7 +85,7 @@ impl LayerIndex {
         let mut attrs = Vec::with_capacity(features.len());
         let mut geometries = Vec::with_capacity(features.len());
         for f in features {
-            geometries.push(mercator(&f.geometry));
+            geometries.push(geometry_to_mercator(&f.geometry));
             attrs.push(Attributes {
                 id: f.id,
                 values: f.values,

@@ -84,6 +84,24 @@ pub fn to_lonlat(x: f64, y: f64) -> (f64, f64) {
     (lon, lat)
 }
 
+/// A lon/lat geometry in EPSG:3857.
+pub fn geometry_to_mercator(g: &geo_types::Geometry<f64>) -> geo_types::Geometry<f64> {
+    use geo::MapCoords;
+    g.map_coords(|c| {
+        let (x, y) = to_mercator(c.x, c.y);
+        geo_types::Coord { x, y }
+    })
+}
+
+/// An EPSG:3857 geometry (as the index keeps it) in lon/lat degrees.
+pub fn geometry_to_lonlat(g: &geo_types::Geometry<f64>) -> geo_types::Geometry<f64> {
+    use geo::MapCoords;
+    g.map_coords(|c| {
+        let (x, y) = to_lonlat(c.x, c.y);
+        geo_types::Coord { x, y }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

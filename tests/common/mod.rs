@@ -466,3 +466,47 @@ pub fn reimport_stations(store_args: &[String]) -> Output {
         "--quiet",
     ]))
 }
+
+/// EPSG:6960 in `+towgs84` form (position-vector convention: rotations negated).
+pub const TOWGS84: &str =
+    "-191.90441429,-39.30318279,-111.45032835,0.00928836,-0.01975479,0.00427372,0.252906278";
+/// VN-2000 / TM-3 105-45 (Bến Tre's zone, EPSG:9210) without its datum shift.
+pub const TM3_10545: &str =
+    "+proj=tmerc +lat_0=0 +lon_0=105.75 +k=0.9999 +x_0=500000 +y_0=0 +ellps=WGS84 +units=m";
+/// WGS 84 lon/lat as cs2cs takes it.
+pub const WGS84_LONLAT: &str = "+proj=longlat +datum=WGS84 +type=crs";
+
+/// PROJ's own cs2cs from `from` to `to` (PROJ strings) for each (x, y): the independent
+/// reference the VN-2000 tests compare with.
+pub fn cs2cs(from: &str, to: &str, points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new("cs2cs")
+        .args(["-f", "%.10f"])
+        .args(from.split_whitespace())
+        .arg("+to")
+        .args(to.split_whitespace())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run cs2cs");
+    {
+        let stdin = child.stdin.as_mut().unwrap();
+        for (x, y) in points {
+            writeln!(stdin, "{x} {y}").unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Vec<f64> = l
+                .split_whitespace()
+                .take(2)
+                .map(|t| t.parse().unwrap())
+                .collect();
+            (v[0], v[1])
+        })
+        .collect()
+}

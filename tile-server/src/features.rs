@@ -11,7 +11,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use cuulong_core::index::LayerIndex;
-use cuulong_core::tile::{to_lonlat, to_mercator};
+use cuulong_core::tile::{geometry_to_lonlat, to_mercator};
 use cuulong_core::{FieldType, Value};
 use geo::MapCoords;
 
@@ -104,10 +104,7 @@ impl OutCrs {
     fn geometry(&self, g: &geo_types::Geometry<f64>) -> geo_types::Geometry<f64> {
         let lat_first = self.crs.lat_first(true);
         match &self.reprojector {
-            None => g.map_coords(|c| {
-                let (x, y) = to_lonlat(c.x, c.y);
-                geo_types::Coord { x, y }
-            }),
+            None => geometry_to_lonlat(g),
             Some(r) => g.map_coords(|c| {
                 let mut p = [(c.x, c.y)];
                 r.mercator_to_map(&mut p);
@@ -366,8 +363,9 @@ fn feature_json(l: &LayerIndex, i: usize, out: &OutCrs) -> Result<serde_json::Va
     )
 }
 
-/// A geometry as a GeoJSON object, built directly (no text round trip: items pages are hot).
-fn geojson_geometry(g: &geo_types::Geometry<f64>) -> serde_json::Value {
+/// A geometry as a GeoJSON object, built directly (no text round trip: items pages, feature
+/// info and spatial filters are hot paths).
+pub(crate) fn geojson_geometry(g: &geo_types::Geometry<f64>) -> serde_json::Value {
     use geo_types::Geometry as G;
     use serde_json::{json, Value as J};
     fn pos(c: &geo_types::Coord<f64>) -> J {
@@ -828,14 +826,7 @@ pub async fn queryables(
     let base = base_url(&state, &headers);
     let mut props = serde_json::Map::new();
     for f in &l.meta.schema.fields {
-        let (kind, format) = match f.kind {
-            FieldType::Bool => ("boolean", None),
-            FieldType::Int => ("integer", None),
-            FieldType::Float => ("number", None),
-            FieldType::Text => ("string", None),
-            FieldType::Date => ("string", Some("date")),
-            FieldType::DateTime => ("string", Some("date-time")),
-        };
+        let (kind, format) = f.kind.json_schema();
         let mut p = serde_json::json!({"title": f.name, "type": kind});
         if let Some(format) = format {
             p["format"] = format.into();

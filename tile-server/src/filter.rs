@@ -6,9 +6,8 @@
 
 use cql2::Expr;
 use cuulong_core::index::LayerIndex;
-use cuulong_core::tile::{to_lonlat, to_mercator};
-use geo::{Distance, Euclidean, MapCoords};
-use geozero::ToJson;
+use cuulong_core::tile::{geometry_to_lonlat, geometry_to_mercator, to_lonlat};
+use geo::{Distance, Euclidean};
 
 use crate::error::ApiError;
 
@@ -72,11 +71,7 @@ fn check(
                 let geom: geo_types::Geometry<f64> = geozero::wkt::Wkt(wkt.as_str())
                     .to_geo()
                     .map_err(|e| bad(format!("S_DWITHIN geometry: {e}")))?;
-                let merc = geom.map_coords(|c| {
-                    let (x, y) = to_mercator(c.x, c.y);
-                    geo_types::Coord { x, y }
-                });
-                dwithin.push((merc, *d));
+                dwithin.push((geometry_to_mercator(&geom), *d));
             }
             for a in args.iter_mut() {
                 check(a, fields, spatial, dwithin)?;
@@ -134,16 +129,8 @@ impl Filter {
             "properties": serde_json::Value::Object(layer.meta.schema.properties_json(&a.values)),
         });
         if self.spatial {
-            let g = layer.geometries[i].map_coords(|c| {
-                let (x, y) = to_lonlat(c.x, c.y);
-                geo_types::Coord { x, y }
-            });
-            let geojson: serde_json::Value = g
-                .to_json()
-                .ok()
-                .and_then(|s| serde_json::from_str(&s).ok())
-                .unwrap_or(serde_json::Value::Null);
-            record["geometry"] = geojson;
+            record["geometry"] =
+                crate::features::geojson_geometry(&geometry_to_lonlat(&layer.geometries[i]));
         }
         let mut expr = self.expr.clone();
         if !self.dwithin.is_empty() {

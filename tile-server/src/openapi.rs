@@ -316,15 +316,7 @@ pub async fn api(
                 .iter()
                 // A field named like a standard parameter cannot be filtered by equality.
                 .filter(|f| !RESERVED.contains(&f.name.as_str()))
-                .map(|f| {
-                    let kind = match f.kind {
-                        cuulong_core::FieldType::Bool => "boolean",
-                        cuulong_core::FieldType::Int => "integer",
-                        cuulong_core::FieldType::Float => "number",
-                        _ => "string",
-                    };
-                    (f.name.clone(), kind)
-                })
+                .map(|f| (f.name.clone(), f.kind.json_schema().0))
                 .collect();
             (id.clone(), fields)
         })

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::Json;
 use cuulong_core::index::LayerIndex;
-use cuulong_core::tile::to_mercator;
+use cuulong_core::tile::{geometry_to_lonlat, to_mercator};
 use cuulong_core::LayerId;
 use geo::{Distance, Euclidean, Intersects};
 use geozero::ToGeo;
@@ -161,14 +161,6 @@ pub struct SummaryQuery {
     key: Option<String>,
 }
 
-fn to_lonlat_geom(g: &geo_types::Geometry<f64>) -> geo_types::Geometry<f64> {
-    use geo::MapCoords;
-    g.map_coords(|c| {
-        let (x, y) = cuulong_core::tile::to_lonlat(c.x, c.y);
-        geo_types::Coord { x, y }
-    })
-}
-
 fn as_multipolygon(g: geo_types::Geometry<f64>) -> Option<geo_types::MultiPolygon<f64>> {
     match g {
         geo_types::Geometry::Polygon(p) => Some(geo_types::MultiPolygon(vec![p])),
@@ -206,7 +198,7 @@ pub async fn summary(
                         .features
                         .iter()
                         .position(|a| a.values[code_idx].as_str() == Some(code.as_str()))?;
-                    Some((to_lonlat_geom(&l.geometries[i]), l.meta.id.to_string()))
+                    Some((geometry_to_lonlat(&l.geometries[i]), l.meta.id.to_string()))
                 });
             let (g, layer) = hit.ok_or_else(|| {
                 ApiError::NotFound(format!(
@@ -310,7 +302,7 @@ pub async fn summary(
         let mut classes: std::collections::BTreeMap<String, (f64, usize)> = Default::default();
         let mut is_area = None;
         for (i, g) in l.query([x0, y0, x1, y1]) {
-            let g = to_lonlat_geom(g);
+            let g = geometry_to_lonlat(g);
             let value = match &g {
                 geo_types::Geometry::Polygon(_) | geo_types::Geometry::MultiPolygon(_) => {
                     is_area = Some(true);

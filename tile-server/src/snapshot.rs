@@ -9,11 +9,10 @@ use std::sync::Arc;
 
 use cuulong_core::access::ApiKey;
 use cuulong_core::index::LayerIndex;
-use cuulong_core::tile::to_lonlat;
+use cuulong_core::tile::geometry_to_lonlat;
 use cuulong_core::{Feature, ImportRecord, LayerDef, LayerMeta};
 use cuulong_store::{EmbeddedStore, Store};
 use futures::TryStreamExt;
-use geo::MapCoords;
 use serde::{Deserialize, Serialize};
 
 use crate::state::Layers;
@@ -94,10 +93,7 @@ async fn write_layer(store: &EmbeddedStore, index: &LayerIndex) -> Result<(), St
         batch.push(Feature {
             id: attrs.id,
             // The index keeps EPSG:3857; back to lon/lat (sub-millimetre round trip).
-            geometry: geometry.map_coords(|c| {
-                let (x, y) = to_lonlat(c.x, c.y);
-                geo_types::Coord { x, y }
-            }),
+            geometry: geometry_to_lonlat(geometry),
             values: attrs.values.clone(),
         });
         if batch.len() == 1000 {

@@ -98,7 +98,7 @@ impl StyleSet {
             }
             out.push(LayerStyle {
                 name: style.name.clone(),
-                title: style_title(style),
+                title: style.title.clone(),
                 style: style.clone(),
                 source_layer: source_layer.to_owned(),
             });
@@ -129,8 +129,4 @@ impl StyleSet {
         }
         out
     }
-}
-
-fn style_title(style: &Style) -> String {
-    style.title.clone()
 }

@@ -7,7 +7,6 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use cuulong_core::access::Caller;
 use cuulong_core::index::LayerIndex;
-use geozero::ToJson;
 
 use super::reproject::Reprojector;
 use super::{parse_frame, parse_layers, quote, xml_escape, Params, Version, WmsError};
@@ -212,7 +211,9 @@ fn json(hits: &[Hit], lon: f64, lat: f64, radius_m: f64) -> String {
                 "distance_m".into(),
                 ((h.distance_m * 100.0).round() / 100.0).into(),
             );
-            let geometry = lonlat_geojson(&h.layer.geometries[h.position]);
+            let geometry = crate::features::geojson_geometry(
+                &cuulong_core::tile::geometry_to_lonlat(&h.layer.geometries[h.position]),
+            );
             serde_json::json!({
                 "type": "Feature",
                 "id": format!("{}.{}", h.layer.meta.id.as_str(), a.id),
@@ -229,18 +230,6 @@ fn json(hits: &[Hit], lon: f64, lat: f64, radius_m: f64) -> String {
         "features": features,
     })
     .to_string()
-}
-
-fn lonlat_geojson(g: &geo_types::Geometry<f64>) -> serde_json::Value {
-    use geo::MapCoords;
-    let g = g.map_coords(|c| {
-        let (x, y) = cuulong_core::tile::to_lonlat(c.x, c.y);
-        geo_types::Coord { x, y }
-    });
-    g.to_json()
-        .ok()
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or(serde_json::Value::Null)
 }
 
 fn text(hits: &[Hit], lon: f64, lat: f64) -> String {

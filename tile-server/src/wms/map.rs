@@ -240,17 +240,19 @@ pub async fn get_map(
     let public = all_open(layers.iter().map(|l| &l.index.meta));
     let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, WmsError> {
         let r = render_frame(&frame, &layers, background)?;
-        encode(&r.pixmap, format, bg).map_err(|e| WmsError {
-            code: None,
-            message: format!("could not encode the image: {e}"),
-            status: axum::http::StatusCode::BAD_REQUEST,
+        encode(&r.pixmap, format, bg).map_err(|e| {
+            WmsError::failed(
+                format!("could not encode the image: {e}"),
+                axum::http::StatusCode::BAD_REQUEST,
+            )
         })
     })
     .await
-    .map_err(|e| WmsError {
-        code: None,
-        message: format!("rendering failed: {e}"),
-        status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
+    .map_err(|e| {
+        WmsError::failed(
+            format!("rendering failed: {e}"),
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        )
     })??;
     Ok(image_response(bytes, format, public))
 }
@@ -328,15 +330,17 @@ pub async fn get_legend(
         encode(&pixmap, ImageFormat::Png, Rgba::from_u8(255, 255, 255, 255))
     })
     .await
-    .map_err(|e| WmsError {
-        code: None,
-        message: format!("legend failed: {e}"),
-        status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
+    .map_err(|e| {
+        WmsError::failed(
+            format!("legend failed: {e}"),
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        )
     })?
-    .map_err(|e| WmsError {
-        code: None,
-        message: format!("legend failed: {e}"),
-        status: axum::http::StatusCode::BAD_REQUEST,
+    .map_err(|e| {
+        WmsError::failed(
+            format!("legend failed: {e}"),
+            axum::http::StatusCode::BAD_REQUEST,
+        )
     })?;
     Ok(image_response(
         bytes,

@@ -56,7 +56,16 @@ pub struct WmsError {
 }
 
 impl WmsError {
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
+    /// A failure with no standard code (rendering, encoding), with its status.
+    fn failed(message: impl Into<String>, status: StatusCode) -> Self {
+        Self {
+            code: None,
+            message: message.into(),
+            status,
+        }
+    }
+
+    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> Self {
         Self {
             code: Some(code),
             message: message.into(),
@@ -82,12 +91,7 @@ impl WmsError {
 
 impl From<ApiError> for WmsError {
     fn from(e: ApiError) -> Self {
-        let status = e.status();
-        Self {
-            code: None,
-            message: e.to_string(),
-            status,
-        }
+        Self::failed(e.to_string(), e.status())
     }
 }
 

@@ -45,10 +45,11 @@ impl Reprojector {
             let forward = transform(WGS84, def, &invert_pipeline(&to_wgs84))?;
             Ok((forward, inverse))
         };
-        let (forward, inverse) = build().map_err(|e| WmsError {
-            code: Some("InvalidCRS"),
-            message: format!("{}: cannot set up the transformation: {e}", crs.name()),
-            status: axum::http::StatusCode::BAD_REQUEST,
+        let (forward, inverse) = build().map_err(|e| {
+            WmsError::new(
+                "InvalidCRS",
+                format!("{}: cannot set up the transformation: {e}", crs.name()),
+            )
         })?;
         Ok(Self {
             crs,
