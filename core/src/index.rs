@@ -10,6 +10,7 @@ use rstar::{RTree, AABB};
 use crate::feature::{Feature, Value};
 use crate::layer::LayerMeta;
 use crate::mvt::{LayerBuilder, BUFFER, EXTENT};
+use crate::query::{covers, covers_banded, polygon_bands, RingBands};
 use crate::tile::{geometry_to_mercator, tile_size, TileId};
 
 /// Zoom bands with generalised geometry: a tile at zoom z uses the first band ≥ z; above the
@@ -41,6 +42,8 @@ pub struct LayerIndex {
     bands: Vec<Band>,
     /// Position in `features` of each feature id.
     by_id: rustc_hash::FxHashMap<i64, u32>,
+    /// Bands over the large rings of polygons, by position, for point-in-polygon tests.
+    ring_bands: rustc_hash::FxHashMap<u32, Box<[Option<RingBands>]>>,
 }
 
 fn envelope(g: &Geometry<f64>) -> Option<Rectangle<[f64; 2]>> {
@@ -122,6 +125,11 @@ impl LayerIndex {
             .enumerate()
             .map(|(i, a)| (a.id, i as u32))
             .collect();
+        let ring_bands = geometries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, g)| Some((i as u32, polygon_bands(g)?)))
+            .collect();
         Self {
             meta,
             features: attrs,
@@ -129,6 +137,16 @@ impl LayerIndex {
             tree,
             bands,
             by_id,
+            ring_bands,
+        }
+    }
+
+    /// Whether the feature at `position` covers `c` (EPSG:3857): inside or on the boundary.
+    pub fn covers(&self, position: usize, c: geo_types::Coord<f64>) -> bool {
+        let g = &self.geometries[position];
+        match self.ring_bands.get(&(position as u32)) {
+            Some(bands) => covers_banded(g, bands, c),
+            None => covers(g, c),
         }
     }
 
@@ -233,7 +251,13 @@ impl LayerIndex {
                         .sum::<usize>()
             })
             .sum();
-        full + bands + attrs + self.features.len() * 64
+        let ring_bands: usize = self
+            .ring_bands
+            .values()
+            .flat_map(|rings| rings.iter().flatten())
+            .map(RingBands::heap_bytes)
+            .sum();
+        full + bands + attrs + ring_bands + self.features.len() * 64
     }
 }
 

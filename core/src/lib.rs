@@ -11,6 +11,7 @@ pub mod index;
 pub mod layer;
 pub mod mapping;
 pub mod mvt;
+pub mod query;
 pub mod render;
 pub mod style;
 pub mod tile;

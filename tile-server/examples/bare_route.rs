@@ -4,7 +4,8 @@
 //!   cargo run --release --example bare_route -- 127.0.0.1:8099 DIR
 //!
 //! DIR holds files named `<z>_<x>_<y>.mvt.gz` (gzip MVT); requests to
-//! `/tiles/{layers}/{z}/{x}/{y}.mvt` get them.
+//! `/tiles/{layers}/{z}/{x}/{y}.mvt` get them. A `point.json` in DIR is the answer to every
+//! `/query/point` request (the ceiling for benches/query_point_vs_postgis.sh).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -56,8 +57,30 @@ async fn main() -> std::io::Result<()> {
         }
     }
     eprintln!("bare_route: {} tiles on {bind}", tiles.len());
+    let point: Arc<Vec<u8>> =
+        Arc::new(std::fs::read(format!("{dir}/point.json")).unwrap_or_default());
     let app = Router::new()
         .route("/tiles/{layers}/{z}/{x}/{y}", get(tile))
-        .with_state(Arc::new(tiles));
-    axum::serve(tokio::net::TcpListener::bind(&bind).await?, app).await
+        .with_state(Arc::new(tiles))
+        .route(
+            "/query/point",
+            get(move || {
+                let point = point.clone();
+                async move {
+                    (
+                        [(
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static("application/json"),
+                        )],
+                        point.as_ref().clone(),
+                    )
+                }
+            }),
+        );
+    // The same socket option as cuulong serve.
+    let listener =
+        axum::serve::ListenerExt::tap_io(tokio::net::TcpListener::bind(&bind).await?, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+    axum::serve(listener, app).await
 }

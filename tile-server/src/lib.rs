@@ -122,7 +122,14 @@ pub async fn serve(store: Arc<dyn Store>, config: ServerConfig) -> std::io::Resu
     tokio::spawn(auth::audit_writer(store.clone(), audit_rx));
     let state = Arc::new(AppState::new(store, &config, audit_tx));
     tokio::spawn(loader::run(state.clone()));
-    let listener = tokio::net::TcpListener::bind(config.bind).await?;
+    // Responses go out whole in one write; Nagle would only hold back the last segment of
+    // a pipelined or large response for a delayed ACK.
+    let listener = axum::serve::ListenerExt::tap_io(
+        tokio::net::TcpListener::bind(config.bind).await?,
+        |tcp| {
+            let _ = tcp.set_nodelay(true);
+        },
+    );
     tracing::info!(addr = %config.bind, "cuulong serving; map at http://{}/map", config.bind);
     eprintln!(
         "cuulong: serving on http://{}/ (map: http://{}/map)",

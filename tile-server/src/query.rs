@@ -6,11 +6,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
+use cuulong_core::feature::Properties;
 use cuulong_core::index::LayerIndex;
+use cuulong_core::query::point_hits;
 use cuulong_core::tile::{geometry_to_lonlat, to_mercator};
 use cuulong_core::LayerId;
-use geo::{Distance, Euclidean, Intersects};
 use geozero::ToGeo;
 
 use crate::auth::{self, Auth};
@@ -44,51 +46,31 @@ fn number(
     Ok(Some(v))
 }
 
-/// What lies at lon/lat in `layers`: features containing the point, and with a radius (m)
-/// those within it, nearest first, then by layer id. Shared by `/query/point` and WMS
-/// GetFeatureInfo so both answer the same.
-pub(crate) fn point_hits(
-    layers: &[Arc<LayerIndex>],
+/// The answer of `/query/point`, serialised straight from the index (no JSON tree).
+#[derive(serde::Serialize)]
+struct PointAnswer<'a> {
     lon: f64,
     lat: f64,
-    radius: f64,
-) -> Vec<(f64, Arc<LayerIndex>, usize)> {
-    let (x, y) = to_mercator(lon, lat);
-    // Mercator stretches distances by 1/cos(lat): search that far in map units.
-    let scale = lat.to_radians().cos();
-    let r = radius / scale;
-    // A little slack so points and lines exactly at the point are found.
-    let pad = r.max(0.01);
-    let p = geo_types::Point::new(x, y);
-    let mut hits = Vec::new();
-    for l in layers {
-        for (i, g) in l.query([x - pad, y - pad, x + pad, y + pad]) {
-            // Containment first (cheap); the distance to every segment only for a radius.
-            let d = if g.intersects(&p) {
-                0.0
-            } else if radius > 0.0 {
-                Euclidean.distance(&p, g) * scale
-            } else {
-                continue;
-            };
-            if d <= radius {
-                hits.push((d, l.clone(), i));
-            }
-        }
-    }
-    hits.sort_by(|a, b| {
-        a.0.total_cmp(&b.0)
-            .then_with(|| a.1.meta.id.cmp(&b.1.meta.id))
-            .then_with(|| a.1.features[a.2].id.cmp(&b.1.features[b.2].id))
-    });
-    hits
+    radius_m: f64,
+    count: usize,
+    features: Vec<PointFeature<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct PointFeature<'a> {
+    layer: &'a str,
+    id: i64,
+    distance_m: f64,
+    title_vi: &'a str,
+    title_en: &'a str,
+    properties: Properties<'a>,
 }
 
 pub async fn point(
     State(state): State<Arc<AppState>>,
     Query(q): Query<HashMap<String, String>>,
     Auth(caller): Auth,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Response, ApiError> {
     for k in q.keys() {
         if !["lon", "lat", "layers", "radius_m", "key"].contains(&k.as_str()) {
             return Err(ApiError::BadRequest(format!(
@@ -103,13 +85,13 @@ pub async fn point(
         .ok_or_else(|| ApiError::BadRequest("lat: required".into()))?;
     let radius = number(&q, "radius_m", 0.0..=MAX_RADIUS_M)?.unwrap_or(0.0);
     let visible = state.visible(&caller);
-    let layers: Vec<_> = match q.get("layers") {
+    let layers: Vec<&LayerIndex> = match q.get("layers") {
         Some(list) => list
             .split(',')
             .map(|id| {
                 LayerId::parse(id)
                     .ok()
-                    .and_then(|_| visible.get(id).cloned())
+                    .and_then(|_| visible.get(id).map(|l| &**l))
                     .ok_or_else(|| {
                         ApiError::NotFound(format!(
                             "layer '{}' does not exist",
@@ -118,24 +100,43 @@ pub async fn point(
                     })
             })
             .collect::<Result<_, _>>()?,
-        None => visible.values().cloned().collect(),
+        None => visible.values().map(|l| &**l).collect(),
     };
     let hits = point_hits(&layers, lon, lat, radius);
-    let features: Vec<serde_json::Value> = hits
+    let features: Vec<PointFeature> = hits
         .iter()
         .map(|(d, l, i)| {
             auth::audit(&state, &caller, &l.meta, "query/point");
             let a = &l.features[*i];
-            let props = l.meta.schema.properties_json(&a.values);
-            serde_json::json!({
-                "layer": l.meta.id, "id": a.id, "distance_m": (d * 100.0).round() / 100.0,
-                "title_vi": l.meta.title_vi, "title_en": l.meta.title_en, "properties": props,
-            })
+            PointFeature {
+                layer: l.meta.id.as_str(),
+                id: a.id,
+                distance_m: (d * 100.0).round() / 100.0,
+                title_vi: &l.meta.title_vi,
+                title_en: &l.meta.title_en,
+                properties: l.meta.schema.properties(&a.values),
+            }
         })
         .collect();
-    Ok(Json(serde_json::json!({
-        "lon": lon, "lat": lat, "radius_m": radius, "count": features.len(), "features": features,
-    })))
+    let answer = PointAnswer {
+        lon,
+        lat,
+        radius_m: radius,
+        count: features.len(),
+        features,
+    };
+    // Written in one go from the borrowed index; axum's Json would do the same, but the
+    // answer borrows `hits`, which a returned `Json` could not outlive.
+    let body =
+        serde_json::to_vec(&answer).map_err(|e| ApiError::Internal(format!("query/point: {e}")))?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
 }
 
 /// The attribute a family's statistics are grouped by.

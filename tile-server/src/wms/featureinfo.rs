@@ -7,6 +7,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use cuulong_core::access::Caller;
 use cuulong_core::index::LayerIndex;
+use cuulong_core::query::{point_hits, sort_hits};
 
 use super::reproject::Reprojector;
 use super::{parse_frame, parse_layers, quote, xml_escape, Params, Version, WmsError};
@@ -60,8 +61,8 @@ pub const INFO_FORMATS: &[&str] = &[
     "application/vnd.ogc.gml",
 ];
 
-struct Hit {
-    layer: Arc<LayerIndex>,
+struct Hit<'a> {
+    layer: &'a LayerIndex,
     position: usize,
     distance_m: f64,
 }
@@ -150,13 +151,9 @@ pub async fn get_feature_info(
                 .to_ascii_lowercase()
                 .contains("polygon")
         });
-    let mut hits = crate::query::point_hits(&areas, lon, lat, 0.0);
-    hits.extend(crate::query::point_hits(&others, lon, lat, radius_m));
-    hits.sort_by(|a, b| {
-        a.0.total_cmp(&b.0)
-            .then_with(|| a.1.meta.id.cmp(&b.1.meta.id))
-            .then_with(|| a.1.features[a.2].id.cmp(&b.1.features[b.2].id))
-    });
+    let mut hits = point_hits(&areas, lon, lat, 0.0);
+    hits.extend(point_hits(&others, lon, lat, radius_m));
+    sort_hits(&mut hits);
     // FEATURE_COUNT is per layer, as in MapServer and GeoServer.
     let mut kept: Vec<Hit> = Vec::new();
     for (d, layer, position) in hits {
@@ -182,7 +179,7 @@ pub async fn get_feature_info(
     Ok(([(header::CONTENT_TYPE, format.mime())], body).into_response())
 }
 
-fn properties(h: &Hit) -> Vec<(String, String)> {
+fn properties(h: &Hit<'_>) -> Vec<(String, String)> {
     let meta = &h.layer.meta;
     let values = &h.layer.features[h.position].values;
     meta.schema
@@ -200,7 +197,7 @@ fn properties(h: &Hit) -> Vec<(String, String)> {
         .collect()
 }
 
-fn json(hits: &[Hit], lon: f64, lat: f64, radius_m: f64) -> String {
+fn json(hits: &[Hit<'_>], lon: f64, lat: f64, radius_m: f64) -> String {
     let features: Vec<serde_json::Value> = hits
         .iter()
         .map(|h| {
@@ -232,7 +229,7 @@ fn json(hits: &[Hit], lon: f64, lat: f64, radius_m: f64) -> String {
     .to_string()
 }
 
-fn text(hits: &[Hit], lon: f64, lat: f64) -> String {
+fn text(hits: &[Hit<'_>], lon: f64, lat: f64) -> String {
     let mut out = format!("GetFeatureInfo at lon {lon:.6}, lat {lat:.6}\n");
     if hits.is_empty() {
         out.push_str("no features found\n");
@@ -253,7 +250,7 @@ fn text(hits: &[Hit], lon: f64, lat: f64) -> String {
     out
 }
 
-fn html(hits: &[Hit], lon: f64, lat: f64) -> String {
+fn html(hits: &[Hit<'_>], lon: f64, lat: f64) -> String {
     let mut out = format!(
         "<!DOCTYPE html>\n<html lang=\"vi\"><head><meta charset=\"utf-8\"><title>GetFeatureInfo</title></head><body>\n<p>lon {lon:.6}, lat {lat:.6}</p>\n"
     );
@@ -284,7 +281,7 @@ fn html(hits: &[Hit], lon: f64, lat: f64) -> String {
 
 /// GML 2 in MapServer's `msGMLOutput` layout, which GDAL's WMS driver (gdallocationinfo) and
 /// QGIS read.
-fn gml(hits: &[Hit]) -> String {
+fn gml(hits: &[Hit<'_>]) -> String {
     let mut out = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<msGMLOutput xmlns:gml=\"http://www.opengis.net/gml\" xmlns:xlink=\"http://www.w3.org/1999/xlink\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n",
     );
