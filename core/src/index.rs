@@ -26,12 +26,35 @@ pub struct Attributes {
     pub values: Vec<Value>,
 }
 
+/// One zoom band. Memory is spent only where it buys speed: generalised geometry only where
+/// it saves at least a quarter of the vertices (a 7-vertex parcel that loses one keeps
+/// serving its full geometry), and an R-tree of its own only when under half the features
+/// are visible at the band (else the full tree, filtered by `visible_from`, is walked).
 struct Band {
     zoom: u8,
-    /// Generalised geometry of the features visible at this band (entry data indexes it).
-    geometries: Vec<(u32, Geometry<f64>)>,
-    tree: RTree<Entry>,
+    /// Generalised geometries, and by feature position the slot of each one (`NO_SLOT`: the
+    /// full geometry serves); no slots when nothing was generalised. Dense rather than a hash
+    /// map: 4 bytes a feature, and no hashing per tile candidate.
+    simplified: Vec<Geometry<f64>>,
+    slots: Option<Box<[u32]>>,
+    /// The visible features (entry data: position), when they are few.
+    tree: Option<RTree<Entry>>,
 }
+
+const NO_SLOT: u32 = u32::MAX;
+
+impl Band {
+    /// The geometry to draw at this band for the feature at `position`.
+    fn geometry<'a>(&'a self, position: u32, full: &'a [Geometry<f64>]) -> &'a Geometry<f64> {
+        match self.slots.as_ref().map(|s| s[position as usize]) {
+            Some(slot) if slot != NO_SLOT => &self.simplified[slot as usize],
+            _ => &full[position as usize],
+        }
+    }
+}
+
+/// A generalised geometry is kept when it has at most this share of the vertices.
+const KEEP_SIMPLIFIED_BELOW: f64 = 0.75;
 
 pub struct LayerIndex {
     pub meta: LayerMeta,
@@ -40,6 +63,9 @@ pub struct LayerIndex {
     pub geometries: Vec<Geometry<f64>>,
     tree: RTree<Entry>,
     bands: Vec<Band>,
+    /// By position: the first band at which the feature is not sub-pixel (`BANDS.len()`: only
+    /// at full resolution). Sub-pixel is monotone in zoom, so it is visible at every later one.
+    visible_from: Vec<u8>,
     /// Position in `features` of each feature id.
     by_id: rustc_hash::FxHashMap<i64, u32>,
     /// Bands over the large rings of polygons, by position, for point-in-polygon tests.
@@ -56,11 +82,13 @@ fn envelope(g: &Geometry<f64>) -> Option<Rectangle<[f64; 2]>> {
 
 /// Generalises a geometry for display at `zoom`: `None` when it is sub-pixel there — its bbox
 /// under half a pixel of a 256-pixel tile, or for polygons an area under half a pixel —
-/// else simplified at half a pixel (Douglas–Peucker).
-fn generalise(g: &Geometry<f64>, zoom: u8) -> Option<Geometry<f64>> {
+/// else simplified at half a pixel (Douglas–Peucker); `Some(None)` when that would not save a
+/// quarter of the vertices (the full geometry serves).
+fn generalise(g: &Geometry<f64>, zoom: u8) -> Option<Option<Geometry<f64>>> {
+    use geo::CoordsIter;
     let pixel = tile_size(zoom) / 256.0;
     match g {
-        Geometry::Point(_) | Geometry::MultiPoint(_) => return Some(g.clone()),
+        Geometry::Point(_) | Geometry::MultiPoint(_) => return Some(None),
         _ => {}
     }
     let r = g.bounding_rect()?;
@@ -73,13 +101,39 @@ fn generalise(g: &Geometry<f64>, zoom: u8) -> Option<Geometry<f64>> {
         return None;
     }
     let eps = pixel / 2.0;
-    Some(match g {
+    let simplified = match g {
         Geometry::LineString(l) => Geometry::LineString(l.simplify(eps)),
         Geometry::MultiLineString(l) => Geometry::MultiLineString(l.simplify(eps)),
         Geometry::Polygon(p) => Geometry::Polygon(p.simplify(eps)),
         Geometry::MultiPolygon(p) => Geometry::MultiPolygon(p.simplify(eps)),
-        other => other.clone(),
-    })
+        _ => return Some(None),
+    };
+    let kept = simplified.coords_count() as f64;
+    if kept > g.coords_count() as f64 * KEEP_SIMPLIFIED_BELOW {
+        return Some(None);
+    }
+    Some(Some(shrunk(simplified)))
+}
+
+/// The geometry with its coordinate vectors at their length (Douglas–Peucker leaves them at
+/// the capacity of the input).
+fn shrunk(mut g: Geometry<f64>) -> Geometry<f64> {
+    fn polygon(p: &mut geo_types::Polygon<f64>) {
+        p.exterior_mut(|r| r.0.shrink_to_fit());
+        p.interiors_mut(|rings| {
+            for r in rings {
+                r.0.shrink_to_fit();
+            }
+        });
+    }
+    match &mut g {
+        Geometry::LineString(l) => l.0.shrink_to_fit(),
+        Geometry::MultiLineString(m) => m.0.iter_mut().for_each(|l| l.0.shrink_to_fit()),
+        Geometry::Polygon(p) => polygon(p),
+        Geometry::MultiPolygon(m) => m.0.iter_mut().for_each(polygon),
+        _ => {}
+    }
+    g
 }
 
 impl LayerIndex {
@@ -100,24 +154,51 @@ impl LayerIndex {
             .filter_map(|(i, g)| Some(Entry::new(envelope(g)?, i as u32)))
             .collect();
         let tree = RTree::bulk_load(entries);
+        let mut visible_from = vec![BANDS.len() as u8; geometries.len()];
         let bands = BANDS
             .iter()
-            .map(|&zoom| {
-                let geoms: Vec<(u32, Geometry<f64>)> = geometries
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, g)| Some((i as u32, generalise(g, zoom)?)))
-                    .collect();
-                let entries = geoms
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(slot, (_, g))| Some(Entry::new(envelope(g)?, slot as u32)))
-                    .collect();
-                Band {
-                    zoom,
-                    geometries: geoms,
-                    tree: RTree::bulk_load(entries),
+            .enumerate()
+            .map(|(b, &zoom)| {
+                let mut simplified = Vec::new();
+                let mut slots = vec![NO_SLOT; geometries.len()];
+                let mut visible = Vec::new();
+                for (i, g) in geometries.iter().enumerate() {
+                    // Visible at an earlier band: visible here; only the geometry is new.
+                    let generalised = if usize::from(visible_from[i]) < b {
+                        generalise(g, zoom).unwrap_or(None)
+                    } else {
+                        match generalise(g, zoom) {
+                            Some(x) => {
+                                visible_from[i] = b as u8;
+                                x
+                            }
+                            None => continue,
+                        }
+                    };
+                    visible.push(i as u32);
+                    if let Some(s) = generalised {
+                        slots[i] = simplified.len() as u32;
+                        simplified.push(s);
+                    }
                 }
+                simplified.shrink_to_fit();
+                let band = Band {
+                    zoom,
+                    slots: (!simplified.is_empty()).then(|| slots.into_boxed_slice()),
+                    simplified,
+                    tree: None,
+                };
+                let tree = (visible.len() * 2 < geometries.len()).then(|| {
+                    RTree::bulk_load(
+                        visible
+                            .iter()
+                            .filter_map(|&i| {
+                                Some(Entry::new(envelope(band.geometry(i, &geometries))?, i))
+                            })
+                            .collect(),
+                    )
+                });
+                Band { tree, ..band }
             })
             .collect();
         let by_id = attrs
@@ -136,6 +217,7 @@ impl LayerIndex {
             geometries,
             tree,
             bands,
+            visible_from,
             by_id,
             ring_bands,
         }
@@ -198,18 +280,26 @@ impl LayerIndex {
     /// that zoom, in feature order.
     pub fn candidates(&self, zoom: u8, bounds: [f64; 4]) -> Vec<(usize, &Geometry<f64>)> {
         let env = AABB::from_corners([bounds[0], bounds[1]], [bounds[2], bounds[3]]);
-        let mut out: Vec<(usize, &Geometry<f64>)> = match self.bands.iter().find(|b| b.zoom >= zoom)
-        {
-            Some(band) => band
-                .tree
-                .locate_in_envelope_intersecting(&env)
-                .map(|e| {
-                    let (i, g) = &band.geometries[e.data as usize];
-                    (*i as usize, g)
-                })
-                .collect(),
-            None => self.query(bounds).collect(),
-        };
+        let mut out: Vec<(usize, &Geometry<f64>)> =
+            match self.bands.iter().position(|b| b.zoom >= zoom) {
+                Some(b) => {
+                    let band = &self.bands[b];
+                    let geometry = |i: u32| band.geometry(i, &self.geometries);
+                    match &band.tree {
+                        Some(tree) => tree
+                            .locate_in_envelope_intersecting(&env)
+                            .map(|e| (e.data as usize, geometry(e.data)))
+                            .collect(),
+                        None => self
+                            .tree
+                            .locate_in_envelope_intersecting(&env)
+                            .filter(|e| usize::from(self.visible_from[e.data as usize]) <= b)
+                            .map(|e| (e.data as usize, geometry(e.data)))
+                            .collect(),
+                    }
+                }
+                None => self.query(bounds).collect(),
+            };
         // Stable order (feature order) so identical requests give identical bytes.
         out.sort_unstable_by_key(|(i, _)| *i);
         out
@@ -234,11 +324,20 @@ impl LayerIndex {
             use geo::CoordsIter;
             g.coords_count()
         }
-        let full: usize = self.geometries.iter().map(coords).sum::<usize>() * 16;
+        let full: usize = self.geometries.iter().map(coords).sum::<usize>() * 16
+            + self.geometries.len() * (std::mem::size_of::<Geometry<f64>>() + 1)
+            + self.tree.size() * 64;
         let bands: usize = self
             .bands
             .iter()
-            .map(|b| b.geometries.iter().map(|(_, g)| coords(g)).sum::<usize>() * 16)
+            .map(|b| {
+                b.simplified
+                    .iter()
+                    .map(|g| 56 + coords(g) * 16)
+                    .sum::<usize>()
+                    + b.slots.as_ref().map_or(0, |s| s.len() * 4)
+                    + b.tree.as_ref().map_or(0, |t| t.size() * 64)
+            })
             .sum();
         let attrs: usize = self
             .features
@@ -324,5 +423,75 @@ mod tests {
         assert_eq!(ids(tile_at(14)), vec![1, 2]);
         // A tile far away is empty.
         assert!(idx.tile_layer(TileId::new(14, 0, 0).unwrap()).is_none());
+    }
+
+    #[test]
+    fn bands_hold_what_generalising_each_feature_alone_gives() {
+        // 2 000 parcels from 3 m to 6 km wide, many-vertex (jagged) and simple ones, so some
+        // bands keep a tree of their own and some filter the full tree.
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut features = Vec::new();
+        for id in 0..2000 {
+            let (lon, lat) = (106.0 + next() * 0.8, 9.8 + next() * 0.5);
+            let r = 0.00003 * 2000f64.powf(next());
+            let n = if next() < 0.3 { 40 } else { 5 };
+            let mut ring: Vec<(f64, f64)> = (0..n)
+                .map(|k| {
+                    let a = f64::from(k) / f64::from(n) * std::f64::consts::TAU;
+                    let jag = r * (0.5 + 0.5 * next());
+                    (lon + jag * a.cos(), lat + jag * a.sin())
+                })
+                .collect();
+            ring.push(ring[0]);
+            features.push(Feature {
+                id,
+                geometry: Geometry::Polygon(geo_types::Polygon::new(ring.into(), vec![])),
+                values: vec![Value::Text("LUC".into())],
+            });
+        }
+        let idx = LayerIndex::build(meta(), features);
+        assert!(idx.bands.iter().any(|b| b.tree.is_some()));
+        assert!(idx.bands.iter().any(|b| b.tree.is_none()));
+        assert!(idx.bands.iter().any(|b| !b.simplified.is_empty()));
+        let (x, y) = crate::tile::to_mercator(106.4, 10.05);
+        for zoom in 3..=13u8 {
+            for half in [2_000.0, 20_000.0, 200_000.0] {
+                let bounds = [x - half, y - half, x + half, y + half];
+                let got: Vec<(usize, usize)> = idx
+                    .candidates(zoom, bounds)
+                    .into_iter()
+                    .map(|(i, g)| {
+                        use geo::CoordsIter;
+                        (i, g.coords_count())
+                    })
+                    .collect();
+                let band = BANDS.iter().find(|&&b| b >= zoom);
+                let want: Vec<(usize, usize)> = idx
+                    .geometries
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, g)| {
+                        use geo::CoordsIter;
+                        let shown = match band {
+                            Some(&b) => generalise(g, b)?.unwrap_or_else(|| g.clone()),
+                            None => g.clone(),
+                        };
+                        let r = shown.bounding_rect()?;
+                        (r.min().x <= bounds[2]
+                            && r.max().x >= bounds[0]
+                            && r.min().y <= bounds[3]
+                            && r.max().y >= bounds[1])
+                            .then(|| (i, shown.coords_count()))
+                    })
+                    .collect();
+                assert_eq!(got, want, "zoom {zoom}, half-width {half}");
+            }
+        }
     }
 }
