@@ -27,9 +27,9 @@ pub struct Attributes {
 }
 
 /// One zoom band. Memory is spent only where it buys speed: generalised geometry only where
-/// it saves at least a quarter of the vertices (a 7-vertex parcel that loses one keeps
-/// serving its full geometry), and an R-tree of its own only when under half the features
-/// are visible at the band (else the full tree, filtered by `visible_from`, is walked).
+/// generalising removed a vertex (else the full geometry serves), stored densely and at its
+/// length, and an R-tree of its own only when under half the features are visible at the
+/// band (else the full tree, filtered by `visible_from`, is walked).
 struct Band {
     zoom: u8,
     /// Generalised geometries, and by feature position the slot of each one (`NO_SLOT`: the
@@ -52,9 +52,6 @@ impl Band {
         }
     }
 }
-
-/// A generalised geometry is kept when it has at most this share of the vertices.
-const KEEP_SIMPLIFIED_BELOW: f64 = 0.75;
 
 pub struct LayerIndex {
     pub meta: LayerMeta,
@@ -82,8 +79,8 @@ fn envelope(g: &Geometry<f64>) -> Option<Rectangle<[f64; 2]>> {
 
 /// Generalises a geometry for display at `zoom`: `None` when it is sub-pixel there — its bbox
 /// under half a pixel of a 256-pixel tile, or for polygons an area under half a pixel —
-/// else simplified at half a pixel (Douglas–Peucker); `Some(None)` when that would not save a
-/// quarter of the vertices (the full geometry serves).
+/// else simplified at half a pixel (Douglas–Peucker); `Some(None)` when that removed nothing
+/// (the full geometry serves).
 fn generalise(g: &Geometry<f64>, zoom: u8) -> Option<Option<Geometry<f64>>> {
     use geo::CoordsIter;
     let pixel = tile_size(zoom) / 256.0;
@@ -108,8 +105,8 @@ fn generalise(g: &Geometry<f64>, zoom: u8) -> Option<Option<Geometry<f64>>> {
         Geometry::MultiPolygon(p) => Geometry::MultiPolygon(p.simplify(eps)),
         _ => return Some(None),
     };
-    let kept = simplified.coords_count() as f64;
-    if kept > g.coords_count() as f64 * KEEP_SIMPLIFIED_BELOW {
+    // Douglas–Peucker only removes vertices: the same count is the same geometry.
+    if simplified.coords_count() == g.coords_count() {
         return Some(None);
     }
     Some(Some(shrunk(simplified)))
