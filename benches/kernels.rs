@@ -48,7 +48,7 @@ impl Rng {
 
 fn meta(id: &str, fields: Vec<Field>, geometry_type: &str, count: i64) -> LayerMeta {
     LayerMeta {
-        id: LayerId::parse(id).unwrap(),
+        id: LayerId::parse(id).expect("a valid layer id"),
         title_vi: id.into(),
         title_en: id.into(),
         family: None,
@@ -119,7 +119,7 @@ fn river_ring() -> LineString<f64> {
 
 fn bench_point_in_polygon(c: &mut Criterion) {
     let ring = river_ring();
-    let bands = RingBands::build(&ring).unwrap();
+    let bands = RingBands::build(&ring).expect("a ring this large gets bands");
     let mut rng = Rng(11);
     let probes: Vec<Coord<f64>> = (0..1024)
         .map(|_| {
@@ -173,7 +173,7 @@ fn tile_at(z: u8, lon: f64, lat: f64) -> TileId {
         ((x + HALF_WORLD) / size) as u64,
         ((HALF_WORLD - y) / size) as u64,
     )
-    .unwrap()
+    .expect("a tile inside the world")
 }
 
 fn bench_tiles_and_maps(c: &mut Criterion) {
@@ -187,7 +187,8 @@ fn bench_tiles_and_maps(c: &mut Criterion) {
     }
     g.finish();
 
-    let style = Style::parse("land_use", include_str!("../styles/land_use.json")).unwrap();
+    let style = Style::parse("land_use", include_str!("../styles/land_use.json"))
+        .expect("the land-use style compiles");
     let mut g = c.benchmark_group("render_land_use_50k");
     for z in [10u8, 14] {
         let bounds = tile_at(z, 106.38, 10.24).bounds();
