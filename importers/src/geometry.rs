@@ -125,6 +125,57 @@ fn measure(g: &OgrGeometry, dim: Dim) -> f64 {
     }
 }
 
+/// Finite coordinates inside the expected extent.
+fn check_extent(bbox: &Bbox, extent: &Bbox) -> Result<(), Rejection> {
+    if bbox.0.iter().any(|v| !v.is_finite()) {
+        return Err(Rejection("coordinates are not finite numbers".into()));
+    }
+    if !bbox.within(extent) {
+        return Err(Rejection(format!(
+            "outside the expected extent: bbox {:.6},{:.6},{:.6},{:.6} is not within {},{},{},{} (wrong CRS?)",
+            bbox.0[0], bbox.0[1], bbox.0[2], bbox.0[3], extent.0[0], extent.0[1], extent.0[2], extent.0[3]
+        )));
+    }
+    Ok(())
+}
+
+/// The WKB geometry type of a plain 2D linear geometry (point … multipolygon), else `None`
+/// (Z/M, curves, collections, anything unknown: those go through OGR).
+fn plain_wkb_type(wkb: &[u8]) -> Option<u32> {
+    let code: [u8; 4] = wkb.get(1..5)?.try_into().ok()?;
+    let t = match wkb.first()? {
+        0 => u32::from_be_bytes(code),
+        1 => u32::from_le_bytes(code),
+        _ => return None,
+    };
+    (1..=6).contains(&t).then_some(t)
+}
+
+/// Processes one source geometry as WKB. The common case — plain 2D points, lines or polygons
+/// already in lon/lat, valid — is decoded straight into `geo` and checked in Rust; everything
+/// else (reprojection, curves, Z/M, invalid geometry to repair with GEOS) goes through OGR.
+pub fn process_wkb(
+    wkb: &[u8],
+    transform: Option<&CoordTransform>,
+    extent: &Bbox,
+) -> Result<Outcome, Rejection> {
+    use geo::BoundingRect;
+    if let (None, Some(t)) = (transform, plain_wkb_type(wkb)) {
+        if let Ok(geo) = Wkb(wkb).to_geo() {
+            if let Some(r) = geo.bounding_rect() {
+                check_extent(&Bbox([r.min().x, r.min().y, r.max().x, r.max().y]), extent)?;
+                let point = matches!(t, 1 | 4);
+                if point || geo::Validation::is_valid(&geo) {
+                    return Ok(Outcome::Ok(promote(geo)));
+                }
+            }
+        }
+    }
+    let g = OgrGeometry::from_wkb(wkb)
+        .map_err(|e| Rejection(format!("geometry could not be read: {e}")))?;
+    process(&g, transform, extent)
+}
+
 /// Processes one source geometry. `transform` is `None` when the source is already lon/lat
 /// WGS 84.
 pub fn process(
@@ -161,16 +212,7 @@ pub fn process(
         ));
     };
     let env = g.envelope();
-    let bbox = Bbox([env.MinX, env.MinY, env.MaxX, env.MaxY]);
-    if bbox.0.iter().any(|v| !v.is_finite()) {
-        return reject("coordinates are not finite numbers".into());
-    }
-    if !bbox.within(extent) {
-        return reject(format!(
-            "outside the expected extent: bbox {:.6},{:.6},{:.6},{:.6} is not within {},{},{},{} (wrong CRS?)",
-            bbox.0[0], bbox.0[1], bbox.0[2], bbox.0[3], extent.0[0], extent.0[1], extent.0[2], extent.0[3]
-        ));
-    }
+    check_extent(&Bbox([env.MinX, env.MinY, env.MaxX, env.MaxY]), extent)?;
     // Validity is checked in Rust first (no conversion to GEOS); only geometries it finds
     // invalid go to GEOS, which has the last word (the rules of PostGIS ST_IsValid) and repairs.
     let geo = match g
@@ -307,5 +349,57 @@ mod tests {
             Outcome::Ok(Geometry::MultiLineString(m)) => assert!(m.0[0].0.len() > 3),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// The WKB fast path answers as OGR + GEOS do, for every kind of input.
+    #[test]
+    fn wkb_fast_path_answers_as_the_ogr_path() {
+        let cases = [
+            "POINT (106.3 10.2)",
+            "MULTIPOINT ((106.3 10.2), (106.4 10.1))",
+            "LINESTRING (106 10, 106.1 10.1)",
+            "POLYGON ((106 10, 106.01 10, 106.01 10.01, 106 10, 106 10))",
+            "POLYGON ((106 10, 106.01 10, 106.01 10.01, 106 10.01, 106 10), (106.002 10.002, 106.004 10.002, 106.004 10.004, 106.002 10.002))",
+            // Invalid: a bow tie (rejected) and a spike (repaired) go on to GEOS.
+            "POLYGON ((106 10, 106.01 10.01, 106.01 10, 106 10.01, 106 10))",
+            "POLYGON ((106 10, 106.01 10, 106.01 10.005, 106.02 10.005, 106.01 10.005, 106.01 10.01, 106 10.01, 106 10))",
+            // Outside Vietnam, projected coordinates, Z, curves, collections, empty.
+            "POINT (2.35 48.85)",
+            "POLYGON ((581000 1132000, 581100 1132000, 581100 1132100, 581000 1132000))",
+            "LINESTRING Z (106 10 5, 106.1 10.1 6)",
+            "CIRCULARSTRING (106 10, 106.01 10.01, 106.02 10)",
+            "GEOMETRYCOLLECTION (POINT (106.3 10.2))",
+            "POLYGON EMPTY",
+        ];
+        for wkt in cases {
+            let g = OgrGeometry::from_wkt(wkt).unwrap();
+            for order in [
+                gdal_sys::OGRwkbByteOrder::wkbNDR,
+                gdal_sys::OGRwkbByteOrder::wkbXDR,
+            ] {
+                let size =
+                    usize::try_from(unsafe { gdal_sys::OGR_G_WkbSize(g.c_geometry()) }).unwrap();
+                let mut wkb = vec![0u8; size];
+                // SAFETY: the buffer holds the size OGR asked for; `g` outlives the call.
+                let err =
+                    unsafe { gdal_sys::OGR_G_ExportToWkb(g.c_geometry(), order, wkb.as_mut_ptr()) };
+                assert_eq!(err, gdal_sys::OGRErr::OGRERR_NONE);
+                assert_eq!(
+                    process_wkb(&wkb, None, &VIETNAM_EXTENT),
+                    process(&g, None, &VIETNAM_EXTENT),
+                    "{wkt}"
+                );
+            }
+        }
+        assert_eq!(plain_wkb_type(&[1, 3, 0, 0, 0]), Some(3));
+        assert_eq!(plain_wkb_type(&[0, 0, 0, 0, 3]), Some(3));
+        assert_eq!(
+            plain_wkb_type(&[1, 0xeb, 3, 0, 0]),
+            None,
+            "Polygon Z (1003)"
+        );
+        assert_eq!(plain_wkb_type(&[7]), None);
+        let err = process_wkb(&[1, 2, 3], None, &VIETNAM_EXTENT).unwrap_err();
+        assert!(err.0.contains("could not be read"), "{}", err.0);
     }
 }

@@ -550,11 +550,11 @@ impl Stage<'_> {
                     });
                 }
             };
-        let Some(g) = wkb.and_then(|w| gdal::vector::Geometry::from_wkb(&w).ok()) else {
+        let Some(wkb) = wkb else {
             reject("no geometry".into(), tally, None);
             return None;
         };
-        let (geo, repaired) = match geometry::process(&g, transform, &self.opts.extent) {
+        let (geo, repaired) = match geometry::process_wkb(&wkb, transform, &self.opts.extent) {
             Ok(geometry::Outcome::Ok(g)) => (g, false),
             Ok(geometry::Outcome::Repaired(g, note)) => {
                 *tally.notes.entry(note_key(&note)).or_default() += 1;
