@@ -597,7 +597,13 @@ impl Stage<'_> {
                 }
             }
         }
-        values.extend(self.kept.iter().map(|&i| source_values[i].clone()));
+        // Moved, not cloned: nothing can reject the feature any more.
+        let mut source_values = source_values;
+        values.extend(
+            self.kept
+                .iter()
+                .map(|&i| std::mem::replace(&mut source_values[i], Value::Null)),
+        );
         tally.geometry_types.insert(geometry::geo_type_name(&geo));
         tally.imported += 1;
         tally.repaired += i64::from(repaired);

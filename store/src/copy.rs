@@ -3,7 +3,8 @@
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use cuulong_core::{Feature, FieldType, Schema, Value};
-use geozero::{CoordDimensions, ToWkb};
+use geozero::wkb::{WkbDialect, WkbWriter};
+use geozero::{CoordDimensions, GeozeroGeometry};
 
 const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
 
@@ -40,11 +41,22 @@ pub(crate) fn encode_batch(
     for f in batch {
         out.extend_from_slice(&ncols.to_be_bytes());
         put(out, &f.id.to_be_bytes());
-        let ewkb = f
-            .geometry
-            .to_ewkb(CoordDimensions::xy(), Some(4326))
+        // EWKB written in place behind its length (no buffer per feature).
+        let at = out.len();
+        out.extend_from_slice(&[0; 4]);
+        let mut writer = WkbWriter::with_opts(
+            &mut *out,
+            WkbDialect::Ewkb,
+            CoordDimensions::xy(),
+            Some(4326),
+            Vec::new(),
+        );
+        f.geometry
+            .process_geom(&mut writer)
             .map_err(|e| format!("feature {}: {e}", f.id))?;
-        put(out, &ewkb);
+        let len = i32::try_from(out.len() - at - 4)
+            .map_err(|_| format!("feature {}: geometry over 2 GiB", f.id))?;
+        out[at..at + 4].copy_from_slice(&len.to_be_bytes());
         for (field, value) in schema.fields.iter().zip(&f.values) {
             match (value, field.kind) {
                 (Value::Null, _) => out.extend_from_slice(&(-1i32).to_be_bytes()),
@@ -90,7 +102,7 @@ fn put(out: &mut Vec<u8>, bytes: &[u8]) {
 mod tests {
     use super::*;
     use cuulong_core::Field;
-    use geo_types::{point, Geometry};
+    use geo_types::{point, polygon, Geometry};
 
     #[test]
     fn encodes_header_rows_and_trailer() {
@@ -112,6 +124,32 @@ mod tests {
         assert!(out.ends_with(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff]));
         let text = "Bến Tre".as_bytes();
         assert!(out.windows(text.len()).any(|w| w == text));
+    }
+
+    #[test]
+    fn geometry_goes_in_as_the_ewkb_postgis_reads() {
+        use geozero::ToWkb;
+        let schema = Schema::new(vec![]);
+        let g: Geometry = geo_types::MultiPolygon(vec![polygon![
+            (x: 106.0, y: 10.0), (x: 106.1, y: 10.0), (x: 106.1, y: 10.1), (x: 106.0, y: 10.0)
+        ]])
+        .into();
+        let ewkb = g.to_ewkb(CoordDimensions::xy(), Some(4326)).unwrap();
+        let f = Feature {
+            id: 1,
+            geometry: g,
+            values: vec![],
+        };
+        let mut out = Vec::new();
+        encode_batch(&schema, &[f], &mut out).unwrap();
+        // Header (19), column count (2), fid (4 + 8), then the geometry's length and bytes.
+        let at = 19 + 2 + 12;
+        let len = i32::from_be_bytes(out[at..at + 4].try_into().unwrap());
+        assert_eq!(len as usize, ewkb.len());
+        assert_eq!(&out[at + 4..at + 4 + ewkb.len()], ewkb.as_slice());
+        // The SRID travels: EWKB flag 0x20000000 and 4326 after the type.
+        assert_eq!(&ewkb[1..5], &(6u32 | 0x2000_0000).to_le_bytes());
+        assert_eq!(&ewkb[5..9], &4326u32.to_le_bytes());
     }
 
     #[test]
