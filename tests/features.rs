@@ -474,16 +474,7 @@ q = w.collection_queryables("land_use")
 print(json.dumps({"cols": sorted(cols), "n": len(items["features"]), "matched": items["numberMatched"],
                   "one": one["properties"]["name"], "queryables": sorted(q["properties"])}))
 "#;
-    let o = Command::new(root().join(".tools/venv/bin/python"))
-        .args(["-c", script, &server.url("")])
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "owslib: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let out: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let out = python_json("owslib", ["-c", script, &server.url("")]);
     assert_eq!(out["cols"].as_array().unwrap().len(), 10);
     assert_eq!(out["n"], 7);
     assert!(out["matched"].as_u64().unwrap() > 7);

@@ -217,17 +217,10 @@ fn independent_decoders_agree(file: &std::path::Path, tile: &Tile, (z, x, y): (u
         })
         .collect();
     if test_tools() {
-        let o = Command::new(root().join(".tools/venv/bin/python"))
-            .arg(root().join("tests/web/decode_tile.py"))
-            .arg(file)
-            .output()
-            .expect("run decode_tile.py (scripts/install-test-tools.sh)");
-        assert!(
-            o.status.success(),
-            "mapbox-vector-tile: {}",
-            String::from_utf8_lossy(&o.stderr)
+        let j = python_json(
+            "mapbox-vector-tile",
+            [root().join("tests/web/decode_tile.py").as_path(), file],
         );
-        let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         for (name, ids) in &want {
             let got: Vec<u64> = j[name]["ids"]
                 .as_array()

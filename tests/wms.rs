@@ -180,7 +180,6 @@ fn clients_read_capabilities_maps_and_feature_info() {
     assert_eq!(text.matches("<Layer queryable=\"1\"").count(), 10);
 
     // owslib parses both versions, fetches a map and feature info.
-    let py = root().join(".tools/venv/bin/python");
     let script = r#"
 import json, sys
 from owslib.wms import WebMapService
@@ -202,16 +201,7 @@ for version in ("1.3.0", "1.1.1"):
                     "info": json.loads(info.read())}
 print(json.dumps(out))
 "#;
-    let o = Command::new(&py)
-        .args(["-c", script, &server.url("/wms")])
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "owslib: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let out: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let out = python_json("owslib", ["-c", script, &server.url("/wms")]);
     // The feature at the centre pixel, from /query/point (axis order handled by owslib).
     let (lon, lat): (f64, f64) = (106.375, 10.225);
     let (_, _, body) = server

@@ -405,6 +405,30 @@ pub fn test_tools() -> bool {
     ok
 }
 
+/// Runs the test tools' Python (.tools/venv) with `args` and returns what it printed, as JSON.
+/// A failing run fails the test with its stderr, under `what` (the client it drives).
+pub fn python_json<I, S>(what: &str, args: I) -> serde_json::Value
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let o = Command::new(root().join(".tools/venv/bin/python"))
+        .args(args)
+        .output()
+        .expect("run .tools/venv/bin/python (scripts/install-test-tools.sh)");
+    assert!(
+        o.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{what}: not JSON ({e}): {}",
+            String::from_utf8_lossy(&o.stdout)
+        )
+    })
+}
+
 /// The catalogue entry of one layer (`cuulong layers --json`), which must exist.
 pub fn layer_entry(store_args: &[String], id: &str) -> serde_json::Value {
     layers_json(store_args)

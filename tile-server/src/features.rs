@@ -500,6 +500,22 @@ fn matches(v: &Value, want: &str, kind: FieldType) -> bool {
     }
 }
 
+/// The parameters `/collections/{id}/items` defines itself; any other names a property to
+/// filter on (shared with `/api`, which lists the properties beside these).
+pub(crate) const ITEMS_PARAMETERS: [&str; 11] = [
+    "f",
+    "limit",
+    "offset",
+    "bbox",
+    "bbox-crs",
+    "crs",
+    "key",
+    "datetime",
+    "filter",
+    "filter-lang",
+    "filter-crs",
+];
+
 pub async fn items(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -551,22 +567,9 @@ pub async fn items(
         .map(|f| crate::filter::Filter::parse(f, &l))
         .transpose()?;
     // Property filters: any other parameter must name a field of the collection.
-    let reserved = [
-        "f",
-        "limit",
-        "offset",
-        "bbox",
-        "bbox-crs",
-        "crs",
-        "key",
-        "datetime",
-        "filter",
-        "filter-lang",
-        "filter-crs",
-    ];
     let mut filters = Vec::new();
     for (k, v) in &q {
-        if reserved.contains(&k.as_str()) {
+        if ITEMS_PARAMETERS.contains(&k.as_str()) {
             continue;
         }
         let idx = l.meta.schema.index_of(k).ok_or_else(|| {

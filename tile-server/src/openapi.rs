@@ -283,20 +283,6 @@ pub fn document(
     doc
 }
 
-const RESERVED: [&str; 11] = [
-    "f",
-    "limit",
-    "offset",
-    "bbox",
-    "bbox-crs",
-    "crs",
-    "key",
-    "datetime",
-    "filter",
-    "filter-lang",
-    "filter-crs",
-];
-
 /// `GET /api`.
 pub async fn api(
     State(state): State<Arc<AppState>>,
@@ -315,7 +301,7 @@ pub async fn api(
                 .fields
                 .iter()
                 // A field named like a standard parameter cannot be filtered by equality.
-                .filter(|f| !RESERVED.contains(&f.name.as_str()))
+                .filter(|f| !crate::features::ITEMS_PARAMETERS.contains(&f.name.as_str()))
                 .map(|f| (f.name.clone(), f.kind.json_schema().0))
                 .collect();
             (id.clone(), fields)
