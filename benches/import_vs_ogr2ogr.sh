@@ -11,16 +11,10 @@ cd "$(dirname "$0")/.."
 COUNT=${1:-200000}
 RUNS=${2:-3}
 
-bash scripts/install-deps.sh
-URL=$(bash scripts/pg-start.sh)
-cargo build --release --locked -q
-CUULONG=${CARGO_TARGET_DIR:-target}/release/cuulong
-
-FIX=target/bench-fixtures
-mkdir -p "$FIX"
-SRC4326="$FIX/land_use_big_$COUNT.gpkg"
+source benches/lib.sh
+bench_build
+SRC4326=$(big_layer "$COUNT")
 SRCTM3="$FIX/land_use_big_${COUNT}_tm3.gpkg"
-[ -f "$SRC4326" ] || /usr/bin/python3 scripts/make_big_layer.py "$COUNT" "$SRC4326" >&2
 if [ ! -f "$SRCTM3" ]; then
   # Same features in VN-2000 / TM-3 105-45, reprojected with the pinned EPSG:6960 pipeline.
   ogr2ogr -f GPKG "$SRCTM3" "$SRC4326" -s_srs EPSG:4326 -t_srs EPSG:9210 -ct "+proj=pipeline \
@@ -32,10 +26,7 @@ if [ ! -f "$SRCTM3" ]; then
 fi
 
 BENCH_DB=cuulong_bench
-ADMIN_URL=${URL/\/cuulong\?/\/postgres?}
-psql -X -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" \
-  -c "CREATE DATABASE $BENCH_DB TEMPLATE cuulong_template"
-DB_URL=${URL/\/cuulong\?/\/$BENCH_DB?}
+fresh_db "$BENCH_DB"
 PG_DSN="PG:dbname=$BENCH_DB host=/var/run/postgresql port=${CUULONG_PG_PORT:-5439}"
 
 now() { date +%s.%N; }

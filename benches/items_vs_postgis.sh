@@ -11,20 +11,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-20}
 CLIENTS=${2:-8}
-command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null || sudo apt-get install -y -qq wrk >/dev/null; }
-bash scripts/install-deps.sh
-URL=$(bash scripts/pg-start.sh)
-cargo build --release --locked -q
-CUULONG=${CARGO_TARGET_DIR:-target}/release/cuulong
-FIX=target/bench-fixtures
-mkdir -p "$FIX"
-BIG="$FIX/land_use_big_200000.gpkg"
-[ -f "$BIG" ] || /usr/bin/python3 scripts/make_big_layer.py 200000 "$BIG" >&2
-
-DB=cuulong_items_bench
-ADMIN_URL=${URL/\/cuulong\?/\/postgres?}
-psql -X -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB TEMPLATE cuulong_template"
-DB_URL=${URL/\/cuulong\?/\/$DB?}
+source benches/lib.sh
+ensure_wrk
+bench_build
+BIG=$(big_layer 200000)
+fresh_db cuulong_items_bench
 "$CUULONG" --database-url "$DB_URL" import "$BIG" --layer land_use_big --family land_use --quiet >/dev/null
 psql -X -q "$DB_URL" -c "ANALYZE"
 TABLE=$(psql -X -tA "$DB_URL" -c "SELECT table_name FROM cuulong.layers WHERE id = 'land_use_big'")

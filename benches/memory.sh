@@ -11,15 +11,9 @@
 #   bash benches/memory.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
-cargo build --release --locked -q
-cargo build --release --locked -q -p cuulong-tile-server --example index_memory
-TARGET=${CARGO_TARGET_DIR:-target}
-CUULONG=$TARGET/release/cuulong
-FIX=target/bench-fixtures
-mkdir -p "$FIX"
-BIG="$FIX/land_use_big_200000.gpkg"
-[ -f "$BIG" ] || /usr/bin/python3 scripts/make_big_layer.py 200000 "$BIG" >&2
+source benches/lib.sh
+bench_build index_memory
+BIG=$(big_layer 200000)
 
 DATA=$FIX/memory-data
 EMPTY=$FIX/memory-empty

@@ -14,20 +14,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-20}
 CLIENTS=${2:-32}
-command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null || sudo apt-get install -y -qq wrk >/dev/null; }
-bash scripts/install-deps.sh
-URL=$(bash scripts/pg-start.sh)
-cargo build --release --locked -q
-cargo build --release --locked -q -p cuulong-tile-server --example point_engine --example bare_route
-TARGET=${CARGO_TARGET_DIR:-target}
-CUULONG=$TARGET/release/cuulong
-FIX=target/bench-fixtures
-mkdir -p "$FIX"
-
-DB=cuulong_query_bench
-ADMIN_URL=${URL/\/cuulong\?/\/postgres?}
-psql -X -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB TEMPLATE cuulong_template"
-DB_URL=${URL/\/cuulong\?/\/$DB?}
+source benches/lib.sh
+ensure_wrk
+bench_build point_engine bare_route
+fresh_db cuulong_query_bench
 "$CUULONG" --database-url "$DB_URL" import-manifest data-samples/samples.toml --quiet >/dev/null
 psql -X -q "$DB_URL" -c "ANALYZE"
 

@@ -13,25 +13,13 @@ cd "$(dirname "$0")/.."
 DURATION=${1:-20}
 CONNS=${2:-32}
 command -v martin >/dev/null || { echo "martin not installed (see the header of this script)" >&2; exit 1; }
-command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null || sudo apt-get install -y -qq wrk >/dev/null; }
-
-bash scripts/install-deps.sh
-URL=$(bash scripts/pg-start.sh)
-cargo build --release --locked -q
-cargo build --release --locked -q -p cuulong-tile-server --example bare_route
-TARGET=${CARGO_TARGET_DIR:-target}
-CUULONG=$TARGET/release/cuulong
+source benches/lib.sh
+ensure_wrk
+bench_build bare_route
 BARE=$TARGET/release/examples/bare_route
-
-FIX=target/bench-fixtures
-mkdir -p "$FIX"
-BIG="$FIX/land_use_big_200000.gpkg"
-[ -f "$BIG" ] || /usr/bin/python3 scripts/make_big_layer.py 200000 "$BIG" >&2
-
+BIG=$(big_layer 200000)
 DB=cuulong_tiles_bench
-ADMIN_URL=${URL/\/cuulong\?/\/postgres?}
-psql -X -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB TEMPLATE cuulong_template"
-DB_URL=${URL/\/cuulong\?/\/$DB?}
+fresh_db "$DB"
 "$CUULONG" --database-url "$DB_URL" import "$BIG" --layer land_use_big --family land_use --quiet >/dev/null
 "$CUULONG" --database-url "$DB_URL" import data-samples/transport/provincial_roads_synthetic.gpkg \
   --layer provincial_roads --family transport --quiet >/dev/null
