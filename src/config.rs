@@ -31,6 +31,9 @@ pub struct ServeFile {
     pub request_timeout_s: Option<u64>,
     pub wms_max_size: Option<u32>,
     pub snapshot_dir: Option<PathBuf>,
+    pub anonymous_rate_limit_per_minute: Option<u32>,
+    pub render_memory_mb: Option<u32>,
+    pub max_event_streams: Option<u32>,
 }
 
 /// Reads the file named by `explicit`, else `./cuulong.toml` if it exists, else defaults.
@@ -88,6 +91,27 @@ pub struct ServeArgs {
     /// Keep no snapshot (a server on PostGIS then cannot start without it).
     #[arg(long, conflicts_with = "snapshot_dir")]
     pub no_snapshot: bool,
+    /// Requests a minute per address for callers without a valid key (anonymous, or a wrong
+    /// key), 0 = unlimited; beyond it 429 [default: 6000].
+    #[arg(long, env = "CUULONG_ANONYMOUS_RATE_LIMIT_PER_MINUTE")]
+    pub anonymous_rate_limit_per_minute: Option<u32>,
+    /// MiB of map images (WMS) drawn at once; a GetMap that does not fit waits a moment or
+    /// gets 503 + Retry-After [default: an eighth of the machine's memory, 256–2048].
+    #[arg(long, env = "CUULONG_RENDER_MEMORY_MB", value_parser = clap::value_parser!(u32).range(16..=1048576))]
+    pub render_memory_mb: Option<u32>,
+    /// Event streams (`/events`) open at once; beyond it 503 [default: 256].
+    #[arg(long, env = "CUULONG_MAX_EVENT_STREAMS")]
+    pub max_event_streams: Option<u32>,
+    /// A secret that lets a `/metrics` scrape (`Authorization: Bearer TOKEN`) see every
+    /// layer's series; without it a scrape sees those of the layers its caller may see.
+    /// A secret: flag or environment only, never the file.
+    #[arg(
+        long,
+        env = "CUULONG_METRICS_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
 }
 
 impl ServeArgs {
@@ -120,6 +144,19 @@ impl ServeArgs {
                 .wms_max_size
                 .or(file.wms_max_size)
                 .unwrap_or(d.wms_max_size),
+            anonymous_rate_limit_per_minute: self
+                .anonymous_rate_limit_per_minute
+                .or(file.anonymous_rate_limit_per_minute)
+                .unwrap_or(d.anonymous_rate_limit_per_minute),
+            render_memory_mb: self
+                .render_memory_mb
+                .or(file.render_memory_mb)
+                .unwrap_or(d.render_memory_mb),
+            max_event_streams: self
+                .max_event_streams
+                .or(file.max_event_streams)
+                .unwrap_or(d.max_event_streams),
+            metrics_token: self.metrics_token.filter(|t| !t.is_empty()),
             snapshot_dir: if self.no_snapshot {
                 None
             } else {

@@ -515,7 +515,14 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
+    // Threads with a stack well beyond what the bounded recursion of request parsing needs
+    // (CQL2 filters, JSON bodies, style expressions), debug builds included. Pages of the
+    // stack that are never touched cost no memory.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(16 * 1024 * 1024)
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cuulong: error: cannot start the runtime: {e}");

@@ -251,6 +251,31 @@ fn comes_back_with_the_same_versions_after_sigkill() {
     assert_eq!(s, 200);
 }
 
+/// Every folder under `dir` is 0700 and every file 0600.
+fn assert_owner_only(dir: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut folders = vec![dir.to_path_buf()];
+    let mut files = 0;
+    while let Some(folder) = folders.pop() {
+        let mode = std::fs::metadata(&folder).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{}: {mode:o}", folder.display());
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                folders.push(entry.path());
+            } else {
+                let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{}: {mode:o}", entry.path().display());
+                files += 1;
+            }
+        }
+    }
+    assert!(
+        files > 2,
+        "the snapshot holds its layers and sidecar ({files} files)"
+    );
+}
+
 /// A server on PostGIS keeps a snapshot of what it serves. Started while its database is
 /// unreachable, it serves the snapshot (same versions, same tiles, degraded readiness), and
 /// when the database appears it reconnects and follows changes again.
@@ -277,6 +302,8 @@ fn starts_from_its_snapshot_while_postgis_is_unreachable() {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+        // Restricted layers and key hashes: readable by the server's user only.
+        assert_owner_only(&dir);
         let (_, _, ready) = server.get("/ready", &[]).unwrap();
         let ready: serde_json::Value = serde_json::from_slice(&ready).unwrap();
         assert_eq!(ready["layers_from"], "store");

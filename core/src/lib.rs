@@ -8,6 +8,7 @@ pub mod crs;
 pub mod family;
 pub mod feature;
 pub mod index;
+pub mod interrupt;
 pub mod layer;
 pub mod mapping;
 pub mod mvt;

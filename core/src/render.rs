@@ -17,6 +17,7 @@ use tiny_skia::{
 
 use crate::clip::{clip_line, clip_ring, Rect};
 use crate::index::LayerIndex;
+use crate::interrupt::{Interrupt, Interrupted};
 use crate::style::{Context, LayerKind, Rgba, StyleLayer, Val};
 
 /// Noto Sans Regular (SIL Open Font License 1.1, see fonts/OFL.txt): covers Vietnamese.
@@ -380,6 +381,23 @@ impl Batches {
 
 /// Renders `layers` in order (and within each, its style layers in order), labels last.
 pub fn render(req: &MapRequest<'_>, layers: &[DrawLayer<'_>]) -> Pixmap {
+    match render_until(req, layers, &Interrupt::never()) {
+        Ok(p) => p,
+        Err(_) => unreachable!("a render that cannot be interrupted was interrupted"),
+    }
+}
+
+/// Features drawn between two looks at the interrupt.
+const CHECK_EVERY: usize = 256;
+
+/// [`render`], stopping early (between features and before each batch is filled) once
+/// `interrupt` fires: a map whose client has gone is not drawn to the end.
+pub fn render_until(
+    req: &MapRequest<'_>,
+    layers: &[DrawLayer<'_>],
+    interrupt: &Interrupt,
+) -> Result<Pixmap, Interrupted> {
+    interrupt.check()?;
     let mut pixmap =
         Pixmap::new(req.width.max(1), req.height.max(1)).expect("non-zero pixmap size");
     if let Some(bg) = req.background {
@@ -415,15 +433,24 @@ pub fn render(req: &MapRequest<'_>, layers: &[DrawLayer<'_>]) -> Pixmap {
             continue;
         }
         let want_anchor = active.iter().any(|l| l.kind == LayerKind::Symbol);
-        let shapes: Vec<Shape> = layer
+        let mut shapes: Vec<Shape> = Vec::new();
+        for (n, (i, g)) in layer
             .index
             .candidates(tile_zoom, clip)
             .into_iter()
-            .filter_map(|(i, g)| shape(i, g, &clip, req.projector, want_anchor))
-            .collect();
+            .enumerate()
+        {
+            if n % CHECK_EVERY == 0 {
+                interrupt.check()?;
+            }
+            shapes.extend(shape(i, g, &clip, req.projector, want_anchor));
+        }
         let mut batches = Batches::default();
         for style in active {
-            for s in &shapes {
+            for (n, s) in shapes.iter().enumerate() {
+                if n % CHECK_EVERY == 0 {
+                    interrupt.check()?;
+                }
                 let ctx = FeatureCtx {
                     zoom,
                     index: layer.index,
@@ -435,11 +462,13 @@ pub fn render(req: &MapRequest<'_>, layers: &[DrawLayer<'_>]) -> Pixmap {
                 }
                 draw(&mut pixmap, &mut batches, style, s, &ctx, &mut labels);
             }
+            interrupt.check()?;
             batches.flush(&mut pixmap);
         }
     }
+    interrupt.check()?;
     place_labels(&mut pixmap, &labels);
-    pixmap
+    Ok(pixmap)
 }
 
 fn draw(

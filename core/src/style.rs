@@ -278,7 +278,36 @@ fn fail<T>(msg: impl Into<String>) -> Result<T, String> {
     Err(msg.into())
 }
 
+/// Deepest expression a style may hold; compiling and evaluating recurse once per level.
+pub const MAX_EXPRESSION_DEPTH: usize = 32;
+
+/// How deeply arrays and objects nest in `j`, walked without recursion.
+fn json_depth(j: &Json) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(j, 1usize)];
+    while let Some((v, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        match v {
+            Json::Array(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
+            Json::Object(map) => stack.extend(map.values().map(|i| (i, d + 1))),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 impl Expr {
+    /// [`Expr::compile`] for expressions from a document: refuses nesting deeper than
+    /// [`MAX_EXPRESSION_DEPTH`] before recursing into it.
+    pub fn compile_bounded(j: &Json) -> Result<Expr, String> {
+        if json_depth(j) > MAX_EXPRESSION_DEPTH {
+            return fail(format!(
+                "expression nested deeper than {MAX_EXPRESSION_DEPTH} levels"
+            ));
+        }
+        Expr::compile(j)
+    }
+
     /// Compiles a style JSON value (a literal or an expression array).
     pub fn compile(j: &Json) -> Result<Expr, String> {
         let Json::Array(items) = j else {
@@ -728,14 +757,14 @@ impl Style {
                         }
                         props.push((
                             k.clone(),
-                            Expr::compile(v).map_err(|m| err(format!("{k}: {m}")))?,
+                            Expr::compile_bounded(v).map_err(|m| err(format!("{k}: {m}")))?,
                         ));
                     }
                 }
             }
             let filter = match l.get("filter") {
                 Some(f) if !f.is_null() => {
-                    Some(Expr::compile(f).map_err(|m| err(format!("filter: {m}")))?)
+                    Some(Expr::compile_bounded(f).map_err(|m| err(format!("filter: {m}")))?)
                 }
                 _ => None,
             };
@@ -922,6 +951,12 @@ mod tests {
 
     #[test]
     fn unsupported_expressions_are_named() {
+        let mut deep = json!(["get", "x"]);
+        for _ in 0..40 {
+            deep = json!(["!", deep]);
+        }
+        let too_deep = Expr::compile_bounded(&deep).unwrap_err();
+        assert!(too_deep.contains("deeper than 32"), "{too_deep}");
         let err = Expr::compile(&json!(["distance", ["literal", 1]])).unwrap_err();
         assert!(err.contains("distance"), "{err}");
     }

@@ -240,7 +240,7 @@ pub async fn download(
             Body::from_stream(head.chain(rows))
         }
         _ => {
-            let path = write_file(ext, meta, features).await?;
+            let path = write_file(&state.work, ext, meta, features).await?;
             let file = tokio::fs::File::open(path.path())
                 .await
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -252,8 +252,11 @@ pub async fn download(
     Ok((headers, body).into_response())
 }
 
-/// Writes FlatGeobuf or GeoPackage to a temporary file, feature by feature.
+/// Writes FlatGeobuf or GeoPackage to a temporary file, feature by feature. The encoder runs
+/// as compute work (one of the cores' slots); if the client leaves, the feed stops and the
+/// encoder ends with it.
 async fn write_file(
+    work: &crate::work::Work,
     ext: &str,
     meta: LayerMeta,
     features: cuulong_store::FeatureStream,
@@ -266,27 +269,27 @@ async fn write_file(
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Feature>(256);
     let path = tmp.path().to_owned();
     let ext = ext.to_owned();
-    let writer = tokio::task::spawn_blocking(move || -> Result<(), String> {
+    let writer = work.run(move |_| -> Result<(), ApiError> {
         match ext.as_str() {
             "fgb" => write_fgb(&path, &meta, &mut rx),
             _ => write_gpkg(&path, &meta, &mut rx),
         }
+        .map_err(ApiError::Internal)
     });
-    let mut features = features;
-    while let Some(f) = features
-        .try_next()
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-    {
-        if tx.send(f).await.is_err() {
-            break;
+    let feed = async move {
+        let mut features = features;
+        while let Some(f) = features
+            .try_next()
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+        {
+            if tx.send(f).await.is_err() {
+                break;
+            }
         }
-    }
-    drop(tx);
-    writer
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(ApiError::Internal)?;
+        Ok::<(), ApiError>(())
+    };
+    tokio::try_join!(feed, writer)?;
     Ok(tmp)
 }
 

@@ -4,8 +4,11 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use cuulong_core::interrupt::Interrupted;
 
-#[derive(Debug, thiserror::Error)]
+use crate::work::WorkError;
+
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
@@ -25,6 +28,8 @@ pub enum ApiError {
     Timeout(u64),
     #[error("internal error: {0}")]
     Internal(String),
+    #[error(transparent)]
+    Work(#[from] crate::work::WorkError),
 }
 
 impl ApiError {
@@ -43,7 +48,35 @@ impl ApiError {
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge"),
             ApiError::Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "Timeout"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
+            ApiError::Work(e) => match e {
+                WorkError::MemoryBusy => (StatusCode::SERVICE_UNAVAILABLE, "ServerBusy"),
+                WorkError::OverBudget { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "OverBudget"),
+                WorkError::Interrupted(Interrupted::DeadlinePassed) => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "Timeout")
+                }
+                WorkError::Interrupted(Interrupted::Cancelled) => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "Cancelled")
+                }
+                WorkError::Panicked(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
+            },
         }
+    }
+}
+
+impl ApiError {
+    /// Seconds a client should wait before trying again, for the errors that pass.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited(secs) => Some(*secs),
+            ApiError::Busy | ApiError::NotReady | ApiError::Work(WorkError::MemoryBusy) => Some(1),
+            _ => None,
+        }
+    }
+}
+
+impl From<Interrupted> for ApiError {
+    fn from(e: Interrupted) -> Self {
+        ApiError::Work(WorkError::Interrupted(e))
     }
 }
 
@@ -51,7 +84,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.parts();
         let description = match &self {
-            ApiError::Internal(cause) => {
+            ApiError::Internal(cause) | ApiError::Work(crate::work::WorkError::Panicked(cause)) => {
                 tracing::error!(%cause, "internal error");
                 "internal error; see the server log".to_owned()
             }
@@ -62,7 +95,7 @@ impl IntoResponse for ApiError {
             Json(serde_json::json!({"code": code, "description": description})),
         )
             .into_response();
-        if let ApiError::RateLimited(secs) = self {
+        if let Some(secs) = self.retry_after() {
             resp.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
                 axum::http::HeaderValue::from(secs),

@@ -11,6 +11,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use cuulong_core::index::LayerIndex;
+use cuulong_core::interrupt::Interrupt;
 use cuulong_core::tile::{geometry_to_lonlat, to_mercator};
 use cuulong_core::{FieldType, Value};
 use geo::MapCoords;
@@ -523,8 +524,25 @@ pub async fn items(
     Auth(caller): Auth,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let l = layer(&state, &caller, &id, "items")?;
-    let html = wants_html(&q, &headers)?;
+    // Filtering, paging and writing a page cost CPU: off the async workers, and stopped when
+    // the client leaves.
+    let work = state.clone();
+    state
+        .work
+        .run(move |interrupt| items_page(&work, &id, &q, &caller, &headers, interrupt))
+        .await
+}
+
+fn items_page(
+    state: &AppState,
+    id: &str,
+    q: &HashMap<String, String>,
+    caller: &cuulong_core::access::Caller,
+    headers: &HeaderMap,
+    interrupt: &Interrupt,
+) -> Result<Response, ApiError> {
+    let l = layer(state, caller, id, "items")?;
+    let html = wants_html(q, headers)?;
     let limit = q
         .get("limit")
         .map(|s| parse_count("limit", s, MAX_LIMIT))
@@ -545,7 +563,7 @@ pub async fn items(
         None => MapCrs::Crs84,
     };
     let bbox = q.get("bbox").map(|s| parse_bbox(s, bbox_crs)).transpose()?;
-    let out = OutCrs::new(&q)?;
+    let out = OutCrs::new(q)?;
     let when = q.get("datetime").map(|s| parse_datetime(s)).transpose()?;
     if let Some(lang) = q.get("filter-lang") {
         if lang != "cql2-text" {
@@ -568,7 +586,7 @@ pub async fn items(
         .transpose()?;
     // Property filters: any other parameter must name a field of the collection.
     let mut filters = Vec::new();
-    for (k, v) in &q {
+    for (k, v) in q {
         if ITEMS_PARAMETERS.contains(&k.as_str()) {
             continue;
         }
@@ -603,10 +621,14 @@ pub async fn items(
         None => l.all_in_id_order(),
     };
     let time = time_fields(&l);
+    let mut seen = 0usize;
     let matched: Vec<usize> = candidates
         .into_iter()
         .filter(|&i| {
-            filters
+            seen += 1;
+            // A cancelled scan stops matching; the check below turns it into an error.
+            (seen % 1024 != 0 || !interrupt.is_cancelled())
+                && filters
                 .iter()
                 .all(|(f, kind, want)| matches(&l.features[i].values[*f], want, *kind))
                 // Layers without time ignore `datetime` (Part 1: it selects on the temporal
@@ -617,14 +639,23 @@ pub async fn items(
                 }
         })
         .collect();
+    interrupt.check()?;
     let matched: Vec<usize> = match &filter {
         None => matched,
         Some(f) => matched
             .into_iter()
-            .filter_map(|i| match f.matches(&l, i) {
-                Ok(true) => Some(Ok(i)),
-                Ok(false) => None,
-                Err(e) => Some(Err(e)),
+            .enumerate()
+            .filter_map(|(n, i)| {
+                if n % 64 == 0 {
+                    if let Err(e) = interrupt.check() {
+                        return Some(Err(ApiError::from(e)));
+                    }
+                }
+                match f.matches(&l, i) {
+                    Ok(true) => Some(Ok(i)),
+                    Ok(false) => None,
+                    Err(e) => Some(Err(e)),
+                }
             })
             .collect::<Result<_, _>>()?,
     };
@@ -632,7 +663,7 @@ pub async fn items(
     let features: Vec<serde_json::Value> = page_items
         .map(|&i| feature_json(&l, i, &out))
         .collect::<Result<_, _>>()?;
-    let base = base_url(&state, &headers);
+    let base = base_url(state, headers);
     let mut params: Vec<(String, String)> = q
         .iter()
         .filter(|(k, _)| *k != "offset" && *k != "f" && *k != "key")
@@ -729,6 +760,7 @@ pub async fn items(
                 .join(", ")
         })
         .unwrap_or_default();
+    interrupt.check()?;
     let mut resp = geojson_response(doc, &out);
     // The same links as HTTP Link headers, for clients that read headers (RFC 8288).
     if let Ok(v) = HeaderValue::from_str(&link_header) {

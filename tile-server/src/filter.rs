@@ -26,6 +26,111 @@ fn bad(message: impl std::fmt::Display) -> ApiError {
     ApiError::BadRequest(format!("filter: {message}"))
 }
 
+/// Longest filter text, bytes.
+pub const MAX_FILTER_BYTES: usize = 64 * 1024;
+/// Deepest parenthesis nesting (geometry literals included: they need at most five).
+pub const MAX_NESTING: usize = 20;
+/// Most operators (AND, OR, NOT, comparisons, arithmetic, signs) outside geometry literals.
+pub const MAX_OPERATORS: usize = 128;
+
+/// Words that start a geometry literal when a parenthesis follows; their coordinates (signs
+/// included) are not operators.
+const GEOMETRY_WORDS: [&str; 9] = [
+    "POINT",
+    "LINESTRING",
+    "POLYGON",
+    "MULTIPOINT",
+    "MULTILINESTRING",
+    "MULTIPOLYGON",
+    "GEOMETRYCOLLECTION",
+    "BBOX",
+    "ENVELOPE",
+];
+
+/// Refuses filter text whose parse or evaluation would recurse too deeply, before it reaches
+/// the `cql2` crate: its parser, its Pratt reduction and its evaluator all recurse once per
+/// nesting level and per chained operator, and a few hundred levels overflow a thread's stack
+/// — which ends the whole process, not one request. Quoted strings and identifiers are skipped.
+pub fn check_shape(text: &str) -> Result<(), ApiError> {
+    if text.len() > MAX_FILTER_BYTES {
+        return Err(ApiError::TooLarge(format!(
+            "filter: longer than {MAX_FILTER_BYTES} bytes"
+        )));
+    }
+    let b = text.as_bytes();
+    let (mut depth, mut operators) = (0usize, 0usize);
+    // The depth inside which a geometry literal's coordinates are.
+    let mut geometry_at: Option<usize> = None;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b'\'' | b'"' => {
+                // Quoted text ends at the next lone quote (a doubled one is an escape).
+                i += 1;
+                while i < b.len() {
+                    if b[i] == c {
+                        if b.get(i + 1) == Some(&c) {
+                            i += 1;
+                        } else {
+                            break;
+                        }
+                    }
+                    i += 1;
+                }
+            }
+            b'(' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(bad(format!(
+                        "parentheses nested deeper than {MAX_NESTING} levels"
+                    )));
+                }
+            }
+            b')' => {
+                depth = depth.saturating_sub(1);
+                if geometry_at.is_some_and(|g| depth < g) {
+                    geometry_at = None;
+                }
+            }
+            b'+' | b'-' | b'*' | b'/' | b'%' | b'^' | b'=' | b'<' | b'>' | b'!'
+                if geometry_at.is_none() =>
+            {
+                operators += 1;
+            }
+            c if c.is_ascii_alphabetic() => {
+                let start = i;
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                    i += 1;
+                }
+                let word = text[start..i].to_ascii_uppercase();
+                if geometry_at.is_none() {
+                    if matches!(word.as_str(), "AND" | "OR" | "NOT" | "DIV") {
+                        operators += 1;
+                    } else if GEOMETRY_WORDS.contains(&word.as_str()) {
+                        // A geometry when its parenthesis follows (after Z, M, ZM).
+                        let rest = text[i..].trim_start_matches(|ch: char| {
+                            ch.is_ascii_whitespace() || matches!(ch, 'Z' | 'M' | 'z' | 'm')
+                        });
+                        if rest.starts_with('(') {
+                            geometry_at = Some(depth + 1);
+                        }
+                    }
+                }
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if operators > MAX_OPERATORS {
+        return Err(bad(format!(
+            "more than {MAX_OPERATORS} operators (AND, OR, NOT, comparisons, arithmetic)"
+        )));
+    }
+    Ok(())
+}
+
 /// Walks the expression: checks property names, renames geometry properties, collects
 /// S_DWITHIN operands and notes whether any spatial operator is used.
 fn check(
@@ -95,9 +200,7 @@ use geozero::ToGeo;
 impl Filter {
     /// Parses `text` (cql2-text) for `layer`; errors name the problem and, for syntax, where.
     pub fn parse(text: &str, layer: &LayerIndex) -> Result<Filter, ApiError> {
-        if text.len() > 100_000 {
-            return Err(bad("longer than 100 000 characters"));
-        }
+        check_shape(text)?;
         let mut expr = cql2::parse_text(text).map_err(|e| {
             bad(format!(
                 "not valid CQL2 text: {}",
@@ -169,5 +272,50 @@ fn substitute_dwithin(
         for a in args.iter_mut() {
             substitute_dwithin(a, operands, k, feature);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(text: &str) -> String {
+        match check_shape(text) {
+            Err(e) => e.to_string(),
+            Ok(()) => panic!("accepted: {}", text.chars().take(80).collect::<String>()),
+        }
+    }
+
+    #[test]
+    fn deep_or_long_filters_are_refused_before_parsing_and_ordinary_ones_pass() {
+        for ok in [
+            "lu_code = 'LUC' AND area_m2 > 50000",
+            "lu_code IN ('LUC','LUK','ONT','CLN','NTS','SON','DGT','TSC','BHK')",
+            "S_INTERSECTS(geometry, POLYGON((-106.3 -10.2, -106.4 -10.2, -106.4 -10.3, -106.3 -10.2)))",
+            "S_INTERSECTS(geometry, GEOMETRYCOLLECTION(MULTIPOLYGON(((1 1, 2 1, 2 2, 1 1)))))",
+            "name LIKE '((((((((((((((((((((((((((((((((' AND \"odd (name\" = 1",
+            "point = 1 AND polygon = 2",
+        ] {
+            let r = check_shape(ok);
+            assert!(r.is_ok(), "{ok}: {r:?}");
+        }
+        let nested = format!("{}a=1{}", "(".repeat(1000), ")".repeat(1000));
+        assert!(refused(&nested).contains("deeper than 20"));
+        let nots = format!("{}a=1", "NOT ".repeat(1000));
+        assert!(refused(&nots).contains("more than 128 operators"));
+        let signs = format!("a={}1", "-".repeat(5000));
+        assert!(refused(&signs).contains("operators"));
+        let chain = format!("a=1{}", " AND a=1".repeat(200));
+        assert!(refused(&chain).contains("operators"));
+        let functions = format!("{}1{}=1", "f(".repeat(100), ")".repeat(100));
+        assert!(refused(&functions).contains("deeper"));
+        // Signs inside a geometry literal do not count, but the words after it do.
+        let after_geometry = format!(
+            "S_INTERSECTS(geometry, POINT(-1 -1)){}",
+            " OR a=1".repeat(100)
+        );
+        assert!(refused(&after_geometry).contains("operators"));
+        let huge = "a".repeat(MAX_FILTER_BYTES + 1);
+        assert!(matches!(check_shape(&huge), Err(ApiError::TooLarge(_))));
     }
 }

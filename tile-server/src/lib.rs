@@ -16,6 +16,7 @@ mod styles;
 pub mod tiles;
 mod web;
 mod wms;
+pub mod work;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -41,6 +42,16 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Requests a minute per API key (0 = unlimited).
     pub rate_limit_per_minute: u32,
+    /// Requests a minute per address for callers without a valid key (0 = unlimited).
+    pub anonymous_rate_limit_per_minute: u32,
+    /// Bytes of map images being drawn at once, MiB; a GetMap that does not fit waits a moment
+    /// or gets 503 + Retry-After.
+    pub render_memory_mb: u32,
+    /// A token that lets a `/metrics` scrape see every layer's series (else only those its
+    /// caller may see).
+    pub metrics_token: Option<String>,
+    /// Event streams (`/events`) open at once; beyond it 503.
+    pub max_event_streams: u32,
     /// Requests served at once; beyond it 503 + Retry-After (health, readiness, metrics and
     /// events are exempt).
     pub max_concurrency: u32,
@@ -62,6 +73,10 @@ impl Default for ServerConfig {
             web_dir: here.join("web"),
             public_url: None,
             rate_limit_per_minute: 6000,
+            anonymous_rate_limit_per_minute: 6000,
+            render_memory_mb: work::default_render_memory_mb(),
+            metrics_token: None,
+            max_event_streams: 256,
             max_concurrency: 1024,
             request_timeout: std::time::Duration::from_secs(60),
             wms_max_size: wms::DEFAULT_MAX_SIZE,
@@ -136,13 +151,16 @@ pub async fn serve(store: Arc<dyn Store>, config: ServerConfig) -> std::io::Resu
         config.bind, config.bind
     );
     let stopping = state.clone();
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move {
-            shutdown().await;
-            tracing::info!("shutting down: finishing requests in flight");
-            let _ = stopping.shutdown.send(true);
-        })
-        .await
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown().await;
+        tracing::info!("shutting down: finishing requests in flight");
+        let _ = stopping.shutdown.send(true);
+    })
+    .await
 }
 
 async fn shutdown() {

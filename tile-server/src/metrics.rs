@@ -14,6 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
+use crate::auth::{Auth, PresentedKey};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -59,13 +60,43 @@ impl Metrics {
     }
 }
 
-/// Routes that must answer under any load and are not counted against the limit.
+/// Routes that must answer under any load: not counted against the concurrency limit nor the
+/// rate limits (event streams have a cap of their own).
 fn exempt(route: &str) -> bool {
     matches!(route, "/health" | "/ready" | "/metrics" | "/events")
 }
 
-/// Request id, log line, metrics, timeout and the concurrency limit for every request.
-pub async fn middleware(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+/// Operators' probes, never rate-limited.
+fn probe(route: &str) -> bool {
+    matches!(route, "/health" | "/ready" | "/metrics")
+}
+
+/// Counts a request in flight until dropped: a request whose client hangs up is dropped
+/// mid-way and must leave the count at once, not when (if ever) its handler returns.
+struct InFlight<'a>(&'a AtomicI64);
+
+impl<'a> InFlight<'a> {
+    /// Enters, unless `limit` requests are in flight already.
+    fn enter(counter: &'a AtomicI64, limit: u32) -> Option<Self> {
+        let n = counter.fetch_add(1, Ordering::AcqRel);
+        let guard = InFlight(counter);
+        (n < i64::from(limit)).then_some(guard)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Request id, log line, metrics, who is calling (and their rate limit), timeout and the
+/// concurrency limit for every request.
+pub async fn middleware(
+    State(state): State<Arc<AppState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -80,23 +111,26 @@ pub async fn middleware(State(state): State<Arc<AppState>>, req: Request, next: 
     let started = Instant::now();
     let limited = !exempt(&route);
     let span = tracing::info_span!("request", request_id = %id, %method, route = %route);
+    let caller = crate::auth::authenticate(&state, &req, !probe(&route));
     let mut resp = async {
-        if limited {
-            let n = state.metrics.in_flight.fetch_add(1, Ordering::AcqRel);
-            if n >= i64::from(state.max_concurrency) {
-                state.metrics.in_flight.fetch_sub(1, Ordering::AcqRel);
-                state.metrics.shed.fetch_add(1, Ordering::Relaxed);
-                let mut r = ApiError::Busy.into_response();
-                r.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                return r;
+        if let Err(e) = &caller {
+            // WMS clients read errors as XML service exceptions: the handler writes them.
+            if route != "/wms" {
+                return e.clone().into_response();
             }
-            let r = match tokio::time::timeout(state.request_timeout, next.run(req)).await {
+        }
+        req.extensions_mut()
+            .insert(crate::auth::Authenticated(caller));
+        if limited {
+            let Some(_in_flight) = InFlight::enter(&state.metrics.in_flight, state.max_concurrency)
+            else {
+                state.metrics.shed.fetch_add(1, Ordering::Relaxed);
+                return ApiError::Busy.into_response();
+            };
+            match tokio::time::timeout(state.request_timeout, next.run(req)).await {
                 Ok(r) => r,
                 Err(_) => ApiError::Timeout(state.request_timeout.as_secs()).into_response(),
-            };
-            state.metrics.in_flight.fetch_sub(1, Ordering::AcqRel);
-            r
+            }
         } else {
             next.run(req).await
         }
@@ -114,8 +148,19 @@ pub async fn middleware(State(state): State<Arc<AppState>>, req: Request, next: 
     resp
 }
 
-/// `GET /metrics`: Prometheus text format.
-pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+/// `GET /metrics`: Prometheus text format. Per-layer series only for the layers the scrape's
+/// caller may see (every layer with `Authorization: Bearer <--metrics-token>`); totals for all.
+pub async fn metrics(
+    State(state): State<Arc<AppState>>,
+    Auth(caller): Auth,
+    PresentedKey(key): PresentedKey,
+) -> Response {
+    let operator = crate::auth::is_metrics_token(&state, key.as_deref());
+    let layers = if operator {
+        state.snapshot()
+    } else {
+        state.visible(&caller)
+    };
     let m = &state.metrics;
     let mut out = String::new();
     let _ = writeln!(out, "# HELP cuulong_requests_total HTTP requests by route and status.\n# TYPE cuulong_requests_total counter");
@@ -205,13 +250,33 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         "gauge",
         entries.to_string(),
     );
-    let layers = state.snapshot();
     gauge(
         &mut out,
         "cuulong_layers_loaded",
-        "Layers in memory.",
+        "Layers in memory (all of them; the per-layer series below only those the scrape may see).",
         "gauge",
-        layers.len().to_string(),
+        state.snapshot().len().to_string(),
+    );
+    gauge(
+        &mut out,
+        "cuulong_render_memory_bytes",
+        "Bytes of the render budget held by map images being drawn.",
+        "gauge",
+        state.work.render_memory_in_use().to_string(),
+    );
+    gauge(
+        &mut out,
+        "cuulong_render_memory_budget_bytes",
+        "The render budget (--render-memory-mb).",
+        "gauge",
+        (state.work.render_budget_mb() * 1024 * 1024).to_string(),
+    );
+    gauge(
+        &mut out,
+        "cuulong_event_streams",
+        "Event streams open.",
+        "gauge",
+        state.event_streams.load(Ordering::Relaxed).to_string(),
     );
     let _ = writeln!(out, "# HELP cuulong_layer_version Version of each loaded layer.\n# TYPE cuulong_layer_version gauge");
     for (id, l) in layers.iter() {

@@ -10,9 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cuulong_core::feature::Properties;
 use cuulong_core::index::LayerIndex;
+use cuulong_core::interrupt::Interrupt;
 use cuulong_core::query::point_hits;
 use cuulong_core::tile::{geometry_to_lonlat, to_mercator};
-use cuulong_core::LayerId;
 use geozero::ToGeo;
 
 use crate::auth::{self, Auth};
@@ -84,29 +84,18 @@ pub async fn point(
     let lat = number(&q, "lat", -85.0..=85.0)?
         .ok_or_else(|| ApiError::BadRequest("lat: required".into()))?;
     let radius = number(&q, "radius_m", 0.0..=MAX_RADIUS_M)?.unwrap_or(0.0);
-    let visible = state.visible(&caller);
-    let layers: Vec<&LayerIndex> = match q.get("layers") {
-        Some(list) => list
-            .split(',')
-            .map(|id| {
-                LayerId::parse(id)
-                    .ok()
-                    .and_then(|_| visible.get(id).map(|l| &**l))
-                    .ok_or_else(|| {
-                        ApiError::NotFound(format!(
-                            "layer '{}' does not exist",
-                            id.chars().take(64).collect::<String>()
-                        ))
-                    })
-            })
-            .collect::<Result<_, _>>()?,
-        None => visible.values().map(|l| &**l).collect(),
+    let chosen = match q.get("layers") {
+        Some(list) => state.resolve(&caller, "layers", list, "query/point")?,
+        None => state.visible(&caller).values().cloned().collect(),
     };
+    let layers: Vec<&LayerIndex> = chosen.iter().map(|l| &**l).collect();
     let hits = point_hits(&layers, lon, lat, radius);
     let features: Vec<PointFeature> = hits
         .iter()
         .map(|(d, l, i)| {
-            auth::audit(&state, &caller, &l.meta, "query/point");
+            if q.get("layers").is_none() {
+                auth::audit(&state, &caller, &l.meta, "query/point");
+            }
             let a = &l.features[*i];
             PointFeature {
                 layer: l.meta.id.as_str(),
@@ -184,10 +173,34 @@ pub async fn summary(
         }
         _ => ApiError::BadRequest(format!("body: {}", e.body_text())),
     })?;
+    // Layers named twice count once (and at most MAX_LAYERS), before any work is done.
+    let chosen = q
+        .layers
+        .as_deref()
+        .map(|list| state.resolve(&caller, "layers", list, "query/summary"))
+        .transpose()?;
+    let work = state.clone();
+    let answer = state
+        .work
+        .run(move |interrupt| measure(&work, &caller, &q, &body, chosen, interrupt))
+        .await?;
+    Ok(Json(answer))
+}
+
+/// The work of `/query/summary`, off the async workers: find the area, clip every candidate
+/// feature of each layer to it and sum by class.
+fn measure(
+    state: &AppState,
+    caller: &cuulong_core::access::Caller,
+    q: &SummaryQuery,
+    body: &[u8],
+    chosen: Option<Vec<Arc<LayerIndex>>>,
+    interrupt: &Interrupt,
+) -> Result<serde_json::Value, ApiError> {
     use geo::orient::{Direction, Orient};
     use geo::{Area, BooleanOps, BoundingRect, CoordsIter, Geodesic, GeodesicArea, Length};
     let _ = &q.key;
-    let visible = state.visible(&caller);
+    let visible = state.visible(caller);
     let (area, admin_layer) = match (&q.admin, body.is_empty()) {
         (Some(code), true) => {
             let hit = visible
@@ -215,7 +228,7 @@ pub async fn summary(
             )
         }
         (None, false) => {
-            let text = std::str::from_utf8(&body)
+            let text = std::str::from_utf8(body)
                 .map_err(|_| ApiError::BadRequest("body: not UTF-8".into()))?;
             let v: serde_json::Value = serde_json::from_str(text)
                 .map_err(|e| ApiError::BadRequest(format!("body: not JSON: {e}")))?;
@@ -271,18 +284,8 @@ pub async fn summary(
             "body: invalid polygon (self-intersecting, unclosed or empty)".into(),
         ));
     }
-    let layers: Vec<_> = match &q.layers {
-        Some(list) => list
-            .split(',')
-            .map(|id| {
-                visible.get(id).cloned().ok_or_else(|| {
-                    ApiError::NotFound(format!(
-                        "layer '{}' does not exist",
-                        id.chars().take(64).collect::<String>()
-                    ))
-                })
-            })
-            .collect::<Result<_, _>>()?,
+    let layers: Vec<_> = match chosen {
+        Some(layers) => layers,
         None => visible
             .values()
             .filter(|l| {
@@ -297,12 +300,17 @@ pub async fn summary(
     let (x1, y1) = to_mercator(rect.max().x, rect.max().y);
     let mut out = Vec::new();
     for l in &layers {
-        auth::audit(&state, &caller, &l.meta, "query/summary");
+        if q.layers.is_none() {
+            auth::audit(state, caller, &l.meta, "query/summary");
+        }
         let class_idx =
             class_field(l.meta.family.as_deref()).and_then(|f| l.meta.schema.index_of(f));
         let mut classes: std::collections::BTreeMap<String, (f64, usize)> = Default::default();
         let mut is_area = None;
-        for (i, g) in l.query([x0, y0, x1, y1]) {
+        for (n, (i, g)) in l.query([x0, y0, x1, y1]).enumerate() {
+            if n % 32 == 0 {
+                interrupt.check()?;
+            }
             let g = geometry_to_lonlat(g);
             let value = match &g {
                 geo_types::Geometry::Polygon(_) | geo_types::Geometry::MultiPolygon(_) => {
@@ -345,10 +353,10 @@ pub async fn summary(
             "classes": classes.iter().map(|(k, (v, n))| serde_json::json!({"class": k, "value": v, "features": n})).collect::<Vec<_>>(),
         }));
     }
-    Ok(Json(serde_json::json!({
+    Ok(serde_json::json!({
         // Oriented first: a clockwise ring would otherwise measure the rest of the globe.
         "area_ha": area.orient(Direction::Default).geodesic_area_unsigned() / 10_000.0,
         "admin": q.admin,
         "layers": out,
-    })))
+    }))
 }

@@ -42,7 +42,7 @@ fn err(e: impl std::fmt::Display) -> String {
 /// Brings the snapshot in line with what is served: writes layers whose version or access
 /// changed, then the sidecar (temp file + rename, so a crash leaves the old one).
 pub async fn save(dir: &Path, layers: &Layers, keys: &[ApiKey]) -> Result<usize, String> {
-    std::fs::create_dir_all(dir).map_err(err)?;
+    create_owner_only(dir).map_err(err)?;
     let old = read_sidecar(dir).unwrap_or_default();
     let store = EmbeddedStore::open(dir).map_err(err)?;
     let mut written = 0;
@@ -66,11 +66,52 @@ pub async fn save(dir: &Path, layers: &Layers, keys: &[ApiKey]) -> Result<usize,
     };
     let tmp = dir.join(format!("{SIDECAR}.tmp"));
     std::fs::write(&tmp, serde_json::to_vec(&sidecar).map_err(err)?).map_err(err)?;
+    // Everything owner-only before the sidecar names it.
+    restrict_tree(dir).map_err(err)?;
     std::fs::File::open(&tmp)
         .and_then(|f| f.sync_all())
         .map_err(err)?;
     std::fs::rename(&tmp, dir.join(SIDECAR)).map_err(err)?;
     Ok(written)
+}
+
+/// Creates `dir` readable by its owner only (it holds restricted layers and key hashes).
+fn create_owner_only(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir)?;
+    restrict_tree(dir)
+}
+
+/// Makes every folder in `dir` 0700 and every file 0600 (what the embedded store wrote with
+/// the process's umask included).
+fn restrict_tree(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut folders = vec![dir.to_path_buf()];
+        while let Some(folder) = folders.pop() {
+            std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o700))?;
+            for entry in std::fs::read_dir(&folder)? {
+                let entry = entry?;
+                let kind = entry.file_type()?;
+                if kind.is_dir() {
+                    folders.push(entry.path());
+                } else if kind.is_file() {
+                    std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o600))?;
+                }
+            }
+        }
+    }
+    let _ = dir;
+    Ok(())
 }
 
 async fn write_layer(store: &EmbeddedStore, index: &LayerIndex) -> Result<(), String> {

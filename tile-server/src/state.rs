@@ -35,6 +35,14 @@ pub struct AppState {
     pub styles_dir: PathBuf,
     pub web_dir: PathBuf,
     pub rate_limit: crate::auth::RateLimit,
+    /// Budgets of callers without a valid key, by address.
+    pub anonymous_limit: crate::auth::RateLimit,
+    /// Where CPU-bound work runs, and the render memory budget.
+    pub work: crate::work::Work,
+    pub metrics_token: Option<String>,
+    /// Event streams open now, and the most allowed.
+    pub event_streams: std::sync::atomic::AtomicU32,
+    pub max_event_streams: u32,
     pub metrics: crate::metrics::Metrics,
     /// Process start (seconds since the epoch), the prefix of request ids.
     pub started_at: u64,
@@ -82,6 +90,11 @@ impl AppState {
             web_dir: config.web_dir.clone(),
             public_url: config.public_url.clone(),
             rate_limit: crate::auth::RateLimit::new(config.rate_limit_per_minute),
+            anonymous_limit: crate::auth::RateLimit::new(config.anonymous_rate_limit_per_minute),
+            work: crate::work::Work::new(0, config.render_memory_mb, config.request_timeout),
+            metrics_token: config.metrics_token.clone(),
+            event_streams: std::sync::atomic::AtomicU32::new(0),
+            max_event_streams: config.max_event_streams,
             audit,
             metrics: crate::metrics::Metrics::default(),
             started_at: std::time::SystemTime::now()
@@ -140,5 +153,85 @@ impl AppState {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         )
+    }
+}
+
+/// Most distinct layers one request may name (tiles, queries, summaries, WMS).
+pub const MAX_LAYERS: usize = 64;
+/// Longest layer list accepted, in bytes (64 ids of up to 64 characters, with commas).
+const MAX_LIST_BYTES: usize = 64 * 65;
+
+/// Why a layer list was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    #[error("{0}: give one layer id or a comma list of them")]
+    Empty(&'static str),
+    #[error("{0}: at most {MAX_LAYERS} layers (and {MAX_LIST_BYTES} characters)")]
+    TooMany(&'static str),
+    #[error("layer '{0}' does not exist")]
+    Unknown(String),
+}
+
+impl From<ResolveError> for crate::ApiError {
+    fn from(e: ResolveError) -> Self {
+        match e {
+            ResolveError::Unknown(_) => crate::ApiError::NotFound(e.to_string()),
+            _ => crate::ApiError::BadRequest(e.to_string()),
+        }
+    }
+}
+
+impl AppState {
+    /// The one reader of a layer list (`a,b,c` of `param`): split, trimmed, deduplicated
+    /// (first mention wins), capped at [`MAX_LAYERS`], each id checked against what `caller`
+    /// may see (one it may not see does not exist for it) and each read audited. Returns each
+    /// layer with its position in the list as given (WMS pairs STYLES by position).
+    pub fn resolve_positions(
+        &self,
+        caller: &Caller,
+        param: &'static str,
+        list: &str,
+        endpoint: &str,
+    ) -> Result<Vec<(usize, Arc<LayerIndex>)>, ResolveError> {
+        if list.trim().is_empty() {
+            return Err(ResolveError::Empty(param));
+        }
+        if list.len() > MAX_LIST_BYTES {
+            return Err(ResolveError::TooMany(param));
+        }
+        let visible = self.visible(caller);
+        let mut out: Vec<(usize, Arc<LayerIndex>)> = Vec::new();
+        for (position, id) in list.split(',').map(str::trim).enumerate() {
+            if out.iter().any(|(_, l)| l.meta.id.as_str() == id) {
+                continue;
+            }
+            let index = cuulong_core::LayerId::parse(id)
+                .ok()
+                .and_then(|_| visible.get(id))
+                .ok_or_else(|| ResolveError::Unknown(id.chars().take(64).collect()))?;
+            if out.len() == MAX_LAYERS {
+                return Err(ResolveError::TooMany(param));
+            }
+            out.push((position, index.clone()));
+        }
+        for (_, l) in &out {
+            crate::auth::audit(self, caller, &l.meta, endpoint);
+        }
+        Ok(out)
+    }
+
+    /// [`AppState::resolve_positions`] without the positions.
+    pub fn resolve(
+        &self,
+        caller: &Caller,
+        param: &'static str,
+        list: &str,
+        endpoint: &str,
+    ) -> Result<Vec<Arc<LayerIndex>>, ResolveError> {
+        Ok(self
+            .resolve_positions(caller, param, list, endpoint)?
+            .into_iter()
+            .map(|(_, l)| l)
+            .collect())
     }
 }

@@ -11,49 +11,14 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cuulong_core::index::LayerIndex;
 use cuulong_core::tile::TileId;
-use cuulong_core::{FieldType, LayerId};
+use cuulong_core::FieldType;
 use geozero::mvt::{Message, Tile};
 
-use crate::auth::{self, Auth};
+use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::state::AppState;
-use cuulong_core::access::Caller;
 
 pub const MVT_TYPE: &str = "application/vnd.mapbox-vector-tile";
-
-/// Resolves a comma list of layer ids against the snapshot; unknown ids are a 404.
-fn resolve(
-    state: &AppState,
-    caller: &Caller,
-    list: &str,
-    endpoint: &str,
-) -> Result<Vec<Arc<LayerIndex>>, ApiError> {
-    if list.is_empty() || list.len() > 4096 {
-        return Err(ApiError::BadRequest(
-            "layers: give one layer id or a comma list".into(),
-        ));
-    }
-    let snapshot = state.visible(caller);
-    let mut out = Vec::new();
-    for id in list.split(',') {
-        LayerId::parse(id)
-            .map_err(|_| ApiError::NotFound(format!("layer '{}' does not exist", truncate(id))))?;
-        let index = snapshot
-            .get(id)
-            .ok_or_else(|| ApiError::NotFound(format!("layer '{id}' does not exist")))?;
-        if out
-            .iter()
-            .any(|l: &Arc<LayerIndex>| l.meta.id.as_str() == id)
-        {
-            return Err(ApiError::BadRequest(format!(
-                "layers: '{id}' is listed twice"
-            )));
-        }
-        auth::audit(state, caller, &index.meta, endpoint);
-        out.push(index.clone());
-    }
-    Ok(out)
-}
 
 fn truncate(s: &str) -> String {
     s.chars().take(64).collect()
@@ -133,7 +98,7 @@ pub async fn tile(
         parse_coord("x", &x)?,
         parse_coord("y", y)?,
     )?;
-    let layers = resolve(&state, &caller, &list, "tiles")?;
+    let layers = state.resolve(&caller, "layers", &list, "tiles")?;
     let token = version_token(&layers);
     // The version token names the layers and their versions, so the key needs no layer list.
     let key = format!("{token}/{}/{}/{}", tile.z, tile.x, tile.y);
@@ -183,12 +148,20 @@ pub async fn tile(
                 .metrics
                 .tile_cache_misses
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let raw = render(&layers, tile);
-            let bytes = Bytes::from(if raw.is_empty() { raw } else { gzip(&raw) });
-            if let Some(c) = &state.cache {
-                c.insert(key, bytes.clone());
-            }
-            bytes
+            // Encoding is CPU work: off the async workers. The tile is cached even if its
+            // client has gone (the next one will want it).
+            let job_state = state.clone();
+            state
+                .work
+                .run(move |_| -> Result<Bytes, ApiError> {
+                    let raw = render(&layers, tile);
+                    let bytes = Bytes::from(if raw.is_empty() { raw } else { gzip(&raw) });
+                    if let Some(c) = &job_state.cache {
+                        c.insert(key, bytes.clone());
+                    }
+                    Ok(bytes)
+                })
+                .await?
         }
     };
     if compressed.is_empty() {
@@ -242,7 +215,7 @@ pub async fn tilejson(
             truncate(&segment)
         )));
     };
-    let layers = resolve(&state, &caller, list, "tilejson")?;
+    let layers = state.resolve(&caller, "layers", list, "tilejson")?;
     let base = base_url(&state, &headers);
     let token = version_token(&layers);
     let mut bounds = [180.0f64, 85.0, -180.0, -85.0];

@@ -12,7 +12,7 @@ use axum::Json;
 use cuulong_core::LayerId;
 use futures::Stream;
 
-use crate::auth::Auth;
+use crate::auth::{recheck as recheck_key, Auth, PresentedKey};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::tiles::base_url;
@@ -150,23 +150,61 @@ pub async fn layers(
     Json(serde_json::Value::Array(list))
 }
 
-/// `GET /events`: Server-Sent Events, one `layer` event per layer version change.
+/// How often an open event stream re-checks its key (a revoked or expired key is cut off
+/// within this, as every other endpoint refuses it at once).
+const RECHECK_EVERY: Duration = Duration::from_millis(250);
+
+/// Holds one of the event-stream slots until the stream ends.
+struct StreamSlot(Arc<AppState>);
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0
+            .event_streams
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// `GET /events`: Server-Sent Events, one `layer` event per layer version change, about the
+/// layers the caller may see at that moment. The stream re-checks its key on every event and
+/// every quarter second: once the key is revoked or expired it sends `error` and ends. Streams
+/// count against `--max-event-streams`.
 pub async fn events(
     State(state): State<Arc<AppState>>,
-    Auth(caller): Auth,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    Auth(_): Auth,
+    PresentedKey(key): PresentedKey,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let open = state
+        .event_streams
+        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    let slot = StreamSlot(state.clone());
+    if open >= state.max_event_streams {
+        return Err(ApiError::Busy);
+    }
     let mut rx = state.events.subscribe();
     let mut shutdown = state.shutdown.subscribe();
+    let mut recheck = tokio::time::interval(RECHECK_EVERY);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let stream = async_stream::stream! {
+        let _slot = slot;
         yield Ok(Event::default().event("hello").data("{}"));
         loop {
             let next = tokio::select! {
-                r = rx.recv() => r,
+                r = rx.recv() => Some(r),
+                _ = recheck.tick() => None,
                 // End the stream on shutdown so graceful shutdown does not wait for clients.
                 _ = shutdown.wait_for(|s| *s) => break,
             };
+            // Who the caller is now: grants may have changed, the key may be gone.
+            let Some(caller) = recheck_key(&state, key.as_deref()) else {
+                yield Ok(Event::default().event("error").data(
+                    r#"{"code":"InvalidApiKey","description":"the API key was revoked or has expired"}"#,
+                ));
+                break;
+            };
             match next {
-                Ok(ev) => {
+                None => {}
+                Some(Ok(ev)) => {
                     // Only about layers this caller may see (now).
                     if !state.visible(&caller).contains_key(&ev.layer) {
                         continue;
@@ -175,14 +213,14 @@ pub async fn events(
                     yield Ok(Event::default().event("layer").data(data));
                 }
                 // A slow client missed events: tell it to reload everything.
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                Some(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
                     yield Ok(Event::default().event("reload").data("{}"));
                 }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                Some(Err(tokio::sync::broadcast::error::RecvError::Closed)) => break,
             }
         }
     };
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
 pub async fn health() -> Json<serde_json::Value> {

@@ -11,7 +11,9 @@ use cuulong_core::query::{point_hits, sort_hits};
 
 use super::reproject::Reprojector;
 use super::{parse_frame, parse_layers, quote, xml_escape, Params, Version, WmsError};
-use crate::state::{AppState, Layers};
+use crate::error::ApiError;
+use crate::state::AppState;
+use std::collections::HashMap;
 
 /// Click tolerance, in pixels.
 const TOLERANCE_PX: f64 = 3.0;
@@ -69,15 +71,14 @@ struct Hit<'a> {
 
 pub async fn get_feature_info(
     state: &Arc<AppState>,
-    visible: &Layers,
     caller: &Caller,
     p: &Params,
     version: Version,
 ) -> Result<Response, WmsError> {
     let frame = parse_frame(p, version, state.wms_max_size)?;
     // LAYERS is part of the map the click is on; only QUERY_LAYERS are searched.
-    parse_layers(state, visible, p, "LAYERS", false)?;
-    let query_layers = parse_layers(state, visible, p, "QUERY_LAYERS", false)?;
+    parse_layers(state, caller, p, "LAYERS", false)?;
+    let query_layers = parse_layers(state, caller, p, "QUERY_LAYERS", false)?;
     let format_raw = p.get("INFO_FORMAT").unwrap_or("text/plain");
     let format = InfoFormat::parse(format_raw).ok_or_else(|| {
         WmsError::new(
@@ -129,10 +130,9 @@ pub async fn get_feature_info(
     let ry = (frame.bbox[3] - frame.bbox[1]) / f64::from(frame.height);
     let x = frame.bbox[0] + (f64::from(i) + 0.5) * rx;
     let y = frame.bbox[3] - (f64::from(j) + 0.5) * ry;
-    let reprojector = Reprojector::new(frame.crs)?;
     // The point and one pixel to the right, for the pixel's size on the ground.
     let mut pts = [(x, y), (x + rx, y)];
-    reprojector.map_to_lonlat(&mut pts)?;
+    Reprojector::new(frame.crs)?.map_to_lonlat(&mut pts)?;
     let (lon, lat) = pts[0];
     if !(-180.0..=180.0).contains(&lon) || !(-85.06..=85.06).contains(&lat) {
         return Err(WmsError::new(
@@ -142,40 +142,48 @@ pub async fn get_feature_info(
     }
     let pixel_m = ((pts[1].0 - lon).to_radians() * lat.to_radians().cos() * 6_371_008.8).abs();
     let radius_m = (TOLERANCE_PX * pixel_m * 100.0).round() / 100.0;
-    // Polygons answer by containment only (a neighbour is not "here"); lines and points
-    // within the click tolerance, as MapServer's TOLERANCE does.
-    let (areas, others): (Vec<Arc<LayerIndex>>, Vec<Arc<LayerIndex>>) =
-        query_layers.iter().map(|r| r.index.clone()).partition(|l| {
-            l.meta
-                .geometry_type
-                .to_ascii_lowercase()
-                .contains("polygon")
-        });
-    let mut hits = point_hits(&areas, lon, lat, 0.0);
-    hits.extend(point_hits(&others, lon, lat, radius_m));
-    sort_hits(&mut hits);
-    // FEATURE_COUNT is per layer, as in MapServer and GeoServer.
-    let mut kept: Vec<Hit> = Vec::new();
-    for (d, layer, position) in hits {
-        let n = kept
-            .iter()
-            .filter(|h| h.layer.meta.id == layer.meta.id)
-            .count();
-        if n < count {
-            crate::auth::audit(state, caller, &layer.meta, "wms/GetFeatureInfo");
-            kept.push(Hit {
-                layer,
-                position,
-                distance_m: d,
-            });
-        }
-    }
-    let body = match format {
-        InfoFormat::Json => json(&kept, lon, lat, radius_m),
-        InfoFormat::Text => text(&kept, lon, lat),
-        InfoFormat::Html => html(&kept, lon, lat),
-        InfoFormat::Gml => gml(&kept),
-    };
+    // The search and the writing run off the async workers (a huge pixel makes a wide
+    // search, and FEATURE_COUNT many features to write).
+    let body = state
+        .work
+        .run(move |interrupt| -> Result<String, WmsError> {
+            // Polygons answer by containment only (a neighbour is not "here"); lines and
+            // points within the click tolerance, as MapServer's TOLERANCE does.
+            let (areas, others): (Vec<Arc<LayerIndex>>, Vec<Arc<LayerIndex>>) =
+                query_layers.iter().map(|r| r.index.clone()).partition(|l| {
+                    l.meta
+                        .geometry_type
+                        .to_ascii_lowercase()
+                        .contains("polygon")
+                });
+            let mut hits = point_hits(&areas, lon, lat, 0.0);
+            interrupt.check().map_err(ApiError::from)?;
+            hits.extend(point_hits(&others, lon, lat, radius_m));
+            interrupt.check().map_err(ApiError::from)?;
+            sort_hits(&mut hits);
+            // FEATURE_COUNT is per layer, as in MapServer and GeoServer.
+            let mut per_layer: HashMap<&str, usize> = HashMap::new();
+            let mut kept: Vec<Hit> = Vec::new();
+            for (d, layer, position) in hits {
+                let n = per_layer.entry(layer.meta.id.as_str()).or_default();
+                if *n < count {
+                    *n += 1;
+                    kept.push(Hit {
+                        layer,
+                        position,
+                        distance_m: d,
+                    });
+                }
+            }
+            interrupt.check().map_err(ApiError::from)?;
+            Ok(match format {
+                InfoFormat::Json => json(&kept, lon, lat, radius_m),
+                InfoFormat::Text => text(&kept, lon, lat),
+                InfoFormat::Html => html(&kept, lon, lat),
+                InfoFormat::Gml => gml(&kept),
+            })
+        })
+        .await?;
     Ok(([(header::CONTENT_TYPE, format.mime())], body).into_response())
 }
 

@@ -13,7 +13,10 @@ use tiny_skia::Pixmap;
 
 use super::reproject::{FrameProjector, Reprojector};
 use super::{parse_frame, parse_layers, quote, Params, Version, WmsError};
+use crate::error::ApiError;
 use crate::state::{AppState, Layers};
+use crate::work::render_bytes;
+use cuulong_core::interrupt::Interrupt;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum ImageFormat {
@@ -172,6 +175,7 @@ fn render_frame(
     frame: &super::Frame,
     layers: &[super::Requested],
     background: Option<Rgba>,
+    interrupt: &Interrupt,
 ) -> Result<Rendered, WmsError> {
     let reprojector = Reprojector::new(frame.crs)?;
     let bounds = reprojector.mercator_envelope(frame.bbox)?;
@@ -217,73 +221,90 @@ fn render_frame(
         background,
     };
     Ok(Rendered {
-        pixmap: render::render(&req, &draw),
+        pixmap: render::render_until(&req, &draw, interrupt).map_err(ApiError::from)?,
     })
 }
 
 pub async fn get_map(
     state: &Arc<AppState>,
-    visible: &Layers,
     caller: &Caller,
     p: &Params,
     version: Version,
 ) -> Result<Response, WmsError> {
     let frame = parse_frame(p, version, state.wms_max_size)?;
-    let layers = parse_layers(state, visible, p, "LAYERS", true)?;
+    let layers = parse_layers(state, caller, p, "LAYERS", true)?;
     let format = parse_format(p)?;
     let transparent = parse_transparent(p)?;
     let bg = parse_bgcolor(p)?;
-    for l in &layers {
-        crate::auth::audit(state, caller, &l.index.meta, "wms/GetMap");
-    }
     let background = (!transparent || format == ImageFormat::Jpeg).then_some(bg);
     let public = all_open(layers.iter().map(|l| &l.index.meta));
-    let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, WmsError> {
-        let r = render_frame(&frame, &layers, background)?;
-        encode(&r.pixmap, format, bg).map_err(|e| {
-            WmsError::failed(
-                format!("could not encode the image: {e}"),
-                axum::http::StatusCode::BAD_REQUEST,
-            )
+    // The image's buffers come out of the render budget before they are allocated.
+    let memory = state
+        .work
+        .reserve(render_bytes(frame.width, frame.height))
+        .await?;
+    let bytes = state
+        .work
+        .run(move |interrupt| -> Result<Vec<u8>, WmsError> {
+            let _memory = memory;
+            let r = render_frame(&frame, &layers, background, interrupt)?;
+            encode(&r.pixmap, format, bg).map_err(|e| {
+                WmsError::failed(
+                    format!("could not encode the image: {e}"),
+                    axum::http::StatusCode::BAD_REQUEST,
+                )
+            })
         })
-    })
-    .await
-    .map_err(|e| {
-        WmsError::failed(
-            format!("rendering failed: {e}"),
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-        )
-    })??;
+        .await?;
     Ok(image_response(bytes, format, public))
 }
 
-/// EXCEPTIONS=INIMAGE (the message drawn into an image of the requested size) or BLANK.
-pub fn exception_image(
+/// EXCEPTIONS=INIMAGE (the message drawn into an image of the requested size, within
+/// `--wms-max-size` and the render budget) or BLANK. `None` when no image can be made.
+pub async fn exception_image(
+    state: &Arc<AppState>,
     p: &Params,
     version: Version,
     e: &WmsError,
     blank: bool,
 ) -> Option<Response> {
     let format = p.get("FORMAT").and_then(ImageFormat::parse)?;
+    let max = state.wms_max_size;
     let dim = |name: &str| {
         p.get(name)
             .and_then(|v| v.trim().parse::<u32>().ok())
-            .filter(|v| (1..=4096).contains(v))
-            .unwrap_or(256)
+            .filter(|v| (1..=max).contains(v))
+            .unwrap_or(256.min(max))
     };
     let (w, h) = (dim("WIDTH"), dim("HEIGHT"));
     let transparent = parse_transparent(p).unwrap_or(false);
     let bg = parse_bgcolor(p).unwrap_or(Rgba::from_u8(255, 255, 255, 255));
-    let mut pixmap = Pixmap::new(w, h)?;
-    if !transparent || format == ImageFormat::Jpeg {
-        pixmap.fill(tiny_skia::Color::from_rgba(bg.r, bg.g, bg.b, 1.0)?);
-    }
-    if !blank {
+    let message = (!blank).then(|| {
         let code = e.code.unwrap_or("error");
-        let message = format!("WMS {} {code}: {}", version.as_str(), e.message);
-        render::draw_text_block(&mut pixmap, &message, 12.0, Rgba::BLACK, 6.0);
-    }
-    let bytes = encode(&pixmap, format, bg).ok()?;
+        format!("WMS {} {code}: {}", version.as_str(), e.message)
+    });
+    let memory = state.work.reserve(render_bytes(w, h)).await.ok()?;
+    let bytes = state
+        .work
+        .run(
+            move |_| -> Result<Option<Vec<u8>>, crate::work::WorkError> {
+                let _memory = memory;
+                let Some(mut pixmap) = Pixmap::new(w, h) else {
+                    return Ok(None);
+                };
+                if !transparent || format == ImageFormat::Jpeg {
+                    if let Some(c) = tiny_skia::Color::from_rgba(bg.r, bg.g, bg.b, 1.0) {
+                        pixmap.fill(c);
+                    }
+                }
+                if let Some(message) = message {
+                    render::draw_text_block(&mut pixmap, &message, 12.0, Rgba::BLACK, 6.0);
+                }
+                Ok(encode(&pixmap, format, bg).ok())
+            },
+        )
+        .await
+        .ok()??;
     Some(image_response(bytes, format, false))
 }
 

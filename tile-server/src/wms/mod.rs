@@ -21,7 +21,9 @@ use cuulong_core::index::LayerIndex;
 use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::state::ResolveError;
 use crate::styles::LayerStyle;
+use cuulong_core::access::Caller;
 
 /// Default largest WIDTH/HEIGHT of a GetMap (configurable with `--wms-max-size`).
 pub const DEFAULT_MAX_SIZE: u32 = 4096;
@@ -53,6 +55,8 @@ pub struct WmsError {
     pub code: Option<&'static str>,
     pub message: String,
     pub status: StatusCode,
+    /// Seconds to wait before retrying (sent as Retry-After), for errors that pass.
+    pub retry_after: Option<u64>,
 }
 
 impl WmsError {
@@ -62,6 +66,7 @@ impl WmsError {
             code: None,
             message: message.into(),
             status,
+            retry_after: None,
         }
     }
 
@@ -70,6 +75,7 @@ impl WmsError {
             code: Some(code),
             message: message.into(),
             status: StatusCode::BAD_REQUEST,
+            retry_after: None,
         }
     }
     fn not_found(code: &'static str, message: impl Into<String>) -> Self {
@@ -91,7 +97,16 @@ impl WmsError {
 
 impl From<ApiError> for WmsError {
     fn from(e: ApiError) -> Self {
-        Self::failed(e.to_string(), e.status())
+        Self {
+            retry_after: e.retry_after(),
+            ..Self::failed(e.to_string(), e.status())
+        }
+    }
+}
+
+impl From<crate::work::WorkError> for WmsError {
+    fn from(e: crate::work::WorkError) -> Self {
+        ApiError::from(e).into()
     }
 }
 
@@ -146,7 +161,7 @@ fn exception_report(version: Version, e: &WmsError) -> Response {
             "application/vnd.ogc.se_xml; charset=utf-8",
         ),
     };
-    (
+    let mut resp = (
         e.status,
         [
             (header::CONTENT_TYPE, content_type),
@@ -154,7 +169,12 @@ fn exception_report(version: Version, e: &WmsError) -> Response {
         ],
         body,
     )
-        .into_response()
+        .into_response();
+    if let Some(secs) = e.retry_after {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+    }
+    resp
 }
 
 /// Request parameters: names case-insensitive (kept upper case), values as given.
@@ -264,45 +284,50 @@ pub struct Requested {
     pub style: Option<LayerStyle>,
 }
 
-/// LAYERS and STYLES, resolved against what the caller may see.
+/// LAYERS and STYLES, resolved against what the caller may see (the shared layer-list reader:
+/// deduplicated, capped, audited); a style is paired with its layer's first mention.
 fn parse_layers(
     state: &AppState,
-    visible: &crate::state::Layers,
+    caller: &Caller,
     p: &Params,
-    layers_param: &str,
+    layers_param: &'static str,
     with_styles: bool,
 ) -> Result<Vec<Requested>, WmsError> {
     let list = p.required(layers_param)?;
-    let names: Vec<&str> = list.split(',').map(str::trim).collect();
-    if names.len() > 64 {
-        return Err(WmsError::invalid(layers_param, "at most 64 layers"));
-    }
+    let endpoint = if with_styles {
+        "wms/GetMap"
+    } else {
+        "wms/GetFeatureInfo"
+    };
+    let resolved = state
+        .resolve_positions(caller, layers_param, list, endpoint)
+        .map_err(|e| match e {
+            ResolveError::Unknown(id) => WmsError::not_found(
+                "LayerNotDefined",
+                format!("layer '{}' is not defined", quote(&id)),
+            ),
+            other => WmsError::invalid(layers_param, other),
+        })?;
+    let mentioned = list.split(',').count();
     let styles: Vec<&str> = match p.get("STYLES").map(str::trim) {
         Some(s) if with_styles && !s.is_empty() => s.split(',').map(str::trim).collect(),
         _ => Vec::new(),
     };
-    if !styles.is_empty() && styles.len() != names.len() {
+    if !styles.is_empty() && styles.len() != mentioned {
         return Err(WmsError::invalid(
             "STYLES",
             format!(
-                "{} styles for {} layers (give one per layer, or none)",
+                "{} styles for {mentioned} layers (give one per layer, or none)",
                 styles.len(),
-                names.len()
             ),
         ));
     }
-    names
-        .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            let index = visible.get(*name).cloned().ok_or_else(|| {
-                WmsError::not_found(
-                    "LayerNotDefined",
-                    format!("layer '{}' is not defined", quote(name)),
-                )
-            })?;
+    resolved
+        .into_iter()
+        .map(|(position, index)| {
+            let name = index.meta.id.as_str();
             let options = state.styles.for_layer(&index.meta);
-            let wanted = styles.get(i).copied().unwrap_or("");
+            let wanted = styles.get(position).copied().unwrap_or("");
             let style = if wanted.is_empty() || wanted.eq_ignore_ascii_case("default") {
                 options.into_iter().next()
             } else {
@@ -355,9 +380,9 @@ pub async fn wms(
             "getcapabilities" | "capabilities" => {
                 Ok(capabilities::capabilities(&state, &visible, version, &base))
             }
-            "getmap" | "map" => map::get_map(&state, &visible, &caller, &p, version).await,
+            "getmap" | "map" => map::get_map(&state, &caller, &p, version).await,
             "getfeatureinfo" | "feature_info" => {
-                featureinfo::get_feature_info(&state, &visible, &caller, &p, version).await
+                featureinfo::get_feature_info(&state, &caller, &p, version).await
             }
             "getlegendgraphic" => map::get_legend(&state, &visible, &p).await,
             other => Err(WmsError::new(
@@ -380,7 +405,8 @@ pub async fn wms(
             let exceptions = p.get("EXCEPTIONS").unwrap_or("").to_ascii_uppercase();
             if wants_image && (exceptions.ends_with("INIMAGE") || exceptions.ends_with("BLANK")) {
                 if let Some(resp) =
-                    map::exception_image(&p, version, &e, exceptions.ends_with("BLANK"))
+                    map::exception_image(&state, &p, version, &e, exceptions.ends_with("BLANK"))
+                        .await
                 {
                     return resp;
                 }
