@@ -23,12 +23,51 @@ fn create_key(store: &[String], args: &[&str]) -> String {
 type Case<'a> = (&'a str, Option<&'a str>, Option<[bool; 3]>);
 
 #[test]
-fn access_matrix_over_every_endpoint() {
+fn access_matrix_over_every_endpoint_embedded() {
     let tmp = tempfile::tempdir().unwrap();
     let store = vec![
         "--data-dir".to_string(),
         tmp.path().join("s").display().to_string(),
     ];
+    access_matrix(&store, Some(&tmp.path().join("s/catalog.json")));
+}
+
+#[test]
+fn access_matrix_over_every_endpoint_postgis() {
+    let Some(db) = TestDb::create("access") else {
+        return;
+    };
+    let store = vec!["--database-url".to_string(), db.url.clone()];
+    access_matrix(&store, None);
+}
+
+/// Imports the station sample as a new layer `id` with `access` (and its owner agency).
+fn import_points(store: &[String], id: &str, access: &str, owner: &str) {
+    let stations = samples().join("hydrology/salinity_stations.csv");
+    let mapping = samples().join("hydrology/salinity_stations.mapping.toml");
+    ok(run(cuulong().args(store).args([
+        "import",
+        stations.to_str().unwrap(),
+        "--layer",
+        id,
+        "--family",
+        "hydrology",
+        "--src-crs",
+        "EPSG:4326",
+        "--mapping",
+        mapping.to_str().unwrap(),
+        "--access",
+        access,
+        "--owner",
+        owner,
+        "--quiet",
+    ])));
+}
+
+/// The matrix on one store; `catalog` is the embedded store's catalogue file (to check that
+/// keys are stored hashed there).
+fn access_matrix(store: &[String], catalog: Option<&std::path::Path>) {
+    let store = store.to_vec();
     import_samples(&store);
     ok(run(cuulong().args(&store).args([
         "layers",
@@ -73,17 +112,19 @@ fn access_matrix_over_every_endpoint() {
     let wrong = format!("cl_{}_{}", &granted[3..11], "0".repeat(40));
 
     // Keys are stored hashed only.
-    let catalog = std::fs::read_to_string(tmp.path().join("s/catalog.json")).unwrap();
-    for k in [&shared, &granted, &revoked, &expired] {
-        assert!(
-            !catalog.contains(k.as_str()) && !catalog.contains(&k[12..]),
-            "a key is stored in clear"
-        );
+    if let Some(catalog) = catalog {
+        let catalog = std::fs::read_to_string(catalog).unwrap();
+        for k in [&shared, &granted, &revoked, &expired] {
+            assert!(
+                !catalog.contains(k.as_str()) && !catalog.contains(&k[12..]),
+                "a key is stored in clear"
+            );
+        }
     }
     let listed = stdout(&ok(run(cuulong().args(&store).args(["keys", "list"]))));
     assert!(listed.contains("revoked") && listed.contains("expired") && !listed.contains(&shared));
 
-    let server = Server::start(&store, &[]);
+    let server = Server::start(&store, &["--metrics-token", OPERATOR_TOKEN]);
     let (z, x, y) = tile_at(106.4, 10.1, 8);
     let layers = [
         ("admin_province", "open"),
@@ -127,6 +168,8 @@ fn access_matrix_over_every_endpoint() {
                 assert_eq!(j["code"], "InvalidApiKey");
                 let (s, _, _) = get(&format!("/tiles/admin_province/{z}/{x}/{y}.mvt"));
                 assert_eq!(s, 401, "{who}: even open tiles refuse a bad key");
+                assert_eq!(get("/metrics").0, 401, "{who}: /metrics");
+                assert_eq!(get("/events").0, 401, "{who}: /events");
                 // WMS clients get the refusal as a service exception.
                 let (s, h, body) = get("/wms?SERVICE=WMS&REQUEST=GetCapabilities");
                 assert_eq!(s, 401, "{who}: WMS");
@@ -164,6 +207,9 @@ fn access_matrix_over_every_endpoint() {
             let caps = String::from_utf8_lossy(&caps).into_owned();
             let (_, _, caps111) = get("/wms?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1");
             let caps111 = String::from_utf8_lossy(&caps111).into_owned();
+            let (s, _, metrics) = get("/metrics");
+            assert_eq!(s, 200, "{who}: /metrics");
+            let metrics = String::from_utf8_lossy(&metrics).into_owned();
             for ((id, class), visible) in layers.iter().zip(sees) {
                 let ctx = format!("{who} (query={via_query}) × {class} layer {id}");
                 assert_eq!(ids.contains(id), *visible, "{ctx}: /layers.json");
@@ -173,6 +219,17 @@ fn access_matrix_over_every_endpoint() {
                     "{ctx}: /ready"
                 );
                 assert_eq!(cat_ids.contains(id), *visible, "{ctx}: /catalog");
+                for series in [
+                    "cuulong_layer_version",
+                    "cuulong_layer_features",
+                    "cuulong_index_bytes",
+                ] {
+                    assert_eq!(
+                        metric(&metrics, &format!("{series}{{layer=\"{id}\"}}")).is_some(),
+                        *visible,
+                        "{ctx}: /metrics {series}"
+                    );
+                }
                 assert_eq!(col_ids.contains(id), *visible, "{ctx}: /collections");
                 let (s, _, _) = get(&format!("/collections/{id}/items?limit=1"));
                 assert_eq!(s == 200, *visible, "{ctx}: items {s}");
@@ -297,7 +354,77 @@ fn access_matrix_over_every_endpoint() {
         .unwrap();
     assert!(String::from_utf8_lossy(&body).contains("salinity_stations"));
 
-    // Revoking a key takes effect without a restart.
+    // The operator's scrape token sees every layer's series.
+    let operator = format!("Bearer {OPERATOR_TOKEN}");
+    let (s, _, m) = server
+        .get("/metrics", &[("Authorization", &operator)])
+        .unwrap();
+    assert_eq!(s, 200);
+    let m = String::from_utf8_lossy(&m);
+    for (id, _) in &layers {
+        assert!(
+            metric(&m, &format!("cuulong_layer_version{{layer=\"{id}\"}}")).is_some(),
+            "operator scrape lacks {id}"
+        );
+    }
+
+    // Event streams carry only the layers their caller may see, at each event.
+    let shared_bearer = format!("Bearer {shared}");
+    let streams = [
+        (
+            "anonymous",
+            EventStream::open(server.port, "/events", &[]),
+            vec!["ev_open"],
+        ),
+        (
+            "shared key",
+            EventStream::open(server.port, "/events", &[("Authorization", &shared_bearer)]),
+            vec!["ev_open", "ev_shared"],
+        ),
+        (
+            "granted key",
+            EventStream::open(server.port, &format!("/events?key={granted}"), &[]),
+            vec!["ev_open", "ev_owned", "ev_shared"],
+        ),
+    ];
+    import_points(&store, "ev_owned", "restricted", "Sở Y tế");
+    import_points(&store, "ev_shared", "shared", "Sở Y tế");
+    import_points(&store, "ev_open", "open", "Sở Y tế");
+    let t0 = std::time::Instant::now();
+    while !String::from_utf8_lossy(
+        &server
+            .get(
+                "/layers.json",
+                &[("Authorization", &format!("Bearer {granted}"))],
+            )
+            .unwrap()
+            .2,
+    )
+    .contains("ev_open")
+    {
+        assert!(
+            t0.elapsed().as_secs() < 30,
+            "the new layers were not served in 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // The events went out when the layers were loaded; give the streams a moment to read.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let mut granted_stream = None;
+    for (who, stream, want) in streams {
+        if who == "granted key" {
+            granted_stream = Some((stream, want));
+            continue;
+        }
+        let (status, text, ended) = stream.finish();
+        assert_eq!(status, 200, "{who}: /events");
+        assert!(!ended, "{who}: the stream ended early:\n{text}");
+        let mut got = EventStream::layers(&text);
+        got.sort();
+        assert_eq!(got, want, "{who}: events\n{text}");
+    }
+
+    // Revoking a key takes effect without a restart — on an open event stream too.
     let (s, _, _) = server
         .get(
             "/tiles/salinity_stations.json",
@@ -323,7 +450,34 @@ fn access_matrix_over_every_endpoint() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+    let refused_after = t0.elapsed();
+    let (stream, want) = granted_stream.unwrap();
+    while !stream.ended() {
+        assert!(
+            t0.elapsed().as_secs() < 10,
+            "the revoked key's event stream still open after 10 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    eprintln!(
+        "revoked key refused after {} ms, its event stream ended after {} ms",
+        refused_after.as_millis(),
+        t0.elapsed().as_millis()
+    );
+    let (status, text, ended) = stream.finish();
+    assert_eq!(status, 200);
+    assert!(ended);
+    let mut got = EventStream::layers(&text);
+    got.sort();
+    assert_eq!(got, want, "granted key: events\n{text}");
+    assert!(
+        text.contains("event: error") && text.contains("revoked or has expired"),
+        "{text}"
+    );
 }
+
+/// The operator's `--metrics-token` in the matrix.
+const OPERATOR_TOKEN: &str = "operator-scrape-token-0123456789";
 
 #[test]
 fn api_keys_are_rate_limited() {

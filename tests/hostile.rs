@@ -85,7 +85,7 @@ fn hostile_requests_get_4xx_and_the_server_keeps_serving() {
         map.replace("BBOX=11800000,1100000,11850000,1150000", "BBOX=-90,-180,90,180").replace("EPSG:3857", "EPSG:4326").replace("WIDTH=64", "WIDTH=99999999999999999999"),
         map.replace("WIDTH=64", "WIDTH=%FF%FE"),
         format!("{map}&BGCOLOR=0xZZZZZZ"),
-        map.replace("LAYERS=land_use", &format!("LAYERS={}", vec!["land_use"; 100].join(","))),
+        map.replace("LAYERS=land_use", &format!("LAYERS={}", (0..100).map(|i| format!("l{i}")).collect::<Vec<_>>().join(","))),
         "/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetFeatureInfo&LAYERS=land_use&QUERY_LAYERS=land_use&STYLES=&CRS=EPSG:3857&BBOX=0,0,1,1&WIDTH=10&HEIGHT=10&I=1e308&J=-1".into(),
         "/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetFeatureInfo&LAYERS=land_use&QUERY_LAYERS=land_use&STYLES=&CRS=EPSG:3857&BBOX=0,0,1,1&WIDTH=10&HEIGHT=10&I=1&J=1&FEATURE_COUNT=999999999999".into(),
         "/wms?SERVICE=WMS&REQUEST=GetLegendGraphic&LAYER=..%2F..%2F&FORMAT=image/png".into(),
@@ -102,6 +102,17 @@ fn hostile_requests_get_4xx_and_the_server_keeps_serving() {
             "{path}"
         );
     }
+    // A layer named a hundred times is one layer, drawn once.
+    let (s, _, _) = server
+        .get(
+            &map.replace(
+                "LAYERS=land_use",
+                &format!("LAYERS={}", vec!["land_use"; 100].join(",")),
+            ),
+            &[],
+        )
+        .unwrap();
+    assert_eq!(s, 200, "a repeated layer list");
     // A whole-world map in VN-2000 (far outside its zone) is drawn or refused, never a 5xx.
     let (s, _, _) = server
         .get(
@@ -117,6 +128,26 @@ fn hostile_requests_get_4xx_and_the_server_keeps_serving() {
         s == 200 || (400..500).contains(&s),
         "world in EPSG:9210: {s}"
     );
+
+    // Layer lists are read by one resolver everywhere: 65 distinct names are too many (before
+    // any is looked up), a repeated name counts once.
+    let many: Vec<String> = (0..65).map(|i| format!("l{i}")).collect();
+    for path in [
+        format!("/tiles/{}/1/0/0.mvt", many.join(",")),
+        format!("/query/point?lon=106.4&lat=10.2&layers={}", many.join(",")),
+        format!("/query/summary?admin=83&layers={}", many.join(",")),
+    ] {
+        let (s, _, body) = server.get(&path, &[]).unwrap();
+        assert_eq!(s, 400, "{path}");
+        assert!(String::from_utf8_lossy(&body).contains("at most 64 layers"));
+    }
+    let repeated = vec!["land_use"; 300].join(",");
+    let (s, _, body) = server
+        .get(&format!("/query/summary?admin=83&layers={repeated}"), &[])
+        .unwrap();
+    assert_eq!(s, 200);
+    let j: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(j["layers"].as_array().unwrap().len(), 1, "measured once");
 
     // SQL in a property value is just a value that matches nothing.
     let (s, _, body) = server
@@ -161,4 +192,358 @@ fn hostile_requests_get_4xx_and_the_server_keeps_serving() {
             && !l.contains("/ready")),
         "5xx recorded:\n{m}"
     );
+}
+
+/// The server process's resident and peak resident memory, KiB (/proc/PID/status).
+fn rss_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing in /proc/{pid}/status"))
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// CPU seconds the process has used (user + system), from /proc/PID/stat.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+fn metrics_text(server: &Server) -> String {
+    let (s, _, body) = server.get("/metrics", &[]).unwrap();
+    assert_eq!(s, 200);
+    String::from_utf8(body).unwrap()
+}
+
+/// Waits until the in-flight gauge is back at 0; returns how long that took.
+fn in_flight_drains(server: &Server) -> Duration {
+    let t0 = Instant::now();
+    loop {
+        let m = metrics_text(server);
+        if metric(&m, "cuulong_in_flight_requests") == Some(0.0)
+            && metric(&m, "cuulong_render_memory_bytes") == Some(0.0)
+        {
+            return t0.elapsed();
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "requests still in flight 30 s after their clients left:\n{m}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends `request` on a fresh connection and hangs up at once, as a panning WMS client does.
+fn send_and_hang_up(port: u16, request: &str) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let _ = s.write_all(request.as_bytes());
+}
+
+use std::time::{Duration, Instant};
+
+fn get_request(path: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n")
+}
+
+/// CQL2 text nested or chained past what a thread's stack survives gets a 400 naming the limit
+/// (it used to overflow the stack and abort the whole process); filters within the limits work.
+#[test]
+fn nested_and_huge_cql2_filters_are_refused_and_the_server_lives() {
+    let (_tmp, _store, server) = serve_samples(&[]);
+    let items = |filter: &str| {
+        let q: String = filter
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        server
+            .get(
+                &format!("/collections/land_use/items?limit=1&filter={q}"),
+                &[],
+            )
+            .unwrap()
+    };
+    // Within the limits: answered.
+    for depth in [1, 5, 19] {
+        let f = format!("{}lu_code='LUC'{}", "(".repeat(depth), ")".repeat(depth));
+        let (s, _, body) = items(&f);
+        assert_eq!(s, 200, "depth {depth}: {}", String::from_utf8_lossy(&body));
+    }
+    let many = vec!["lu_code='LUC'"; 40].join(" OR ");
+    assert_eq!(items(&many).0, 200);
+    // Past them: 400 with the limit named; the process lives on.
+    let cases: Vec<(String, &str)> = vec![
+        (
+            format!("{}lu_code='LUC'{}", "(".repeat(21), ")".repeat(21)),
+            "nested deeper than 20",
+        ),
+        (
+            format!("{}lu_code='LUC'{}", "(".repeat(1000), ")".repeat(1000)),
+            "nested deeper than 20",
+        ),
+        (
+            format!("{}lu_code='LUC'{}", "(".repeat(10_000), ")".repeat(10_000)),
+            "nested deeper than 20",
+        ),
+        (
+            format!("{}lu_code='LUC'", "NOT ".repeat(1000)),
+            "more than 128 operators",
+        ),
+        (
+            format!("area_m2 = {}1", "-".repeat(3000)),
+            "more than 128 operators",
+        ),
+        (
+            format!("area_m2 = 1{}", "^1".repeat(1000)),
+            "more than 128 operators",
+        ),
+        (
+            vec!["lu_code='LUC'"; 200].join(" AND "),
+            "more than 128 operators",
+        ),
+        (
+            format!("{}1{}=1", "abs(".repeat(500), ")".repeat(500)),
+            "nested deeper than 20",
+        ),
+    ];
+    for (filter, why) in &cases {
+        let (s, h, body) = items(filter);
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(s, 400, "{why}: {text}");
+        assert_eq!(header(&h, "content-type"), Some("application/json"));
+        assert!(text.contains(why), "{why}: {text}");
+        assert_eq!(server.get("/health", &[]).unwrap().0, 200, "after {why}");
+    }
+    // Huge text: refused by size (413 here, or 414 by the HTTP layer for a longer URI).
+    let huge = format!("lu_code IN ({})", vec!["'LUC'"; 7000].join(","));
+    let (s, _, body) = items(&huge);
+    assert!(
+        s == 413 || s == 414,
+        "{s}: {}",
+        String::from_utf8_lossy(&body)
+    );
+    assert_eq!(server.get("/health", &[]).unwrap().0, 200);
+}
+
+/// 1 000 GetMaps of 4096 × 4096 whose clients hang up at once: none stays counted in flight,
+/// none keeps rendering, and memory stays within the render budget over the idle size.
+#[test]
+fn abandoned_maps_leave_nothing_running_and_memory_bounded() {
+    let budget_mb = 400;
+    let (_tmp, _store, server) = serve_samples(&["--render-memory-mb", &budget_mb.to_string()]);
+    // Warm: one small map, so the idle size includes what any map needs (fonts, styles).
+    let small = "/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=land_use,admin_communes&STYLES=&CRS=CRS:84&BBOX=105.9,9.6,106.9,10.4&WIDTH=256&HEIGHT=256&FORMAT=image/png";
+    assert_eq!(server.get(small, &[]).unwrap().0, 200);
+    let (idle, _) = rss_kib(server.pid());
+    let big = get_request(&small.replace("WIDTH=256&HEIGHT=256", "WIDTH=4096&HEIGHT=4096"));
+    let cpu_before = cpu_seconds(server.pid());
+    for _ in 0..1000 {
+        send_and_hang_up(server.port, &big);
+    }
+    let drained = in_flight_drains(&server);
+    let (_, peak) = rss_kib(server.pid());
+    // Renders stop at their next check: the CPU is idle again.
+    std::thread::sleep(Duration::from_millis(500));
+    let cpu_mid = cpu_seconds(server.pid());
+    std::thread::sleep(Duration::from_secs(2));
+    let cpu_idle = cpu_seconds(server.pid()) - cpu_mid;
+    eprintln!(
+        "1000 abandoned 4096² GetMaps: in flight back to 0 {} ms after the last hang-up; RSS idle {} MiB, peak {} MiB (budget {budget_mb} MiB); CPU {:.2} s while they came, {:.2} s in the 2 s after",
+        drained.as_millis(),
+        idle / 1024,
+        peak / 1024,
+        cpu_mid - cpu_before,
+        cpu_idle
+    );
+    assert!(
+        peak <= idle + budget_mb * 1024,
+        "peak RSS {peak} KiB over idle {idle} KiB + the {budget_mb} MiB budget"
+    );
+    assert!(
+        cpu_idle < 0.5,
+        "{cpu_idle:.2} CPU seconds in 2 s after every client left: abandoned work still runs"
+    );
+    // And it serves: a whole map, drawn to the end.
+    let (s, h, body) = server.get(small, &[]).unwrap();
+    assert_eq!(s, 200);
+    assert_eq!(header(&h, "content-type"), Some("image/png"));
+    assert!(body.starts_with(b"\x89PNG"));
+}
+
+/// Other abandoned requests (summaries, filtered items, feature info) leave the in-flight count
+/// at once too.
+#[test]
+fn abandoned_requests_of_every_kind_are_subtracted_at_once() {
+    let (_tmp, _store, server) = serve_samples(&[]);
+    let paths = [
+        "/query/summary?admin=83".to_owned(),
+        "/collections/land_use/items?limit=10000&filter=S_DWITHIN(geometry,POINT(106.4%2010.2),20000)".to_owned(),
+        "/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetFeatureInfo&LAYERS=land_use&QUERY_LAYERS=land_use,provincial_roads,national_roads,rivers_canals&STYLES=&CRS=CRS:84&BBOX=-180,-85,180,85&WIDTH=8&HEIGHT=8&I=6&J=4&FEATURE_COUNT=1000&INFO_FORMAT=text/html".to_owned(),
+        "/tiles/land_use,admin_communes,provincial_roads,rivers_canals,water_areas/9/408/242.mvt".to_owned(),
+    ];
+    for _ in 0..50 {
+        for p in &paths {
+            send_and_hang_up(server.port, &get_request(p));
+        }
+    }
+    let drained = in_flight_drains(&server);
+    eprintln!(
+        "200 abandoned requests: in flight back to 0 {} ms after",
+        drained.as_millis()
+    );
+    assert_eq!(server.get("/health", &[]).unwrap().0, 200);
+}
+
+/// With both cores busy on the most expensive requests an anonymous caller can make,
+/// `/health` still answers within a second.
+#[test]
+fn health_answers_while_every_core_is_busy() {
+    let (_tmp, _store, server) = serve_samples(&["--anonymous-rate-limit-per-minute", "0"]);
+    let heavy = [
+        "/query/summary?admin=83&layers=land_use,land_use,land_use,soil,soil,water_areas",
+        "/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=land_use,soil,admin_communes,provincial_roads,rivers_canals&STYLES=&CRS=EPSG:9210&BBOX=1090000,560000,1150000,620000&WIDTH=4096&HEIGHT=4096&FORMAT=image/png",
+        "/collections/land_use/items?limit=10000&filter=S_DWITHIN(geometry,POINT(106.4%2010.2),50000)%20AND%20area_m2%20%3E%200",
+        "/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetFeatureInfo&LAYERS=land_use&QUERY_LAYERS=land_use,provincial_roads,national_roads,rivers_canals,salinity_stations&STYLES=&CRS=CRS:84&BBOX=-180,-85,180,85&WIDTH=8&HEIGHT=8&I=6&J=4&FEATURE_COUNT=1000&INFO_FORMAT=application/vnd.ogc.gml",
+    ];
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let port = server.port;
+    let clients: Vec<_> = (0..8)
+        .map(|i| {
+            let stop = stop.clone();
+            let path = heavy[i % heavy.len()];
+            std::thread::spawn(move || {
+                let mut done = 0;
+                while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                    let (s, _, _) = http_get(port, path, &[]).unwrap();
+                    assert!(s == 200 || s == 503, "{path}: {s}");
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+    let cpu0 = cpu_seconds(server.pid());
+    let t0 = Instant::now();
+    let mut worst = Duration::ZERO;
+    for _ in 0..40 {
+        let t = Instant::now();
+        let (s, _, _) = server.get("/health", &[]).unwrap();
+        assert_eq!(s, 200);
+        worst = worst.max(t.elapsed());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let cores_busy = (cpu_seconds(server.pid()) - cpu0) / t0.elapsed().as_secs_f64();
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    let done: usize = clients.into_iter().map(|c| c.join().unwrap()).sum();
+    eprintln!(
+        "/health under load: worst {} ms over 40 probes; server busy {cores_busy:.2} cores; {done} heavy requests answered",
+        worst.as_millis()
+    );
+    assert!(
+        cores_busy > 1.0,
+        "the load did not keep the cores busy ({cores_busy:.2})"
+    );
+    assert!(
+        worst < Duration::from_secs(1),
+        "/health took {} ms",
+        worst.as_millis()
+    );
+}
+
+/// Callers without a key (and with a wrong one) have a budget per address; probes do not.
+#[test]
+fn anonymous_callers_are_rate_limited_per_address() {
+    let (_tmp, _store, server) = serve_samples(&["--anonymous-rate-limit-per-minute", "20"]);
+    // serve_samples' readiness polls do not count: /ready is a probe.
+    let statuses: Vec<u16> = (0..25)
+        .map(|_| server.get("/collections", &[]).unwrap().0)
+        .collect();
+    assert!(statuses[..20].iter().all(|s| *s == 200), "{statuses:?}");
+    assert!(statuses[20..].iter().all(|s| *s == 429), "{statuses:?}");
+    let (s, h, body) = server.get("/tiles/land_use.json", &[]).unwrap();
+    assert_eq!(s, 429);
+    assert!(header(&h, "retry-after").is_some());
+    assert!(String::from_utf8_lossy(&body).contains("TooManyRequests"));
+    // A wrong key draws on the same budget (key guessing is not free).
+    let wrong = format!("Bearer cl_abcdefgh_{}", "0".repeat(40));
+    assert_eq!(
+        server
+            .get("/collections", &[("Authorization", &wrong)])
+            .unwrap()
+            .0,
+        429
+    );
+    // WMS clients get it as a service exception.
+    let (s, h, body) = server
+        .get(
+            "/wms?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(s, 429);
+    assert!(header(&h, "content-type").unwrap().starts_with("text/xml"));
+    assert!(header(&h, "retry-after").is_some());
+    assert!(String::from_utf8_lossy(&body).contains("ServiceExceptionReport"));
+    // Operators' probes answer regardless.
+    for p in ["/health", "/ready", "/metrics"] {
+        assert_eq!(server.get(p, &[]).unwrap().0, 200, "{p}");
+    }
+}
+
+/// EXCEPTIONS=INIMAGE images are no larger than --wms-max-size; event streams have a cap.
+#[test]
+fn error_images_and_event_streams_are_bounded() {
+    let (_tmp, _store, server) =
+        serve_samples(&["--wms-max-size", "300", "--max-event-streams", "2"]);
+    let (s, h, body) = server
+        .get("/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=nowhere&STYLES=&CRS=CRS:84&BBOX=105.9,9.6,106.9,10.4&WIDTH=100000&HEIGHT=4000&FORMAT=image/png&EXCEPTIONS=INIMAGE", &[])
+        .unwrap();
+    assert_eq!(s, 200);
+    assert_eq!(header(&h, "content-type"), Some("image/png"));
+    // PNG IHDR: width and height at bytes 16..24.
+    let w = u32::from_be_bytes(body[16..20].try_into().unwrap());
+    let h = u32::from_be_bytes(body[20..24].try_into().unwrap());
+    assert!(w <= 300 && h <= 300, "{w}×{h} error image");
+    let (s, _, body) = server
+        .get("/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=nowhere&STYLES=&CRS=CRS:84&BBOX=105.9,9.6,106.9,10.4&WIDTH=280&HEIGHT=200&FORMAT=image/png&EXCEPTIONS=INIMAGE", &[])
+        .unwrap();
+    assert_eq!(s, 200);
+    assert_eq!(
+        u32::from_be_bytes(body[16..20].try_into().unwrap()),
+        280,
+        "an allowed size is kept"
+    );
+
+    let a = EventStream::open(server.port, "/events", &[]);
+    let b = EventStream::open(server.port, "/events", &[]);
+    let (s, h, body) = server.get("/events", &[]).unwrap();
+    assert_eq!(s, 503, "{}", String::from_utf8_lossy(&body));
+    assert!(header(&h, "retry-after").is_some());
+    drop(a);
+    // A closed stream frees its slot.
+    let t0 = Instant::now();
+    loop {
+        let m = metrics_text(&server);
+        if metric(&m, "cuulong_event_streams") == Some(1.0) {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "{m}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let c = EventStream::open(server.port, "/events", &[]);
+    assert!(!c.ended());
+    let (status, _, _) = c.finish();
+    assert_eq!(status, 200);
+    drop(b);
 }

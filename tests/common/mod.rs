@@ -50,8 +50,17 @@ pub fn ok(o: Output) -> Output {
     o
 }
 
-/// A tool the tests need (ogr2ogr, cs2cs, python3 …). Under CI=true a missing tool fails the
-/// test; elsewhere the test is skipped with a message.
+/// Whether the person running the tests asked to skip what needs `what` (a tool's name,
+/// `postgis` or `test-tools`), by naming it in `CUULONG_TEST_SKIP` (comma list). Nothing else
+/// skips a check: a missing tool or database fails the test, in CI or not.
+pub fn skip_requested(what: &str) -> bool {
+    std::env::var("CUULONG_TEST_SKIP")
+        .map(|v| v.split(',').any(|s| s.trim() == what))
+        .unwrap_or(false)
+}
+
+/// A tool the tests need (ogr2ogr, cs2cs, python3 …). A missing tool fails the test, unless
+/// `CUULONG_TEST_SKIP` names it (then the test says SKIPPED and passes over it).
 pub fn require_tool(name: &str) -> bool {
     let found = Command::new("sh")
         .arg("-c")
@@ -60,10 +69,10 @@ pub fn require_tool(name: &str) -> bool {
         .map(|o| o.status.success())
         .unwrap_or(false);
     if !found {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("required tool '{name}' is missing (run scripts/install-deps.sh)");
+        if !skip_requested(name) {
+            panic!("required tool '{name}' is missing (run scripts/install-deps.sh, or skip it by name: CUULONG_TEST_SKIP={name})");
         }
-        eprintln!("SKIPPED: tool '{name}' not installed");
+        eprintln!("SKIPPED (CUULONG_TEST_SKIP): tool '{name}' not installed");
     }
     found
 }
@@ -86,15 +95,16 @@ fn with_db(url: &str, db: &str) -> String {
 }
 
 impl TestDb {
-    /// `None` (skip) when no PostGIS is configured outside CI; panics under CI=true.
+    /// A fresh database; panics when no PostGIS is configured, unless `CUULONG_TEST_SKIP`
+    /// names `postgis` (then `None`: the test says SKIPPED and passes over it).
     pub fn create(test: &str) -> Option<TestDb> {
         let base = match std::env::var("CUULONG_TEST_DATABASE_URL") {
             Ok(u) if !u.is_empty() => u,
             _ => {
-                if std::env::var("CI").as_deref() == Ok("true") {
-                    panic!("CUULONG_TEST_DATABASE_URL is not set: PostGIS is required under CI (scripts/test.sh starts it)");
+                if !skip_requested("postgis") {
+                    panic!("CUULONG_TEST_DATABASE_URL is not set: PostGIS is required (scripts/test.sh starts it; to skip these checks by name: CUULONG_TEST_SKIP=postgis)");
                 }
-                eprintln!("SKIPPED: CUULONG_TEST_DATABASE_URL not set (run scripts/test.sh)");
+                eprintln!("SKIPPED (CUULONG_TEST_SKIP): PostGIS");
                 return None;
             }
         };
@@ -397,10 +407,10 @@ pub fn test_tools() -> bool {
     let ok = root().join(".tools/venv/bin/python").exists()
         && root().join(".tools/node/node_modules").exists();
     if !ok {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("test tools missing: run scripts/install-test-tools.sh");
+        if !skip_requested("test-tools") {
+            panic!("test tools missing: run scripts/install-test-tools.sh (or skip them by name: CUULONG_TEST_SKIP=test-tools)");
         }
-        eprintln!("SKIPPED: test tools (.tools/) not installed; run scripts/install-test-tools.sh");
+        eprintln!("SKIPPED (CUULONG_TEST_SKIP): test tools (.tools/)");
     }
     ok
 }
@@ -533,4 +543,144 @@ pub fn cs2cs(from: &str, to: &str, points: &[(f64, f64)]) -> Vec<(f64, f64)> {
             (v[0], v[1])
         })
         .collect()
+}
+
+/// An open `GET /events` stream read on its own thread until it ends or is stopped.
+pub struct EventStream {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    reader: Option<std::thread::JoinHandle<(u16, String, bool)>>,
+}
+
+impl EventStream {
+    /// Opens the stream with `headers` and waits for its status line.
+    pub fn open(port: u16, path: &str, headers: &[(&str, &str)]) -> EventStream {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_millis(200)))
+            .unwrap();
+        let mut req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n");
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes()).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let (first_tx, first_rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let mut told = false;
+            // (status, text, whether the server ended the stream)
+            loop {
+                if !told && buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let _ = first_tx.send(());
+                    told = true;
+                }
+                if flag.load(std::sync::atomic::Ordering::Acquire) {
+                    break (
+                        status_of(&buf),
+                        String::from_utf8_lossy(&buf).into_owned(),
+                        false,
+                    );
+                }
+                match s.read(&mut chunk) {
+                    Ok(0) => {
+                        let _ = first_tx.send(());
+                        break (
+                            status_of(&buf),
+                            String::from_utf8_lossy(&buf).into_owned(),
+                            true,
+                        );
+                    }
+                    Ok(n) => {
+                        buf.extend_from_slice(&chunk[..n]);
+                        // The last chunk of a chunked body: the server ended the stream.
+                        if buf.ends_with(b"\r\n0\r\n\r\n") {
+                            let _ = first_tx.send(());
+                            break (
+                                status_of(&buf),
+                                String::from_utf8_lossy(&buf).into_owned(),
+                                true,
+                            );
+                        }
+                    }
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) => {}
+                    Err(_) => {
+                        let _ = first_tx.send(());
+                        break (
+                            status_of(&buf),
+                            String::from_utf8_lossy(&buf).into_owned(),
+                            true,
+                        );
+                    }
+                }
+            }
+        });
+        first_rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("no answer from /events in 30 s");
+        EventStream {
+            stop,
+            reader: Some(reader),
+        }
+    }
+
+    /// Whether the server has ended the stream (the reader returned on its own).
+    pub fn ended(&self) -> bool {
+        self.reader.as_ref().is_none_or(|r| r.is_finished())
+    }
+
+    /// Stops reading: (status, everything read, whether the server had ended it).
+    pub fn finish(mut self) -> (u16, String, bool) {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        self.reader.take().unwrap().join().unwrap()
+    }
+
+    /// The layers named by `layer` events in `text`.
+    pub fn layers(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut is_layer = false;
+        for line in text.lines() {
+            if let Some(kind) = line.strip_prefix("event:") {
+                is_layer = kind.trim() == "layer";
+            } else if let Some(data) = line.strip_prefix("data:") {
+                if is_layer {
+                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(data.trim()) {
+                        out.push(v["layer"].as_str().unwrap_or("").to_owned());
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+fn status_of(buf: &[u8]) -> u16 {
+    String::from_utf8_lossy(buf)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+    }
+}
+
+/// A value of the Prometheus text at `/metrics` (`name` with its labels, e.g.
+/// `cuulong_in_flight_requests` or `cuulong_layer_version{layer="x"}`).
+pub fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
 }

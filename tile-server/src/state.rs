@@ -199,21 +199,28 @@ impl AppState {
         if list.len() > MAX_LIST_BYTES {
             return Err(ResolveError::TooMany(param));
         }
-        let visible = self.visible(caller);
-        let mut out: Vec<(usize, Arc<LayerIndex>)> = Vec::new();
+        // Distinct names first (first mention wins), counted before any lookup.
+        let mut names: Vec<(usize, &str)> = Vec::new();
         for (position, id) in list.split(',').map(str::trim).enumerate() {
-            if out.iter().any(|(_, l)| l.meta.id.as_str() == id) {
+            if names.iter().any(|(_, n)| *n == id) {
                 continue;
             }
-            let index = cuulong_core::LayerId::parse(id)
-                .ok()
-                .and_then(|_| visible.get(id))
-                .ok_or_else(|| ResolveError::Unknown(id.chars().take(64).collect()))?;
-            if out.len() == MAX_LAYERS {
+            if names.len() == MAX_LAYERS {
                 return Err(ResolveError::TooMany(param));
             }
-            out.push((position, index.clone()));
+            names.push((position, id));
         }
+        let visible = self.visible(caller);
+        let out = names
+            .into_iter()
+            .map(|(position, id)| {
+                cuulong_core::LayerId::parse(id)
+                    .ok()
+                    .and_then(|_| visible.get(id))
+                    .map(|index| (position, index.clone()))
+                    .ok_or_else(|| ResolveError::Unknown(id.chars().take(64).collect()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         for (_, l) in &out {
             crate::auth::audit(self, caller, &l.meta, endpoint);
         }
