@@ -38,7 +38,7 @@ pg=$(pgbench -n -M prepared -c "$CLIENTS" -j 2 -T "$DURATION" -f "$FIX/items.pgb
 pg_tps=$(echo "$pg" | awk '/^tps/ {print $3; exit}')
 pg_lat=$(echo "$pg" | awk '/latency average/ {print $4; exit}')
 
-"$CUULONG" --database-url "$DB_URL" serve --bind 127.0.0.1:18093 --no-snapshot >/dev/null 2>&1 &
+"$CUULONG" --database-url "$DB_URL" serve --bind 127.0.0.1:18093 --no-snapshot --anonymous-rate-limit-per-minute 0 >/dev/null 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 600); do curl -sf -o /dev/null http://127.0.0.1:18093/ready && break; sleep 0.2; done

@@ -224,7 +224,7 @@ run_wrk() { # size server base-url lua
 
 # --- cuulong -----------------------------------------------------------------------------------
 if [ "$PEER_ONLY" != 1 ]; then
-  "$CUULONG" --database-url "$DB_URL" serve --bind "127.0.0.1:$CUULONG_PORT" --tile-cache-mb 0 --no-snapshot >"$FIX/wms_cuulong.log" 2>&1 &
+  "$CUULONG" --database-url "$DB_URL" serve --bind "127.0.0.1:$CUULONG_PORT" --tile-cache-mb 0 --no-snapshot --anonymous-rate-limit-per-minute 0 >"$FIX/wms_cuulong.log" 2>&1 &
   CUULONG_PID=$!
   wait_http "http://127.0.0.1:$CUULONG_PORT/ready"
   check_png "cuulong 256" "http://127.0.0.1:$CUULONG_PORT/wms?$(head -n1 "$Q256")" "$FIX/wms_cuulong_256.png"

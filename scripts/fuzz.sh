@@ -18,7 +18,7 @@ export CARGO_TARGET_DIR=$FUZZ_TARGET
 
 corpus=$(mktemp -d)
 trap 'rm -rf "$corpus"' EXIT
-mkdir -p "$corpus"/{style,mapping,tcvn3,mvt_clip}
+mkdir -p "$corpus"/{style,mapping,tcvn3,mvt_clip,cql2,features_query,wms_kvp,layer_lists}
 i=0
 for f in styles/*.json; do
   { printf '\x0b'; cat "$f"; } > "$corpus/style/seed$i"; i=$((i + 1))
@@ -32,10 +32,35 @@ while IFS= read -r f; do
   head -c 4096 "$f" > "$corpus/tcvn3/seed$i"; i=$((i + 1))
 done < <(find data-samples -name '*.dbf' | sort)
 printf 'seed' > "$corpus/mvt_clip/seed0"
+# The server's network-facing parsers: requests as clients send them.
+i=0
+for f in "lu_code = 'LUC' AND area_m2 > 50000" \
+         "lu_code IN ('LUC','ONT') OR NOT (area_m2 BETWEEN 1 AND 2)" \
+         "S_INTERSECTS(geometry, POLYGON((106.2 10.1, 106.3 10.1, 106.3 10.2, 106.2 10.1)))" \
+         "S_DWITHIN(geometry, POINT(106.25 10.15), 500) AND surveyed > DATE('2020-03-01')" \
+         "lu_code LIKE 'L%' AND area_m2 * 2 + 1 >= 100000 AND surveyed IS NOT NULL"; do
+  printf '%s' "$f" > "$corpus/cql2/seed$i"; i=$((i + 1))
+done
+i=0
+for q in "bbox=106.2,10.1,106.3,10.2&limit=5&offset=2" "crs=http://www.opengis.net/def/crs/EPSG/0/9210&bbox-crs=EPSG:4326&bbox=10.1,106.2,10.2,106.3" \
+         "datetime=2020-01-01/2020-06-30&lu_code=LUC&f=json" "filter=lu_code='LUC'&filter-lang=cql2-text&limit=1" "f=html&limit=10000&offset=0"; do
+  printf '%s' "$q" > "$corpus/features_query/seed$i"; i=$((i + 1))
+done
+i=0
+for q in "SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=land_use,roads&STYLES=&CRS=EPSG:4326&BBOX=10.1,106.2,10.2,106.3&WIDTH=32&HEIGHT=32&FORMAT=image/png" \
+         "SERVICE=WMS&VERSION=1.1.1&REQUEST=GetFeatureInfo&LAYERS=land_use&QUERY_LAYERS=land_use&SRS=EPSG:3857&BBOX=11822000,1128000,11835000,1141000&WIDTH=16&HEIGHT=16&X=3&Y=4&INFO_FORMAT=application/json&FEATURE_COUNT=5" \
+         "SERVICE=WMS&REQUEST=GetCapabilities" "SERVICE=WMS&REQUEST=GetLegendGraphic&LAYER=land_use&FORMAT=image/png" \
+         "SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=nowhere&CRS=EPSG:9210&BBOX=1,2,3,4&WIDTH=60&HEIGHT=60&FORMAT=image/jpeg&EXCEPTIONS=INIMAGE"; do
+  printf '%s' "$q" > "$corpus/wms_kvp/seed$i"; i=$((i + 1))
+done
+i=0
+for l in "land_use" "land_use,roads,admin_communes" "roads,roads,land_use" "a,b,c"; do
+  printf '%s' "$l" > "$corpus/layer_lists/seed$i"; i=$((i + 1))
+done
 
 cd fuzz
 cargo fuzz build -s none 2>&1 | { grep -vE "^ +Compiling" || true; } >&2
-for target in mapping tcvn3 mvt_clip style; do
+for target in mapping tcvn3 mvt_clip style cql2 features_query wms_kvp layer_lists; do
   echo "cuulong: fuzzing $target for ${SECONDS_EACH}s" >&2
   cargo fuzz run -s none "$target" "$corpus/$target" -- \
     -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -print_final_stats=1 2>&1 |

@@ -249,6 +249,14 @@ fn send_and_hang_up(port: u16, request: &str) {
 
 use std::time::{Duration, Instant};
 
+/// The tests that load both cores run one at a time (the test harness runs a file's tests on
+/// parallel threads): each measures its own server, not its neighbours'.
+static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn get_request(path: &str) -> String {
     format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n")
 }
@@ -339,6 +347,7 @@ fn nested_and_huge_cql2_filters_are_refused_and_the_server_lives() {
 /// none keeps rendering, and memory stays within the render budget over the idle size.
 #[test]
 fn abandoned_maps_leave_nothing_running_and_memory_bounded() {
+    let _one_at_a_time = heavy();
     let budget_mb = 400;
     let (_tmp, _store, server) = serve_samples(&["--render-memory-mb", &budget_mb.to_string()]);
     // Warm: one small map, so the idle size includes what any map needs (fonts, styles).
@@ -384,6 +393,7 @@ fn abandoned_maps_leave_nothing_running_and_memory_bounded() {
 /// at once too.
 #[test]
 fn abandoned_requests_of_every_kind_are_subtracted_at_once() {
+    let _one_at_a_time = heavy();
     let (_tmp, _store, server) = serve_samples(&[]);
     let paths = [
         "/query/summary?admin=83".to_owned(),
@@ -408,6 +418,7 @@ fn abandoned_requests_of_every_kind_are_subtracted_at_once() {
 /// `/health` still answers within a second.
 #[test]
 fn health_answers_while_every_core_is_busy() {
+    let _one_at_a_time = heavy();
     let (_tmp, _store, server) = serve_samples(&["--anonymous-rate-limit-per-minute", "0"]);
     let heavy = [
         "/query/summary?admin=83&layers=land_use,land_use,land_use,soil,soil,water_areas",

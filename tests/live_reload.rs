@@ -28,7 +28,12 @@ fn year_values(body: &[u8]) -> Vec<i64> {
 
 #[test]
 fn reimport_under_load_swaps_without_failures() {
-    let (tmp, store, server) = serve_samples(&["--tile-cache-mb", "64"]);
+    let (tmp, store, server) = serve_samples(&[
+        "--tile-cache-mb",
+        "64",
+        "--anonymous-rate-limit-per-minute",
+        "0",
+    ]);
     let port = server.port;
     let mut tiles = Vec::new();
     for z in [10, 11, 12, 13, 14] {

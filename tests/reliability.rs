@@ -26,7 +26,7 @@ fn holds_256_connections_for_60_seconds() {
     if !require_tool("wrk") {
         return;
     }
-    let (tmp, _store, server) = serve_samples(&[]);
+    let (tmp, _store, server) = serve_samples(&["--anonymous-rate-limit-per-minute", "0"]);
     let mut paths = Vec::new();
     for z in [8u32, 10, 12, 13, 14, 15, 16] {
         for (lon, lat) in [
@@ -138,7 +138,15 @@ fn survives_a_postgis_restart_under_load() {
     }
     let store = vec!["--database-url".to_string(), db.url.clone()];
     import_samples(&store);
-    let server = Server::start(&store, &["--tile-cache-mb", "0"]);
+    let server = Server::start(
+        &store,
+        &[
+            "--tile-cache-mb",
+            "0",
+            "--anonymous-rate-limit-per-minute",
+            "0",
+        ],
+    );
     let (z, x, y) = tile_at(106.375, 10.235, 13);
     let tmp = tempfile::tempdir().unwrap();
     let lua = tmp.path().join("one.lua");

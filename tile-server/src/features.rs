@@ -42,6 +42,8 @@ const CONFORMANCE: [&str; 13] = [
 ];
 const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 10_000;
+/// The largest offset: the largest integer a JSON (JavaScript) client holds exactly.
+pub const MAX_OFFSET: usize = (1 << 53) - 1;
 
 /// The URI of a map CRS (OGC API – Features Part 2).
 fn crs_uri(crs: MapCrs) -> String {
@@ -123,6 +125,37 @@ impl OutCrs {
     }
 }
 
+/// The query parameters that were given a value: a parameter given empty (`?filter=&f=`, as
+/// HTML forms send them) is a parameter not given. A repeated name keeps its last value.
+pub struct GivenQuery(pub HashMap<String, String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for GivenQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, ApiError> {
+        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+            .map_err(|e| ApiError::BadRequest(format!("query string: {}", e.body_text())))?;
+        let mut given = HashMap::new();
+        for (k, v) in pairs {
+            if v.trim().is_empty() {
+                continue;
+            }
+            // One value per parameter: `?limit=1&limit=9` is ambiguous.
+            if given.contains_key(&k) {
+                return Err(ApiError::BadRequest(format!(
+                    "'{}': given more than once",
+                    k.chars().take(64).collect::<String>()
+                )));
+            }
+            given.insert(k, v);
+        }
+        Ok(GivenQuery(given))
+    }
+}
+
 fn wants_html(q: &HashMap<String, String>, headers: &HeaderMap) -> Result<bool, ApiError> {
     match q.get("f").map(String::as_str) {
         Some("html") => Ok(true),
@@ -161,7 +194,7 @@ fn link(href: String, rel: &str, kind: &str, title: &str) -> serde_json::Value {
 
 pub async fn landing(
     State(state): State<Arc<AppState>>,
-    Query(q): Query<HashMap<String, String>>,
+    GivenQuery(q): GivenQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let base = base_url(&state, &headers);
@@ -189,7 +222,7 @@ pub async fn landing(
 }
 
 pub async fn conformance(
-    Query(q): Query<HashMap<String, String>>,
+    GivenQuery(q): GivenQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if wants_html(&q, &headers)? {
@@ -228,7 +261,7 @@ fn collection_json(l: &LayerIndex, base: &str) -> serde_json::Value {
 
 pub async fn collections(
     State(state): State<Arc<AppState>>,
-    Query(q): Query<HashMap<String, String>>,
+    GivenQuery(q): GivenQuery,
     Auth(caller): Auth,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -282,7 +315,7 @@ fn layer(
 pub async fn collection(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
+    GivenQuery(q): GivenQuery,
     Auth(caller): Auth,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -301,7 +334,8 @@ pub async fn collection(
     Ok(Json(collection_json(&l, &base)).into_response())
 }
 
-/// `bbox` in `crs`'s axis order; geographic ranges are checked for geographic CRSs.
+/// `bbox` in `crs`'s axis order; min must not exceed max. Geographic coordinates out of range
+/// are refused (they are most often lat/lon given in lon/lat order).
 fn parse_bbox(s: &str, crs: MapCrs) -> Result<[f64; 4], ApiError> {
     let bad = |why: &str| {
         ApiError::BadRequest(format!(
@@ -341,6 +375,27 @@ fn parse_bbox(s: &str, crs: MapCrs) -> Result<[f64; 4], ApiError> {
         return Err(bad("min must not exceed max"));
     }
     Ok([a, b, c, d])
+}
+
+/// The features of `l` whose geometry meets `bbox` (in `crs`), in id order.
+fn in_bbox(l: &LayerIndex, bbox: [f64; 4], crs: MapCrs) -> Result<Vec<usize>, ApiError> {
+    // In the CRS's own axis order (lat/lon for EPSG:4326 and 4756): east/north first.
+    let b = if crs.lat_first(true) {
+        [bbox[1], bbox[0], bbox[3], bbox[2]]
+    } else {
+        bbox
+    };
+    let envelope = if crs == MapCrs::Crs84 || crs == MapCrs::Wgs84 {
+        let (x0, y0) = to_mercator(b[0], b[1]);
+        let (x1, y1) = to_mercator(b[2], b[3]);
+        [x0, y0, x1, y1]
+    } else {
+        let r = Reprojector::new(crs)
+            .map_err(|e| ApiError::BadRequest(format!("bbox-crs: {}", e.message)))?;
+        r.mercator_envelope(b)
+            .map_err(|e| ApiError::BadRequest(format!("bbox: {}", e.message)))?
+    };
+    Ok(l.intersecting(envelope))
 }
 
 fn parse_count(name: &str, s: &str, max: usize) -> Result<usize, ApiError> {
@@ -494,13 +549,6 @@ fn in_interval(
     from.is_none_or(|f| hi.is_none_or(|h| h >= f)) && to.is_none_or(|t| lo <= t)
 }
 
-fn matches(v: &Value, want: &str, kind: FieldType) -> bool {
-    match Value::Text(want.to_owned()).coerce(kind) {
-        Some(w) => &w == v,
-        None => false,
-    }
-}
-
 /// The parameters `/collections/{id}/items` defines itself; any other names a property to
 /// filter on (shared with `/api`, which lists the properties beside these).
 pub(crate) const ITEMS_PARAMETERS: [&str; 11] = [
@@ -520,7 +568,7 @@ pub(crate) const ITEMS_PARAMETERS: [&str; 11] = [
 pub async fn items(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
+    GivenQuery(q): GivenQuery,
     Auth(caller): Auth,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -555,7 +603,7 @@ fn items_page(
     }
     let offset = q
         .get("offset")
-        .map(|s| parse_count("offset", s, usize::MAX >> 1))
+        .map(|s| parse_count("offset", s, MAX_OFFSET))
         .transpose()?
         .unwrap_or(0);
     let bbox_crs = match q.get("bbox-crs") {
@@ -596,28 +644,20 @@ fn items_page(
                 k.chars().take(64).collect::<String>()
             ))
         })?;
-        filters.push((idx, l.meta.schema.fields[idx].kind, v.clone()));
+        let field = &l.meta.schema.fields[idx];
+        // The value in the field's type: a number field is compared with a number.
+        let want = Value::Text(v.clone()).coerce(field.kind).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "'{}': '{}' is not a {} value",
+                field.name,
+                v.chars().take(64).collect::<String>(),
+                field.kind.name()
+            ))
+        })?;
+        filters.push((idx, want));
     }
     let candidates = match bbox {
-        Some([a, b, c, d]) if bbox_crs == MapCrs::Crs84 => {
-            let (x0, y0) = to_mercator(a, b);
-            let (x1, y1) = to_mercator(c, d);
-            l.intersecting([x0, y0, x1, y1])
-        }
-        Some(raw) => {
-            // In the CRS's own axis order (lat/lon for EPSG:4326 and 4756), then to Mercator.
-            let b = if bbox_crs.lat_first(true) {
-                [raw[1], raw[0], raw[3], raw[2]]
-            } else {
-                raw
-            };
-            let r = Reprojector::new(bbox_crs)
-                .map_err(|e| ApiError::BadRequest(format!("bbox-crs: {}", e.message)))?;
-            let env = r
-                .mercator_envelope(b)
-                .map_err(|e| ApiError::BadRequest(format!("bbox: {}", e.message)))?;
-            l.intersecting(env)
-        }
+        Some(b) => in_bbox(&l, b, bbox_crs)?,
         None => l.all_in_id_order(),
     };
     let time = time_fields(&l);
@@ -627,10 +667,10 @@ fn items_page(
         .filter(|&i| {
             seen += 1;
             // A cancelled scan stops matching; the check below turns it into an error.
-            (seen % 1024 != 0 || !interrupt.is_cancelled())
+            (!seen.is_multiple_of(1024) || !interrupt.is_cancelled())
                 && filters
                 .iter()
-                .all(|(f, kind, want)| matches(&l.features[i].values[*f], want, *kind))
+                .all(|(f, want)| &l.features[i].values[*f] == want)
                 // Layers without time ignore `datetime` (Part 1: it selects on the temporal
                 // property, which they lack).
                 && match (when, time) {
@@ -731,7 +771,7 @@ fn items_page(
                 )
             })
             .collect();
-        return Ok(page(&id, &format!(
+        return Ok(page(id, &format!(
             "<h1>{} / {}</h1><p>{} / {} features</p><p>{nav}</p><table><tr><th>id</th><th>properties</th></tr>{rows}</table>",
             esc(&l.meta.title_vi), esc(&l.meta.title_en), features.len(), matched.len()
         )));
@@ -795,7 +835,7 @@ fn urlencode(s: &str) -> String {
 pub async fn item(
     State(state): State<Arc<AppState>>,
     Path((id, fid)): Path<(String, String)>,
-    Query(q): Query<HashMap<String, String>>,
+    GivenQuery(q): GivenQuery,
     Auth(caller): Auth,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -853,7 +893,7 @@ pub async fn item(
 pub async fn queryables(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
+    GivenQuery(q): GivenQuery,
     Auth(caller): Auth,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {

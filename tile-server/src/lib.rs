@@ -6,6 +6,8 @@ mod catalog;
 mod error;
 mod features;
 mod filter;
+#[doc(hidden)]
+pub mod fuzzing;
 mod loader;
 pub mod metrics;
 mod openapi;

@@ -34,16 +34,43 @@ fn error(description: &str) -> Json {
     )
 }
 
+/// A query parameter; an optional one may be sent empty (it is then not given).
 fn query_param(name: &str, description: &str, schema: Json, required: bool) -> Json {
-    json!({"name": name, "in": "query", "description": description, "required": required,
-           "schema": schema, "style": "form", "explode": false})
+    let mut p = json!({"name": name, "in": "query", "description": description, "required": required,
+           "schema": schema, "style": "form", "explode": false});
+    if !required {
+        p["allowEmptyValue"] = json!(true);
+    }
+    p
+}
+
+/// `datetime`: an RFC 3339 date or date-time, or an interval of two (either end open with
+/// `..` or nothing); empty is no selection.
+const DATETIME_PATTERN: &str = concat!(
+    r"^$|^(\.\.|[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))?)?",
+    r"(/(\.\.|[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))?)?)?$"
+);
+
+/// An enumeration of values, and the empty value (a parameter given empty is not given).
+fn with_empty(values: &[String]) -> Vec<String> {
+    values.iter().cloned().chain([String::new()]).collect()
+}
+
+/// `layers`: a comma list of up to 64 layer ids; empty = every visible layer.
+fn layers_param() -> Json {
+    query_param(
+        "layers",
+        "Comma list of up to 64 layer ids (a repeated id counts once); empty = every layer the caller may see",
+        json!({"type": "string", "pattern": "^([a-z][a-z0-9_]{0,47}(,[a-z][a-z0-9_]{0,47}){0,63})?$"}),
+        false,
+    )
 }
 
 fn f_param() -> Json {
     query_param(
         "f",
         "Response format (else from the Accept header).",
-        json!({"type": "string", "enum": ["json", "html"]}),
+        json!({"type": "string", "enum": ["json", "html", ""]}),
         false,
     )
 }
@@ -75,7 +102,7 @@ pub fn document(
     let crs_values: Vec<String> = crate::features::crs_uris();
     let bbox = query_param(
         "bbox",
-        "minx,miny,maxx,maxy (or with minz/maxz: six numbers), in bbox-crs; CRS84 lon/lat by default",
+        "minx,miny,maxx,maxy (or with minz/maxz: six numbers), in bbox-crs; CRS84 lon/lat by default. Geographic coordinates within the world; min ≤ max",
         json!({"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}),
         false,
     );
@@ -86,13 +113,13 @@ pub fn document(
         query_param(
             "bbox-crs",
             "CRS of bbox",
-            json!({"type": "string", "enum": crs_values}),
+            json!({"type": "string", "enum": with_empty(&crs_values)}),
             false,
         ),
         query_param(
             "crs",
             "CRS of the response geometry",
-            json!({"type": "string", "enum": crs_values}),
+            json!({"type": "string", "enum": with_empty(&crs_values)}),
             false,
         ),
         query_param(
@@ -104,7 +131,7 @@ pub fn document(
         query_param(
             "offset",
             "Features to skip",
-            json!({"type": "integer", "minimum": 0, "default": 0}),
+            json!({"type": "integer", "minimum": 0, "maximum": crate::features::MAX_OFFSET, "default": 0}),
             false,
         ),
         query_param(
@@ -116,13 +143,13 @@ pub fn document(
         query_param(
             "filter-lang",
             "Filter language",
-            json!({"type": "string", "enum": ["cql2-text"]}),
+            json!({"type": "string", "enum": ["cql2-text", ""]}),
             false,
         ),
         query_param(
             "datetime",
-            "Instant or interval (RFC 3339, '..' open) on the layer's first date field",
-            json!({"type": "string"}),
+            "Instant or interval (RFC 3339 date or date-time; start/end with '..' or nothing for an open end; the start not after the end) on the layer's date field or validity period; empty = no selection",
+            json!({"type": "string", "pattern": DATETIME_PATTERN}),
             false,
         ),
     ];
@@ -151,7 +178,7 @@ pub fn document(
         for (name, kind) in fields {
             params.push(query_param(
                 name,
-                &format!("Features whose '{name}' equals this value"),
+                &format!("Features whose '{name}' equals this value (empty = no filter)"),
                 json!({"type": kind}),
                 false,
             ));
@@ -197,7 +224,7 @@ pub fn document(
                 "parameters": [collection_id,
                     {"name": "featureId", "in": "path", "required": true, "schema": {"type": "string"}},
                     f_param(),
-                    query_param("crs", "CRS of the response geometry", json!({"type": "string", "enum": crate::features::crs_uris()}), false)],
+                    query_param("crs", "CRS of the response geometry", json!({"type": "string", "enum": with_empty(&crate::features::crs_uris())}), false)],
                 "responses": {"200": geojson_item, "400": error("Invalid parameter"), "404": error("Not found")}}},
             "/query/point": {"get": {
                 "summary": "Every visible feature at or near a point, across layers, nearest first",
@@ -205,7 +232,7 @@ pub fn document(
                 "parameters": [
                     query_param("lon", "Longitude (WGS 84)", json!({"type": "number", "minimum": -180, "maximum": 180}), true),
                     query_param("lat", "Latitude (WGS 84)", json!({"type": "number", "minimum": -85, "maximum": 85}), true),
-                    query_param("layers", "Comma list of layer ids", json!({"type": "string"}), false),
+                    layers_param(),
                     query_param("radius_m", "Search radius in metres", json!({"type": "number", "minimum": 0, "maximum": crate::query::MAX_RADIUS_M}), false),
                 ],
                 "responses": {"200": response("Features here", &[("application/json", schema_ref("pointResult"))]),
@@ -213,13 +240,13 @@ pub fn document(
             "/query/summary": {
                 "get": {"summary": "Area or length per class inside an administrative unit", "operationId": "summaryByAdmin",
                     "parameters": [
-                        query_param("admin", "GSO code of a district or commune", json!({"type": "string", "example": "29011"}), true),
-                        query_param("layers", "Comma list of layer ids", json!({"type": "string"}), false),
+                        query_param("admin", "GSO code of the province, a district or a commune", json!({"type": "string", "pattern": "^[0-9]{2,5}$", "example": "29011"}), true),
+                        layers_param(),
                     ],
                     "responses": {"200": response("Summary", &[("application/json", schema_ref("summary"))]),
                         "400": error("Invalid parameter"), "404": error("Unknown unit or layer"), "413": error("Body too large")}},
                 "post": {"summary": "Area or length per class inside a GeoJSON polygon", "operationId": "summaryByPolygon",
-                    "parameters": [query_param("layers", "Comma list of layer ids", json!({"type": "string"}), false)],
+                    "parameters": [layers_param()],
                     "requestBody": {"required": true, "content": {"application/json": {"schema": schema_ref("polygon")}}},
                     "responses": {"200": response("Summary", &[("application/json", schema_ref("summary"))]),
                         "400": error("Invalid parameter"), "404": error("Unknown layer"), "413": error("Body too large")}},
@@ -271,10 +298,23 @@ pub fn document(
                             "measure": {"type": "string", "enum": ["area_ha", "length_km"]},
                             "class_field": {"type": "string", "nullable": true}, "total": {"type": "number"},
                             "classes": {"type": "array", "items": {"type": "object"}}}}}}},
-            "polygon": {"type": "object", "required": ["type"],
-                "description": "A GeoJSON Polygon or MultiPolygon in WGS 84 (or a Feature with one)",
-                "properties": {"type": {"type": "string", "enum": ["Polygon", "MultiPolygon", "Feature"]},
-                    "coordinates": {"type": "array"}, "geometry": {"type": "object"}}},
+            "position": {"type": "array", "minItems": 2, "maxItems": 3,
+                "items": {"type": "number", "minimum": -180, "maximum": 180}},
+            "ring": {"type": "array", "minItems": 4, "items": schema_ref("position"),
+                "description": "A closed ring (first position = last), not crossing itself"},
+            "polygonGeometry": {"type": "object", "required": ["type", "coordinates"],
+                "properties": {"type": {"type": "string", "enum": ["Polygon"]},
+                    "coordinates": {"type": "array", "minItems": 1, "items": schema_ref("ring")}}},
+            "multiPolygonGeometry": {"type": "object", "required": ["type", "coordinates"],
+                "properties": {"type": {"type": "string", "enum": ["MultiPolygon"]},
+                    "coordinates": {"type": "array", "minItems": 1,
+                        "items": {"type": "array", "minItems": 1, "items": schema_ref("ring")}}}},
+            "polygonFeature": {"type": "object", "required": ["type", "geometry"],
+                "properties": {"type": {"type": "string", "enum": ["Feature"]},
+                    "geometry": {"oneOf": [schema_ref("polygonGeometry"), schema_ref("multiPolygonGeometry")]}}},
+            "polygon": {
+                "description": "A GeoJSON Polygon or MultiPolygon in WGS 84 lon/lat (or a Feature with one): valid (closed rings that do not cross), within ±85° of latitude and at most 5° across",
+                "oneOf": [schema_ref("polygonGeometry"), schema_ref("multiPolygonGeometry"), schema_ref("polygonFeature")]},
         }},
     });
     if let Some(paths) = doc["paths"].as_object_mut() {

@@ -84,7 +84,9 @@ pub async fn point(
     let lat = number(&q, "lat", -85.0..=85.0)?
         .ok_or_else(|| ApiError::BadRequest("lat: required".into()))?;
     let radius = number(&q, "radius_m", 0.0..=MAX_RADIUS_M)?.unwrap_or(0.0);
-    let chosen = match q.get("layers") {
+    // An empty list is no list: every visible layer.
+    let list = q.get("layers").filter(|l| !l.trim().is_empty());
+    let chosen = match list {
         Some(list) => state.resolve(&caller, "layers", list, "query/point")?,
         None => state.visible(&caller).values().cloned().collect(),
     };
@@ -93,7 +95,7 @@ pub async fn point(
     let features: Vec<PointFeature> = hits
         .iter()
         .map(|(d, l, i)| {
-            if q.get("layers").is_none() {
+            if list.is_none() {
                 auth::audit(&state, &caller, &l.meta, "query/point");
             }
             let a = &l.features[*i];
@@ -163,7 +165,7 @@ fn as_multipolygon(g: geo_types::Geometry<f64>) -> Option<geo_types::MultiPolygo
 /// area (ha, geodesic on WGS 84) or length (km, geodesic) inside the polygon, clipped exactly.
 pub async fn summary(
     State(state): State<Arc<AppState>>,
-    Query(q): Query<SummaryQuery>,
+    q: Result<Query<SummaryQuery>, axum::extract::rejection::QueryRejection>,
     Auth(caller): Auth,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -173,7 +175,10 @@ pub async fn summary(
         }
         _ => ApiError::BadRequest(format!("body: {}", e.body_text())),
     })?;
-    // Layers named twice count once (and at most MAX_LAYERS), before any work is done.
+    // An empty list is no list; layers named twice count once (and at most MAX_LAYERS), before any work is done.
+    let Query(mut q) =
+        q.map_err(|e| ApiError::BadRequest(format!("query string: {}", e.body_text())))?;
+    q.layers = q.layers.filter(|l| !l.trim().is_empty());
     let chosen = q
         .layers
         .as_deref()

@@ -154,6 +154,11 @@ pub async fn tile(
             state
                 .work
                 .run(move |_| -> Result<Bytes, ApiError> {
+                    // Many requests for one new tile queue here together: the first renders,
+                    // the rest find its bytes once their turn comes.
+                    if let Some(bytes) = job_state.cache.as_ref().and_then(|c| c.get(&key)) {
+                        return Ok(bytes);
+                    }
                     let raw = render(&layers, tile);
                     let bytes = Bytes::from(if raw.is_empty() { raw } else { gzip(&raw) });
                     if let Some(c) = &job_state.cache {

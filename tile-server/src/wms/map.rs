@@ -346,23 +346,18 @@ pub async fn get_legend(
         )
     })?;
     let rows = legend_rows(&index.meta, &style);
-    let bytes = tokio::task::spawn_blocking(move || {
-        let pixmap = render::render_legend(&rows);
-        encode(&pixmap, ImageFormat::Png, Rgba::from_u8(255, 255, 255, 255))
-    })
-    .await
-    .map_err(|e| {
-        WmsError::failed(
-            format!("legend failed: {e}"),
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-        )
-    })?
-    .map_err(|e| {
-        WmsError::failed(
-            format!("legend failed: {e}"),
-            axum::http::StatusCode::BAD_REQUEST,
-        )
-    })?;
+    let bytes = state
+        .work
+        .run(move |_| -> Result<Vec<u8>, WmsError> {
+            let pixmap = render::render_legend(&rows);
+            encode(&pixmap, ImageFormat::Png, Rgba::from_u8(255, 255, 255, 255)).map_err(|e| {
+                WmsError::failed(
+                    format!("legend failed: {e}"),
+                    axum::http::StatusCode::BAD_REQUEST,
+                )
+            })
+        })
+        .await?;
     Ok(image_response(
         bytes,
         ImageFormat::Png,

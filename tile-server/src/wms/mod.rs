@@ -378,7 +378,14 @@ pub async fn wms(
         let base = crate::tiles::base_url(&state, &headers);
         match request.to_ascii_lowercase().as_str() {
             "getcapabilities" | "capabilities" => {
-                Ok(capabilities::capabilities(&state, &visible, version, &base))
+                // Boxes in every CRS for every layer: CPU work, off the async workers.
+                let job_state = state.clone();
+                state
+                    .work
+                    .run(move |_| -> Result<Response, WmsError> {
+                        Ok(capabilities::capabilities(&job_state, &visible, version, &base))
+                    })
+                    .await
             }
             "getmap" | "map" => map::get_map(&state, &caller, &p, version).await,
             "getfeatureinfo" | "feature_info" => {
