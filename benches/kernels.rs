@@ -10,10 +10,11 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use cuulong_core::containment::RingBands;
 use cuulong_core::feature::{Field, FieldType, Schema};
 use cuulong_core::index::LayerIndex;
 use cuulong_core::layer::{Access, LayerId, LayerMeta};
-use cuulong_core::query::{point_hits, RingBands};
+use cuulong_core::query::point_hits;
 use cuulong_core::render::{render, DrawLayer, MapRequest, MercatorView};
 use cuulong_core::style::Style;
 use cuulong_core::tile::{tile_size, to_mercator, TileId, HALF_WORLD};

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# DESIGN §5 memory target, one run: the served index of each layer against the layer's
+# The memory target (the served index within 2× the layers' FlatGeobuf size), one run: the served index of each layer against the layer's
 # FlatGeobuf file, on the embedded store holding the sample layers plus the 200k-polygon
 # land-use layer. Two measures:
 #  - index bytes: live heap of each layer's index, counted by tile-server/examples/index_memory.rs

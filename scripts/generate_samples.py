@@ -10,7 +10,7 @@ What it does, in order:
 1. Copies the real files from --source (when that folder exists; otherwise the copies already in
    data-samples/ are used): admin GeoJSON, WDBII rivers, national roads; derives
    hydrology/water_areas_bentre.geojson (the water classes of the GSHHG polygons, with `kind`) and
-   writes hydrology/salinity_stations.csv from the facts in PROVENANCE.md / DESIGN §3.
+   writes hydrology/salinity_stations.csv from the facts in data-samples/PROVENANCE.md.
 2. Writes the TCVN3 (TCVN 5712:1993) byte table as Rust source (data-samples/tcvn3_table.rs.txt)
    from glibc's charmap, and the districts as a VN-2000 / TM-3 105-45 (EPSG:9210) shapefile whose
    DBF text is TCVN3-encoded (.cpg "TCVN3"), the way agencies still hand such files over.
@@ -265,7 +265,7 @@ COPIES = [
     "transport/national_roads_bentre_area.geojson",
 ]
 
-# Salinity stations: DESIGN §3 positions for the seven it lists, PROVENANCE.md for Giồng Trôm and
+# Salinity stations: the project brief's positions for the seven it lists, PROVENANCE.md for Giồng Trôm and
 # Khánh Thạnh Tân; yearly maximum salinity 2016 (‰) from "Bảng 1" of the 2020 irrigation-GIS
 # report summary quoted in PROVENANCE.md. Giao Hòa has no position and is left out.
 STATIONS = [

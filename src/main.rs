@@ -39,7 +39,7 @@ struct StoreArgs {
 }
 
 impl StoreArgs {
-    /// DESIGN §2: a flag beats the environment; both flags at once is an error. The config
+    /// A flag beats the environment; both flags at once is an error. The config
     /// file may name the data dir (never a database URL: that is a secret).
     fn config(&self, file_data_dir: Option<&PathBuf>) -> Result<StoreConfig> {
         match (&self.database_url, &self.data_dir) {

@@ -1,4 +1,4 @@
-//! Who may see what (DESIGN §3, Decree 47/2020): open layers are for everyone, shared layers
+//! Who may see what (Decree 47/2020): open layers are for everyone, shared layers
 //! for any valid API key, restricted layers for keys granted them (or of the owner agency).
 //! API keys are stored only as a salted SHA-256 hash: keys are 160-bit random strings, not
 //! passwords, so a fast hash is the right tool.

@@ -4,7 +4,7 @@
 
 use crate::tile::{to_lonlat, to_mercator};
 
-/// EPSG:6960, VN-2000 → WGS 84, coordinate-frame rotation (DESIGN §4).
+/// EPSG:6960, VN-2000 → WGS 84, coordinate-frame rotation.
 pub const VN2000_HELMERT: [f64; 7] = [
     -191.904_414_29,
     -39.303_182_79,

@@ -1,4 +1,4 @@
-//! Layer families (DESIGN §3): their attribute schemas and the Vietnamese code lists they are
+//! Layer families: their attribute schemas and the Vietnamese code lists they are
 //! checked against. A family turns "some polygons with attributes" into land use, soil, …
 //! whose codes every client can rely on.
 
@@ -464,7 +464,7 @@ pub fn land_use_code(code: &str) -> Option<&'static LandUseCode> {
     LAND_USE_CODES.iter().find(|c| c.code == code)
 }
 
-/// Soil groups of Bến Tre (DESIGN §3): code prefix → group (Vietnamese, English, WRB).
+/// Soil groups of Bến Tre: code prefix → group (Vietnamese, English, WRB).
 pub const SOIL_GROUPS: &[(&str, &str, &str)] = &[
     ("mặn", "saline soils", "Salic Fluvisols"),
     ("phù sa", "alluvial soils", "Fluvisols"),

@@ -7,10 +7,10 @@ use geo_types::Geometry;
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{RTree, AABB};
 
+use crate::containment::{covers, covers_banded, polygon_bands, RingBands};
 use crate::feature::{Feature, Value};
 use crate::layer::LayerMeta;
 use crate::mvt::{LayerBuilder, BUFFER, EXTENT};
-use crate::query::{covers, covers_banded, polygon_bands, RingBands};
 use crate::tile::{geometry_to_mercator, tile_size, TileId};
 
 /// Zoom bands with generalised geometry: a tile at zoom z uses the first band ≥ z; above the

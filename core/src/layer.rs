@@ -1,4 +1,4 @@
-//! Layer metadata (DESIGN §3) and import history records.
+//! Layer metadata and import history records.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

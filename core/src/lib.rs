@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod clip;
+pub mod containment;
 pub mod crs;
 pub mod family;
 pub mod feature;

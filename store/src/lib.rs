@@ -127,7 +127,7 @@ pub trait LayerWriter: Send {
     async fn commit(self: Box<Self>, record: ImportRecord) -> Result<LayerMeta>;
 }
 
-/// Where the data lives, as chosen on the command line (DESIGN §2).
+/// Where the data lives, as chosen on the command line.
 #[derive(Debug, Clone)]
 pub enum StoreConfig {
     Postgis { url: String },

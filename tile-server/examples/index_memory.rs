@@ -1,6 +1,6 @@
 //! What the served index of each layer really holds on the heap (a counting allocator: live
 //! bytes requested, no allocator overhead), beside the size of the layer's FlatGeobuf file —
-//! the DESIGN §5 memory target. Used by benches/memory.sh.
+//! the memory target (the index within 2× its FlatGeobuf). Used by benches/memory.sh.
 //!
 //!   cargo run --release --example index_memory -- DATA_DIR
 

@@ -14,10 +14,10 @@ use cuulong_core::{Feature, FieldType, LayerId, LayerMeta, Value};
 use futures::{StreamExt, TryStreamExt};
 use geozero::{ToJson, ToWkt};
 
-use crate::auth::{self, Auth};
+use crate::auth::Auth;
 use crate::error::ApiError;
+use crate::http::html_escape;
 use crate::state::AppState;
-use crate::tiles::base_url;
 
 #[derive(serde::Deserialize)]
 pub struct FormatQuery {
@@ -43,7 +43,15 @@ const FORMATS: [(&str, &str, &str); 4] = [
 ];
 
 async fn dataset(state: &AppState, m: &LayerMeta, base: &str) -> serde_json::Value {
-    let history = state.store.history(&m.id).await.unwrap_or_default();
+    // The catalogue is served from memory while the store is away; the history is the store's
+    // and is left out (and said so in the log) rather than failing the whole catalogue.
+    let history = match state.store.history(&m.id).await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!(layer = %m.id, error = %e, "catalogue without import history: the store did not answer");
+            Vec::new()
+        }
+    };
     let last = history.last();
     let distributions: Vec<serde_json::Value> = FORMATS
         .iter()
@@ -87,24 +95,17 @@ async fn dataset(state: &AppState, m: &LayerMeta, base: &str) -> serde_json::Val
     })
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 pub async fn catalog(
     State(state): State<Arc<AppState>>,
     Query(q): Query<FormatQuery>,
     Auth(caller): Auth,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let base = base_url(&state, &headers);
+    let base = state.base_url(&headers);
     let visible = state.visible(&caller);
     let mut datasets = Vec::new();
     for l in visible.values() {
-        auth::audit(&state, &caller, &l.meta, "catalog");
+        state.audit_read(&caller, &l.meta, "catalog");
         datasets.push(dataset(&state, &l.meta, &base).await);
     }
     if wants_html(&q, &headers) {
@@ -122,13 +123,13 @@ pub async fn catalog(
                 .collect();
             html.push_str(&format!(
                 "<tr><td><b>{}</b><br>{}<br><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td></tr>",
-                esc(&m.title_vi),
-                esc(&m.title_en),
+                html_escape(&m.title_vi),
+                html_escape(&m.title_en),
                 m.id,
-                esc(m.family.as_deref().unwrap_or("-")),
+                html_escape(m.family.as_deref().unwrap_or("-")),
                 m.access.as_str(),
-                esc(m.owner.as_deref().unwrap_or("-")),
-                esc(m.licence.as_deref().unwrap_or("-")),
+                html_escape(m.owner.as_deref().unwrap_or("-")),
+                html_escape(m.licence.as_deref().unwrap_or("-")),
                 m.feature_count,
                 m.version,
                 m.updated_at.format("%Y-%m-%d %H:%M"),
@@ -186,12 +187,8 @@ pub async fn download(
         .get(layer.as_str())
         .map(|l| l.meta.clone())
         .ok_or_else(|| ApiError::NotFound(format!("layer '{layer}' does not exist")))?;
-    auth::audit(&state, &caller, &meta, "downloads");
-    let features = state
-        .store
-        .features(&layer)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    state.audit_read(&caller, &meta, "downloads");
+    let features = state.store.features(&layer).await?;
     let headers = attachment(id, ext, media);
     let schema = meta.schema.clone();
     let body = match ext {

@@ -28,6 +28,9 @@ pub enum ApiError {
     Timeout(u64),
     #[error("internal error: {0}")]
     Internal(String),
+    /// The store failed (unreachable, or an error of its own); the cause is logged.
+    #[error("the data store failed: {0}")]
+    Store(String),
     #[error(transparent)]
     Work(#[from] crate::work::WorkError),
 }
@@ -48,6 +51,7 @@ impl ApiError {
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge"),
             ApiError::Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "Timeout"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
+            ApiError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "StoreUnavailable"),
             ApiError::Work(e) => match e {
                 WorkError::MemoryBusy => (StatusCode::SERVICE_UNAVAILABLE, "ServerBusy"),
                 WorkError::OverBudget { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "OverBudget"),
@@ -69,7 +73,17 @@ impl ApiError {
         match self {
             ApiError::RateLimited(secs) => Some(*secs),
             ApiError::Busy | ApiError::NotReady | ApiError::Work(WorkError::MemoryBusy) => Some(1),
+            ApiError::Store(_) => Some(5),
             _ => None,
+        }
+    }
+}
+
+impl From<cuulong_store::StoreError> for ApiError {
+    fn from(e: cuulong_store::StoreError) -> Self {
+        match e {
+            cuulong_store::StoreError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            other => ApiError::Store(other.to_string()),
         }
     }
 }
@@ -87,6 +101,10 @@ impl IntoResponse for ApiError {
             ApiError::Internal(cause) | ApiError::Work(crate::work::WorkError::Panicked(cause)) => {
                 tracing::error!(%cause, "internal error");
                 "internal error; see the server log".to_owned()
+            }
+            ApiError::Store(cause) => {
+                tracing::error!(%cause, "store error");
+                "the data store is not available; retry later".to_owned()
             }
             other => other.to_string(),
         };
@@ -108,5 +126,27 @@ impl IntoResponse for ApiError {
 impl From<cuulong_core::tile::TileError> for ApiError {
     fn from(e: cuulong_core::tile::TileError) -> Self {
         ApiError::BadRequest(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_errors_map_to_404_or_503_without_their_cause() {
+        let missing = ApiError::from(cuulong_store::StoreError::NotFound("soil".into()));
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+        let down = ApiError::from(cuulong_store::StoreError::Config(
+            "password=secret host=db".into(),
+        ));
+        assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(down.retry_after(), Some(5));
+        let resp = down.into_response();
+        let body = futures::executor::block_on(axum::body::to_bytes(resp.into_body(), 4096))
+            .expect("a small body");
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains("StoreUnavailable"), "{text}");
+        assert!(!text.contains("secret"), "the cause leaked: {text}");
     }
 }

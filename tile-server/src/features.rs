@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
@@ -18,11 +18,11 @@ use geo::MapCoords;
 
 use cuulong_core::crs::MapCrs;
 
-use crate::auth::{self, Auth};
+use crate::auth::Auth;
 use crate::error::ApiError;
+use crate::http::{geojson_geometry, html_escape, GivenQuery};
+use crate::reproject::Reprojector;
 use crate::state::AppState;
-use crate::tiles::base_url;
-use crate::wms::reproject::Reprojector;
 
 const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
 const CONFORMANCE: [&str; 13] = [
@@ -96,8 +96,7 @@ impl OutCrs {
         let reprojector = match crs {
             MapCrs::Crs84 => None,
             other => Some(
-                Reprojector::new(other)
-                    .map_err(|e| ApiError::BadRequest(format!("crs: {}", e.message)))?,
+                Reprojector::new(other).map_err(|e| ApiError::BadRequest(format!("crs: {e}")))?,
             ),
         };
         Ok(OutCrs { crs, reprojector })
@@ -125,37 +124,6 @@ impl OutCrs {
     }
 }
 
-/// The query parameters that were given a value: a parameter given empty (`?filter=&f=`, as
-/// HTML forms send them) is a parameter not given. A repeated name keeps its last value.
-pub struct GivenQuery(pub HashMap<String, String>);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for GivenQuery {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _: &S,
-    ) -> Result<Self, ApiError> {
-        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
-            .map_err(|e| ApiError::BadRequest(format!("query string: {}", e.body_text())))?;
-        let mut given = HashMap::new();
-        for (k, v) in pairs {
-            if v.trim().is_empty() {
-                continue;
-            }
-            // One value per parameter: `?limit=1&limit=9` is ambiguous.
-            if given.contains_key(&k) {
-                return Err(ApiError::BadRequest(format!(
-                    "'{}': given more than once",
-                    k.chars().take(64).collect::<String>()
-                )));
-            }
-            given.insert(k, v);
-        }
-        Ok(GivenQuery(given))
-    }
-}
-
 fn wants_html(q: &HashMap<String, String>, headers: &HeaderMap) -> Result<bool, ApiError> {
     match q.get("f").map(String::as_str) {
         Some("html") => Ok(true),
@@ -171,19 +139,12 @@ fn wants_html(q: &HashMap<String, String>, headers: &HeaderMap) -> Result<bool, 
     }
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 fn page(title: &str, body: &str) -> Response {
     Html(format!(
         "<!doctype html><html lang=\"vi\"><head><meta charset=\"utf-8\"><title>{} — cuulong</title>\
          <style>body{{font-family:sans-serif;margin:2em;max-width:70em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.25em .5em}}</style>\
          </head><body>{body}</body></html>",
-        esc(title)
+        html_escape(title)
     ))
     .into_response()
 }
@@ -197,7 +158,7 @@ pub async fn landing(
     GivenQuery(q): GivenQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let base = base_url(&state, &headers);
+    let base = state.base_url(&headers);
     if wants_html(&q, &headers)? {
         return Ok(page(
             "cuulong",
@@ -265,7 +226,7 @@ pub async fn collections(
     Auth(caller): Auth,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let base = base_url(&state, &headers);
+    let base = state.base_url(&headers);
     let visible = state.visible(&caller);
     if wants_html(&q, &headers)? {
         let rows: String = visible
@@ -273,8 +234,8 @@ pub async fn collections(
             .map(|l| {
                 format!(
                     "<tr><td><a href=\"/collections/{id}/items?f=html\">{id}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    esc(&l.meta.title_vi),
-                    esc(&l.meta.title_en),
+                    html_escape(&l.meta.title_vi),
+                    html_escape(&l.meta.title_en),
                     l.meta.feature_count,
                     id = l.meta.id
                 )
@@ -308,7 +269,7 @@ fn layer(
             id.chars().take(64).collect::<String>()
         ))
     })?;
-    auth::audit(state, caller, &l.meta, endpoint);
+    state.audit_read(caller, &l.meta, endpoint);
     Ok(l)
 }
 
@@ -320,16 +281,16 @@ pub async fn collection(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let l = layer(&state, &caller, &id, "collections")?;
-    let base = base_url(&state, &headers);
+    let base = state.base_url(&headers);
     if wants_html(&q, &headers)? {
         let fields: String = l
             .meta
             .schema
             .fields
             .iter()
-            .map(|f| format!("<li>{} ({})</li>", esc(&f.name), f.kind.name()))
+            .map(|f| format!("<li>{} ({})</li>", html_escape(&f.name), f.kind.name()))
             .collect();
-        return Ok(page(&id, &format!("<h1>{} / {}</h1><p><a href=\"/collections/{id}/items?f=html\">Features</a></p><ul>{fields}</ul>", esc(&l.meta.title_vi), esc(&l.meta.title_en))));
+        return Ok(page(&id, &format!("<h1>{} / {}</h1><p><a href=\"/collections/{id}/items?f=html\">Features</a></p><ul>{fields}</ul>", html_escape(&l.meta.title_vi), html_escape(&l.meta.title_en))));
     }
     Ok(Json(collection_json(&l, &base)).into_response())
 }
@@ -390,10 +351,10 @@ fn in_bbox(l: &LayerIndex, bbox: [f64; 4], crs: MapCrs) -> Result<Vec<usize>, Ap
         let (x1, y1) = to_mercator(b[2], b[3]);
         [x0, y0, x1, y1]
     } else {
-        let r = Reprojector::new(crs)
-            .map_err(|e| ApiError::BadRequest(format!("bbox-crs: {}", e.message)))?;
+        let r =
+            Reprojector::new(crs).map_err(|e| ApiError::BadRequest(format!("bbox-crs: {e}")))?;
         r.mercator_envelope(b)
-            .map_err(|e| ApiError::BadRequest(format!("bbox: {}", e.message)))?
+            .map_err(|e| ApiError::BadRequest(format!("bbox: {e}")))?
     };
     Ok(l.intersecting(envelope))
 }
@@ -417,49 +378,6 @@ fn feature_json(l: &LayerIndex, i: usize, out: &OutCrs) -> Result<serde_json::Va
     Ok(
         serde_json::json!({"type": "Feature", "id": a.id, "geometry": geometry, "properties": props}),
     )
-}
-
-/// A geometry as a GeoJSON object, built directly (no text round trip: items pages, feature
-/// info and spatial filters are hot paths).
-pub(crate) fn geojson_geometry(g: &geo_types::Geometry<f64>) -> serde_json::Value {
-    use geo_types::Geometry as G;
-    use serde_json::{json, Value as J};
-    fn pos(c: &geo_types::Coord<f64>) -> J {
-        J::Array(vec![J::from(c.x), J::from(c.y)])
-    }
-    fn line(l: &geo_types::LineString<f64>) -> J {
-        J::Array(l.0.iter().map(pos).collect())
-    }
-    fn poly(p: &geo_types::Polygon<f64>) -> J {
-        J::Array(
-            std::iter::once(p.exterior())
-                .chain(p.interiors())
-                .map(line)
-                .collect(),
-        )
-    }
-    match g {
-        G::Point(p) => json!({"type": "Point", "coordinates": pos(&p.0)}),
-        G::MultiPoint(m) => {
-            json!({"type": "MultiPoint", "coordinates": J::Array(m.0.iter().map(|p| pos(&p.0)).collect())})
-        }
-        G::LineString(l) => json!({"type": "LineString", "coordinates": line(l)}),
-        G::MultiLineString(m) => {
-            json!({"type": "MultiLineString", "coordinates": J::Array(m.0.iter().map(line).collect())})
-        }
-        G::Polygon(p) => json!({"type": "Polygon", "coordinates": poly(p)}),
-        G::MultiPolygon(m) => {
-            json!({"type": "MultiPolygon", "coordinates": J::Array(m.0.iter().map(poly).collect())})
-        }
-        G::GeometryCollection(c) => {
-            json!({"type": "GeometryCollection", "geometries": J::Array(c.0.iter().map(geojson_geometry).collect())})
-        }
-        G::Line(l) => {
-            json!({"type": "LineString", "coordinates": J::Array(vec![pos(&l.start), pos(&l.end)])})
-        }
-        G::Rect(r) => geojson_geometry(&G::Polygon(r.to_polygon())),
-        G::Triangle(t) => geojson_geometry(&G::Polygon(t.to_polygon())),
-    }
 }
 
 /// A `datetime` instant or interval (`a/b`, `..` or empty for open ends) as inclusive bounds.
@@ -703,7 +621,7 @@ fn items_page(
     let features: Vec<serde_json::Value> = page_items
         .map(|&i| feature_json(&l, i, &out))
         .collect::<Result<_, _>>()?;
-    let base = base_url(state, headers);
+    let base = state.base_url(headers);
     let mut params: Vec<(String, String)> = q
         .iter()
         .filter(|(k, _)| *k != "offset" && *k != "f" && *k != "key")
@@ -758,7 +676,7 @@ fn items_page(
     if html {
         let rows: String = features
             .iter()
-            .map(|f| format!("<tr><td><a href=\"/collections/{id}/items/{}?f=html\">{}</a></td><td><code>{}</code></td></tr>", f["id"], f["id"], esc(&f["properties"].to_string())))
+            .map(|f| format!("<tr><td><a href=\"/collections/{id}/items/{}?f=html\">{}</a></td><td><code>{}</code></td></tr>", f["id"], f["id"], html_escape(&f["properties"].to_string())))
             .collect();
         let nav: String = links
             .iter()
@@ -766,14 +684,14 @@ fn items_page(
             .map(|l| {
                 format!(
                     "<a href=\"{}&f=html\">{}</a> ",
-                    esc(l["href"].as_str().unwrap_or("")),
+                    html_escape(l["href"].as_str().unwrap_or("")),
                     l["title"].as_str().unwrap_or("")
                 )
             })
             .collect();
         return Ok(page(id, &format!(
             "<h1>{} / {}</h1><p>{} / {} features</p><p>{nav}</p><table><tr><th>id</th><th>properties</th></tr>{rows}</table>",
-            esc(&l.meta.title_vi), esc(&l.meta.title_en), features.len(), matched.len()
+            html_escape(&l.meta.title_vi), html_escape(&l.meta.title_en), features.len(), matched.len()
         )));
     }
     let doc = serde_json::json!({
@@ -851,7 +769,7 @@ pub async fn item(
         .ok_or_else(|| ApiError::NotFound(format!("feature {n} does not exist in '{id}'")))?;
     let out = OutCrs::new(&q)?;
     let mut f = feature_json(&l, i, &out)?;
-    let base = base_url(&state, &headers);
+    let base = state.base_url(&headers);
     f["links"] = serde_json::json!([
         link(
             format!("{base}/collections/{id}/items/{n}"),
@@ -874,8 +792,8 @@ pub async fn item(
                     .map(|(k, v)| {
                         format!(
                             "<tr><th>{}</th><td>{}</td></tr>",
-                            esc(k),
-                            esc(&v.to_string())
+                            html_escape(k),
+                            html_escape(&v.to_string())
                         )
                     })
                     .collect()
@@ -898,7 +816,7 @@ pub async fn queryables(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let l = layer(&state, &caller, &id, "queryables")?;
-    let base = base_url(&state, &headers);
+    let base = state.base_url(&headers);
     let mut props = serde_json::Map::new();
     for f in &l.meta.schema.fields {
         let (kind, format) = f.kind.json_schema();
@@ -919,8 +837,8 @@ pub async fn queryables(
             .map(|(k, v)| {
                 format!(
                     "<tr><td>{}</td><td>{}</td></tr>",
-                    esc(k),
-                    esc(&v["type"].to_string())
+                    html_escape(k),
+                    html_escape(&v["type"].to_string())
                 )
             })
             .collect();

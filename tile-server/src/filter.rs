@@ -233,7 +233,7 @@ impl Filter {
         });
         if self.spatial {
             record["geometry"] =
-                crate::features::geojson_geometry(&geometry_to_lonlat(&layer.geometries[i]));
+                crate::http::geojson_geometry(&geometry_to_lonlat(&layer.geometries[i]));
         }
         let mut expr = self.expr.clone();
         if !self.dwithin.is_empty() {

@@ -8,13 +8,17 @@ mod features;
 mod filter;
 #[doc(hidden)]
 pub mod fuzzing;
+mod http;
 mod loader;
 pub mod metrics;
 mod openapi;
 mod query;
+mod ratelimit;
+mod reproject;
 pub mod snapshot;
 pub mod state;
 mod styles;
+mod telemetry;
 pub mod tiles;
 mod web;
 mod wms;

@@ -12,36 +12,36 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::state::{AppState, LayerEvent};
 
+/// Why a sync with the store (or building one layer) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Store(#[from] cuulong_store::StoreError),
+    #[error("building the index failed: {0}")]
+    Build(#[from] tokio::task::JoinError),
+}
+
 /// Reads a layer's features and builds its index off the async threads.
-async fn build(state: &AppState, meta: LayerMeta) -> Result<Arc<LayerIndex>, String> {
-    let features: Vec<_> = state
-        .store
-        .features(&meta.id)
-        .await
-        .map_err(|e| e.to_string())?
-        .try_collect()
-        .await
-        .map_err(|e| e.to_string())?;
-    let index = tokio::task::spawn_blocking(move || LayerIndex::build(meta, features))
-        .await
-        .map_err(|e| e.to_string())?;
+async fn build(state: &AppState, meta: LayerMeta) -> Result<Arc<LayerIndex>, LoadError> {
+    let features: Vec<_> = state.store.features(&meta.id).await?.try_collect().await?;
+    let index = tokio::task::spawn_blocking(move || LayerIndex::build(meta, features)).await?;
     Ok(Arc::new(index))
 }
 
 /// Brings the indexes in line with the store: builds new and changed layers, drops removed
 /// ones. Each changed layer is swapped in on its own, as soon as it is built.
-pub async fn sync(state: &AppState) -> Result<(), String> {
+pub async fn sync(state: &AppState) -> Result<(), LoadError> {
     let result = sync_inner(state).await;
     state.set_store_ok(result.is_ok());
     result
 }
 
-async fn sync_inner(state: &AppState) -> Result<(), String> {
-    let keys = state.store.keys().await.map_err(|e| e.to_string())?;
+async fn sync_inner(state: &AppState) -> Result<(), LoadError> {
+    let keys = state.store.keys().await?;
     if **state.keys.load() != keys {
         state.keys.store(Arc::new(keys));
     }
-    let metas = state.store.layers().await.map_err(|e| e.to_string())?;
+    let metas = state.store.layers().await?;
     let current = state.snapshot();
     for meta in &metas {
         let id = meta.id.to_string();

@@ -2,11 +2,10 @@
 //! timeout, and bounded concurrency (503 + Retry-After instead of an unbounded queue). Health,
 //! readiness and metrics bypass the limits so they answer under any load.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -17,48 +16,7 @@ use tracing::Instrument;
 use crate::auth::{Auth, PresentedKey};
 use crate::error::ApiError;
 use crate::state::AppState;
-
-/// Upper bounds of the latency histogram, seconds.
-const BUCKETS: [f64; 12] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
-];
-
-#[derive(Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    sum: f64,
-    count: u64,
-}
-
-#[derive(Default)]
-pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, u16), u64>>,
-    latency: Mutex<BTreeMap<String, Histogram>>,
-    pub tile_cache_hits: AtomicU64,
-    pub tile_cache_misses: AtomicU64,
-    pub in_flight: AtomicI64,
-    pub shed: AtomicU64,
-    next_id: AtomicU64,
-}
-
-impl Metrics {
-    fn record(&self, route: &str, status: u16, elapsed: Duration) {
-        if let Ok(mut r) = self.requests.lock() {
-            *r.entry((route.to_owned(), status)).or_default() += 1;
-        }
-        if let Ok(mut l) = self.latency.lock() {
-            let h = l.entry(route.to_owned()).or_default();
-            let secs = elapsed.as_secs_f64();
-            for (i, b) in BUCKETS.iter().enumerate() {
-                if secs <= *b {
-                    h.counts[i] += 1;
-                }
-            }
-            h.sum += secs;
-            h.count += 1;
-        }
-    }
-}
+use crate::telemetry::BUCKETS;
 
 /// Routes that must answer under any load: not counted against the concurrency limit nor the
 /// rate limits (event streams have a cap of their own).

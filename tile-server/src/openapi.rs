@@ -13,7 +13,6 @@ use serde_json::{json, Value as Json};
 use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::tiles::base_url;
 
 fn schema_ref(name: &str) -> Json {
     json!({"$ref": format!("#/components/schemas/{name}")})
@@ -330,7 +329,7 @@ pub async fn api(
     Auth(caller): Auth,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let base = base_url(&state, &headers);
+    let base = state.base_url(&headers);
     let visible = state.visible(&caller);
     let collections: Vec<(String, Vec<(String, &'static str)>)> = visible
         .iter()

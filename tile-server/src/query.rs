@@ -15,7 +15,7 @@ use cuulong_core::query::point_hits;
 use cuulong_core::tile::{geometry_to_lonlat, to_mercator};
 use geozero::ToGeo;
 
-use crate::auth::{self, Auth};
+use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -96,7 +96,7 @@ pub async fn point(
         .iter()
         .map(|(d, l, i)| {
             if list.is_none() {
-                auth::audit(&state, &caller, &l.meta, "query/point");
+                state.audit_read(&caller, &l.meta, "query/point");
             }
             let a = &l.features[*i];
             PointFeature {
@@ -306,7 +306,7 @@ fn measure(
     let mut out = Vec::new();
     for l in &layers {
         if q.layers.is_none() {
-            auth::audit(state, caller, &l.meta, "query/summary");
+            state.audit_read(caller, &l.meta, "query/summary");
         }
         let class_idx =
             class_field(l.meta.family.as_deref()).and_then(|f| l.meta.schema.index_of(f));

@@ -35,16 +35,42 @@ pub fn exists(dir: &Path) -> bool {
     read_sidecar(dir).is_some_and(|s| !s.layers.is_empty())
 }
 
-fn err(e: impl std::fmt::Display) -> String {
-    e.to_string()
+/// Why the snapshot could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] cuulong_store::StoreError),
+    #[error("{}: {source}", path.display())]
+    Sidecar {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("no snapshot in {}", .0.display())]
+    Missing(PathBuf),
+    #[error("building a layer's index failed: {0}")]
+    Build(#[from] tokio::task::JoinError),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SnapshotError + '_ {
+    move |source| SnapshotError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// Brings the snapshot in line with what is served: writes layers whose version or access
 /// changed, then the sidecar (temp file + rename, so a crash leaves the old one).
-pub async fn save(dir: &Path, layers: &Layers, keys: &[ApiKey]) -> Result<usize, String> {
-    create_owner_only(dir).map_err(err)?;
+pub async fn save(dir: &Path, layers: &Layers, keys: &[ApiKey]) -> Result<usize, SnapshotError> {
+    create_owner_only(dir).map_err(io(dir))?;
     let old = read_sidecar(dir).unwrap_or_default();
-    let store = EmbeddedStore::open(dir).map_err(err)?;
+    let store = EmbeddedStore::open(dir)?;
     let mut written = 0;
     for (id, index) in layers {
         if old.layers.get(id) == Some(&index.meta) {
@@ -65,13 +91,17 @@ pub async fn save(dir: &Path, layers: &Layers, keys: &[ApiKey]) -> Result<usize,
         keys: keys.to_vec(),
     };
     let tmp = dir.join(format!("{SIDECAR}.tmp"));
-    std::fs::write(&tmp, serde_json::to_vec(&sidecar).map_err(err)?).map_err(err)?;
+    let text = serde_json::to_vec(&sidecar).map_err(|source| SnapshotError::Sidecar {
+        path: tmp.clone(),
+        source,
+    })?;
+    std::fs::write(&tmp, text).map_err(io(&tmp))?;
     // Everything owner-only before the sidecar names it.
-    restrict_tree(dir).map_err(err)?;
+    restrict_tree(dir).map_err(io(dir))?;
     std::fs::File::open(&tmp)
         .and_then(|f| f.sync_all())
-        .map_err(err)?;
-    std::fs::rename(&tmp, dir.join(SIDECAR)).map_err(err)?;
+        .map_err(io(&tmp))?;
+    std::fs::rename(&tmp, dir.join(SIDECAR)).map_err(io(&tmp))?;
     Ok(written)
 }
 
@@ -114,7 +144,7 @@ fn restrict_tree(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-async fn write_layer(store: &EmbeddedStore, index: &LayerIndex) -> Result<(), String> {
+async fn write_layer(store: &EmbeddedStore, index: &LayerIndex) -> Result<(), SnapshotError> {
     let m = &index.meta;
     let def = LayerDef {
         id: m.id.clone(),
@@ -128,7 +158,7 @@ async fn write_layer(store: &EmbeddedStore, index: &LayerIndex) -> Result<(), St
         lineage: m.lineage.clone(),
         schema: m.schema.clone(),
     };
-    let mut writer = store.begin_replace(def).await.map_err(err)?;
+    let mut writer = store.begin_replace(def).await?;
     let mut batch = Vec::with_capacity(1000);
     for (attrs, geometry) in index.features.iter().zip(&index.geometries) {
         batch.push(Feature {
@@ -138,11 +168,11 @@ async fn write_layer(store: &EmbeddedStore, index: &LayerIndex) -> Result<(), St
             values: attrs.values.clone(),
         });
         if batch.len() == 1000 {
-            writer.write_batch(&batch).await.map_err(err)?;
+            writer.write_batch(&batch).await?;
             batch.clear();
         }
     }
-    writer.write_batch(&batch).await.map_err(err)?;
+    writer.write_batch(&batch).await?;
     writer.set_geometry_type(&m.geometry_type);
     writer
         .commit(ImportRecord {
@@ -160,30 +190,21 @@ async fn write_layer(store: &EmbeddedStore, index: &LayerIndex) -> Result<(), St
             finished_at: chrono::Utc::now(),
             warnings: Vec::new(),
         })
-        .await
-        .map_err(err)?;
+        .await?;
     Ok(())
 }
 
 /// Loads the snapshot: the layers (with the versions PostGIS had) and the key records.
-pub async fn load(dir: &Path) -> Result<(Layers, Vec<ApiKey>), String> {
-    let sidecar = read_sidecar(dir).ok_or_else(|| format!("no snapshot in {}", dir.display()))?;
-    let store = EmbeddedStore::open(dir).map_err(err)?;
+pub async fn load(dir: &Path) -> Result<(Layers, Vec<ApiKey>), SnapshotError> {
+    let sidecar = read_sidecar(dir).ok_or_else(|| SnapshotError::Missing(dir.to_owned()))?;
+    let store = EmbeddedStore::open(dir)?;
     let mut layers = Layers::new();
     for (id, meta) in sidecar.layers {
-        let mut features: Vec<Feature> = store
-            .features(&meta.id)
-            .await
-            .map_err(err)?
-            .try_collect()
-            .await
-            .map_err(err)?;
+        let mut features: Vec<Feature> = store.features(&meta.id).await?.try_collect().await?;
         // PostGIS streams in id order, the embedded store in spatial order: restore id order
         // so the index — and every tile from it — is the one the store gave.
         features.sort_unstable_by_key(|f| f.id);
-        let index = tokio::task::spawn_blocking(move || LayerIndex::build(meta, features))
-            .await
-            .map_err(err)?;
+        let index = tokio::task::spawn_blocking(move || LayerIndex::build(meta, features)).await?;
         layers.insert(id, Arc::new(index));
     }
     Ok((layers, sidecar.keys))

@@ -34,16 +34,16 @@ pub struct AppState {
     ready: AtomicBool,
     pub styles_dir: PathBuf,
     pub web_dir: PathBuf,
-    pub rate_limit: crate::auth::RateLimit,
+    pub rate_limit: crate::ratelimit::RateLimit,
     /// Budgets of callers without a valid key, by address.
-    pub anonymous_limit: crate::auth::RateLimit,
+    pub anonymous_limit: crate::ratelimit::RateLimit,
     /// Where CPU-bound work runs, and the render memory budget.
     pub work: crate::work::Work,
     pub metrics_token: Option<String>,
     /// Event streams open now, and the most allowed.
     pub event_streams: std::sync::atomic::AtomicU32,
     pub max_event_streams: u32,
-    pub metrics: crate::metrics::Metrics,
+    pub metrics: crate::telemetry::Metrics,
     /// Process start (seconds since the epoch), the prefix of request ids.
     pub started_at: u64,
     pub max_concurrency: u32,
@@ -89,14 +89,16 @@ impl AppState {
             styles_dir: config.styles_dir.clone(),
             web_dir: config.web_dir.clone(),
             public_url: config.public_url.clone(),
-            rate_limit: crate::auth::RateLimit::new(config.rate_limit_per_minute),
-            anonymous_limit: crate::auth::RateLimit::new(config.anonymous_rate_limit_per_minute),
+            rate_limit: crate::ratelimit::RateLimit::new(config.rate_limit_per_minute),
+            anonymous_limit: crate::ratelimit::RateLimit::new(
+                config.anonymous_rate_limit_per_minute,
+            ),
             work: crate::work::Work::new(0, config.render_memory_mb, config.request_timeout),
             metrics_token: config.metrics_token.clone(),
             event_streams: std::sync::atomic::AtomicU32::new(0),
             max_event_streams: config.max_event_streams,
             audit,
-            metrics: crate::metrics::Metrics::default(),
+            metrics: crate::telemetry::Metrics::default(),
             started_at: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
@@ -222,7 +224,7 @@ impl AppState {
             })
             .collect::<Result<Vec<_>, _>>()?;
         for (_, l) in &out {
-            crate::auth::audit(self, caller, &l.meta, endpoint);
+            self.audit_read(caller, &l.meta, endpoint);
         }
         Ok(out)
     }
@@ -240,5 +242,34 @@ impl AppState {
             .into_iter()
             .map(|(_, l)| l)
             .collect())
+    }
+}
+
+impl AppState {
+    /// The base URL clients reach this server at (configured, else from the Host header).
+    pub fn base_url(&self, headers: &axum::http::HeaderMap) -> String {
+        crate::http::base_url(self.public_url.as_deref(), headers)
+    }
+
+    /// Records a read of a non-open layer: who, which layer, through which endpoint — as a
+    /// structured log line, and queued for the store's audit table.
+    pub fn audit_read(&self, caller: &Caller, layer: &cuulong_core::LayerMeta, endpoint: &str) {
+        if layer.access == cuulong_core::Access::Open {
+            return;
+        }
+        if let Caller::Key { name, agency, .. } = caller {
+            tracing::info!(target: "cuulong::audit", key = %name, %agency, layer = %layer.id, access = layer.access.as_str(), endpoint, "read");
+            let record = cuulong_core::access::AuditRecord {
+                at: chrono::Utc::now(),
+                key_name: name.clone(),
+                agency: agency.clone(),
+                layer: layer.id.to_string(),
+                access: layer.access.as_str().to_owned(),
+                endpoint: endpoint.to_owned(),
+            };
+            if self.audit.try_send(record).is_err() {
+                tracing::warn!(target: "cuulong::audit", "audit queue full; the log line above is the record");
+            }
+        }
     }
 }

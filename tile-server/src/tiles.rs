@@ -181,22 +181,6 @@ pub async fn tile(
     }
 }
 
-/// The base URL clients should use: configured, else from the Host header.
-pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
-    if let Some(u) = &state.public_url {
-        return u.trim_end_matches('/').to_owned();
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            h.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
-        })
-        .unwrap_or("127.0.0.1:8080");
-    format!("http://{host}")
-}
-
 fn json_type(kind: FieldType) -> &'static str {
     match kind {
         FieldType::Bool => "Boolean",
@@ -221,7 +205,7 @@ pub async fn tilejson(
         )));
     };
     let layers = state.resolve(&caller, "layers", list, "tilejson")?;
-    let base = base_url(&state, &headers);
+    let base = state.base_url(&headers);
     let token = version_token(&layers);
     let mut bounds = [180.0f64, 85.0, -180.0, -85.0];
     for l in &layers {

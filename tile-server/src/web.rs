@@ -15,7 +15,6 @@ use futures::Stream;
 use crate::auth::{recheck as recheck_key, Auth, PresentedKey};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::tiles::base_url;
 
 #[derive(serde::Deserialize)]
 pub struct StyleQuery {
@@ -48,7 +47,7 @@ pub async fn style(
     let text = tokio::fs::read_to_string(&path)
         .await
         .map_err(|_| ApiError::NotFound(format!("no style '{name}'")))?;
-    let mut text = text.replace("{{base}}", &base_url(&state, &headers));
+    let mut text = text.replace("{{base}}", &state.base_url(&headers));
     if text.contains("{{layer") {
         let layer = q.layer.ok_or_else(|| {
             ApiError::BadRequest(format!("layer: style '{name}' needs ?layer=ID"))
@@ -65,7 +64,7 @@ pub async fn style(
     }
     let visible = state.visible(&caller);
     if visible.len() < state.snapshot().len() {
-        text = restrict_style(&text, &base_url(&state, &headers), &|id| {
+        text = restrict_style(&text, &state.base_url(&headers), &|id| {
             visible.contains_key(id)
         })?;
     }

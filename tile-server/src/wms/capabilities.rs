@@ -8,8 +8,8 @@ use cuulong_core::index::LayerIndex;
 use cuulong_core::render::legend_size;
 
 use super::featureinfo::INFO_FORMATS;
-use super::reproject::Reprojector;
-use super::{xml_escape as esc, Version};
+use super::request::{xml_escape as esc, Version};
+use crate::reproject::Reprojector;
 use crate::state::{AppState, Layers};
 
 /// A bbox in a CRS, x = east, y = north, from a lon/lat bbox (corners and edges densified).

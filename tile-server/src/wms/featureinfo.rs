@@ -9,9 +9,9 @@ use cuulong_core::access::Caller;
 use cuulong_core::index::LayerIndex;
 use cuulong_core::query::{point_hits, sort_hits};
 
-use super::reproject::Reprojector;
-use super::{parse_frame, parse_layers, quote, xml_escape, Params, Version, WmsError};
+use super::request::{parse_frame, parse_layers, quote, xml_escape, Params, Version, WmsError};
 use crate::error::ApiError;
+use crate::reproject::Reprojector;
 use crate::state::AppState;
 use std::collections::HashMap;
 
@@ -216,9 +216,9 @@ fn json(hits: &[Hit<'_>], lon: f64, lat: f64, radius_m: f64) -> String {
                 "distance_m".into(),
                 ((h.distance_m * 100.0).round() / 100.0).into(),
             );
-            let geometry = crate::features::geojson_geometry(
-                &cuulong_core::tile::geometry_to_lonlat(&h.layer.geometries[h.position]),
-            );
+            let geometry = crate::http::geojson_geometry(&cuulong_core::tile::geometry_to_lonlat(
+                &h.layer.geometries[h.position],
+            ));
             serde_json::json!({
                 "type": "Feature",
                 "id": format!("{}.{}", h.layer.meta.id.as_str(), a.id),

@@ -11,9 +11,9 @@ use cuulong_core::render::{self, DrawLayer, MapRequest, MercatorView};
 use cuulong_core::style::{LayerKind, Rgba};
 use tiny_skia::Pixmap;
 
-use super::reproject::{FrameProjector, Reprojector};
-use super::{parse_frame, parse_layers, quote, Params, Version, WmsError};
+use super::request::{parse_frame, parse_layers, quote, Params, Version, WmsError};
 use crate::error::ApiError;
+use crate::reproject::{FrameProjector, Reprojector};
 use crate::state::{AppState, Layers};
 use crate::work::render_bytes;
 use cuulong_core::interrupt::Interrupt;
@@ -172,8 +172,8 @@ struct Rendered {
 }
 
 fn render_frame(
-    frame: &super::Frame,
-    layers: &[super::Requested],
+    frame: &super::request::Frame,
+    layers: &[super::request::Requested],
     background: Option<Rgba>,
     interrupt: &Interrupt,
 ) -> Result<Rendered, WmsError> {

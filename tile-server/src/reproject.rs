@@ -1,12 +1,21 @@
-//! Between EPSG:3857 (the index) and a WMS map CRS. Web Mercator and WGS 84 are closed-form;
+//! Between EPSG:3857 (the index) and a map CRS (WMS maps, OGC API – Features `crs`/`bbox-crs`). Web Mercator and WGS 84 are closed-form;
 //! VN-2000 goes through PROJ (via GDAL) with the pinned EPSG:6960 pipeline, never PROJ's own
-//! choice (DESIGN §4).
+//! choice (`cuulong_core::crs`).
 
 use cuulong_core::crs::{invert_pipeline, vn2000_pipeline, MapCrs};
 use cuulong_core::tile::{to_lonlat, to_mercator};
 use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, CoordTransformOptions, SpatialRef};
 
-use super::WmsError;
+/// Why coordinates could not be carried between EPSG:3857 and a map CRS.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReprojectError {
+    #[error("{crs}: cannot set up the transformation: {cause}")]
+    Setup { crs: String, cause: String },
+    #[error("outside the domain of {crs}: {cause}")]
+    OutsideDomain { crs: String, cause: String },
+    #[error("does not map to a valid area from {crs}")]
+    NoArea { crs: String },
+}
 
 pub struct Reprojector {
     crs: MapCrs,
@@ -31,7 +40,7 @@ fn transform(from: &str, to: &str, pipeline: &str) -> Result<CoordTransform, Str
 const WGS84: &str = "+proj=longlat +datum=WGS84 +no_defs";
 
 impl Reprojector {
-    pub fn new(crs: MapCrs) -> Result<Self, WmsError> {
+    pub fn new(crs: MapCrs) -> Result<Self, ReprojectError> {
         let Some(def) = crs.vn2000_proj() else {
             return Ok(Self {
                 crs,
@@ -45,11 +54,9 @@ impl Reprojector {
             let forward = transform(WGS84, def, &invert_pipeline(&to_wgs84))?;
             Ok((forward, inverse))
         };
-        let (forward, inverse) = build().map_err(|e| {
-            WmsError::new(
-                "InvalidCRS",
-                format!("{}: cannot set up the transformation: {e}", crs.name()),
-            )
+        let (forward, inverse) = build().map_err(|cause| ReprojectError::Setup {
+            crs: crs.name(),
+            cause,
         })?;
         Ok(Self {
             crs,
@@ -87,7 +94,7 @@ impl Reprojector {
     }
 
     /// Map CRS → WGS 84 lon/lat.
-    pub fn map_to_lonlat(&self, pts: &mut [(f64, f64)]) -> Result<(), WmsError> {
+    pub fn map_to_lonlat(&self, pts: &mut [(f64, f64)]) -> Result<(), ReprojectError> {
         match &self.inverse {
             None => {
                 for p in pts.iter_mut() {
@@ -101,10 +108,10 @@ impl Reprojector {
                 let mut ys: Vec<f64> = pts.iter().map(|p| p.1).collect();
                 let mut zs = vec![0.0; pts.len()];
                 t.transform_coords(&mut xs, &mut ys, &mut zs).map_err(|e| {
-                    WmsError::invalid(
-                        "BBOX",
-                        format!("outside the domain of {}: {e}", self.crs.name()),
-                    )
+                    ReprojectError::OutsideDomain {
+                        crs: self.crs.name(),
+                        cause: e.to_string(),
+                    }
                 })?;
                 for (i, p) in pts.iter_mut().enumerate() {
                     *p = (xs[i], ys[i]);
@@ -116,7 +123,7 @@ impl Reprojector {
 
     /// The EPSG:3857 envelope of a bbox in the map CRS (edges densified, so curved edges in
     /// Mercator are covered).
-    pub fn mercator_envelope(&self, bbox: [f64; 4]) -> Result<[f64; 4], WmsError> {
+    pub fn mercator_envelope(&self, bbox: [f64; 4]) -> Result<[f64; 4], ReprojectError> {
         const STEPS: usize = 16;
         let mut pts = Vec::with_capacity(4 * STEPS);
         for i in 0..STEPS {
@@ -141,10 +148,9 @@ impl Reprojector {
             env = [env[0].min(x), env[1].min(y), env[2].max(x), env[3].max(y)];
         }
         if !env[0].is_finite() || env[0] >= env[2] || env[1] >= env[3] {
-            return Err(WmsError::invalid(
-                "BBOX",
-                format!("does not map to a valid area from {}", self.crs.name()),
-            ));
+            return Err(ReprojectError::NoArea {
+                crs: self.crs.name(),
+            });
         }
         Ok(env)
     }

@@ -1,0 +1,109 @@
+//! What every handler shares about HTTP and its formats, below all of them: the base URL
+//! clients reach the server at, the query parameters that were given, HTML escaping and
+//! GeoJSON geometry writing.
+
+use std::collections::HashMap;
+
+use axum::extract::Query;
+use axum::http::{header, HeaderMap};
+
+use crate::error::ApiError;
+
+/// The base URL clients should use: `public_url` when configured, else from the Host header
+/// (only when it looks like a host name, so no header can inject markup or a path).
+pub fn base_url(public_url: Option<&str>, headers: &HeaderMap) -> String {
+    if let Some(u) = public_url {
+        return u.trim_end_matches('/').to_owned();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })
+        .unwrap_or("127.0.0.1:8080");
+    format!("http://{host}")
+}
+
+/// Text for HTML (element content and quoted attribute values).
+pub fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The query parameters that were given a value: a parameter given empty (`?filter=&f=`, as
+/// HTML forms send them) is a parameter not given. A repeated name keeps its last value.
+pub struct GivenQuery(pub HashMap<String, String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for GivenQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, ApiError> {
+        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+            .map_err(|e| ApiError::BadRequest(format!("query string: {}", e.body_text())))?;
+        let mut given = HashMap::new();
+        for (k, v) in pairs {
+            if v.trim().is_empty() {
+                continue;
+            }
+            // One value per parameter: `?limit=1&limit=9` is ambiguous.
+            if given.contains_key(&k) {
+                return Err(ApiError::BadRequest(format!(
+                    "'{}': given more than once",
+                    k.chars().take(64).collect::<String>()
+                )));
+            }
+            given.insert(k, v);
+        }
+        Ok(GivenQuery(given))
+    }
+}
+
+/// A geometry as a GeoJSON object, built directly (no text round trip: items pages, feature
+/// info and spatial filters are hot paths).
+pub fn geojson_geometry(g: &geo_types::Geometry<f64>) -> serde_json::Value {
+    use geo_types::Geometry as G;
+    use serde_json::{json, Value as J};
+    fn pos(c: &geo_types::Coord<f64>) -> J {
+        J::Array(vec![J::from(c.x), J::from(c.y)])
+    }
+    fn line(l: &geo_types::LineString<f64>) -> J {
+        J::Array(l.0.iter().map(pos).collect())
+    }
+    fn poly(p: &geo_types::Polygon<f64>) -> J {
+        J::Array(
+            std::iter::once(p.exterior())
+                .chain(p.interiors())
+                .map(line)
+                .collect(),
+        )
+    }
+    match g {
+        G::Point(p) => json!({"type": "Point", "coordinates": pos(&p.0)}),
+        G::MultiPoint(m) => {
+            json!({"type": "MultiPoint", "coordinates": J::Array(m.0.iter().map(|p| pos(&p.0)).collect())})
+        }
+        G::LineString(l) => json!({"type": "LineString", "coordinates": line(l)}),
+        G::MultiLineString(m) => {
+            json!({"type": "MultiLineString", "coordinates": J::Array(m.0.iter().map(line).collect())})
+        }
+        G::Polygon(p) => json!({"type": "Polygon", "coordinates": poly(p)}),
+        G::MultiPolygon(m) => {
+            json!({"type": "MultiPolygon", "coordinates": J::Array(m.0.iter().map(poly).collect())})
+        }
+        G::GeometryCollection(c) => {
+            json!({"type": "GeometryCollection", "geometries": J::Array(c.0.iter().map(geojson_geometry).collect())})
+        }
+        G::Line(l) => {
+            json!({"type": "LineString", "coordinates": J::Array(vec![pos(&l.start), pos(&l.end)])})
+        }
+        G::Rect(r) => geojson_geometry(&G::Polygon(r.to_polygon())),
+        G::Triangle(t) => geojson_geometry(&G::Polygon(t.to_polygon())),
+    }
+}
