@@ -179,3 +179,77 @@ fn reimport_under_load_swaps_without_failures() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The pixels of a PNG as RGB triples.
+fn rgb_pixels(png_bytes: &[u8]) -> Vec<[u8; 3]> {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    decoder.set_transformations(png::Transformations::EXPAND);
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    buf[..info.buffer_size()]
+        .chunks(channels)
+        .map(|p| match channels {
+            1 | 2 => [p[0]; 3],
+            _ => [p[0], p[1], p[2]],
+        })
+        .collect()
+}
+
+/// An edited style reaches the web map's style and the WMS images together, without a
+/// restart: both come from one set, reloaded when the styles folder changes.
+#[test]
+fn an_edited_style_reaches_the_web_map_and_wms_together() {
+    let tmp = tempfile::tempdir().unwrap();
+    let styles = tmp.path().join("styles");
+    std::fs::create_dir(&styles).unwrap();
+    for entry in std::fs::read_dir(root().join("styles")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) == Some("json") {
+            std::fs::copy(&path, styles.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let styles_arg = styles.display().to_string();
+    let (_data, _store, server) = serve_samples(&["--styles-dir", &styles_arg]);
+    let legend = "/wms?SERVICE=WMS&REQUEST=GetLegendGraphic&LAYER=land_use&FORMAT=image/png";
+    let new_colour: [u8; 3] = [0x12, 0x34, 0x56];
+    let has_new_colour = |png_bytes: &[u8]| {
+        rgb_pixels(png_bytes).iter().any(|p| {
+            p.iter()
+                .zip(new_colour)
+                .all(|(a, b)| (i32::from(*a) - i32::from(b)).abs() <= 2)
+        })
+    };
+    let (s, _, before) = server.get(legend, &[]).unwrap();
+    assert_eq!(s, 200);
+    assert!(
+        !has_new_colour(&before),
+        "the colour is there before the edit"
+    );
+    let (_, _, style) = server.get("/styles/land_use.json", &[]).unwrap();
+    assert!(String::from_utf8_lossy(&style).contains("#FFFC8C"));
+
+    // Rice land (LUC) turns dark blue in the file.
+    let file = styles.join("land_use.json");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("#FFFC8C"));
+    std::fs::write(&file, text.replace("#FFFC8C", "#123456")).unwrap();
+    let t0 = Instant::now();
+    loop {
+        let (_, _, style) = server.get("/styles/land_use.json", &[]).unwrap();
+        if String::from_utf8_lossy(&style).contains("#123456") {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the edited style was not served in 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("edited style served after {} ms", t0.elapsed().as_millis());
+    // Whoever sees the new style sees the new legend too: the same set draws it.
+    let (s, _, after) = server.get(legend, &[]).unwrap();
+    assert_eq!(s, 200);
+    assert!(has_new_colour(&after), "WMS still draws the old style");
+}

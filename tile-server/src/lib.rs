@@ -143,6 +143,7 @@ pub async fn serve(store: Arc<dyn Store>, config: ServerConfig) -> std::io::Resu
     tokio::spawn(auth::audit_writer(store.clone(), audit_rx));
     let state = Arc::new(AppState::new(store, &config, audit_tx));
     tokio::spawn(loader::run(state.clone()));
+    tokio::spawn(loader::watch_styles(state.clone()));
     // Responses go out whole in one write; Nagle would only hold back the last segment of
     // a pipelined or large response for a delayed ACK.
     let listener = axum::serve::ListenerExt::tap_io(

@@ -213,3 +213,29 @@ async fn poll(state: Arc<AppState>) {
         }
     }
 }
+
+/// How often the styles folder is looked at for changes.
+const STYLES_POLL: Duration = Duration::from_secs(1);
+
+/// Reloads the styles when their folder changes, for the web map and WMS together: the new
+/// set is read and compiled off the async workers and swapped in whole. Runs until the process
+/// ends.
+pub async fn watch_styles(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(STYLES_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let dir = state.styles_dir.clone();
+        let current = state.styles.load_full();
+        let reloaded = tokio::task::spawn_blocking(move || {
+            current
+                .is_stale(&dir)
+                .then(|| crate::styles::StyleSet::load(&dir))
+        })
+        .await;
+        if let Ok(Some(set)) = reloaded {
+            state.styles.store(Arc::new(set));
+            tracing::info!(dir = %state.styles_dir.display(), "styles reloaded");
+        }
+    }
+}

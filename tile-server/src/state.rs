@@ -56,7 +56,9 @@ pub struct AppState {
     /// Base URL written into TileJSON and styles; from the request's Host header when unset.
     pub public_url: Option<String>,
     /// The styles compiled for WMS rendering.
-    pub styles: crate::styles::StyleSet,
+    /// The styles, as served to the web map and compiled for WMS: one set for both, swapped
+    /// whole when the styles folder changes.
+    pub styles: ArcSwap<crate::styles::StyleSet>,
     pub wms_max_size: u32,
     pub snapshot_dir: Option<PathBuf>,
     /// True while the layers come from the snapshot (the store has not answered yet).
@@ -106,7 +108,7 @@ impl AppState {
             request_timeout: config.request_timeout,
             store_ok: AtomicBool::new(true),
             shutdown: tokio::sync::watch::channel(false).0,
-            styles: crate::styles::StyleSet::load(&config.styles_dir),
+            styles: ArcSwap::from_pointee(crate::styles::StyleSet::load(&config.styles_dir)),
             wms_max_size: config.wms_max_size,
             snapshot_dir: config.snapshot_dir.clone(),
             from_snapshot: AtomicBool::new(false),

@@ -10,10 +10,33 @@ use cuulong_core::LayerMeta;
 /// The generic style's placeholder source layer: it draws any layer.
 const ANY_LAYER: &str = "{{layer}}";
 
-/// Every style of the styles directory, compiled once at start.
+/// Every style of the styles directory: its text as served to the web map, and compiled for
+/// WMS. One set serves both, and is replaced as a whole when the folder changes, so the map in
+/// the browser and the map image never disagree.
 #[derive(Default)]
 pub struct StyleSet {
     styles: Vec<Arc<Style>>,
+    /// Each `NAME.json` as read (also those that did not compile for WMS).
+    texts: std::collections::BTreeMap<String, String>,
+    /// What the folder looked like when read: each file's name, size and modification time.
+    fingerprint: Vec<(std::path::PathBuf, u64, Option<std::time::SystemTime>)>,
+}
+
+/// The `*.json` files of `dir`, sorted, with their size and modification time.
+fn fingerprint(dir: &Path) -> Vec<(std::path::PathBuf, u64, Option<std::time::SystemTime>)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<_> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().and_then(|x| x.to_str()) == Some("json"))
+        .filter_map(|e| {
+            let m = e.metadata().ok()?;
+            Some((e.path(), m.len(), m.modified().ok()))
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// A style that can draw one layer: the style layers to use, and the style's name as WMS
@@ -58,6 +81,8 @@ impl StyleSet {
     /// with a warning (the web map may still use it).
     pub fn load(dir: &Path) -> StyleSet {
         let mut styles = Vec::new();
+        let mut texts = std::collections::BTreeMap::new();
+        let fingerprint = fingerprint(dir);
         let Ok(entries) = std::fs::read_dir(dir) else {
             tracing::warn!(dir = %dir.display(), "no styles directory: WMS draws nothing");
             return StyleSet::default();
@@ -73,13 +98,31 @@ impl StyleSet {
             };
             let parsed = std::fs::read_to_string(&path)
                 .map_err(|e| e.to_string())
-                .and_then(|text| Style::parse(name, &text).map_err(|e| e.to_string()));
+                .and_then(|text| {
+                    let style = Style::parse(name, &text).map_err(|e| e.to_string());
+                    texts.insert(name.to_owned(), text);
+                    style
+                });
             match parsed {
                 Ok(style) => styles.push(Arc::new(style)),
                 Err(e) => tracing::warn!(style = name, error = %e, "style skipped for WMS"),
             }
         }
-        StyleSet { styles }
+        StyleSet {
+            styles,
+            texts,
+            fingerprint,
+        }
+    }
+
+    /// Whether the files of `dir` differ from those this set was read from.
+    pub fn is_stale(&self, dir: &Path) -> bool {
+        fingerprint(dir) != self.fingerprint
+    }
+
+    /// The text of style `name` (`NAME.json`), as the web map gets it.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.texts.get(name).map(String::as_str)
     }
 
     fn get(&self, name: &str) -> Option<&Arc<Style>> {

@@ -21,7 +21,7 @@ pub struct StyleQuery {
     layer: Option<String>,
 }
 
-/// `GET /styles/{name}.json`: a style from `styles/`, with `{{base}}` (and for the generic
+/// `GET /styles/{name}.json`: a style of the served set (`styles/`), with `{{base}}` (and for the generic
 /// style `{{layers}}`/`{{layer}}`) filled in.
 pub async fn style(
     State(state): State<Arc<AppState>>,
@@ -43,10 +43,13 @@ pub async fn style(
                 file.chars().take(64).collect::<String>()
             ))
         })?;
-    let path = state.styles_dir.join(format!("{name}.json"));
-    let text = tokio::fs::read_to_string(&path)
-        .await
-        .map_err(|_| ApiError::NotFound(format!("no style '{name}'")))?;
+    // The same set WMS draws with (not the file as it is now on disk).
+    let text = state
+        .styles
+        .load()
+        .text(name)
+        .ok_or_else(|| ApiError::NotFound(format!("no style '{name}'")))?
+        .to_owned();
     let mut text = text.replace("{{base}}", &state.base_url(&headers));
     if text.contains("{{layer") {
         let layer = q.layer.ok_or_else(|| {

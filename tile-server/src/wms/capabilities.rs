@@ -141,7 +141,7 @@ fn layer_xml(state: &AppState, l: &LayerIndex, version: Version, base: &str) -> 
             esc(licence)
         ));
     }
-    for style in state.styles.for_layer(m) {
+    for style in state.styles.load().for_layer(m) {
         let rows = super::map::legend_rows(m, &style);
         let (w, h) = legend_size(&rows);
         let href = format!(

@@ -329,7 +329,7 @@ pub async fn get_legend(
             format!("FORMAT '{}': legends are image/png", quote(format)),
         ));
     }
-    let options = state.styles.for_layer(&index.meta);
+    let options = state.styles.load().for_layer(&index.meta);
     let wanted = p.get("STYLE").map(str::trim).unwrap_or("");
     let style = if wanted.is_empty() || wanted.eq_ignore_ascii_case("default") {
         options.into_iter().next()

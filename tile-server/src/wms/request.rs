@@ -325,7 +325,7 @@ pub(super) fn parse_layers(
         .into_iter()
         .map(|(position, index)| {
             let name = index.meta.id.as_str();
-            let options = state.styles.for_layer(&index.meta);
+            let options = state.styles.load().for_layer(&index.meta);
             let wanted = styles.get(position).copied().unwrap_or("");
             let style = if wanted.is_empty() || wanted.eq_ignore_ascii_case("default") {
                 options.into_iter().next()
