@@ -43,25 +43,11 @@ fn access_matrix_over_every_endpoint_postgis() {
 
 /// Imports the station sample as a new layer `id` with `access` (and its owner agency).
 fn import_points(store: &[String], id: &str, access: &str, owner: &str) {
-    let stations = samples().join("hydrology/salinity_stations.csv");
-    let mapping = samples().join("hydrology/salinity_stations.mapping.toml");
-    ok(run(cuulong().args(store).args([
-        "import",
-        stations.to_str().unwrap(),
-        "--layer",
+    ok(import_stations(
+        store,
         id,
-        "--family",
-        "hydrology",
-        "--src-crs",
-        "EPSG:4326",
-        "--mapping",
-        mapping.to_str().unwrap(),
-        "--access",
-        access,
-        "--owner",
-        owner,
-        "--quiet",
-    ])));
+        &["--access", access, "--owner", owner],
+    ));
 }
 
 /// The matrix on one store; `catalog` is the embedded store's catalogue file (to check that

@@ -484,21 +484,29 @@ pub fn big_gpkg(count: usize) -> PathBuf {
 /// Imports the salinity-station sample again (a new version of a small layer), as tests that
 /// need a layer change do. Returns the CLI's output.
 pub fn reimport_stations(store_args: &[String]) -> Output {
+    import_stations(store_args, "salinity_stations", &[])
+}
+
+/// Imports the salinity-station sample as layer `layer`, with `extra` import flags.
+pub fn import_stations(store_args: &[String], layer: &str, extra: &[&str]) -> Output {
     let stations = samples().join("hydrology/salinity_stations.csv");
     let mapping = samples().join("hydrology/salinity_stations.mapping.toml");
-    run(cuulong().args(store_args).args([
-        "import",
-        stations.to_str().unwrap(),
-        "--layer",
-        "salinity_stations",
-        "--family",
-        "hydrology",
-        "--src-crs",
-        "EPSG:4326",
-        "--mapping",
-        mapping.to_str().unwrap(),
-        "--quiet",
-    ]))
+    run(cuulong()
+        .args(store_args)
+        .args([
+            "import",
+            stations.to_str().unwrap(),
+            "--layer",
+            layer,
+            "--family",
+            "hydrology",
+            "--src-crs",
+            "EPSG:4326",
+            "--mapping",
+            mapping.to_str().unwrap(),
+            "--quiet",
+        ])
+        .args(extra))
 }
 
 /// EPSG:6960 in `+towgs84` form (position-vector convention: rotations negated).

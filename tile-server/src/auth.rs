@@ -74,7 +74,11 @@ pub fn authenticate(
     if rate_limited {
         match &checked {
             Ok(Caller::Key { name, .. }) => state.rate_limit.check(name)?,
-            _ => state.anonymous_limit.check(&peer(req))?,
+            // The address is written out only when there is a budget to charge.
+            _ if state.anonymous_limit.per_minute() > 0 => {
+                state.anonymous_limit.check(&peer(req))?
+            }
+            _ => {}
         }
     }
     checked

@@ -11,7 +11,9 @@ use cuulong_core::render::{self, DrawLayer, MapRequest, MercatorView};
 use cuulong_core::style::{LayerKind, Rgba};
 use tiny_skia::Pixmap;
 
-use super::request::{parse_frame, parse_layers, quote, Params, Version, WmsError};
+use super::request::{
+    chosen_style, parse_frame, parse_layers, quote, style_not_defined, Params, Version, WmsError,
+};
 use crate::error::ApiError;
 use crate::reproject::{FrameProjector, Reprojector};
 use crate::state::{AppState, Layers};
@@ -331,20 +333,8 @@ pub async fn get_legend(
     }
     let options = state.styles.load().for_layer(&index.meta);
     let wanted = p.get("STYLE").map(str::trim).unwrap_or("");
-    let style = if wanted.is_empty() || wanted.eq_ignore_ascii_case("default") {
-        options.into_iter().next()
-    } else {
-        options.into_iter().find(|s| s.name == wanted)
-    }
-    .ok_or_else(|| {
-        WmsError::new(
-            "StyleNotDefined",
-            format!(
-                "style '{}' is not defined for layer '{name}'",
-                quote(wanted)
-            ),
-        )
-    })?;
+    let style =
+        chosen_style(options, wanted, name)?.ok_or_else(|| style_not_defined(wanted, name))?;
     let rows = legend_rows(&index.meta, &style);
     let bytes = state
         .work

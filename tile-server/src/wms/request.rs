@@ -283,6 +283,33 @@ pub struct Requested {
     pub style: Option<LayerStyle>,
 }
 
+/// The style a request names for a layer among `options` (default first): none named, or
+/// `default`, is the first; a name no option has is StyleNotDefined.
+pub(super) fn chosen_style(
+    options: Vec<LayerStyle>,
+    wanted: &str,
+    layer: &str,
+) -> Result<Option<LayerStyle>, WmsError> {
+    if wanted.is_empty() || wanted.eq_ignore_ascii_case("default") {
+        return Ok(options.into_iter().next());
+    }
+    options
+        .into_iter()
+        .find(|s| s.name == wanted)
+        .map(Some)
+        .ok_or_else(|| style_not_defined(wanted, layer))
+}
+
+pub(super) fn style_not_defined(wanted: &str, layer: &str) -> WmsError {
+    WmsError::new(
+        "StyleNotDefined",
+        format!(
+            "style '{}' is not defined for layer '{layer}'",
+            quote(wanted)
+        ),
+    )
+}
+
 /// LAYERS and STYLES, resolved against what the caller may see (the shared layer-list reader:
 /// deduplicated, capped, audited); a style is paired with its layer's first mention.
 pub(super) fn parse_layers(
@@ -327,24 +354,7 @@ pub(super) fn parse_layers(
             let name = index.meta.id.as_str();
             let options = state.styles.load().for_layer(&index.meta);
             let wanted = styles.get(position).copied().unwrap_or("");
-            let style = if wanted.is_empty() || wanted.eq_ignore_ascii_case("default") {
-                options.into_iter().next()
-            } else {
-                Some(
-                    options
-                        .into_iter()
-                        .find(|s| s.name == wanted)
-                        .ok_or_else(|| {
-                            WmsError::new(
-                                "StyleNotDefined",
-                                format!(
-                                    "style '{}' is not defined for layer '{name}'",
-                                    quote(wanted)
-                                ),
-                            )
-                        })?,
-                )
-            };
+            let style = chosen_style(options, wanted, name)?;
             Ok(Requested { index, style })
         })
         .collect()
