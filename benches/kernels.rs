@@ -16,6 +16,7 @@ use cuulong_core::index::LayerIndex;
 use cuulong_core::layer::{Access, LayerId, LayerMeta};
 use cuulong_core::query::point_hits;
 use cuulong_core::render::{render, DrawLayer, MapRequest, MercatorView};
+use cuulong_core::source::LayerSource;
 use cuulong_core::style::Style;
 use cuulong_core::tile::{tile_size, to_mercator, TileId, HALF_WORLD};
 use cuulong_core::{Feature, Value};
@@ -155,7 +156,7 @@ fn bench_point_hits(c: &mut Criterion) {
             values: vec![],
         }],
     );
-    let layers = vec![Arc::new(parcels()), Arc::new(river)];
+    let layers: Vec<Arc<dyn LayerSource>> = vec![Arc::new(parcels()), Arc::new(river)];
     let mut rng = Rng(13);
     c.bench_function("point_hits_50k_parcels_and_river", |b| {
         b.iter(|| {
@@ -182,9 +183,7 @@ fn bench_tiles_and_maps(c: &mut Criterion) {
     let mut g = c.benchmark_group("mvt_land_use_50k");
     for z in [10u8, 12, 14] {
         let tile = tile_at(z, 106.38, 10.24);
-        g.bench_function(format!("z{z}"), |b| {
-            b.iter(|| black_box(layer.tile_layer(tile)))
-        });
+        g.bench_function(format!("z{z}"), |b| b.iter(|| black_box(layer.tile(tile))));
     }
     g.finish();
 
@@ -207,7 +206,7 @@ fn bench_tiles_and_maps(c: &mut Criterion) {
             background: None,
         };
         let draw = [DrawLayer {
-            index: &layer,
+            source: &layer,
             style_layers: style.layers_for("land_use").collect(),
         }];
         g.bench_function(format!("pixmap_256_z{z}"), |b| {

@@ -10,8 +10,8 @@ use rstar::{RTree, AABB};
 use crate::containment::{covers, covers_banded, polygon_bands, RingBands};
 use crate::feature::{Feature, Value};
 use crate::layer::LayerMeta;
-use crate::mvt::{LayerBuilder, BUFFER, EXTENT};
-use crate::tile::{geometry_to_mercator, tile_size, TileId};
+use crate::source::{FeatureRef, Hit, LayerSource};
+use crate::tile::{geometry_to_mercator, tile_size};
 
 /// Zoom bands with generalised geometry: a tile at zoom z uses the first band ≥ z; above the
 /// last band tiles use the full geometry.
@@ -54,10 +54,10 @@ impl Band {
 }
 
 pub struct LayerIndex {
-    pub meta: LayerMeta,
-    pub features: Vec<Attributes>,
+    meta: LayerMeta,
+    features: Vec<Attributes>,
     /// Full-resolution geometry in EPSG:3857, aligned with `features`.
-    pub geometries: Vec<Geometry<f64>>,
+    geometries: Vec<Geometry<f64>>,
     tree: RTree<Entry>,
     bands: Vec<Band>,
     /// By position: the first band at which the feature is not sub-pixel (`BANDS.len()`: only
@@ -234,37 +234,6 @@ impl LayerIndex {
         self.by_id.get(&id).map(|&i| i as usize)
     }
 
-    /// Positions of the features whose geometry intersects `bounds` (EPSG:3857), in id order.
-    pub fn intersecting(&self, bounds: [f64; 4]) -> Vec<usize> {
-        use geo::Intersects;
-        let rect = geo_types::Rect::new(
-            geo_types::coord! { x: bounds[0], y: bounds[1] },
-            geo_types::coord! { x: bounds[2], y: bounds[3] },
-        );
-        let mut out: Vec<usize> = self
-            .query(bounds)
-            .filter(|(_, g)| g.intersects(&rect))
-            .map(|(i, _)| i)
-            .collect();
-        out.sort_unstable_by_key(|&i| self.features[i].id);
-        out
-    }
-
-    /// All positions in id order.
-    pub fn all_in_id_order(&self) -> Vec<usize> {
-        let mut out: Vec<usize> = (0..self.features.len()).collect();
-        out.sort_unstable_by_key(|&i| self.features[i].id);
-        out
-    }
-
-    pub fn len(&self) -> usize {
-        self.features.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.features.is_empty()
-    }
-
     /// Features whose bounding box meets `bounds` (EPSG:3857), full resolution: (index, geometry).
     pub fn query(&self, bounds: [f64; 4]) -> impl Iterator<Item = (usize, &Geometry<f64>)> {
         let env = AABB::from_corners([bounds[0], bounds[1]], [bounds[2], bounds[3]]);
@@ -302,21 +271,8 @@ impl LayerIndex {
         out
     }
 
-    /// Encodes this layer's part of a tile; `None` if no feature is in it.
-    pub fn tile_layer(&self, tile: TileId) -> Option<geozero::mvt::tile::Layer> {
-        let b = tile.bounds();
-        let pad = (b[2] - b[0]) * f64::from(BUFFER) / f64::from(EXTENT);
-        let bounds = [b[0] - pad, b[1] - pad, b[2] + pad, b[3] + pad];
-        let mut builder = LayerBuilder::new(self.meta.id.as_str(), &self.meta.schema, tile);
-        for (i, g) in self.candidates(tile.z, bounds) {
-            let a = &self.features[i];
-            builder.add(a.id, &a.values, g);
-        }
-        (!builder.is_empty()).then(|| builder.finish())
-    }
-
     /// Rough heap size of the index in bytes, for metrics.
-    pub fn approx_bytes(&self) -> usize {
+    fn heap_bytes(&self) -> usize {
         fn coords(g: &Geometry<f64>) -> usize {
             use geo::CoordsIter;
             g.coords_count()
@@ -357,11 +313,79 @@ impl LayerIndex {
     }
 }
 
+impl LayerIndex {
+    fn at(&self, position: usize) -> FeatureRef<'_> {
+        FeatureRef {
+            id: self.features[position].id,
+            values: &self.features[position].values,
+            geometry: &self.geometries[position],
+        }
+    }
+}
+
+impl LayerSource for LayerIndex {
+    fn meta(&self) -> &LayerMeta {
+        &self.meta
+    }
+
+    fn len(&self) -> usize {
+        self.features.len()
+    }
+
+    fn approx_bytes(&self) -> usize {
+        self.heap_bytes()
+    }
+
+    fn feature(&self, id: i64) -> Option<FeatureRef<'_>> {
+        self.position(id).map(|i| self.at(i))
+    }
+
+    fn features(&self) -> Box<dyn Iterator<Item = FeatureRef<'_>> + Send + '_> {
+        Box::new((0..self.features.len()).map(|i| self.at(i)))
+    }
+
+    fn in_envelope(&self, bounds: [f64; 4]) -> Vec<FeatureRef<'_>> {
+        self.query(bounds).map(|(i, _)| self.at(i)).collect()
+    }
+
+    fn candidates(&self, zoom: u8, bounds: [f64; 4]) -> Vec<FeatureRef<'_>> {
+        LayerIndex::candidates(self, zoom, bounds)
+            .into_iter()
+            .map(|(i, geometry)| FeatureRef {
+                id: self.features[i].id,
+                values: &self.features[i].values,
+                geometry,
+            })
+            .collect()
+    }
+
+    /// Point hits with the ring bands of large polygons (the generic test walks every ring).
+    fn hits(&self, x: f64, y: f64, radius: f64, scale: f64) -> Vec<Hit<'_>> {
+        use geo::{Distance, Euclidean};
+        let pad = (radius / scale).max(0.01);
+        let c = geo_types::Coord { x, y };
+        let p = geo_types::Point(c);
+        self.query([x - pad, y - pad, x + pad, y + pad])
+            .filter_map(|(i, g)| {
+                let d = if self.covers(i, c) {
+                    0.0
+                } else if radius > 0.0 {
+                    Euclidean.distance(&p, g) * scale
+                } else {
+                    return None;
+                };
+                (d <= radius).then(|| (d, self.at(i)))
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::feature::{Field, FieldType, Schema};
     use crate::layer::{Access, LayerId};
+    use crate::tile::TileId;
     use geo_types::polygon;
 
     fn meta() -> LayerMeta {
@@ -412,14 +436,14 @@ mod tests {
             TileId::new(u64::from(z), tx, ty).unwrap()
         };
         let ids = |t: TileId| -> Vec<u64> {
-            idx.tile_layer(t)
+            idx.tile(t)
                 .map(|l| l.features.iter().filter_map(|f| f.id).collect())
                 .unwrap_or_default()
         };
         assert_eq!(ids(tile_at(8)), vec![1], "20 m parcel is sub-pixel at z8");
         assert_eq!(ids(tile_at(14)), vec![1, 2]);
         // A tile far away is empty.
-        assert!(idx.tile_layer(TileId::new(14, 0, 0).unwrap()).is_none());
+        assert!(idx.tile(TileId::new(14, 0, 0).unwrap()).is_none());
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod mapping;
 pub mod mvt;
 pub mod query;
 pub mod render;
+pub mod source;
 pub mod style;
 pub mod tile;
 

@@ -4,6 +4,7 @@
 //!
 //!   cargo run --release --example index_memory -- DATA_DIR
 
+use cuulong_core::source::LayerSource;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -65,7 +66,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let bytes = LIVE.load(Ordering::Relaxed) - before;
         println!(
             "{} {} {fgb} {bytes} {:.2}",
-            index.meta.id,
+            index.meta().id,
             index.len(),
             bytes as f64 / fgb as f64
         );

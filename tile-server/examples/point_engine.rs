@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use cuulong_core::index::LayerIndex;
 use cuulong_core::query::point_hits;
+use cuulong_core::source::LayerSource;
 use cuulong_store::StoreConfig;
 use futures::TryStreamExt;
 
@@ -35,7 +36,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("usage: point_engine DATABASE_URL [QUERIES]")?;
     let queries: usize = args.next().map_or(Ok(200_000), |s| s.parse())?;
     let store = cuulong_store::open(&StoreConfig::Postgis { url }).await?;
-    let mut layers = Vec::new();
+    let mut layers: Vec<Arc<dyn LayerSource>> = Vec::new();
     for meta in store.layers().await? {
         let features: Vec<_> = store.features(&meta.id).await?.try_collect().await?;
         layers.push(Arc::new(LayerIndex::build(meta, features)));
@@ -61,7 +62,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             println!(
                 "{} {:.2} us",
-                l.meta.id,
+                l.meta().id,
                 t.elapsed().as_secs_f64() * 1e6 / queries as f64
             );
         }

@@ -105,8 +105,8 @@ pub async fn catalog(
     let visible = state.visible(&caller);
     let mut datasets = Vec::new();
     for l in visible.values() {
-        state.audit_read(&caller, &l.meta, "catalog");
-        datasets.push(dataset(&state, &l.meta, &base).await);
+        state.audit_read(&caller, l.meta(), "catalog");
+        datasets.push(dataset(&state, l.meta(), &base).await);
     }
     if wants_html(&q, &headers) {
         let mut html = String::from(
@@ -116,7 +116,7 @@ pub async fn catalog(
              <table><tr><th>Lớp / Layer</th><th>Nhóm / Family</th><th>Quyền / Access</th><th>Cơ quan / Owner</th><th>Giấy phép / Licence</th><th>Đối tượng / Features</th><th>Phiên bản / Version</th><th>Tải về / Download</th></tr>",
         );
         for l in visible.values() {
-            let m = &l.meta;
+            let m = l.meta();
             let links: Vec<String> = FORMATS
                 .iter()
                 .map(|(ext, name, _)| format!("<a href=\"/downloads/{}.{ext}\">{name}</a>", m.id))
@@ -185,7 +185,7 @@ pub async fn download(
     let meta = state
         .visible(&caller)
         .get(layer.as_str())
-        .map(|l| l.meta.clone())
+        .map(|l| l.meta().clone())
         .ok_or_else(|| ApiError::NotFound(format!("layer '{layer}' does not exist")))?;
     state.audit_read(&caller, &meta, "downloads");
     let features = state.store.features(&layer).await?;

@@ -5,8 +5,9 @@
 //! substituted before the crate reduces the rest.
 
 use cql2::Expr;
-use cuulong_core::index::LayerIndex;
+use cuulong_core::source::FeatureRef;
 use cuulong_core::tile::{geometry_to_lonlat, geometry_to_mercator, to_lonlat};
+use cuulong_core::LayerMeta;
 use geo::{Distance, Euclidean};
 
 use crate::error::ApiError;
@@ -199,7 +200,7 @@ use geozero::ToGeo;
 
 impl Filter {
     /// Parses `text` (cql2-text) for `layer`; errors name the problem and, for syntax, where.
-    pub fn parse(text: &str, layer: &LayerIndex) -> Result<Filter, ApiError> {
+    pub fn parse(text: &str, layer: &LayerMeta) -> Result<Filter, ApiError> {
         check_shape(text)?;
         let mut expr = cql2::parse_text(text).map_err(|e| {
             bad(format!(
@@ -208,7 +209,6 @@ impl Filter {
             ))
         })?;
         let fields: Vec<&str> = layer
-            .meta
             .schema
             .fields
             .iter()
@@ -224,27 +224,26 @@ impl Filter {
         })
     }
 
-    /// Whether feature `i` of `layer` passes.
-    pub fn matches(&self, layer: &LayerIndex, i: usize) -> Result<bool, ApiError> {
-        let a = &layer.features[i];
+    /// Whether `feature` of `layer` passes; `Err` says why it could not be evaluated.
+    pub fn matches(&self, layer: &LayerMeta, feature: FeatureRef<'_>) -> Result<bool, String> {
         let mut record = serde_json::json!({
-            "id": a.id,
-            "properties": serde_json::Value::Object(layer.meta.schema.properties_json(&a.values)),
+            "id": feature.id,
+            "properties": serde_json::Value::Object(layer.schema.properties_json(feature.values)),
         });
         if self.spatial {
             record["geometry"] =
-                crate::http::geojson_geometry(&geometry_to_lonlat(&layer.geometries[i]));
+                crate::http::geojson_geometry(&geometry_to_lonlat(feature.geometry));
         }
         let mut expr = self.expr.clone();
         if !self.dwithin.is_empty() {
             let mut k = 0;
-            substitute_dwithin(&mut expr, &self.dwithin, &mut k, &layer.geometries[i]);
+            substitute_dwithin(&mut expr, &self.dwithin, &mut k, feature.geometry);
         }
         expr.matches(Some(&record)).map_err(|e| {
-            bad(format!(
+            format!(
                 "cannot be evaluated: {}",
                 e.to_string().chars().take(300).collect::<String>()
-            ))
+            )
         })
     }
 }

@@ -9,7 +9,6 @@ use axum::http::{Method, Request};
 use axum::Router;
 use chrono::NaiveDate;
 use cuulong_core::access::Caller;
-use cuulong_core::index::LayerIndex;
 use cuulong_core::{Access, Feature, Field, FieldType, LayerId, LayerMeta, Schema, Value};
 use geo_types::{line_string, polygon, Geometry};
 use tower::ServiceExt;
@@ -122,7 +121,10 @@ fn layers() -> Layers {
             communes,
         ),
     ] {
-        out.insert(m.id.to_string(), Arc::new(LayerIndex::build(m, f)));
+        out.insert(
+            m.id.to_string(),
+            Arc::new(cuulong_core::index::LayerIndex::build(m, f)),
+        );
     }
     out
 }
@@ -184,10 +186,13 @@ impl Harness {
     pub fn cql2(&self, text: &str) -> Result<usize, crate::ApiError> {
         let layers = self.state.snapshot();
         let l = &layers["land_use"];
-        let filter = crate::filter::Filter::parse(text, l)?;
+        let filter = crate::filter::Filter::parse(text, l.meta())?;
         let mut n = 0;
-        for i in 0..l.len() {
-            if filter.matches(l, i)? {
+        for f in l.features() {
+            if filter
+                .matches(l.meta(), f)
+                .map_err(crate::ApiError::BadRequest)?
+            {
                 n += 1;
             }
         }

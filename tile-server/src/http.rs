@@ -1,11 +1,13 @@
 //! What every handler shares about HTTP and its formats, below all of them: the base URL
-//! clients reach the server at, the query parameters that were given, HTML escaping and
-//! GeoJSON geometry writing.
+//! clients reach the server at, the query parameters that were given, content negotiation
+//! (`f=` or `Accept`), HTML pages and escaping, links, URL encoding and GeoJSON geometry
+//! writing.
 
 use std::collections::HashMap;
 
 use axum::extract::Query;
 use axum::http::{header, HeaderMap};
+use axum::response::{Html, IntoResponse, Response};
 
 use crate::error::ApiError;
 
@@ -106,4 +108,49 @@ pub fn geojson_geometry(g: &geo_types::Geometry<f64>) -> serde_json::Value {
         G::Rect(r) => geojson_geometry(&G::Polygon(r.to_polygon())),
         G::Triangle(t) => geojson_geometry(&G::Polygon(t.to_polygon())),
     }
+}
+
+/// Whether the client asked for HTML: `f=html`, or (without `f`) an `Accept` that prefers it.
+/// `f` other than html, json or geojson is refused.
+pub fn wants_html(q: &HashMap<String, String>, headers: &HeaderMap) -> Result<bool, ApiError> {
+    match q.get("f").map(String::as_str) {
+        Some("html") => Ok(true),
+        Some("json") | Some("geojson") => Ok(false),
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "f: unknown format '{}' (json or html)",
+            other.chars().take(16).collect::<String>()
+        ))),
+        None => Ok(headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html") && !a.contains("json"))),
+    }
+}
+
+/// A small HTML page in cuulong's plain style.
+pub fn html_page(title: &str, body: &str) -> Response {
+    Html(format!(
+        "<!doctype html><html lang=\"vi\"><head><meta charset=\"utf-8\"><title>{} — cuulong</title>\
+         <style>body{{font-family:sans-serif;margin:2em;max-width:70em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.25em .5em}}</style>\
+         </head><body>{body}</body></html>",
+        html_escape(title)
+    ))
+    .into_response()
+}
+
+/// A link object (OGC API and catalogue documents).
+pub fn link(href: String, rel: &str, kind: &str, title: &str) -> serde_json::Value {
+    serde_json::json!({"href": href, "rel": rel, "type": kind, "title": title})
+}
+
+/// Percent-encodes all but unreserved characters (and `,`, which bbox lists keep readable).
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b',' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

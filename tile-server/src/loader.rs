@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cuulong_core::index::LayerIndex;
+use cuulong_core::source::LayerSource;
 use cuulong_core::LayerMeta;
 use futures::{StreamExt, TryStreamExt};
 
@@ -22,7 +23,7 @@ pub enum LoadError {
 }
 
 /// Reads a layer's features and builds its index off the async threads.
-async fn build(state: &AppState, meta: LayerMeta) -> Result<Arc<LayerIndex>, LoadError> {
+async fn build(state: &AppState, meta: LayerMeta) -> Result<Arc<dyn LayerSource>, LoadError> {
     let features: Vec<_> = state.store.features(&meta.id).await?.try_collect().await?;
     let index = tokio::task::spawn_blocking(move || LayerIndex::build(meta, features)).await?;
     Ok(Arc::new(index))
@@ -47,7 +48,7 @@ async fn sync_inner(state: &AppState) -> Result<(), LoadError> {
         let id = meta.id.to_string();
         let unchanged = current
             .get(&id)
-            .is_some_and(|l| l.meta.version == meta.version && l.meta.access == meta.access);
+            .is_some_and(|l| l.meta().version == meta.version && l.meta().access == meta.access);
         if unchanged {
             continue;
         }

@@ -241,7 +241,7 @@ pub async fn metrics(
         let _ = writeln!(
             out,
             "cuulong_layer_version{{layer=\"{id}\"}} {}",
-            l.meta.version
+            l.meta().version
         );
     }
     let _ = writeln!(out, "# HELP cuulong_layer_features Features of each loaded layer.\n# TYPE cuulong_layer_features gauge");

@@ -335,7 +335,7 @@ pub async fn api(
         .iter()
         .map(|(id, l)| {
             let fields = l
-                .meta
+                .meta()
                 .schema
                 .fields
                 .iter()

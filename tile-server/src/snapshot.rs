@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use cuulong_core::access::ApiKey;
 use cuulong_core::index::LayerIndex;
+use cuulong_core::source::LayerSource;
 use cuulong_core::tile::geometry_to_lonlat;
 use cuulong_core::{Feature, ImportRecord, LayerDef, LayerMeta};
 use cuulong_store::{EmbeddedStore, Store};
@@ -73,10 +74,10 @@ pub async fn save(dir: &Path, layers: &Layers, keys: &[ApiKey]) -> Result<usize,
     let store = EmbeddedStore::open(dir)?;
     let mut written = 0;
     for (id, index) in layers {
-        if old.layers.get(id) == Some(&index.meta) {
+        if old.layers.get(id) == Some(index.meta()) {
             continue;
         }
-        write_layer(&store, index).await?;
+        write_layer(&store, &**index).await?;
         written += 1;
     }
     let changed_keys = old.keys != keys;
@@ -86,7 +87,7 @@ pub async fn save(dir: &Path, layers: &Layers, keys: &[ApiKey]) -> Result<usize,
     let sidecar = Sidecar {
         layers: layers
             .iter()
-            .map(|(id, l)| (id.clone(), l.meta.clone()))
+            .map(|(id, l)| (id.clone(), l.meta().clone()))
             .collect(),
         keys: keys.to_vec(),
     };
@@ -144,8 +145,8 @@ fn restrict_tree(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-async fn write_layer(store: &EmbeddedStore, index: &LayerIndex) -> Result<(), SnapshotError> {
-    let m = &index.meta;
+async fn write_layer(store: &EmbeddedStore, index: &dyn LayerSource) -> Result<(), SnapshotError> {
+    let m = index.meta();
     let def = LayerDef {
         id: m.id.clone(),
         title_vi: m.title_vi.clone(),
@@ -160,12 +161,12 @@ async fn write_layer(store: &EmbeddedStore, index: &LayerIndex) -> Result<(), Sn
     };
     let mut writer = store.begin_replace(def).await?;
     let mut batch = Vec::with_capacity(1000);
-    for (attrs, geometry) in index.features.iter().zip(&index.geometries) {
+    for f in index.features() {
         batch.push(Feature {
-            id: attrs.id,
-            // The index keeps EPSG:3857; back to lon/lat (sub-millimetre round trip).
-            geometry: geometry_to_lonlat(geometry),
-            values: attrs.values.clone(),
+            id: f.id,
+            // Sources hold EPSG:3857; back to lon/lat (sub-millimetre round trip).
+            geometry: geometry_to_lonlat(f.geometry),
+            values: f.values.to_vec(),
         });
         if batch.len() == 1000 {
             writer.write_batch(&batch).await?;
@@ -205,7 +206,7 @@ pub async fn load(dir: &Path) -> Result<(Layers, Vec<ApiKey>), SnapshotError> {
         // so the index — and every tile from it — is the one the store gave.
         features.sort_unstable_by_key(|f| f.id);
         let index = tokio::task::spawn_blocking(move || LayerIndex::build(meta, features)).await?;
-        layers.insert(id, Arc::new(index));
+        layers.insert(id, Arc::new(index) as Arc<dyn LayerSource>);
     }
     Ok((layers, sidecar.keys))
 }

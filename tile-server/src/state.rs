@@ -9,13 +9,16 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use axum::body::Bytes;
 use cuulong_core::access::{ApiKey, Caller};
-use cuulong_core::index::LayerIndex;
+use cuulong_core::source::LayerSource;
 use cuulong_store::Store;
 use tokio::sync::broadcast;
 
 /// Every loaded layer, by id. Replaced as a whole: a request takes one snapshot and finishes
 /// on it even if a new version is swapped in meanwhile.
-pub type Layers = BTreeMap<String, Arc<LayerIndex>>;
+pub type Layers = BTreeMap<String, Served>;
+
+/// A served layer version, whatever source holds it.
+pub type Served = Arc<dyn LayerSource>;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LayerEvent {
@@ -148,12 +151,12 @@ impl AppState {
     /// not exist for it, in every handler.
     pub fn visible(&self, caller: &Caller) -> Arc<Layers> {
         let all = self.snapshot();
-        if all.values().all(|l| caller.can_see(&l.meta)) {
+        if all.values().all(|l| caller.can_see(l.meta())) {
             return all;
         }
         Arc::new(
             all.iter()
-                .filter(|(_, l)| caller.can_see(&l.meta))
+                .filter(|(_, l)| caller.can_see(l.meta()))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         )
@@ -186,6 +189,24 @@ impl From<ResolveError> for crate::ApiError {
 }
 
 impl AppState {
+    /// One collection the caller may see, its read audited; a layer it may not see does not
+    /// exist for it.
+    pub fn collection(
+        &self,
+        caller: &Caller,
+        id: &str,
+        endpoint: &str,
+    ) -> Result<Served, crate::ApiError> {
+        let l = self.visible(caller).get(id).cloned().ok_or_else(|| {
+            crate::ApiError::NotFound(format!(
+                "collection '{}' does not exist",
+                id.chars().take(64).collect::<String>()
+            ))
+        })?;
+        self.audit_read(caller, l.meta(), endpoint);
+        Ok(l)
+    }
+
     /// The one reader of a layer list (`a,b,c` of `param`): split, trimmed, deduplicated
     /// (first mention wins), capped at [`MAX_LAYERS`], each id checked against what `caller`
     /// may see (one it may not see does not exist for it) and each read audited. Returns each
@@ -196,7 +217,7 @@ impl AppState {
         param: &'static str,
         list: &str,
         endpoint: &str,
-    ) -> Result<Vec<(usize, Arc<LayerIndex>)>, ResolveError> {
+    ) -> Result<Vec<(usize, Served)>, ResolveError> {
         if list.trim().is_empty() {
             return Err(ResolveError::Empty(param));
         }
@@ -226,7 +247,7 @@ impl AppState {
             })
             .collect::<Result<Vec<_>, _>>()?;
         for (_, l) in &out {
-            self.audit_read(caller, &l.meta, endpoint);
+            self.audit_read(caller, l.meta(), endpoint);
         }
         Ok(out)
     }
@@ -238,7 +259,7 @@ impl AppState {
         param: &'static str,
         list: &str,
         endpoint: &str,
-    ) -> Result<Vec<Arc<LayerIndex>>, ResolveError> {
+    ) -> Result<Vec<Served>, ResolveError> {
         Ok(self
             .resolve_positions(caller, param, list, endpoint)?
             .into_iter()

@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use cuulong_core::index::LayerIndex;
+use cuulong_core::source::LayerSource;
 use cuulong_core::tile::TileId;
 use cuulong_core::FieldType;
 use geozero::mvt::{Message, Tile};
@@ -36,11 +36,11 @@ fn parse_coord(name: &str, s: &str) -> Result<u64, ApiError> {
 }
 
 /// The version token of a set of layers: changes whenever any of them changes.
-pub fn version_token(layers: &[Arc<LayerIndex>]) -> String {
+pub fn version_token(layers: &[Arc<dyn LayerSource>]) -> String {
     let mut h = std::hash::DefaultHasher::new();
     for l in layers {
-        l.meta.id.as_str().hash(&mut h);
-        l.meta.version.hash(&mut h);
+        l.meta().id.as_str().hash(&mut h);
+        l.meta().version.hash(&mut h);
     }
     format!("{:016x}", h.finish())
 }
@@ -67,8 +67,8 @@ fn gunzip(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// Encodes a tile (uncompressed MVT bytes; empty when no layer has a feature there).
-pub fn render(layers: &[Arc<LayerIndex>], tile: TileId) -> Vec<u8> {
-    let tile_layers: Vec<_> = layers.iter().filter_map(|l| l.tile_layer(tile)).collect();
+pub fn render(layers: &[Arc<dyn LayerSource>], tile: TileId) -> Vec<u8> {
+    let tile_layers: Vec<_> = layers.iter().filter_map(|l| l.tile(tile)).collect();
     if tile_layers.is_empty() {
         return Vec::new();
     }
@@ -112,7 +112,7 @@ pub async fn tile(
     // caller's own cache, or a proxy could hand them to someone without the key.
     let all_open = layers
         .iter()
-        .all(|l| l.meta.access == cuulong_core::Access::Open);
+        .all(|l| l.meta().access == cuulong_core::Access::Open);
     common.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static(if all_open {
@@ -209,7 +209,7 @@ pub async fn tilejson(
     let token = version_token(&layers);
     let mut bounds = [180.0f64, 85.0, -180.0, -85.0];
     for l in &layers {
-        if let Some(b) = l.meta.bbox {
+        if let Some(b) = l.meta().bbox {
             bounds = [
                 bounds[0].min(b.0[0]),
                 bounds[1].min(b.0[1]),
@@ -228,7 +228,7 @@ pub async fn tilejson(
     ];
     let mut licences: Vec<String> = layers
         .iter()
-        .filter_map(|l| l.meta.licence.clone())
+        .filter_map(|l| l.meta().licence.clone())
         .collect();
     licences.sort();
     licences.dedup();
@@ -236,15 +236,15 @@ pub async fn tilejson(
         .iter()
         .map(|l| {
             let fields: serde_json::Map<String, serde_json::Value> = l
-                .meta
+                .meta()
                 .schema
                 .fields
                 .iter()
                 .map(|f| (f.name.clone(), json_type(f.kind).into()))
                 .collect();
             serde_json::json!({
-                "id": l.meta.id,
-                "description": format!("{} / {}", l.meta.title_vi, l.meta.title_en),
+                "id": l.meta().id,
+                "description": format!("{} / {}", &l.meta().title_vi, &l.meta().title_en),
                 "minzoom": 0,
                 "maxzoom": 22,
                 "fields": fields,
@@ -253,8 +253,8 @@ pub async fn tilejson(
         .collect();
     let doc = serde_json::json!({
         "tilejson": "3.0.0",
-        "name": layers.iter().map(|l| l.meta.title_vi.as_str()).collect::<Vec<_>>().join(", "),
-        "description": layers.iter().map(|l| l.meta.title_en.as_str()).collect::<Vec<_>>().join(", "),
+        "name": layers.iter().map(|l| l.meta().title_vi.as_str()).collect::<Vec<_>>().join(", "),
+        "description": layers.iter().map(|l| l.meta().title_en.as_str()).collect::<Vec<_>>().join(", "),
         "version": "1.0.0",
         "attribution": licences.join("; "),
         "scheme": "xyz",

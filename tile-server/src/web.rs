@@ -140,7 +140,7 @@ pub async fn layers(
         .visible(&caller)
         .values()
         .map(|l| {
-            let m = &l.meta;
+            let m = l.meta();
             serde_json::json!({
                 "id": m.id, "title_vi": m.title_vi, "title_en": m.title_en, "family": m.family,
                 "geometry_type": m.geometry_type, "version": m.version,
@@ -233,7 +233,7 @@ pub async fn ready(State(state): State<Arc<AppState>>, Auth(caller): Auth) -> Re
     let layers = state.visible(&caller);
     let versions: serde_json::Map<String, serde_json::Value> = layers
         .iter()
-        .map(|(id, l)| (id.clone(), l.meta.version.into()))
+        .map(|(id, l)| (id.clone(), l.meta().version.into()))
         .collect();
     if state.is_ready() {
         // Serving from memory (or the snapshot) while the store is away: still ready, degraded.

@@ -4,8 +4,8 @@
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use cuulong_core::crs::MapCrs;
-use cuulong_core::index::LayerIndex;
 use cuulong_core::render::legend_size;
+use cuulong_core::source::LayerSource;
 
 use super::featureinfo::INFO_FORMATS;
 use super::request::{xml_escape as esc, Version};
@@ -88,8 +88,8 @@ fn geographic_box(b: [f64; 4], version: Version) -> String {
     }
 }
 
-fn layer_bbox(l: &LayerIndex) -> [f64; 4] {
-    match &l.meta.bbox {
+fn layer_bbox(l: &dyn LayerSource) -> [f64; 4] {
+    match l.meta().bbox {
         Some(b) if !b.is_empty() => b.0,
         _ => [105.9, 9.7, 106.9, 10.4],
     }
@@ -102,8 +102,8 @@ fn online(href: &str) -> String {
     )
 }
 
-fn layer_xml(state: &AppState, l: &LayerIndex, version: Version, base: &str) -> String {
-    let m = &l.meta;
+fn layer_xml(state: &AppState, l: &dyn LayerSource, version: Version, base: &str) -> String {
+    let m = l.meta();
     let bbox = layer_bbox(l);
     let mut out = String::from("    <Layer queryable=\"1\" opaque=\"0\">\n");
     out.push_str(&format!("      <Name>{}</Name>\n", esc(m.id.as_str())));
@@ -177,7 +177,7 @@ pub fn capabilities(state: &AppState, visible: &Layers, version: Version, base: 
         f64::NEG_INFINITY,
     ];
     for l in visible.values() {
-        let b = layer_bbox(l);
+        let b = layer_bbox(&**l);
         all = [
             all[0].min(b[0]),
             all[1].min(b[1]),
@@ -188,7 +188,7 @@ pub fn capabilities(state: &AppState, visible: &Layers, version: Version, base: 
     if !all[0].is_finite() {
         all = [105.9, 9.7, 106.9, 10.4];
     }
-    let update_sequence: i64 = visible.values().map(|l| l.meta.version).sum();
+    let update_sequence: i64 = visible.values().map(|l| l.meta().version).sum();
     let (cap_format, exc_formats, info_formats) = match version {
         Version::V130 => (
             "text/xml",
@@ -274,7 +274,7 @@ pub fn capabilities(state: &AppState, visible: &Layers, version: Version, base: 
     doc.push_str(&geographic_box(all, version));
     doc.push_str(&bounding_boxes(all, version));
     for l in visible.values() {
-        doc.push_str(&layer_xml(state, l, version, base));
+        doc.push_str(&layer_xml(state, &**l, version, base));
     }
     doc.push_str("    </Layer>\n  </Capability>\n");
     doc.push_str(match version {

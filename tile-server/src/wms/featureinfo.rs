@@ -6,13 +6,13 @@ use std::sync::Arc;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use cuulong_core::access::Caller;
-use cuulong_core::index::LayerIndex;
 use cuulong_core::query::{point_hits, sort_hits};
+use cuulong_core::source::{FeatureRef, LayerSource};
 
 use super::request::{parse_frame, parse_layers, quote, xml_escape, Params, Version, WmsError};
 use crate::error::ApiError;
 use crate::reproject::Reprojector;
-use crate::state::AppState;
+use crate::state::{AppState, Served};
 use std::collections::HashMap;
 
 /// Click tolerance, in pixels.
@@ -64,8 +64,8 @@ pub const INFO_FORMATS: &[&str] = &[
 ];
 
 struct Hit<'a> {
-    layer: &'a LayerIndex,
-    position: usize,
+    layer: &'a dyn LayerSource,
+    feature: FeatureRef<'a>,
     distance_m: f64,
 }
 
@@ -149,9 +149,11 @@ pub async fn get_feature_info(
         .run(move |interrupt| -> Result<String, WmsError> {
             // Polygons answer by containment only (a neighbour is not "here"); lines and
             // points within the click tolerance, as MapServer's TOLERANCE does.
-            let (areas, others): (Vec<Arc<LayerIndex>>, Vec<Arc<LayerIndex>>) =
-                query_layers.iter().map(|r| r.index.clone()).partition(|l| {
-                    l.meta
+            let (areas, others): (Vec<Served>, Vec<Served>) = query_layers
+                .iter()
+                .map(|r| r.source.clone())
+                .partition(|l| {
+                    l.meta()
                         .geometry_type
                         .to_ascii_lowercase()
                         .contains("polygon")
@@ -164,13 +166,13 @@ pub async fn get_feature_info(
             // FEATURE_COUNT is per layer, as in MapServer and GeoServer.
             let mut per_layer: HashMap<&str, usize> = HashMap::new();
             let mut kept: Vec<Hit> = Vec::new();
-            for (d, layer, position) in hits {
-                let n = per_layer.entry(layer.meta.id.as_str()).or_default();
+            for (d, layer, feature) in hits {
+                let n = per_layer.entry(layer.meta().id.as_str()).or_default();
                 if *n < count {
                     *n += 1;
                     kept.push(Hit {
                         layer,
-                        position,
+                        feature,
                         distance_m: d,
                     });
                 }
@@ -188,12 +190,11 @@ pub async fn get_feature_info(
 }
 
 fn properties(h: &Hit<'_>) -> Vec<(String, String)> {
-    let meta = &h.layer.meta;
-    let values = &h.layer.features[h.position].values;
+    let meta = h.layer.meta();
     meta.schema
         .fields
         .iter()
-        .zip(values)
+        .zip(h.feature.values)
         .map(|(f, v)| {
             let s = match v.to_json() {
                 serde_json::Value::String(s) => s,
@@ -209,19 +210,19 @@ fn json(hits: &[Hit<'_>], lon: f64, lat: f64, radius_m: f64) -> String {
     let features: Vec<serde_json::Value> = hits
         .iter()
         .map(|h| {
-            let a = &h.layer.features[h.position];
-            let mut props = h.layer.meta.schema.properties_json(&a.values);
-            props.insert("layer".into(), h.layer.meta.id.as_str().into());
+            let a = &h.feature;
+            let mut props = h.layer.meta().schema.properties_json(a.values);
+            props.insert("layer".into(), h.layer.meta().id.as_str().into());
             props.insert(
                 "distance_m".into(),
                 ((h.distance_m * 100.0).round() / 100.0).into(),
             );
             let geometry = crate::http::geojson_geometry(&cuulong_core::tile::geometry_to_lonlat(
-                &h.layer.geometries[h.position],
+                h.feature.geometry,
             ));
             serde_json::json!({
                 "type": "Feature",
-                "id": format!("{}.{}", h.layer.meta.id.as_str(), a.id),
+                "id": format!("{}.{}", h.layer.meta().id.as_str(), a.id),
                 "geometry": geometry,
                 "properties": props,
             })
@@ -243,13 +244,13 @@ fn text(hits: &[Hit<'_>], lon: f64, lat: f64) -> String {
         out.push_str("no features found\n");
     }
     for h in hits {
-        let m = &h.layer.meta;
+        let m = h.layer.meta();
         out.push_str(&format!(
             "\nLayer '{}' ({} / {})\n  Feature {}:\n",
             m.id.as_str(),
             m.title_vi,
             m.title_en,
-            h.layer.features[h.position].id
+            h.feature.id
         ));
         for (k, v) in properties(h) {
             out.push_str(&format!("    {k} = '{v}'\n"));
@@ -266,13 +267,13 @@ fn html(hits: &[Hit<'_>], lon: f64, lat: f64) -> String {
         out.push_str("<p>Không có đối tượng / no features</p>\n");
     }
     for h in hits {
-        let m = &h.layer.meta;
+        let m = h.layer.meta();
         out.push_str(&format!(
             "<table>\n<caption>{} / {} — {} {}</caption>\n",
             xml_escape(&m.title_vi),
             xml_escape(&m.title_en),
             xml_escape(m.id.as_str()),
-            h.layer.features[h.position].id
+            h.feature.id
         ));
         for (k, v) in properties(h) {
             out.push_str(&format!(
@@ -295,21 +296,18 @@ fn gml(hits: &[Hit<'_>]) -> String {
     );
     let mut current: Option<&str> = None;
     for h in hits {
-        let id = h.layer.meta.id.as_str();
+        let id = h.layer.meta().id.as_str();
         if current != Some(id) {
             if let Some(prev) = current {
                 out.push_str(&format!("</{prev}_layer>\n"));
             }
             out.push_str(&format!(
                 "<{id}_layer>\n<gml:name>{}</gml:name>\n",
-                xml_escape(&h.layer.meta.title_vi)
+                xml_escape(&h.layer.meta().title_vi)
             ));
             current = Some(id);
         }
-        out.push_str(&format!(
-            "  <{id}_feature fid=\"{id}.{}\">\n",
-            h.layer.features[h.position].id
-        ));
+        out.push_str(&format!("  <{id}_feature fid=\"{id}.{}\">\n", h.feature.id));
         for (k, v) in properties(h) {
             let k = xml_name(&k);
             out.push_str(&format!("    <{k}>{}</{k}>\n", xml_escape(&v)));

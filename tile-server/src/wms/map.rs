@@ -191,7 +191,7 @@ fn render_frame(
         .iter()
         .filter_map(|r| {
             Some(DrawLayer {
-                index: &r.index,
+                source: &*r.source,
                 style_layers: r.style.as_ref()?.layers(),
             })
         })
@@ -239,7 +239,7 @@ pub async fn get_map(
     let transparent = parse_transparent(p)?;
     let bg = parse_bgcolor(p)?;
     let background = (!transparent || format == ImageFormat::Jpeg).then_some(bg);
-    let public = all_open(layers.iter().map(|l| &l.index.meta));
+    let public = all_open(layers.iter().map(|l| l.source.meta()));
     // The image's buffers come out of the render budget before they are allocated.
     let memory = state
         .work
@@ -331,11 +331,11 @@ pub async fn get_legend(
             format!("FORMAT '{}': legends are image/png", quote(format)),
         ));
     }
-    let options = state.styles.load().for_layer(&index.meta);
+    let options = state.styles.load().for_layer(index.meta());
     let wanted = p.get("STYLE").map(str::trim).unwrap_or("");
     let style =
         chosen_style(options, wanted, name)?.ok_or_else(|| style_not_defined(wanted, name))?;
-    let rows = legend_rows(&index.meta, &style);
+    let rows = legend_rows(index.meta(), &style);
     let bytes = state
         .work
         .run(move |_| -> Result<Vec<u8>, WmsError> {
@@ -351,7 +351,7 @@ pub async fn get_legend(
     Ok(image_response(
         bytes,
         ImageFormat::Png,
-        all_open(std::iter::once(&index.meta)),
+        all_open(std::iter::once(index.meta())),
     ))
 }
 

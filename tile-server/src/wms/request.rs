@@ -8,7 +8,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use cuulong_core::access::Caller;
 use cuulong_core::crs::MapCrs;
-use cuulong_core::index::LayerIndex;
+use cuulong_core::source::LayerSource;
 
 use crate::error::ApiError;
 use crate::state::{AppState, ResolveError};
@@ -279,7 +279,7 @@ pub(super) fn parse_frame(p: &Params, version: Version, max_size: u32) -> Result
 
 /// One requested layer with the style chosen for it.
 pub struct Requested {
-    pub index: Arc<LayerIndex>,
+    pub source: Arc<dyn LayerSource>,
     pub style: Option<LayerStyle>,
 }
 
@@ -351,11 +351,14 @@ pub(super) fn parse_layers(
     resolved
         .into_iter()
         .map(|(position, index)| {
-            let name = index.meta.id.as_str();
-            let options = state.styles.load().for_layer(&index.meta);
+            let name = index.meta().id.as_str();
+            let options = state.styles.load().for_layer(index.meta());
             let wanted = styles.get(position).copied().unwrap_or("");
             let style = chosen_style(options, wanted, name)?;
-            Ok(Requested { index, style })
+            Ok(Requested {
+                source: index,
+                style,
+            })
         })
         .collect()
 }

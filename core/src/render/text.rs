@@ -1,0 +1,261 @@
+//! Text: Noto Sans glyph outlines with kerning and wrapping, labels placed after the geometry
+//! with halos and simple collision avoidance, and text blocks for error images.
+
+use std::collections::HashMap;
+
+use ab_glyph::{Font, FontRef, GlyphId, OutlineCurve, ScaleFont};
+use tiny_skia::{FillRule, LineJoin, Path, PathBuilder, Pixmap, Stroke, Transform};
+
+use super::props::paint;
+use crate::style::Rgba;
+
+/// Noto Sans Regular (SIL Open Font License 1.1, see fonts/OFL.txt): covers Vietnamese.
+static NOTO_SANS: &[u8] = include_bytes!("../../fonts/NotoSans-Regular.ttf");
+
+/// A label waiting to be placed after all geometry is drawn.
+pub(super) struct Label {
+    pub(super) text: String,
+    pub(super) at: (f64, f64),
+    pub(super) angle: f64,
+    pub(super) size: f64,
+    pub(super) color: Rgba,
+    pub(super) halo: Option<(Rgba, f64)>,
+    /// Horizontal anchor: 0 = left edge at `at`, 0.5 = centred, 1 = right edge.
+    pub(super) align: f64,
+    pub(super) offset: (f64, f64),
+    pub(super) max_width_em: f64,
+}
+
+/// Text shaping for labels: Noto Sans glyph outlines, kerning, greedy line wrapping.
+pub struct TextRenderer {
+    pub(super) font: FontRef<'static>,
+    outlines: HashMap<GlyphId, Option<Path>>,
+}
+
+impl Default for TextRenderer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TextRenderer {
+    pub fn new() -> Self {
+        Self {
+            font: FontRef::try_from_slice(NOTO_SANS).expect("bundled Noto Sans parses"),
+            outlines: HashMap::new(),
+        }
+    }
+
+    /// Glyph outline in font units (y up), cached.
+    fn outline(&mut self, id: GlyphId) -> Option<&Path> {
+        let font = &self.font;
+        self.outlines
+            .entry(id)
+            .or_insert_with(|| {
+                let outline = font.outline(id)?;
+                let mut pb = PathBuilder::new();
+                let mut last: Option<ab_glyph::Point> = None;
+                for curve in &outline.curves {
+                    let (start, end) = match curve {
+                        OutlineCurve::Line(a, b) => (*a, *b),
+                        OutlineCurve::Quad(a, _, b) => (*a, *b),
+                        OutlineCurve::Cubic(a, _, _, b) => (*a, *b),
+                    };
+                    if last != Some(start) {
+                        if last.is_some() {
+                            pb.close();
+                        }
+                        pb.move_to(start.x, start.y);
+                    }
+                    match curve {
+                        OutlineCurve::Line(_, b) => pb.line_to(b.x, b.y),
+                        OutlineCurve::Quad(_, c, b) => pb.quad_to(c.x, c.y, b.x, b.y),
+                        OutlineCurve::Cubic(_, c1, c2, b) => {
+                            pb.cubic_to(c1.x, c1.y, c2.x, c2.y, b.x, b.y)
+                        }
+                    }
+                    last = Some(end);
+                }
+                if last.is_some() {
+                    pb.close();
+                }
+                pb.finish()
+            })
+            .as_ref()
+    }
+
+    /// Width of `line` in pixels at `size` px.
+    pub fn measure(&self, line: &str, size: f64) -> f64 {
+        let scaled = self.font.as_scaled(size as f32);
+        let mut width = 0.0f32;
+        let mut prev: Option<GlyphId> = None;
+        for c in line.chars() {
+            let id = scaled.glyph_id(c);
+            if let Some(p) = prev {
+                width += scaled.kern(p, id);
+            }
+            width += scaled.h_advance(id);
+            prev = Some(id);
+        }
+        f64::from(width)
+    }
+
+    /// Splits text into lines no wider than `max_px` (at spaces).
+    fn wrap(&self, text: &str, size: f64, max_px: f64) -> Vec<String> {
+        let mut lines: Vec<String> = Vec::new();
+        let mut cur = String::new();
+        for word in text.split_whitespace() {
+            let candidate = if cur.is_empty() {
+                word.to_owned()
+            } else {
+                format!("{cur} {word}")
+            };
+            if !cur.is_empty() && self.measure(&candidate, size) > max_px {
+                lines.push(std::mem::take(&mut cur));
+                cur = word.to_owned();
+            } else {
+                cur = candidate;
+            }
+        }
+        if !cur.is_empty() {
+            lines.push(cur);
+        }
+        lines
+    }
+
+    /// The glyph paths of `text` laid out at `size` px, with their box [w, h].
+    pub(super) fn layout(
+        &mut self,
+        text: &str,
+        size: f64,
+        max_width_em: f64,
+        align: f64,
+    ) -> (Vec<Path>, f64, f64) {
+        let lines = self.wrap(text, size, max_width_em * size);
+        let unit = size as f32 / self.font.units_per_em().unwrap_or(1000.0);
+        let line_height = size * 1.2;
+        let widths: Vec<f64> = lines.iter().map(|l| self.measure(l, size)).collect();
+        let box_w = widths.iter().copied().fold(0.0, f64::max);
+        let box_h = line_height * lines.len() as f64;
+        let mut paths = Vec::new();
+        for (row, line) in lines.iter().enumerate() {
+            let mut x = ((box_w - widths[row]) * align) as f32;
+            // Baseline: about 0.8 em below the line's top.
+            let baseline = (row as f64 * line_height + size * 0.95) as f32;
+            let mut prev: Option<GlyphId> = None;
+            for c in line.chars() {
+                let scaled = self.font.as_scaled(size as f32);
+                let id = scaled.glyph_id(c);
+                if let Some(p) = prev {
+                    x += scaled.kern(p, id);
+                }
+                let advance = scaled.h_advance(id);
+                if let Some(path) = self.outline(id) {
+                    let t = Transform::from_row(unit, 0.0, 0.0, -unit, x, baseline);
+                    if let Some(p) = path.clone().transform(t) {
+                        paths.push(p);
+                    }
+                }
+                x += advance;
+                prev = Some(id);
+            }
+        }
+        (paths, box_w, box_h)
+    }
+}
+
+/// Draws wrapped text at the top left of an image (EXCEPTIONS=INIMAGE).
+pub fn draw_text_block(pixmap: &mut Pixmap, message: &str, size: f64, color: Rgba, margin: f64) {
+    let mut text = TextRenderer::new();
+    let max_em = (f64::from(pixmap.width()) - 2.0 * margin).max(size) / size;
+    let (paths, _, _) = text.layout(message, size, max_em, 0.0);
+    let t = Transform::from_translate(margin as f32, margin as f32);
+    if let Some(p) = paint(color, 1.0) {
+        for path in &paths {
+            pixmap.fill_path(path, &p, FillRule::Winding, t, None);
+        }
+    }
+}
+
+pub(super) fn overlaps(a: &[f64; 4], b: &[f64; 4]) -> bool {
+    a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3]
+}
+
+pub(super) fn place_labels(pixmap: &mut Pixmap, labels: &[Label]) {
+    if labels.is_empty() {
+        return;
+    }
+    let mut text = TextRenderer::new();
+    let mut placed: Vec<[f64; 4]> = Vec::new();
+    let (w, h) = (f64::from(pixmap.width()), f64::from(pixmap.height()));
+    for label in labels {
+        let (paths, box_w, box_h) = text.layout(&label.text, label.size, label.max_width_em, 0.5);
+        if paths.is_empty() {
+            continue;
+        }
+        // Position of the box's top-left corner relative to the anchor, before rotation.
+        let dx = -box_w * label.align + label.offset.0;
+        let dy = -box_h / 2.0 + label.offset.1;
+        let (sin, cos) = label.angle.sin_cos();
+        let corners = [
+            (dx, dy),
+            (dx + box_w, dy),
+            (dx, dy + box_h),
+            (dx + box_w, dy + box_h),
+        ]
+        .map(|(x, y)| {
+            (
+                label.at.0 + x * cos - y * sin,
+                label.at.1 + x * sin + y * cos,
+            )
+        });
+        let halo = label.halo.map(|(_, w)| w).unwrap_or(0.0);
+        let bbox = [
+            corners.iter().map(|c| c.0).fold(f64::INFINITY, f64::min) - halo,
+            corners.iter().map(|c| c.1).fold(f64::INFINITY, f64::min) - halo,
+            corners
+                .iter()
+                .map(|c| c.0)
+                .fold(f64::NEG_INFINITY, f64::max)
+                + halo,
+            corners
+                .iter()
+                .map(|c| c.1)
+                .fold(f64::NEG_INFINITY, f64::max)
+                + halo,
+        ];
+        if bbox[2] < 0.0 || bbox[3] < 0.0 || bbox[0] > w || bbox[1] > h {
+            continue;
+        }
+        if placed.iter().any(|p| overlaps(p, &bbox)) {
+            continue;
+        }
+        placed.push(bbox);
+        let t = Transform::from_row(
+            cos as f32,
+            sin as f32,
+            -sin as f32,
+            cos as f32,
+            label.at.0 as f32,
+            label.at.1 as f32,
+        )
+        .pre_translate(dx as f32, dy as f32);
+        if let Some((halo_color, halo_w)) = label.halo {
+            if let Some(p) = paint(halo_color, 1.0) {
+                let stroke = Stroke {
+                    width: (halo_w * 2.0) as f32,
+                    line_join: LineJoin::Round,
+                    ..Stroke::default()
+                };
+                for path in &paths {
+                    pixmap.stroke_path(path, &p, &stroke, t, None);
+                }
+            }
+        }
+        if let Some(p) = paint(label.color, 1.0) {
+            for path in &paths {
+                pixmap.fill_path(path, &p, FillRule::Winding, t, None);
+            }
+        }
+    }
+}
