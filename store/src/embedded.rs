@@ -179,13 +179,20 @@ impl Store for EmbeddedStore {
         Ok(layers)
     }
 
-    async fn features(&self, id: &LayerId) -> Result<FeatureStream> {
+    async fn features_of(&self, id: &LayerId, version: Option<i64>) -> Result<FeatureStream> {
         let entry = self
             .read_catalog()?
             .layers
             .into_iter()
             .find(|e| &e.meta.id == id)
             .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        if let Some(version) = version.filter(|v| *v != entry.meta.version) {
+            return Err(StoreError::VersionGone {
+                layer: id.to_string(),
+                version,
+                current: entry.meta.version,
+            });
+        }
         let path = self.layer_path(&entry.file);
         // Open now, so a replace that removes the file afterwards cannot pull it away.
         let file = File::open(&path).map_err(io(&path))?;
@@ -482,5 +489,86 @@ impl PropertyProcessor for Props<'_> {
         };
         self.values[i - 1] = value;
         Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cuulong_core::{Field, FieldType, Schema, Value};
+    use futures::TryStreamExt;
+
+    async fn import(store: &EmbeddedStore, id: &LayerId, n: i64) {
+        let def = LayerDef {
+            id: id.clone(),
+            title_vi: "Điểm".into(),
+            title_en: "Points".into(),
+            family: None,
+            geometry_type: "Point".into(),
+            access: Access::Open,
+            owner: None,
+            licence: None,
+            lineage: None,
+            schema: Schema::new(vec![Field::new("n", FieldType::Int)]),
+        };
+        let mut w = store.begin_replace(def).await.unwrap();
+        let batch: Vec<Feature> = (1..=n)
+            .map(|i| Feature {
+                id: i,
+                geometry: geo_types::Geometry::Point(geo_types::Point::new(106.0, 10.0)),
+                values: vec![Value::Int(n)],
+            })
+            .collect();
+        w.write_batch(&batch).await.unwrap();
+        w.set_geometry_type("Point");
+        w.commit(ImportRecord {
+            layer_id: id.to_string(),
+            version: 0,
+            file: "test".into(),
+            sha256: String::new(),
+            src_crs: "EPSG:4326".into(),
+            transformation: "none".into(),
+            read: n,
+            imported: n,
+            repaired: 0,
+            rejected: 0,
+            duration_ms: 0,
+            finished_at: chrono::Utc::now(),
+            warnings: Vec::new(),
+        })
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_version_streams_to_its_end_or_is_said_to_be_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let id = LayerId::parse("points").unwrap();
+        import(&store, &id, 3).await;
+        import(&store, &id, 5).await;
+        match store.features_of(&id, Some(1)).await {
+            Err(StoreError::VersionGone {
+                version: 1,
+                current: 2,
+                ..
+            }) => {}
+            Err(e) => panic!("expected VersionGone, got {e}"),
+            Ok(_) => panic!("expected VersionGone, got a stream"),
+        }
+        // A stream of version 2 opened before version 3 commits reads version 2 to its end.
+        let stream = store.features_of(&id, Some(2)).await.unwrap();
+        import(&store, &id, 7).await;
+        let features: Vec<Feature> = stream.try_collect().await.unwrap();
+        assert_eq!(features.len(), 5);
+        assert!(features.iter().all(|f| f.values == vec![Value::Int(5)]));
+        let current: Vec<Feature> = store
+            .features(&id)
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(current.len(), 7);
     }
 }

@@ -44,6 +44,12 @@ pub enum StoreError {
     Catalog { path: PathBuf, message: String },
     #[error("layer '{0}' does not exist")]
     NotFound(String),
+    #[error("layer '{layer}': version {version} is no longer the current one (now {current})")]
+    VersionGone {
+        layer: String,
+        version: i64,
+        current: i64,
+    },
     #[error("layer '{layer}', feature {feature}: {message}")]
     Feature {
         layer: String,
@@ -82,7 +88,16 @@ pub trait Store: Send + Sync {
 
     /// The features of the current version of a layer, streamed (memory stays bounded). The
     /// order is the backend's: id order for PostGIS, spatial (Hilbert) order for embedded.
-    async fn features(&self, id: &LayerId) -> Result<FeatureStream>;
+    async fn features(&self, id: &LayerId) -> Result<FeatureStream> {
+        self.features_of(id, None).await
+    }
+
+    /// The features of `version` of a layer (`None`: the current one), streamed as
+    /// [`Store::features`] does. Only the current version is kept: asking for another is
+    /// [`StoreError::VersionGone`], so a reader never mixes two versions (a server streams
+    /// the version it serves, or says it is being replaced). Once the stream has started it
+    /// finishes on its version even if a replace commits meanwhile.
+    async fn features_of(&self, id: &LayerId, version: Option<i64>) -> Result<FeatureStream>;
 
     /// Starts replacing (or creating) a layer. Nothing is visible to readers until
     /// [`LayerWriter::commit`]; dropping the writer or a crash abandons it without trace.

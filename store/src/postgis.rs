@@ -261,7 +261,7 @@ impl Store for PostgisStore {
         row.as_ref().map(row_to_meta).transpose()
     }
 
-    async fn features(&self, id: &LayerId) -> Result<FeatureStream> {
+    async fn features_of(&self, id: &LayerId, version: Option<i64>) -> Result<FeatureStream> {
         // Catalogue row and table are read in one REPEATABLE READ transaction so a concurrent
         // replace cannot swap the table between the two.
         let mut tx = self.pool.begin().await.map_err(db("starting a read"))?;
@@ -269,14 +269,23 @@ impl Store for PostgisStore {
             .execute(&mut *tx)
             .await
             .map_err(db("starting a read"))?;
-        let row = sqlx::query("SELECT table_name, schema FROM cuulong.layers WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db(format!("reading layer '{id}'")))?
-            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        let row =
+            sqlx::query("SELECT table_name, schema, version FROM cuulong.layers WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db(format!("reading layer '{id}'")))?
+                .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
         let table: String = row.get(0);
         let schema: sqlx::types::Json<Schema> = row.get(1);
+        let current: i64 = row.get(2);
+        if let Some(version) = version.filter(|v| *v != current) {
+            return Err(StoreError::VersionGone {
+                layer: id.to_string(),
+                version,
+                current,
+            });
+        }
         let schema = schema.0;
         let sql = select_features_sql(&table, &schema);
         let layer = id.to_string();

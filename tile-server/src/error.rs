@@ -28,6 +28,10 @@ pub enum ApiError {
     Timeout(u64),
     #[error("internal error: {0}")]
     Internal(String),
+    /// The store holds a newer version of a layer than the one served, which is being
+    /// swapped in; asked again in a second, the two agree.
+    #[error("{0}; the server is swapping in the new version, retry in a second")]
+    Replacing(String),
     /// The store failed (unreachable, or an error of its own); the cause is logged.
     #[error("the data store failed: {0}")]
     Store(String),
@@ -51,6 +55,7 @@ impl ApiError {
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge"),
             ApiError::Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "Timeout"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
+            ApiError::Replacing(_) => (StatusCode::SERVICE_UNAVAILABLE, "LayerReplacing"),
             ApiError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "StoreUnavailable"),
             ApiError::Work(e) => match e {
                 WorkError::MemoryBusy => (StatusCode::SERVICE_UNAVAILABLE, "ServerBusy"),
@@ -72,7 +77,10 @@ impl ApiError {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             ApiError::RateLimited(secs) => Some(*secs),
-            ApiError::Busy | ApiError::NotReady | ApiError::Work(WorkError::MemoryBusy) => Some(1),
+            ApiError::Busy
+            | ApiError::NotReady
+            | ApiError::Replacing(_)
+            | ApiError::Work(WorkError::MemoryBusy) => Some(1),
             ApiError::Store(_) => Some(5),
             _ => None,
         }
@@ -83,6 +91,7 @@ impl From<cuulong_store::StoreError> for ApiError {
     fn from(e: cuulong_store::StoreError) -> Self {
         match e {
             cuulong_store::StoreError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            cuulong_store::StoreError::VersionGone { .. } => ApiError::Replacing(e.to_string()),
             other => ApiError::Store(other.to_string()),
         }
     }
@@ -148,5 +157,17 @@ mod tests {
         let text = String::from_utf8_lossy(&body);
         assert!(text.contains("StoreUnavailable"), "{text}");
         assert!(!text.contains("secret"), "the cause leaked: {text}");
+    }
+
+    #[test]
+    fn a_version_being_replaced_is_a_503_to_retry_in_a_second() {
+        let e = ApiError::from(cuulong_store::StoreError::VersionGone {
+            layer: "soil".into(),
+            version: 3,
+            current: 4,
+        });
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.retry_after(), Some(1));
+        assert!(e.to_string().contains("version 3"), "{e}");
     }
 }

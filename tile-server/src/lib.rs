@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod catalog;
+mod downloads;
 mod error;
 mod features;
 mod filter;
@@ -120,7 +121,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/wms", get(wms::wms))
         .route("/layers.json", get(web::layers))
         .route("/catalog", get(catalog::catalog))
-        .route("/downloads/{file}", get(catalog::download))
+        .route("/downloads/{file}", get(downloads::download))
         .route("/events", get(web::events))
         .route("/health", get(web::health))
         .route("/ready", get(web::ready))

@@ -22,9 +22,16 @@ pub enum LoadError {
     Build(#[from] tokio::task::JoinError),
 }
 
-/// Reads a layer's features and builds its index off the async threads.
+/// Reads the features of the listed version of a layer and builds its index off the async
+/// threads. A version replaced since the listing is an error: the next sync loads the new one,
+/// so an index never holds one version's catalogue entry and another's features.
 async fn build(state: &AppState, meta: LayerMeta) -> Result<Arc<dyn LayerSource>, LoadError> {
-    let features: Vec<_> = state.store.features(&meta.id).await?.try_collect().await?;
+    let features: Vec<_> = state
+        .store
+        .features_of(&meta.id, Some(meta.version))
+        .await?
+        .try_collect()
+        .await?;
     let index = tokio::task::spawn_blocking(move || LayerIndex::build(meta, features)).await?;
     Ok(Arc::new(index))
 }
