@@ -119,8 +119,25 @@ pub async fn metrics(
     } else {
         state.visible(&caller)
     };
-    let m = &state.metrics;
     let mut out = String::new();
+    write_requests(&state.metrics, &mut out);
+    for (name, help, kind, value) in gauges(&state) {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    }
+    write_layers(&layers, &mut out);
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        out,
+    )
+        .into_response()
+}
+
+/// Requests by route and status, and the latency histogram by route.
+fn write_requests(m: &crate::telemetry::Metrics, out: &mut String) {
     let _ = writeln!(out, "# HELP cuulong_requests_total HTTP requests by route and status.\n# TYPE cuulong_requests_total counter");
     if let Ok(r) = m.requests.lock() {
         for ((route, status), n) in r.iter() {
@@ -141,103 +158,42 @@ pub async fn metrics(
             }
             let _ = writeln!(
                 out,
-                "cuulong_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "cuulong_request_duration_seconds_sum{{route=\"{route}\"}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "cuulong_request_duration_seconds_count{{route=\"{route}\"}} {}",
-                h.count
+                "cuulong_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}\n\
+                 cuulong_request_duration_seconds_sum{{route=\"{route}\"}} {}\n\
+                 cuulong_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                h.count, h.sum, h.count
             );
         }
     }
-    let gauge = |out: &mut String, name: &str, help: &str, kind: &str, v: String| {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
-        );
-    };
-    gauge(
-        &mut out,
-        "cuulong_in_flight_requests",
-        "Requests being served.",
-        "gauge",
-        m.in_flight.load(Ordering::Relaxed).to_string(),
-    );
-    gauge(
-        &mut out,
-        "cuulong_shed_requests_total",
-        "Requests refused with 503 because the server was saturated.",
-        "counter",
-        m.shed.load(Ordering::Relaxed).to_string(),
-    );
-    gauge(
-        &mut out,
-        "cuulong_tile_cache_hits_total",
-        "Tile cache hits.",
-        "counter",
-        m.tile_cache_hits.load(Ordering::Relaxed).to_string(),
-    );
-    gauge(
-        &mut out,
-        "cuulong_tile_cache_misses_total",
-        "Tile cache misses (tiles rendered).",
-        "counter",
-        m.tile_cache_misses.load(Ordering::Relaxed).to_string(),
-    );
+}
+
+/// The server-wide series: (name, help, type, value).
+fn gauges(state: &AppState) -> Vec<(&'static str, &'static str, &'static str, String)> {
+    let m = &state.metrics;
     let (bytes, entries) = state.cache.as_ref().map_or((0, 0), |c| {
         c.run_pending_tasks();
         (c.weighted_size(), c.entry_count())
     });
-    gauge(
-        &mut out,
-        "cuulong_tile_cache_bytes",
-        "Bytes held by the tile cache.",
-        "gauge",
-        bytes.to_string(),
-    );
-    gauge(
-        &mut out,
-        "cuulong_tile_cache_entries",
-        "Tiles held by the tile cache.",
-        "gauge",
-        entries.to_string(),
-    );
-    gauge(
-        &mut out,
-        "cuulong_layers_loaded",
-        "Layers in memory (all of them; the per-layer series below only those the scrape may see).",
-        "gauge",
-        state.snapshot().len().to_string(),
-    );
-    gauge(
-        &mut out,
-        "cuulong_render_memory_bytes",
-        "Bytes of the render budget held by map images being drawn.",
-        "gauge",
-        state.work.render_memory_in_use().to_string(),
-    );
-    gauge(
-        &mut out,
-        "cuulong_render_memory_budget_bytes",
-        "The render budget (--render-memory-mb).",
-        "gauge",
-        (state.work.render_budget_mb() * 1024 * 1024).to_string(),
-    );
-    gauge(
-        &mut out,
-        "cuulong_event_streams",
-        "Event streams open.",
-        "gauge",
-        state.event_streams.load(Ordering::Relaxed).to_string(),
-    );
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed).to_string();
+    vec![
+        ("cuulong_in_flight_requests", "Requests being served.", "gauge", m.in_flight.load(Ordering::Relaxed).to_string()),
+        ("cuulong_shed_requests_total", "Requests refused with 503 because the server was saturated.", "counter", load(&m.shed)),
+        ("cuulong_tile_cache_hits_total", "Tile cache hits.", "counter", load(&m.tile_cache_hits)),
+        ("cuulong_tile_cache_misses_total", "Tile cache misses (tiles rendered).", "counter", load(&m.tile_cache_misses)),
+        ("cuulong_tile_cache_bytes", "Bytes held by the tile cache.", "gauge", bytes.to_string()),
+        ("cuulong_tile_cache_entries", "Tiles held by the tile cache.", "gauge", entries.to_string()),
+        ("cuulong_layers_loaded", "Layers in memory (all of them; the per-layer series below only those the scrape may see).", "gauge", state.snapshot().len().to_string()),
+        ("cuulong_render_memory_bytes", "Bytes of the render budget held by map images being drawn.", "gauge", state.work.render_memory_in_use().to_string()),
+        ("cuulong_render_memory_budget_bytes", "The render budget (--render-memory-mb).", "gauge", (state.work.render_budget_mb() * 1024 * 1024).to_string()),
+        ("cuulong_event_streams", "Event streams open.", "gauge", state.event_streams.load(Ordering::Relaxed).to_string()),
+        ("cuulong_store_up", "1 when the last contact with the store succeeded.", "gauge", u8::from(state.store_ok()).to_string()),
+    ]
+}
+
+/// Version, features and index memory of each layer in `layers`.
+fn write_layers(layers: &crate::state::Layers, out: &mut String) {
     let _ = writeln!(out, "# HELP cuulong_layer_version Version of each loaded layer.\n# TYPE cuulong_layer_version gauge");
-    for (id, l) in layers.iter() {
+    for (id, l) in layers {
         let _ = writeln!(
             out,
             "cuulong_layer_version{{layer=\"{id}\"}} {}",
@@ -245,28 +201,15 @@ pub async fn metrics(
         );
     }
     let _ = writeln!(out, "# HELP cuulong_layer_features Features of each loaded layer.\n# TYPE cuulong_layer_features gauge");
-    for (id, l) in layers.iter() {
+    for (id, l) in layers {
         let _ = writeln!(out, "cuulong_layer_features{{layer=\"{id}\"}} {}", l.len());
     }
     let _ = writeln!(out, "# HELP cuulong_index_bytes Approximate memory of each layer's index.\n# TYPE cuulong_index_bytes gauge");
-    for (id, l) in layers.iter() {
+    for (id, l) in layers {
         let _ = writeln!(
             out,
             "cuulong_index_bytes{{layer=\"{id}\"}} {}",
             l.approx_bytes()
         );
     }
-    gauge(
-        &mut out,
-        "cuulong_store_up",
-        "1 when the last contact with the store succeeded.",
-        "gauge",
-        u8::from(state.store_ok()).to_string(),
-    );
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        out,
-    )
-        .into_response()
 }

@@ -16,7 +16,7 @@ use geozero::mvt::{Message, Tile};
 
 use crate::auth::Auth;
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::{AppState, Served};
 
 pub const MVT_TYPE: &str = "application/vnd.mapbox-vector-tile";
 
@@ -99,32 +99,20 @@ pub async fn tile(
         parse_coord("y", y)?,
     )?;
     let layers = state.resolve(&caller, "layers", &list, "tiles")?;
+    serve_tile(&state, layers, tile, &headers).await
+}
+
+/// Answers a vector tile of `layers`: 304 when the client's ETag matches, else the cached or
+/// newly encoded bytes (204 for an empty tile), gzip when the client takes it.
+pub async fn serve_tile(
+    state: &Arc<AppState>,
+    layers: Vec<Served>,
+    tile: TileId,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     let token = version_token(&layers);
-    // The version token names the layers and their versions, so the key needs no layer list.
-    let key = format!("{token}/{}/{}/{}", tile.z, tile.x, tile.y);
     let etag = format!("\"{token}-{}-{}-{}\"", tile.z, tile.x, tile.y);
-    let mut common = HeaderMap::new();
-    common.insert(
-        header::ETAG,
-        HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"0\"")),
-    );
-    // Shared caches may keep open tiles; tiles with a shared or restricted layer only the
-    // caller's own cache, or a proxy could hand them to someone without the key.
-    let all_open = layers
-        .iter()
-        .all(|l| l.meta().access == cuulong_core::Access::Open);
-    common.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(if all_open {
-            "public, max-age=60"
-        } else {
-            "private, max-age=60"
-        }),
-    );
-    common.insert(
-        header::VARY,
-        HeaderValue::from_static("Accept-Encoding, Authorization"),
-    );
+    let mut common = tile_headers(&layers, &etag);
     let matches = headers
         .get_all(header::IF_NONE_MATCH)
         .iter()
@@ -133,52 +121,86 @@ pub async fn tile(
     if matches {
         return Ok((StatusCode::NOT_MODIFIED, common).into_response());
     }
-    // Cached bytes are gzip-compressed MVT (empty for an empty tile).
-    let cached = state.cache.as_ref().and_then(|c| c.get(&key));
-    let compressed = match cached {
-        Some(bytes) => {
-            state
-                .metrics
-                .tile_cache_hits
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            bytes
-        }
-        None => {
-            state
-                .metrics
-                .tile_cache_misses
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            // Encoding is CPU work: off the async workers. The tile is cached even if its
-            // client has gone (the next one will want it).
-            let job_state = state.clone();
-            state
-                .work
-                .run(move |_| -> Result<Bytes, ApiError> {
-                    // Many requests for one new tile queue here together: the first renders,
-                    // the rest find its bytes once their turn comes.
-                    if let Some(bytes) = job_state.cache.as_ref().and_then(|c| c.get(&key)) {
-                        return Ok(bytes);
-                    }
-                    let raw = render(&layers, tile);
-                    let bytes = Bytes::from(if raw.is_empty() { raw } else { gzip(&raw) });
-                    if let Some(c) = &job_state.cache {
-                        c.insert(key, bytes.clone());
-                    }
-                    Ok(bytes)
-                })
-                .await?
-        }
-    };
+    // The version token names the layers and their versions, so the key needs no layer list.
+    let key = format!("{token}/{}/{}/{}", tile.z, tile.x, tile.y);
+    let compressed = tile_bytes(state, layers, tile, key).await?;
     if compressed.is_empty() {
         return Ok((StatusCode::NO_CONTENT, common).into_response());
     }
     common.insert(header::CONTENT_TYPE, HeaderValue::from_static(MVT_TYPE));
-    if accepts_gzip(&headers) {
+    if accepts_gzip(headers) {
         common.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         Ok((common, compressed).into_response())
     } else {
         Ok((common, gunzip(&compressed)).into_response())
     }
+}
+
+/// ETag, cache rules and Vary of a tile answer. Shared caches may keep open tiles; tiles with
+/// a shared or restricted layer only the caller's own cache, or a proxy could hand them to
+/// someone without the key.
+fn tile_headers(layers: &[Served], etag: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::ETAG,
+        HeaderValue::from_str(etag).unwrap_or(HeaderValue::from_static("\"0\"")),
+    );
+    let all_open = layers
+        .iter()
+        .all(|l| l.meta().access == cuulong_core::Access::Open);
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(if all_open {
+            "public, max-age=60"
+        } else {
+            "private, max-age=60"
+        }),
+    );
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept-Encoding, Authorization"),
+    );
+    h
+}
+
+/// The tile's gzip-compressed MVT (empty for an empty tile), from the cache or encoded as
+/// compute work. The tile is cached even if its client has gone (the next one will want it).
+async fn tile_bytes(
+    state: &Arc<AppState>,
+    layers: Vec<Served>,
+    tile: TileId,
+    key: String,
+) -> Result<Bytes, ApiError> {
+    let counted = |hit: bool| {
+        let counter = if hit {
+            &state.metrics.tile_cache_hits
+        } else {
+            &state.metrics.tile_cache_misses
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    };
+    if let Some(bytes) = state.cache.as_ref().and_then(|c| c.get(&key)) {
+        counted(true);
+        return Ok(bytes);
+    }
+    counted(false);
+    let job_state = state.clone();
+    state
+        .work
+        .run(move |_| -> Result<Bytes, ApiError> {
+            // Many requests for one new tile queue here together: the first renders, the
+            // rest find its bytes once their turn comes.
+            if let Some(bytes) = job_state.cache.as_ref().and_then(|c| c.get(&key)) {
+                return Ok(bytes);
+            }
+            let raw = render(&layers, tile);
+            let bytes = Bytes::from(if raw.is_empty() { raw } else { gzip(&raw) });
+            if let Some(c) = &job_state.cache {
+                c.insert(key, bytes.clone());
+            }
+            Ok(bytes)
+        })
+        .await
 }
 
 fn json_type(kind: FieldType) -> &'static str {
@@ -206,9 +228,19 @@ pub async fn tilejson(
     };
     let layers = state.resolve(&caller, "layers", list, "tilejson")?;
     let base = state.base_url(&headers);
-    let token = version_token(&layers);
+    let doc = tilejson_document(&layers, &base, list);
+    let mut resp = Json(doc).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(resp)
+}
+
+/// The TileJSON 3.0.0 document of `layers` (named `list` in the tile URL): bounds and centre
+/// from their extents, attribution from their licences, each layer's fields.
+fn tilejson_document(layers: &[Served], base: &str, list: &str) -> serde_json::Value {
+    let token = version_token(layers);
     let mut bounds = [180.0f64, 85.0, -180.0, -85.0];
-    for l in &layers {
+    for l in layers {
         if let Some(b) = l.meta().bbox {
             bounds = [
                 bounds[0].min(b.0[0]),
@@ -251,7 +283,7 @@ pub async fn tilejson(
             })
         })
         .collect();
-    let doc = serde_json::json!({
+    serde_json::json!({
         "tilejson": "3.0.0",
         "name": layers.iter().map(|l| l.meta().title_vi.as_str()).collect::<Vec<_>>().join(", "),
         "description": layers.iter().map(|l| l.meta().title_en.as_str()).collect::<Vec<_>>().join(", "),
@@ -264,9 +296,5 @@ pub async fn tilejson(
         "bounds": bounds,
         "center": center,
         "vector_layers": vector_layers,
-    });
-    let mut resp = Json(doc).into_response();
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    Ok(resp)
+    })
 }

@@ -6,10 +6,13 @@ use std::sync::Arc;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use cuulong_core::access::Caller;
+use cuulong_core::interrupt::Interrupt;
 use cuulong_core::query::{point_hits, sort_hits};
 use cuulong_core::source::{FeatureRef, LayerSource};
 
-use super::request::{parse_frame, parse_layers, quote, xml_escape, Params, Version, WmsError};
+use super::request::{
+    parse_frame, parse_layers, quote, xml_escape, Params, Requested, Version, WmsError,
+};
 use crate::error::ApiError;
 use crate::reproject::Reprojector;
 use crate::state::{AppState, Served};
@@ -75,118 +78,161 @@ pub async fn get_feature_info(
     p: &Params,
     version: Version,
 ) -> Result<Response, WmsError> {
-    let frame = parse_frame(p, version, state.wms_max_size)?;
-    // LAYERS is part of the map the click is on; only QUERY_LAYERS are searched.
-    parse_layers(state, caller, p, "LAYERS", false)?;
-    let query_layers = parse_layers(state, caller, p, "QUERY_LAYERS", false)?;
-    let format_raw = p.get("INFO_FORMAT").unwrap_or("text/plain");
-    let format = InfoFormat::parse(format_raw).ok_or_else(|| {
-        WmsError::new(
-            "InvalidFormat",
-            format!(
-                "INFO_FORMAT '{}' is not offered ({})",
-                quote(format_raw),
-                INFO_FORMATS.join(", ")
-            ),
-        )
-    })?;
-    // 1.3.0 says I/J, 1.1.1 X/Y; GDAL's WMS driver (3.6) sends X/Y with 1.3.0, so a 1.3.0
-    // request without I/J falls back to X/Y, as GeoServer and MapServer do.
-    let (i_name, j_name) = match version {
-        Version::V130 if p.get("I").is_none() && p.get("X").is_some() => ("X", "Y"),
-        Version::V130 => ("I", "J"),
-        Version::V111 => ("X", "Y"),
-    };
-    let pixel = |name: &str, max: u32| -> Result<u32, WmsError> {
-        let raw = p.required(name)?;
-        let v: i64 = raw.parse().map_err(|_| {
-            WmsError::new(
-                "InvalidPoint",
-                format!("{name} '{}' is not an integer", quote(raw)),
-            )
-        })?;
-        if v < 0 || v >= i64::from(max) {
-            return Err(WmsError::new(
-                "InvalidPoint",
-                format!("{name}={v} is outside the image (0–{})", max - 1),
-            ));
-        }
-        Ok(v as u32)
-    };
-    let i = pixel(i_name, frame.width)?;
-    let j = pixel(j_name, frame.height)?;
-    let count = match p.get("FEATURE_COUNT") {
-        None => 1,
-        Some(raw) => raw
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| {
-                WmsError::invalid("FEATURE_COUNT", format!("'{}' is not 1–1000", quote(raw)))
-            })?,
-    };
-    let rx = (frame.bbox[2] - frame.bbox[0]) / f64::from(frame.width);
-    let ry = (frame.bbox[3] - frame.bbox[1]) / f64::from(frame.height);
-    let x = frame.bbox[0] + (f64::from(i) + 0.5) * rx;
-    let y = frame.bbox[3] - (f64::from(j) + 0.5) * ry;
-    // The point and one pixel to the right, for the pixel's size on the ground.
-    let mut pts = [(x, y), (x + rx, y)];
-    Reprojector::new(frame.crs)?.map_to_lonlat(&mut pts)?;
-    let (lon, lat) = pts[0];
-    if !(-180.0..=180.0).contains(&lon) || !(-85.06..=85.06).contains(&lat) {
-        return Err(WmsError::new(
-            "InvalidPoint",
-            "the pixel is outside the world",
-        ));
-    }
-    let pixel_m = ((pts[1].0 - lon).to_radians() * lat.to_radians().cos() * 6_371_008.8).abs();
-    let radius_m = (TOLERANCE_PX * pixel_m * 100.0).round() / 100.0;
+    let request = InfoRequest::parse(state, caller, p, version)?;
+    let format = request.format;
     // The search and the writing run off the async workers (a huge pixel makes a wide
     // search, and FEATURE_COUNT many features to write).
     let body = state
         .work
-        .run(move |interrupt| -> Result<String, WmsError> {
-            // Polygons answer by containment only (a neighbour is not "here"); lines and
-            // points within the click tolerance, as MapServer's TOLERANCE does.
-            let (areas, others): (Vec<Served>, Vec<Served>) = query_layers
-                .iter()
-                .map(|r| r.source.clone())
-                .partition(|l| {
-                    l.meta()
-                        .geometry_type
-                        .to_ascii_lowercase()
-                        .contains("polygon")
-                });
-            let mut hits = point_hits(&areas, lon, lat, 0.0);
-            interrupt.check().map_err(ApiError::from)?;
-            hits.extend(point_hits(&others, lon, lat, radius_m));
-            interrupt.check().map_err(ApiError::from)?;
-            sort_hits(&mut hits);
-            // FEATURE_COUNT is per layer, as in MapServer and GeoServer.
-            let mut per_layer: HashMap<&str, usize> = HashMap::new();
-            let mut kept: Vec<Hit> = Vec::new();
-            for (d, layer, feature) in hits {
-                let n = per_layer.entry(layer.meta().id.as_str()).or_default();
-                if *n < count {
-                    *n += 1;
-                    kept.push(Hit {
-                        layer,
-                        feature,
-                        distance_m: d,
-                    });
-                }
-            }
-            interrupt.check().map_err(ApiError::from)?;
-            Ok(match format {
-                InfoFormat::Json => json(&kept, lon, lat, radius_m),
-                InfoFormat::Text => text(&kept, lon, lat),
-                InfoFormat::Html => html(&kept, lon, lat),
-                InfoFormat::Gml => gml(&kept),
-            })
-        })
+        .run(move |interrupt| request.answer(interrupt))
         .await?;
     Ok(([(header::CONTENT_TYPE, format.mime())], body).into_response())
+}
+
+/// A GetFeatureInfo request, read and checked: where the click is, how far to look, which
+/// layers, how many features per layer and in which format.
+struct InfoRequest {
+    query_layers: Vec<Requested>,
+    format: InfoFormat,
+    lon: f64,
+    lat: f64,
+    radius_m: f64,
+    count: usize,
+}
+
+impl InfoRequest {
+    fn parse(
+        state: &Arc<AppState>,
+        caller: &Caller,
+        p: &Params,
+        version: Version,
+    ) -> Result<InfoRequest, WmsError> {
+        let frame = parse_frame(p, version, state.wms_max_size)?;
+        // LAYERS is part of the map the click is on; only QUERY_LAYERS are searched.
+        parse_layers(state, caller, p, "LAYERS", false)?;
+        let query_layers = parse_layers(state, caller, p, "QUERY_LAYERS", false)?;
+        let format_raw = p.get("INFO_FORMAT").unwrap_or("text/plain");
+        let format = InfoFormat::parse(format_raw).ok_or_else(|| {
+            WmsError::new(
+                "InvalidFormat",
+                format!(
+                    "INFO_FORMAT '{}' is not offered ({})",
+                    quote(format_raw),
+                    INFO_FORMATS.join(", ")
+                ),
+            )
+        })?;
+        // 1.3.0 says I/J, 1.1.1 X/Y; GDAL's WMS driver (3.6) sends X/Y with 1.3.0, so a 1.3.0
+        // request without I/J falls back to X/Y, as GeoServer and MapServer do.
+        let (i_name, j_name) = match version {
+            Version::V130 if p.get("I").is_none() && p.get("X").is_some() => ("X", "Y"),
+            Version::V130 => ("I", "J"),
+            Version::V111 => ("X", "Y"),
+        };
+        let pixel = |name: &str, max: u32| -> Result<u32, WmsError> {
+            let raw = p.required(name)?;
+            let v: i64 = raw.parse().map_err(|_| {
+                WmsError::new(
+                    "InvalidPoint",
+                    format!("{name} '{}' is not an integer", quote(raw)),
+                )
+            })?;
+            if v < 0 || v >= i64::from(max) {
+                return Err(WmsError::new(
+                    "InvalidPoint",
+                    format!("{name}={v} is outside the image (0–{})", max - 1),
+                ));
+            }
+            Ok(v as u32)
+        };
+        let i = pixel(i_name, frame.width)?;
+        let j = pixel(j_name, frame.height)?;
+        let count = match p.get("FEATURE_COUNT") {
+            None => 1,
+            Some(raw) => raw
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| {
+                    WmsError::invalid("FEATURE_COUNT", format!("'{}' is not 1–1000", quote(raw)))
+                })?,
+        };
+        let rx = (frame.bbox[2] - frame.bbox[0]) / f64::from(frame.width);
+        let ry = (frame.bbox[3] - frame.bbox[1]) / f64::from(frame.height);
+        let x = frame.bbox[0] + (f64::from(i) + 0.5) * rx;
+        let y = frame.bbox[3] - (f64::from(j) + 0.5) * ry;
+        // The point and one pixel to the right, for the pixel's size on the ground.
+        let mut pts = [(x, y), (x + rx, y)];
+        Reprojector::new(frame.crs)?.map_to_lonlat(&mut pts)?;
+        let (lon, lat) = pts[0];
+        if !(-180.0..=180.0).contains(&lon) || !(-85.06..=85.06).contains(&lat) {
+            return Err(WmsError::new(
+                "InvalidPoint",
+                "the pixel is outside the world",
+            ));
+        }
+        let pixel_m = ((pts[1].0 - lon).to_radians() * lat.to_radians().cos() * 6_371_008.8).abs();
+        let radius_m = (TOLERANCE_PX * pixel_m * 100.0).round() / 100.0;
+        Ok(InfoRequest {
+            query_layers,
+            format,
+            lon,
+            lat,
+            radius_m,
+            count,
+        })
+    }
+
+    /// The features at the click, nearest first, FEATURE_COUNT per layer, written.
+    fn answer(&self, interrupt: &Interrupt) -> Result<String, WmsError> {
+        let InfoRequest {
+            query_layers,
+            format,
+            lon,
+            lat,
+            radius_m,
+            count,
+        } = self;
+        let (lon, lat, radius_m, count) = (*lon, *lat, *radius_m, *count);
+        // Polygons answer by containment only (a neighbour is not "here"); lines and
+        // points within the click tolerance, as MapServer's TOLERANCE does.
+        let (areas, others): (Vec<Served>, Vec<Served>) = query_layers
+            .iter()
+            .map(|r| r.source.clone())
+            .partition(|l| {
+                l.meta()
+                    .geometry_type
+                    .to_ascii_lowercase()
+                    .contains("polygon")
+            });
+        let mut hits = point_hits(&areas, lon, lat, 0.0);
+        interrupt.check().map_err(ApiError::from)?;
+        hits.extend(point_hits(&others, lon, lat, radius_m));
+        interrupt.check().map_err(ApiError::from)?;
+        sort_hits(&mut hits);
+        // FEATURE_COUNT is per layer, as in MapServer and GeoServer.
+        let mut per_layer: HashMap<&str, usize> = HashMap::new();
+        let mut kept: Vec<Hit> = Vec::new();
+        for (d, layer, feature) in hits {
+            let n = per_layer.entry(layer.meta().id.as_str()).or_default();
+            if *n < count {
+                *n += 1;
+                kept.push(Hit {
+                    layer,
+                    feature,
+                    distance_m: d,
+                });
+            }
+        }
+        interrupt.check().map_err(ApiError::from)?;
+        Ok(match format {
+            InfoFormat::Json => json(&kept, lon, lat, radius_m),
+            InfoFormat::Text => text(&kept, lon, lat),
+            InfoFormat::Html => html(&kept, lon, lat),
+            InfoFormat::Gml => gml(&kept),
+        })
+    }
 }
 
 fn properties(h: &Hit<'_>) -> Vec<(String, String)> {
