@@ -34,6 +34,7 @@ pub struct ServeFile {
     pub anonymous_rate_limit_per_minute: Option<u32>,
     pub render_memory_mb: Option<u32>,
     pub max_event_streams: Option<u32>,
+    pub tile_matrix_sets: Option<PathBuf>,
 }
 
 /// Reads the file named by `explicit`, else `./cuulong.toml` if it exists, else defaults.
@@ -102,6 +103,10 @@ pub struct ServeArgs {
     /// Event streams (`/events`) open at once; beyond it 503 [default: 256].
     #[arg(long, env = "CUULONG_MAX_EVENT_STREAMS")]
     pub max_event_streams: Option<u32>,
+    /// Folder of tile matrix sets (OGC TMS 2.0 JSON, one grid a file) served beside the
+    /// built-in WebMercatorQuad, WorldCRS84Quad and VN2000TM3BenTreQuad.
+    #[arg(long, env = "CUULONG_TILE_MATRIX_SETS", value_name = "DIR")]
+    pub tile_matrix_sets: Option<PathBuf>,
     /// A secret that lets a `/metrics` scrape (`Authorization: Bearer TOKEN`) see every
     /// layer's series; without it a scrape sees those of the layers its caller may see.
     /// A secret: flag or environment only, never the file.
@@ -112,6 +117,51 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub metrics_token: Option<String>,
+}
+
+/// The server's configuration: [`ServeArgs::resolve`], and the tile grids of the configured
+/// folder read and checked (a bad file stops the start, naming the file and the problem).
+pub fn serve_config(args: ServeArgs, file: ServeFile) -> Result<cuulong_tile_server::ServerConfig> {
+    let grids_dir = args
+        .tile_matrix_sets
+        .clone()
+        .or_else(|| file.tile_matrix_sets.clone());
+    let mut config = args.resolve(file);
+    if let Some(dir) = grids_dir {
+        config.tile_matrix_sets = load_grids(&dir)?;
+    }
+    Ok(config)
+}
+
+/// Every `*.json` of `dir` as a tile matrix set, in file name order; ids must be new.
+fn load_grids(dir: &Path) -> Result<Vec<cuulong_core::tms::TileMatrixSet>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("--tile-matrix-sets {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    let mut ids: Vec<String> = cuulong_core::tms::built_in()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    let mut out = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f)
+            .with_context(|| format!("tile matrix set {}", f.display()))?;
+        let tms = cuulong_core::tms::TileMatrixSet::from_json(&text)
+            .with_context(|| format!("tile matrix set {}", f.display()))?;
+        if ids.contains(&tms.id) {
+            anyhow::bail!(
+                "tile matrix set {}: id '{}' is already served",
+                f.display(),
+                tms.id
+            );
+        }
+        ids.push(tms.id.clone());
+        out.push(tms);
+    }
+    Ok(out)
 }
 
 impl ServeArgs {
@@ -157,6 +207,7 @@ impl ServeArgs {
                 .or(file.max_event_streams)
                 .unwrap_or(d.max_event_streams),
             metrics_token: self.metrics_token.filter(|t| !t.is_empty()),
+            tile_matrix_sets: Vec::new(),
             snapshot_dir: if self.no_snapshot {
                 None
             } else {

@@ -244,31 +244,44 @@ impl LayerIndex {
 
     /// Candidates for a tile (or map image) at `zoom`: generalised geometry from the band for
     /// that zoom, in feature order.
-    pub fn candidates(&self, zoom: u8, bounds: [f64; 4]) -> Vec<(usize, &Geometry<f64>)> {
+    fn band_candidates(&self, zoom: u8, bounds: [f64; 4]) -> Vec<FeatureRef<'_>> {
         let env = AABB::from_corners([bounds[0], bounds[1]], [bounds[2], bounds[3]]);
-        let mut out: Vec<(usize, &Geometry<f64>)> =
-            match self.bands.iter().position(|b| b.zoom >= zoom) {
-                Some(b) => {
-                    let band = &self.bands[b];
-                    let geometry = |i: u32| band.geometry(i, &self.geometries);
-                    match &band.tree {
-                        Some(tree) => tree
-                            .locate_in_envelope_intersecting(&env)
-                            .map(|e| (e.data as usize, geometry(e.data)))
-                            .collect(),
-                        None => self
-                            .tree
-                            .locate_in_envelope_intersecting(&env)
-                            .filter(|e| usize::from(self.visible_from[e.data as usize]) <= b)
-                            .map(|e| (e.data as usize, geometry(e.data)))
-                            .collect(),
-                    }
-                }
-                None => self.query(bounds).collect(),
-            };
+        let band = self.bands.iter().position(|b| b.zoom >= zoom);
+        let mut positions: Vec<u32> = match band {
+            Some(b) => match &self.bands[b].tree {
+                Some(tree) => tree
+                    .locate_in_envelope_intersecting(&env)
+                    .map(|e| e.data)
+                    .collect(),
+                None => self
+                    .tree
+                    .locate_in_envelope_intersecting(&env)
+                    .filter(|e| usize::from(self.visible_from[e.data as usize]) <= b)
+                    .map(|e| e.data)
+                    .collect(),
+            },
+            None => self
+                .tree
+                .locate_in_envelope_intersecting(&env)
+                .map(|e| e.data)
+                .collect(),
+        };
         // Stable order (feature order) so identical requests give identical bytes.
-        out.sort_unstable_by_key(|(i, _)| *i);
-        out
+        positions.sort_unstable();
+        positions
+            .into_iter()
+            .map(|i| {
+                let a = &self.features[i as usize];
+                FeatureRef {
+                    id: a.id,
+                    values: &a.values,
+                    geometry: match band {
+                        Some(b) => self.bands[b].geometry(i, &self.geometries),
+                        None => &self.geometries[i as usize],
+                    },
+                }
+            })
+            .collect()
     }
 
     /// Rough heap size of the index in bytes, for metrics.
@@ -349,34 +362,28 @@ impl LayerSource for LayerIndex {
     }
 
     fn candidates(&self, zoom: u8, bounds: [f64; 4]) -> Vec<FeatureRef<'_>> {
-        LayerIndex::candidates(self, zoom, bounds)
-            .into_iter()
-            .map(|(i, geometry)| FeatureRef {
-                id: self.features[i].id,
-                values: &self.features[i].values,
-                geometry,
-            })
-            .collect()
+        self.band_candidates(zoom, bounds)
     }
 
     /// Point hits with the ring bands of large polygons (the generic test walks every ring).
-    fn hits(&self, x: f64, y: f64, radius: f64, scale: f64) -> Vec<Hit<'_>> {
+    fn hits<'a>(&'a self, x: f64, y: f64, radius: f64, scale: f64, out: &mut Vec<Hit<'a>>) {
         use geo::{Distance, Euclidean};
         let pad = (radius / scale).max(0.01);
         let c = geo_types::Coord { x, y };
         let p = geo_types::Point(c);
-        self.query([x - pad, y - pad, x + pad, y + pad])
-            .filter_map(|(i, g)| {
-                let d = if self.covers(i, c) {
-                    0.0
-                } else if radius > 0.0 {
-                    Euclidean.distance(&p, g) * scale
-                } else {
-                    return None;
-                };
-                (d <= radius).then(|| (d, self.at(i)))
-            })
-            .collect()
+        out.extend(
+            self.query([x - pad, y - pad, x + pad, y + pad])
+                .filter_map(|(i, g)| {
+                    let d = if self.covers(i, c) {
+                        0.0
+                    } else if radius > 0.0 {
+                        Euclidean.distance(&p, g) * scale
+                    } else {
+                        return None;
+                    };
+                    (d <= radius).then(|| (d, self.at(i)))
+                }),
+        );
     }
 }
 
@@ -484,16 +491,16 @@ mod tests {
         for zoom in 3..=13u8 {
             for half in [2_000.0, 20_000.0, 200_000.0] {
                 let bounds = [x - half, y - half, x + half, y + half];
-                let got: Vec<(usize, usize)> = idx
-                    .candidates(zoom, bounds)
+                let got: Vec<(i64, usize)> = idx
+                    .band_candidates(zoom, bounds)
                     .into_iter()
-                    .map(|(i, g)| {
+                    .map(|f| {
                         use geo::CoordsIter;
-                        (i, g.coords_count())
+                        (f.id, f.geometry.coords_count())
                     })
                     .collect();
                 let band = BANDS.iter().find(|&&b| b >= zoom);
-                let want: Vec<(usize, usize)> = idx
+                let want: Vec<(i64, usize)> = idx
                     .geometries
                     .iter()
                     .enumerate()
@@ -508,7 +515,7 @@ mod tests {
                             && r.max().x >= bounds[0]
                             && r.min().y <= bounds[3]
                             && r.max().y >= bounds[1])
-                            .then(|| (i, shown.coords_count()))
+                            .then(|| (idx.features[i].id, shown.coords_count()))
                     })
                     .collect();
                 assert_eq!(got, want, "zoom {zoom}, half-width {half}");

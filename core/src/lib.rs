@@ -18,6 +18,7 @@ pub mod render;
 pub mod source;
 pub mod style;
 pub mod tile;
+pub mod tms;
 
 pub use family::{Family, FamilyError};
 pub use feature::{Feature, Field, FieldType, Schema, Value};

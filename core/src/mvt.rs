@@ -39,7 +39,11 @@ pub struct TileTransform {
 
 impl TileTransform {
     pub fn new(tile: TileId, extent: u32, buffer: u32) -> Self {
-        let b = tile.bounds();
+        Self::for_bounds(tile.bounds(), extent, buffer)
+    }
+
+    /// A tile of any grid: `bounds` in the grid's CRS (east/north), square pixels assumed.
+    pub fn for_bounds(b: [f64; 4], extent: u32, buffer: u32) -> Self {
         let scale = f64::from(extent) / (b[2] - b[0]);
         let buf = f64::from(buffer);
         Self {
@@ -252,8 +256,14 @@ const DEDUP_PROBE: u32 = 64;
 
 impl<'a> LayerBuilder<'a> {
     pub fn new(name: &str, schema: &'a Schema, tile: TileId) -> Self {
+        Self::with_transform(name, schema, TileTransform::new(tile, EXTENT, BUFFER))
+    }
+
+    /// A layer of a tile of any grid (coordinates handed to [`LayerBuilder::add`] are then in
+    /// the grid's CRS).
+    pub fn with_transform(name: &str, schema: &'a Schema, transform: TileTransform) -> Self {
         Self {
-            transform: TileTransform::new(tile, EXTENT, BUFFER),
+            transform,
             schema,
             layer: tile::Layer {
                 version: 2,

@@ -22,13 +22,12 @@ pub fn point_hits<L: Borrow<dyn LayerSource>>(
     // Mercator stretches distances by 1/cos(lat): the source searches that far in map units.
     let scale = lat.to_radians().cos();
     let mut hits = Vec::new();
+    // One scratch list for every layer's hits: no allocation per layer and query.
+    let mut found = Vec::new();
     for l in layers {
         let l: &dyn LayerSource = l.borrow();
-        hits.extend(
-            l.hits(x, y, radius, scale)
-                .into_iter()
-                .map(|(d, f)| (d, l, f)),
-        );
+        l.hits(x, y, radius, scale, &mut found);
+        hits.extend(found.drain(..).map(|(d, f)| (d, l, f)));
     }
     sort_hits(&mut hits);
     hits

@@ -112,25 +112,48 @@ pub trait LayerSource: Send + Sync {
         (!builder.is_empty()).then(|| builder.finish())
     }
 
-    /// Features at EPSG:3857 point (`x`, `y`): those covering it and, with a radius (metres
-    /// on the ground; `scale` is the Mercator scale factor cos(lat)), those within it.
-    fn hits(&self, x: f64, y: f64, radius: f64, scale: f64) -> Vec<Hit<'_>> {
+    /// This layer's part of a tile of another grid: `envelope` is the tile's EPSG:3857
+    /// envelope (its buffer included), `zoom` the Web Mercator zoom whose generalisation
+    /// suits the grid's resolution, `to_grid` carries a geometry into the grid's CRS and
+    /// `transform` maps that CRS onto the tile.
+    fn grid_tile(
+        &self,
+        envelope: [f64; 4],
+        zoom: u8,
+        to_grid: &dyn Fn(&Geometry<f64>) -> Option<Geometry<f64>>,
+        transform: crate::mvt::TileTransform,
+    ) -> Option<geozero::mvt::tile::Layer> {
+        let meta = self.meta();
+        let mut builder = LayerBuilder::with_transform(meta.id.as_str(), &meta.schema, transform);
+        for f in self.candidates(zoom, envelope) {
+            if let Some(g) = to_grid(f.geometry) {
+                builder.add(f.id, f.values, &g);
+            }
+        }
+        (!builder.is_empty()).then(|| builder.finish())
+    }
+
+    /// Features at EPSG:3857 point (`x`, `y`), appended to `out`: those covering it and,
+    /// with a radius (metres on the ground; `scale` is the Mercator scale factor cos(lat)),
+    /// those within it.
+    fn hits<'a>(&'a self, x: f64, y: f64, radius: f64, scale: f64, out: &mut Vec<Hit<'a>>) {
         let pad = (radius / scale).max(0.01);
         let c = Coord { x, y };
         let p = geo_types::Point(c);
-        self.in_envelope([x - pad, y - pad, x + pad, y + pad])
-            .into_iter()
-            .filter_map(|f| {
-                let d = if covers(f.geometry, c) {
-                    0.0
-                } else if radius > 0.0 {
-                    Euclidean.distance(&p, f.geometry) * scale
-                } else {
-                    return None;
-                };
-                (d <= radius).then_some((d, f))
-            })
-            .collect()
+        out.extend(
+            self.in_envelope([x - pad, y - pad, x + pad, y + pad])
+                .into_iter()
+                .filter_map(|f| {
+                    let d = if covers(f.geometry, c) {
+                        0.0
+                    } else if radius > 0.0 {
+                        Euclidean.distance(&p, f.geometry) * scale
+                    } else {
+                        return None;
+                    };
+                    (d <= radius).then_some((d, f))
+                }),
+        );
     }
 
     /// The features `selection` picks, in id order: `limit` of them from `offset`, and the

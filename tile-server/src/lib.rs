@@ -12,6 +12,7 @@ pub mod fuzzing;
 mod http;
 mod loader;
 pub mod metrics;
+mod ogc_tiles;
 mod openapi;
 mod query;
 mod ratelimit;
@@ -65,6 +66,8 @@ pub struct ServerConfig {
     pub request_timeout: std::time::Duration,
     /// Largest WMS GetMap WIDTH/HEIGHT.
     pub wms_max_size: u32,
+    /// Tile grids served beside the built-in ones (read from TMS 2.0 JSON files).
+    pub tile_matrix_sets: Vec<cuulong_core::tms::TileMatrixSet>,
     /// Where a server on PostGIS keeps its copy of the served layers (to start and serve from
     /// while PostgreSQL is unreachable); `None` keeps none.
     pub snapshot_dir: Option<PathBuf>,
@@ -87,6 +90,7 @@ impl Default for ServerConfig {
             max_concurrency: 1024,
             request_timeout: std::time::Duration::from_secs(60),
             wms_max_size: wms::DEFAULT_MAX_SIZE,
+            tile_matrix_sets: Vec::new(),
             snapshot_dir: None,
         }
     }
@@ -109,6 +113,20 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/collections/{id}/queryables", get(features::queryables))
         .route("/api", get(openapi::api))
         .route("/collections/{id}/items/{fid}", get(features::item))
+        .route("/tileMatrixSets", get(ogc_tiles::tile_matrix_sets))
+        .route("/tileMatrixSets/{id}", get(ogc_tiles::tile_matrix_set))
+        .route("/collections/{id}/tiles", get(ogc_tiles::tilesets))
+        .route("/collections/{id}/tiles/{tms}", get(ogc_tiles::tileset))
+        .route(
+            "/collections/{id}/tiles/{tms}/{level}/{row}/{col}",
+            get(ogc_tiles::vector_tile),
+        )
+        .route("/collections/{id}/map/tiles", get(ogc_tiles::tilesets))
+        .route("/collections/{id}/map/tiles/{tms}", get(ogc_tiles::tileset))
+        .route(
+            "/collections/{id}/map/tiles/{tms}/{level}/{row}/{col}",
+            get(ogc_tiles::map_tile),
+        )
         .route("/query/point", get(query::point))
         .route(
             "/query/summary",

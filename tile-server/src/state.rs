@@ -63,6 +63,8 @@ pub struct AppState {
     /// whole when the styles folder changes.
     pub styles: ArcSwap<crate::styles::StyleSet>,
     pub wms_max_size: u32,
+    /// The tile grids served (OGC API – Tiles, WMTS): the built-in ones, then the configured.
+    pub grids: Vec<cuulong_core::tms::TileMatrixSet>,
     pub snapshot_dir: Option<PathBuf>,
     /// True while the layers come from the snapshot (the store has not answered yet).
     pub from_snapshot: AtomicBool,
@@ -112,6 +114,10 @@ impl AppState {
             store_ok: AtomicBool::new(true),
             shutdown: tokio::sync::watch::channel(false).0,
             styles: ArcSwap::from_pointee(crate::styles::StyleSet::load(&config.styles_dir)),
+            grids: cuulong_core::tms::built_in()
+                .into_iter()
+                .chain(config.tile_matrix_sets.iter().cloned())
+                .collect(),
             wms_max_size: config.wms_max_size,
             snapshot_dir: config.snapshot_dir.clone(),
             from_snapshot: AtomicBool::new(false),
@@ -189,6 +195,11 @@ impl From<ResolveError> for crate::ApiError {
 }
 
 impl AppState {
+    /// The tile grid with this id.
+    pub fn grid(&self, id: &str) -> Option<&cuulong_core::tms::TileMatrixSet> {
+        self.grids.iter().find(|g| g.id == id)
+    }
+
     /// One collection the caller may see, its read audited; a layer it may not see does not
     /// exist for it.
     pub fn collection(

@@ -110,8 +110,42 @@ pub async fn serve_tile(
     tile: TileId,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
+    let kind = TileKind::Vector;
+    let name = format!("{}/{}/{}", tile.z, tile.x, tile.y);
+    serve_cached(state, layers, &name, kind, headers, move |layers, _| {
+        Ok(render(layers, tile))
+    })
+    .await
+}
+
+/// What a cached tile holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TileKind {
+    /// MVT, kept gzip-compressed.
+    Vector,
+    /// An image of this media type, kept as encoded.
+    Image(&'static str),
+}
+
+/// The one way a tile is answered, whatever its grid and kind: ETag from the layers' versions
+/// and `name` (grid, level, row, column and anything else that changes the bytes), 304 on a
+/// match; else the bytes from the cache or from `make` run as compute work (interruptible;
+/// cached even if the client has gone, the next one will want them); 204 when empty.
+pub async fn serve_cached<F>(
+    state: &Arc<AppState>,
+    layers: Vec<Served>,
+    name: &str,
+    kind: TileKind,
+    headers: &HeaderMap,
+    make: F,
+) -> Result<Response, ApiError>
+where
+    F: FnOnce(&[Served], &cuulong_core::interrupt::Interrupt) -> Result<Vec<u8>, ApiError>
+        + Send
+        + 'static,
+{
     let token = version_token(&layers);
-    let etag = format!("\"{token}-{}-{}-{}\"", tile.z, tile.x, tile.y);
+    let etag = format!("\"{token}-{}\"", name.replace('/', "-"));
     let mut common = tile_headers(&layers, &etag);
     let matches = headers
         .get_all(header::IF_NONE_MATCH)
@@ -122,17 +156,25 @@ pub async fn serve_tile(
         return Ok((StatusCode::NOT_MODIFIED, common).into_response());
     }
     // The version token names the layers and their versions, so the key needs no layer list.
-    let key = format!("{token}/{}/{}/{}", tile.z, tile.x, tile.y);
-    let compressed = tile_bytes(state, layers, tile, key).await?;
-    if compressed.is_empty() {
+    let key = format!("{token}/{name}");
+    let bytes = tile_bytes(state, layers, key, kind, make).await?;
+    if bytes.is_empty() {
         return Ok((StatusCode::NO_CONTENT, common).into_response());
     }
-    common.insert(header::CONTENT_TYPE, HeaderValue::from_static(MVT_TYPE));
-    if accepts_gzip(headers) {
-        common.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        Ok((common, compressed).into_response())
-    } else {
-        Ok((common, gunzip(&compressed)).into_response())
+    match kind {
+        TileKind::Image(media) => {
+            common.insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
+            Ok((common, bytes).into_response())
+        }
+        TileKind::Vector => {
+            common.insert(header::CONTENT_TYPE, HeaderValue::from_static(MVT_TYPE));
+            if accepts_gzip(headers) {
+                common.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                Ok((common, bytes).into_response())
+            } else {
+                Ok((common, gunzip(&bytes)).into_response())
+            }
+        }
     }
 }
 
@@ -163,14 +205,20 @@ fn tile_headers(layers: &[Served], etag: &str) -> HeaderMap {
     h
 }
 
-/// The tile's gzip-compressed MVT (empty for an empty tile), from the cache or encoded as
-/// compute work. The tile is cached even if its client has gone (the next one will want it).
-async fn tile_bytes(
+/// The tile's bytes (vector tiles gzip-compressed; empty for an empty tile), from the cache
+/// or made as compute work.
+async fn tile_bytes<F>(
     state: &Arc<AppState>,
     layers: Vec<Served>,
-    tile: TileId,
     key: String,
-) -> Result<Bytes, ApiError> {
+    kind: TileKind,
+    make: F,
+) -> Result<Bytes, ApiError>
+where
+    F: FnOnce(&[Served], &cuulong_core::interrupt::Interrupt) -> Result<Vec<u8>, ApiError>
+        + Send
+        + 'static,
+{
     let counted = |hit: bool| {
         let counter = if hit {
             &state.metrics.tile_cache_hits
@@ -187,14 +235,17 @@ async fn tile_bytes(
     let job_state = state.clone();
     state
         .work
-        .run(move |_| -> Result<Bytes, ApiError> {
+        .run(move |interrupt| -> Result<Bytes, ApiError> {
             // Many requests for one new tile queue here together: the first renders, the
             // rest find its bytes once their turn comes.
             if let Some(bytes) = job_state.cache.as_ref().and_then(|c| c.get(&key)) {
                 return Ok(bytes);
             }
-            let raw = render(&layers, tile);
-            let bytes = Bytes::from(if raw.is_empty() { raw } else { gzip(&raw) });
+            let raw = make(&layers, interrupt)?;
+            let bytes = Bytes::from(match kind {
+                TileKind::Vector if !raw.is_empty() => gzip(&raw),
+                _ => raw,
+            });
             if let Some(c) = &job_state.cache {
                 c.insert(key, bytes.clone());
             }

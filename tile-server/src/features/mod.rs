@@ -59,6 +59,7 @@ pub async fn landing(
             link(format!("{base}/?f=html"), "alternate", "text/html", "This document as HTML"),
             link(format!("{base}/conformance"), "conformance", "application/json", "Conformance classes"),
             link(format!("{base}/collections"), "data", "application/json", "Collections"),
+            link(format!("{base}/tileMatrixSets"), "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes", "application/json", "Tile matrix sets"),
             link(format!("{base}/api"), "service-desc", "application/vnd.oai.openapi+json;version=3.0", "OpenAPI 3.0 definition"),
         ],
     }))
@@ -72,6 +73,7 @@ pub async fn conformance(
     if wants_html(&q, &headers)? {
         let items: String = CONFORMANCE
             .iter()
+            .chain(crate::ogc_tiles::CONFORMANCE.iter())
             .map(|c| format!("<li>{c}</li>"))
             .collect();
         return Ok(html_page(
@@ -79,7 +81,12 @@ pub async fn conformance(
             &format!("<h1>Conformance</h1><ul>{items}</ul>"),
         ));
     }
-    Ok(Json(serde_json::json!({"conformsTo": CONFORMANCE})).into_response())
+    let classes: Vec<&str> = CONFORMANCE
+        .iter()
+        .chain(crate::ogc_tiles::CONFORMANCE.iter())
+        .copied()
+        .collect();
+    Ok(Json(serde_json::json!({"conformsTo": classes})).into_response())
 }
 
 fn collection_json(l: &dyn LayerSource, base: &str) -> serde_json::Value {
@@ -99,6 +106,8 @@ fn collection_json(l: &dyn LayerSource, base: &str) -> serde_json::Value {
             link(format!("{base}/collections/{}/items?f=html", m.id), "items", "text/html", "Features as HTML"),
             link(format!("{base}/collections/{}/queryables", m.id), "http://www.opengis.net/def/rel/ogc/1.0/queryables", "application/schema+json", "Queryable properties"),
             link(format!("{base}/tiles/{}.json", m.id), "describedby", "application/json", "Vector tiles (TileJSON)"),
+            link(format!("{base}/collections/{}/tiles", m.id), "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", "application/json", "Vector tilesets (OGC API – Tiles)"),
+            link(format!("{base}/collections/{}/map/tiles", m.id), "http://www.opengis.net/def/rel/ogc/1.0/tilesets-map", "application/json", "Map tilesets (OGC API – Tiles)"),
         ],
     })
 }

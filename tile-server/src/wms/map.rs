@@ -227,6 +227,29 @@ fn render_frame(
     })
 }
 
+/// A map tile: the frame drawn with the layers' styles and encoded as PNG (transparent where
+/// nothing is drawn) or JPEG (on white). The caller reserves the render memory.
+pub(crate) fn tile_image(
+    frame: &super::request::Frame,
+    layers: &[super::request::Requested],
+    jpeg: bool,
+    interrupt: &Interrupt,
+) -> Result<Vec<u8>, WmsError> {
+    let white = Rgba::from_u8(255, 255, 255, 255);
+    let (format, background) = if jpeg {
+        (ImageFormat::Jpeg, Some(white))
+    } else {
+        (ImageFormat::Png, None)
+    };
+    let r = render_frame(frame, layers, background, interrupt)?;
+    encode(&r.pixmap, format, white).map_err(|e| {
+        WmsError::failed(
+            format!("could not encode the image: {e}"),
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        )
+    })
+}
+
 pub async fn get_map(
     state: &Arc<AppState>,
     caller: &Caller,

@@ -6,8 +6,8 @@
 
 mod capabilities;
 mod featureinfo;
-mod map;
-mod request;
+pub(crate) mod map;
+pub(crate) mod request;
 
 pub use request::DEFAULT_MAX_SIZE;
 use request::{exception_report, quote, Params, WmsError};

@@ -310,6 +310,23 @@ pub(super) fn style_not_defined(wanted: &str, layer: &str) -> WmsError {
     )
 }
 
+/// Layers already resolved, each with its style named `style` (or its default): what map
+/// tiles draw.
+pub(crate) fn styled(
+    state: &AppState,
+    sources: Vec<Arc<dyn LayerSource>>,
+    style: Option<&str>,
+) -> Result<Vec<Requested>, WmsError> {
+    sources
+        .into_iter()
+        .map(|source| {
+            let options = state.styles.load().for_layer(source.meta());
+            let style = chosen_style(options, style.unwrap_or(""), source.meta().id.as_str())?;
+            Ok(Requested { source, style })
+        })
+        .collect()
+}
+
 /// LAYERS and STYLES, resolved against what the caller may see (the shared layer-list reader:
 /// deduplicated, capped, audited); a style is paired with its layer's first mention.
 pub(super) fn parse_layers(
