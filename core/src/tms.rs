@@ -270,7 +270,7 @@ pub fn web_mercator_quad() -> TileMatrixSet {
     }
 }
 
-/// `WorldCRS84Quad` (OGC 17-083r4 Annex D.2), levels 0–17: two tiles across at level 0.
+/// `WorldCRS84Quad` (OGC 17-083r4 Annex D.2), levels 0–23: two tiles across at level 0.
 pub fn world_crs84_quad() -> TileMatrixSet {
     let crs = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
     TileMatrixSet {
@@ -283,7 +283,7 @@ pub fn world_crs84_quad() -> TileMatrixSet {
         well_known_scale_set: Some(
             "http://www.opengis.net/def/wkss/OGC/1.0/GoogleCRS84Quad".into(),
         ),
-        tile_matrices: quad([-180.0, 90.0], 180.0 / 256.0, METRES_PER_DEGREE, 18, 2),
+        tile_matrices: quad([-180.0, 90.0], 180.0 / 256.0, METRES_PER_DEGREE, 24, 2),
     }
 }
 

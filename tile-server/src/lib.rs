@@ -24,6 +24,7 @@ mod telemetry;
 pub mod tiles;
 mod web;
 mod wms;
+mod wmts;
 pub mod work;
 
 use std::net::SocketAddr;
@@ -137,6 +138,15 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/styles/{name}", get(web::style))
         .route("/map", get(web::map_page))
         .route("/wms", get(wms::wms))
+        .route("/wmts", get(wmts::kvp))
+        .route(
+            "/wmts/1.0.0/WMTSCapabilities.xml",
+            get(wmts::rest_capabilities),
+        )
+        .route(
+            "/wmts/1.0.0/{layer}/{style}/{tms}/{level}/{row}/{file}",
+            get(wmts::rest_tile),
+        )
         .route("/layers.json", get(web::layers))
         .route("/catalog", get(catalog::catalog))
         .route("/downloads/{file}", get(downloads::download))

@@ -1,4 +1,4 @@
-//! `GET /api`: the OpenAPI 3.0 document of the OGC API – Features and query endpoints, built
+//! `GET /api`: the OpenAPI 3.0 document of the OGC API – Features, Tiles and query endpoints, built
 //! from the same constants the handlers use (limits, formats, CRS list, the caller's visible
 //! collections and their fields), self-contained (no remote `$ref`s) so offline tools read it.
 
@@ -94,6 +94,7 @@ pub fn document(
     base: &str,
     collections: &[(String, Vec<(String, &'static str)>)],
     max_limit: usize,
+    grids: &[&str],
 ) -> Json {
     let ids: Vec<&str> = collections.iter().map(|(id, _)| id.as_str()).collect();
     let collection_id = json!({"name": "collectionId", "in": "path", "required": true,
@@ -225,6 +226,20 @@ pub fn document(
                     f_param(),
                     query_param("crs", "CRS of the response geometry", json!({"type": "string", "enum": with_empty(&crate::features::crs_uris())}), false)],
                 "responses": {"200": geojson_item, "400": error("Invalid parameter"), "404": error("Not found")}}},
+        },
+        "components": {"schemas": schemas()},
+    });
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        paths.extend(per_collection);
+        paths.extend(query_paths());
+        paths.extend(tiles_paths(&ids, grids));
+    }
+    doc
+}
+
+/// The spatial queries: what is at a point, how much of each class is inside an area.
+fn query_paths() -> serde_json::Map<String, Json> {
+    let paths = json!({
             "/query/point": {"get": {
                 "summary": "Every visible feature at or near a point, across layers, nearest first",
                 "operationId": "queryPoint",
@@ -249,77 +264,142 @@ pub fn document(
                     "requestBody": {"required": true, "content": {"application/json": {"schema": schema_ref("polygon")}}},
                     "responses": {"200": response("Summary", &[("application/json", schema_ref("summary"))]),
                         "400": error("Invalid parameter"), "404": error("Unknown layer"), "413": error("Body too large")}},
-            },
-        },
-        "components": {"schemas": {
-            "exception": {"type": "object", "required": ["code", "description"],
-                "properties": {"code": {"type": "string"}, "description": {"type": "string"}}},
-            "link": {"type": "object", "required": ["href"],
-                "properties": {"href": {"type": "string"}, "rel": {"type": "string"}, "type": {"type": "string"}, "title": {"type": "string"}}},
-            "landingPage": {"type": "object", "required": ["links"],
-                "properties": {"title": {"type": "string"}, "description": {"type": "string"},
-                    "links": {"type": "array", "items": schema_ref("link")}}},
-            "confClasses": {"type": "object", "required": ["conformsTo"],
-                "properties": {"conformsTo": {"type": "array", "items": {"type": "string"}}}},
-            "collection": {"type": "object", "required": ["id", "links"],
-                "properties": {"id": {"type": "string"}, "title": {"type": "string"}, "description": {"type": "string"},
-                    "links": {"type": "array", "items": schema_ref("link")},
-                    "crs": {"type": "array", "items": {"type": "string"}}, "storageCrs": {"type": "string"},
-                    "itemType": {"type": "string"}, "extent": {"type": "object"}}},
-            "collections": {"type": "object", "required": ["links", "collections"],
-                "properties": {"links": {"type": "array", "items": schema_ref("link")},
-                    "collections": {"type": "array", "items": schema_ref("collection")}}},
-            "geometryGeoJSON": {"type": "object", "nullable": true, "required": ["type"],
-                "properties": {"type": {"type": "string", "enum": ["Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon", "GeometryCollection"]}}},
-            "featureGeoJSON": {"type": "object", "required": ["type", "geometry", "properties"],
-                "properties": {"type": {"type": "string", "enum": ["Feature"]},
-                    "id": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
-                    "geometry": schema_ref("geometryGeoJSON"),
-                    "properties": {"type": "object", "nullable": true},
-                    "links": {"type": "array", "items": schema_ref("link")}}},
-            "featureCollectionGeoJSON": {"type": "object", "required": ["type", "features"],
-                "properties": {"type": {"type": "string", "enum": ["FeatureCollection"]},
-                    "features": {"type": "array", "items": schema_ref("featureGeoJSON")},
-                    "links": {"type": "array", "items": schema_ref("link")},
-                    "timeStamp": {"type": "string", "format": "date-time"},
-                    "numberMatched": {"type": "integer", "minimum": 0},
-                    "numberReturned": {"type": "integer", "minimum": 0}}},
-            "pointResult": {"type": "object", "required": ["lon", "lat", "count", "features"],
-                "properties": {"lon": {"type": "number"}, "lat": {"type": "number"}, "radius_m": {"type": "number"},
-                    "count": {"type": "integer"},
-                    "features": {"type": "array", "items": {"type": "object", "required": ["layer", "id", "properties"],
-                        "properties": {"layer": {"type": "string"}, "id": {"type": "integer"}, "distance_m": {"type": "number"},
-                            "title_vi": {"type": "string"}, "title_en": {"type": "string"}, "properties": {"type": "object"}}}}}},
-            "summary": {"type": "object", "required": ["area_ha", "layers"],
-                "properties": {"area_ha": {"type": "number"}, "admin": {"type": "string", "nullable": true},
-                    "layers": {"type": "array", "items": {"type": "object", "required": ["layer", "measure", "total", "classes"],
-                        "properties": {"layer": {"type": "string"}, "title_vi": {"type": "string"}, "title_en": {"type": "string"},
-                            "measure": {"type": "string", "enum": ["area_ha", "length_km"]},
-                            "class_field": {"type": "string", "nullable": true}, "total": {"type": "number"},
-                            "classes": {"type": "array", "items": {"type": "object"}}}}}}},
-            "position": {"type": "array", "minItems": 2, "maxItems": 3,
-                "items": {"type": "number", "minimum": -180, "maximum": 180}},
-            "ring": {"type": "array", "minItems": 4, "items": schema_ref("position"),
-                "description": "A closed ring (first position = last), not crossing itself"},
-            "polygonGeometry": {"type": "object", "required": ["type", "coordinates"],
-                "properties": {"type": {"type": "string", "enum": ["Polygon"]},
-                    "coordinates": {"type": "array", "minItems": 1, "items": schema_ref("ring")}}},
-            "multiPolygonGeometry": {"type": "object", "required": ["type", "coordinates"],
-                "properties": {"type": {"type": "string", "enum": ["MultiPolygon"]},
-                    "coordinates": {"type": "array", "minItems": 1,
-                        "items": {"type": "array", "minItems": 1, "items": schema_ref("ring")}}}},
-            "polygonFeature": {"type": "object", "required": ["type", "geometry"],
-                "properties": {"type": {"type": "string", "enum": ["Feature"]},
-                    "geometry": {"oneOf": [schema_ref("polygonGeometry"), schema_ref("multiPolygonGeometry")]}}},
-            "polygon": {
-                "description": "A GeoJSON Polygon or MultiPolygon in WGS 84 lon/lat (or a Feature with one): valid (closed rings that do not cross), within ±85° of latitude and at most 5° across",
-                "oneOf": [schema_ref("polygonGeometry"), schema_ref("multiPolygonGeometry"), schema_ref("polygonFeature")]},
-        }},
+            }
     });
-    if let Some(paths) = doc["paths"].as_object_mut() {
-        paths.extend(per_collection);
-    }
-    doc
+    paths.as_object().cloned().unwrap_or_default()
+}
+
+/// OGC API – Tiles: the grids, each collection's vector and map tilesets and tiles.
+fn tiles_paths(ids: &[&str], grids: &[&str]) -> serde_json::Map<String, Json> {
+    let collection_id = json!({"name": "collectionId", "in": "path", "required": true,
+        "description": "Layer id", "schema": {"type": "string", "enum": ids}});
+    let tms_id = json!({"name": "tileMatrixSetId", "in": "path", "required": true,
+        "description": "Tile matrix set (grid) id", "schema": {"type": "string", "enum": grids}});
+    let tile_params = |format: Json| {
+        vec![
+            collection_id.clone(),
+            tms_id.clone(),
+            json!({"name": "tileMatrix", "in": "path", "required": true, "description": "Level id of the grid", "schema": {"type": "string", "pattern": "^[0-9]{1,2}$"}}),
+            json!({"name": "tileRow", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 0, "maximum": 16777215}}),
+            json!({"name": "tileCol", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 0, "maximum": 16777215}}),
+            query_param("f", "Tile format", format, false),
+        ]
+    };
+    let tile_responses = |media: &[&str]| {
+        let content: Vec<(&str, Json)> = media
+            .iter()
+            .map(|m| (*m, json!({"type": "string", "format": "binary"})))
+            .collect();
+        json!({
+            "200": response("A tile", &content),
+            "204": {"description": "No feature in this tile"},
+            "304": {"description": "Not modified (If-None-Match)"},
+            "400": error("Invalid parameter"),
+            "404": error("No such grid, level, tile or collection"),
+            "503": error("Busy; retry"),
+        })
+    };
+    let tilesets = |kind: &str, id: &str| {
+        json!({"get": {"summary": format!("{kind} tilesets of a collection, one per grid"), "operationId": id,
+            "parameters": [collection_id.clone()],
+            "responses": {"200": response("Tilesets", &[("application/json", json!({"type": "object", "required": ["tilesets"]}))]),
+                "404": error("Not found")}}})
+    };
+    let tileset = |kind: &str, id: &str| {
+        json!({"get": {"summary": format!("{kind} tileset metadata with its limits per level"), "operationId": id,
+            "parameters": [collection_id.clone(), tms_id.clone()],
+            "responses": {"200": response("Tileset", &[("application/json", json!({"type": "object", "required": ["dataType", "crs", "links"]}))]),
+                "404": error("Not found")}}})
+    };
+    let paths = json!({
+        "/tileMatrixSets": {"get": {"summary": "Tile matrix sets (grids) served", "operationId": "getTileMatrixSetsList",
+            "responses": {"200": response("Grids", &[("application/json", json!({"type": "object", "required": ["tileMatrixSets"]}))])}}},
+        "/tileMatrixSets/{tileMatrixSetId}": {"get": {"summary": "A grid as OGC TMS 2.0 JSON", "operationId": "getTileMatrixSet",
+            "parameters": [tms_id],
+            "responses": {"200": response("Grid", &[("application/json", json!({"type": "object", "required": ["id", "crs", "tileMatrices"]}))]),
+                "404": error("Not found")}}},
+        "/collections/{collectionId}/tiles": tilesets("Vector", "getCollectionVectorTileSetsList"),
+        "/collections/{collectionId}/tiles/{tileMatrixSetId}": tileset("Vector", "describeCollectionVectorTileset"),
+        "/collections/{collectionId}/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}": {"get": {
+            "summary": "A vector tile (MVT) in the grid's CRS", "operationId": "getCollectionVectorTile",
+            "parameters": tile_params(json!({"type": "string", "enum": ["mvt", ""]})),
+            "responses": tile_responses(&["application/vnd.mapbox-vector-tile"])}},
+        "/collections/{collectionId}/map/tiles": tilesets("Map", "getCollectionMapTileSetsList"),
+        "/collections/{collectionId}/map/tiles/{tileMatrixSetId}": tileset("Map", "describeCollectionMapTileset"),
+        "/collections/{collectionId}/map/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}": {"get": {
+            "summary": "A map tile (PNG or JPEG) in the grid's CRS, drawn with the layer's default style", "operationId": "getCollectionMapTile",
+            "parameters": tile_params(json!({"type": "string", "enum": ["png", "jpeg", ""]})),
+            "responses": tile_responses(&["image/png", "image/jpeg"])}},
+    });
+    paths.as_object().cloned().unwrap_or_default()
+}
+
+/// The component schemas the paths refer to.
+fn schemas() -> Json {
+    json!({
+                "exception": {"type": "object", "required": ["code", "description"],
+                    "properties": {"code": {"type": "string"}, "description": {"type": "string"}}},
+                "link": {"type": "object", "required": ["href"],
+                    "properties": {"href": {"type": "string"}, "rel": {"type": "string"}, "type": {"type": "string"}, "title": {"type": "string"}}},
+                "landingPage": {"type": "object", "required": ["links"],
+                    "properties": {"title": {"type": "string"}, "description": {"type": "string"},
+                        "links": {"type": "array", "items": schema_ref("link")}}},
+                "confClasses": {"type": "object", "required": ["conformsTo"],
+                    "properties": {"conformsTo": {"type": "array", "items": {"type": "string"}}}},
+                "collection": {"type": "object", "required": ["id", "links"],
+                    "properties": {"id": {"type": "string"}, "title": {"type": "string"}, "description": {"type": "string"},
+                        "links": {"type": "array", "items": schema_ref("link")},
+                        "crs": {"type": "array", "items": {"type": "string"}}, "storageCrs": {"type": "string"},
+                        "itemType": {"type": "string"}, "extent": {"type": "object"}}},
+                "collections": {"type": "object", "required": ["links", "collections"],
+                    "properties": {"links": {"type": "array", "items": schema_ref("link")},
+                        "collections": {"type": "array", "items": schema_ref("collection")}}},
+                "geometryGeoJSON": {"type": "object", "nullable": true, "required": ["type"],
+                    "properties": {"type": {"type": "string", "enum": ["Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon", "GeometryCollection"]}}},
+                "featureGeoJSON": {"type": "object", "required": ["type", "geometry", "properties"],
+                    "properties": {"type": {"type": "string", "enum": ["Feature"]},
+                        "id": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
+                        "geometry": schema_ref("geometryGeoJSON"),
+                        "properties": {"type": "object", "nullable": true},
+                        "links": {"type": "array", "items": schema_ref("link")}}},
+                "featureCollectionGeoJSON": {"type": "object", "required": ["type", "features"],
+                    "properties": {"type": {"type": "string", "enum": ["FeatureCollection"]},
+                        "features": {"type": "array", "items": schema_ref("featureGeoJSON")},
+                        "links": {"type": "array", "items": schema_ref("link")},
+                        "timeStamp": {"type": "string", "format": "date-time"},
+                        "numberMatched": {"type": "integer", "minimum": 0},
+                        "numberReturned": {"type": "integer", "minimum": 0}}},
+                "pointResult": {"type": "object", "required": ["lon", "lat", "count", "features"],
+                    "properties": {"lon": {"type": "number"}, "lat": {"type": "number"}, "radius_m": {"type": "number"},
+                        "count": {"type": "integer"},
+                        "features": {"type": "array", "items": {"type": "object", "required": ["layer", "id", "properties"],
+                            "properties": {"layer": {"type": "string"}, "id": {"type": "integer"}, "distance_m": {"type": "number"},
+                                "title_vi": {"type": "string"}, "title_en": {"type": "string"}, "properties": {"type": "object"}}}}}},
+                "summary": {"type": "object", "required": ["area_ha", "layers"],
+                    "properties": {"area_ha": {"type": "number"}, "admin": {"type": "string", "nullable": true},
+                        "layers": {"type": "array", "items": {"type": "object", "required": ["layer", "measure", "total", "classes"],
+                            "properties": {"layer": {"type": "string"}, "title_vi": {"type": "string"}, "title_en": {"type": "string"},
+                                "measure": {"type": "string", "enum": ["area_ha", "length_km"]},
+                                "class_field": {"type": "string", "nullable": true}, "total": {"type": "number"},
+                                "classes": {"type": "array", "items": {"type": "object"}}}}}}},
+                "position": {"type": "array", "minItems": 2, "maxItems": 3,
+                    "items": {"type": "number", "minimum": -180, "maximum": 180}},
+                "ring": {"type": "array", "minItems": 4, "items": schema_ref("position"),
+                    "description": "A closed ring (first position = last), not crossing itself"},
+                "polygonGeometry": {"type": "object", "required": ["type", "coordinates"],
+                    "properties": {"type": {"type": "string", "enum": ["Polygon"]},
+                        "coordinates": {"type": "array", "minItems": 1, "items": schema_ref("ring")}}},
+                "multiPolygonGeometry": {"type": "object", "required": ["type", "coordinates"],
+                    "properties": {"type": {"type": "string", "enum": ["MultiPolygon"]},
+                        "coordinates": {"type": "array", "minItems": 1,
+                            "items": {"type": "array", "minItems": 1, "items": schema_ref("ring")}}}},
+                "polygonFeature": {"type": "object", "required": ["type", "geometry"],
+                    "properties": {"type": {"type": "string", "enum": ["Feature"]},
+                        "geometry": {"oneOf": [schema_ref("polygonGeometry"), schema_ref("multiPolygonGeometry")]}}},
+                "polygon": {
+                    "description": "A GeoJSON Polygon or MultiPolygon in WGS 84 lon/lat (or a Feature with one): valid (closed rings that do not cross), within ±85° of latitude and at most 5° across",
+                    "oneOf": [schema_ref("polygonGeometry"), schema_ref("multiPolygonGeometry"), schema_ref("polygonFeature")]},
+    })
 }
 
 /// `GET /api`.
@@ -346,7 +426,8 @@ pub async fn api(
             (id.clone(), fields)
         })
         .collect();
-    let doc = document(&base, &collections, crate::features::MAX_LIMIT);
+    let grids: Vec<&str> = state.grids.iter().map(|g| g.id.as_str()).collect();
+    let doc = document(&base, &collections, crate::features::MAX_LIMIT, &grids);
     Ok((
         [(
             header::CONTENT_TYPE,

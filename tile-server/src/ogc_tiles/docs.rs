@@ -124,7 +124,17 @@ pub fn tileset(
     base: &str,
 ) -> serde_json::Value {
     let mut doc = summary(grid, meta, kind, base);
-    doc["tileMatrixSetLimits"] = limits(grid, meta).into();
+    doc["tileMatrixSetLimits"] = limits(grid, meta)
+        .iter()
+        .map(|l| {
+            serde_json::json!({
+                "tileMatrix": l.level,
+                "minTileRow": l.rows.0, "maxTileRow": l.rows.1,
+                "minTileCol": l.cols.0, "maxTileCol": l.cols.1,
+            })
+        })
+        .collect::<Vec<_>>()
+        .into();
     doc["layers"] = serde_json::json!([{
         "id": meta.id,
         "title": format!("{} / {}", meta.title_vi, meta.title_en),

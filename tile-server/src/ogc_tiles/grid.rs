@@ -143,19 +143,27 @@ pub fn vector_tile(
     Ok(Tile { layers: out }.encode_to_vec())
 }
 
+/// The rows and columns of one level that hold some of a layer.
+pub struct Limits<'a> {
+    pub level: &'a str,
+    pub rows: (u64, u64),
+    pub cols: (u64, u64),
+}
+
 /// Per level, the rows and columns of `tms` that hold some of the layer (from its lon/lat
 /// bounding box carried into the grid's CRS); levels it misses are left out.
-pub fn limits(tms: &TileMatrixSet, meta: &LayerMeta) -> Vec<serde_json::Value> {
+pub fn limits<'a>(tms: &'a TileMatrixSet, meta: &LayerMeta) -> Vec<Limits<'a>> {
     let Some(bbox) = grid_bbox(tms, meta) else {
         return Vec::new();
     };
     (0..tms.tile_matrices.len())
         .filter_map(|level| {
             let (r0, r1, c0, c1) = tms.limits(level, bbox)?;
-            Some(serde_json::json!({
-                "tileMatrix": tms.tile_matrices[level].id,
-                "minTileRow": r0, "maxTileRow": r1, "minTileCol": c0, "maxTileCol": c1,
-            }))
+            Some(Limits {
+                level: &tms.tile_matrices[level].id,
+                rows: (r0, r1),
+                cols: (c0, c1),
+            })
         })
         .collect()
 }

@@ -138,25 +138,39 @@ pub async fn map_tile(
     };
     let layer = state.collection(&caller, &id, "map tiles")?;
     let request = GridRequest::parse(&state.grids, &tms, &level, &row, &col)?;
-    let frame = tile_frame(&request)?;
-    let drawn = styled(&state, vec![layer.clone()], None).map_err(wms_to_api)?;
-    // A tile's image buffers come out of the render budget like a GetMap's.
-    let memory = state
-        .work
-        .reserve(render_bytes(frame.width, frame.height))
-        .await?;
+    serve_map_tile(&state, layer, &request, None, jpeg, &headers).await
+}
+
+/// A map tile of `layer` in the style named `style` (else its default), as PNG or JPEG,
+/// through the tile cache: OGC API – Tiles map tiles and WMTS GetTile alike.
+pub(crate) async fn serve_map_tile(
+    state: &Arc<AppState>,
+    layer: crate::state::Served,
+    request: &GridRequest<'_>,
+    style: Option<&str>,
+    jpeg: bool,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let frame = tile_frame(request)?;
+    let drawn = styled(state, vec![layer.clone()], style).map_err(wms_to_api)?;
+    let style_name = drawn[0].style.as_ref().map_or("none", |s| s.name.as_str());
     let (media, ext) = if jpeg {
         ("image/jpeg", "jpeg")
     } else {
         ("image/png", "png")
     };
-    let name = format!("map/{}.{ext}", request.name());
+    let name = format!("map/{style_name}/{}.{ext}", request.name());
+    // A tile's image buffers come out of the render budget like a GetMap's.
+    let memory = state
+        .work
+        .reserve(render_bytes(frame.width, frame.height))
+        .await?;
     let response = serve_cached(
-        &state,
+        state,
         vec![layer],
         &name,
         TileKind::Image(media),
-        &headers,
+        headers,
         {
             move |_, interrupt| {
                 crate::wms::map::tile_image(&frame, &drawn, jpeg, interrupt).map_err(wms_to_api)

@@ -11,7 +11,7 @@ use cuulong_core::query::{point_hits, sort_hits};
 use cuulong_core::source::{FeatureRef, LayerSource};
 
 use super::request::{
-    parse_frame, parse_layers, quote, xml_escape, Params, Requested, Version, WmsError,
+    parse_frame, parse_layers, quote, xml_escape, Frame, Params, Requested, Version, WmsError,
 };
 use crate::error::ApiError;
 use crate::reproject::Reprojector;
@@ -89,9 +89,30 @@ pub async fn get_feature_info(
     Ok(([(header::CONTENT_TYPE, format.mime())], body).into_response())
 }
 
+/// Where a click on pixel (`i`, `j`) of `frame` is (lon/lat) and how far around it to look
+/// (metres: the click tolerance in pixels on the ground).
+fn click(frame: &Frame, i: u32, j: u32) -> Result<(f64, f64, f64), WmsError> {
+    let rx = (frame.bbox[2] - frame.bbox[0]) / f64::from(frame.width);
+    let ry = (frame.bbox[3] - frame.bbox[1]) / f64::from(frame.height);
+    let x = frame.bbox[0] + (f64::from(i) + 0.5) * rx;
+    let y = frame.bbox[3] - (f64::from(j) + 0.5) * ry;
+    // The point and one pixel to the right, for the pixel's size on the ground.
+    let mut pts = [(x, y), (x + rx, y)];
+    Reprojector::new(frame.crs)?.map_to_lonlat(&mut pts)?;
+    let (lon, lat) = pts[0];
+    if !(-180.0..=180.0).contains(&lon) || !(-85.06..=85.06).contains(&lat) {
+        return Err(WmsError::new(
+            "InvalidPoint",
+            "the pixel is outside the world",
+        ));
+    }
+    let pixel_m = ((pts[1].0 - lon).to_radians() * lat.to_radians().cos() * 6_371_008.8).abs();
+    Ok((lon, lat, (TOLERANCE_PX * pixel_m * 100.0).round() / 100.0))
+}
+
 /// A GetFeatureInfo request, read and checked: where the click is, how far to look, which
 /// layers, how many features per layer and in which format.
-struct InfoRequest {
+pub(crate) struct InfoRequest {
     query_layers: Vec<Requested>,
     format: InfoFormat,
     lon: f64,
@@ -158,22 +179,7 @@ impl InfoRequest {
                     WmsError::invalid("FEATURE_COUNT", format!("'{}' is not 1–1000", quote(raw)))
                 })?,
         };
-        let rx = (frame.bbox[2] - frame.bbox[0]) / f64::from(frame.width);
-        let ry = (frame.bbox[3] - frame.bbox[1]) / f64::from(frame.height);
-        let x = frame.bbox[0] + (f64::from(i) + 0.5) * rx;
-        let y = frame.bbox[3] - (f64::from(j) + 0.5) * ry;
-        // The point and one pixel to the right, for the pixel's size on the ground.
-        let mut pts = [(x, y), (x + rx, y)];
-        Reprojector::new(frame.crs)?.map_to_lonlat(&mut pts)?;
-        let (lon, lat) = pts[0];
-        if !(-180.0..=180.0).contains(&lon) || !(-85.06..=85.06).contains(&lat) {
-            return Err(WmsError::new(
-                "InvalidPoint",
-                "the pixel is outside the world",
-            ));
-        }
-        let pixel_m = ((pts[1].0 - lon).to_radians() * lat.to_radians().cos() * 6_371_008.8).abs();
-        let radius_m = (TOLERANCE_PX * pixel_m * 100.0).round() / 100.0;
+        let (lon, lat, radius_m) = click(&frame, i, j)?;
         Ok(InfoRequest {
             query_layers,
             format,
@@ -184,8 +190,47 @@ impl InfoRequest {
         })
     }
 
+    /// A click on pixel (`i`, `j`) of a tile (WMTS GetFeatureInfo): one feature per layer,
+    /// in `format` (a media type of [`INFO_FORMATS`]).
+    pub(crate) fn at_pixel(
+        layers: Vec<Served>,
+        frame: &Frame,
+        (i, j): (u32, u32),
+        format: &str,
+    ) -> Result<InfoRequest, WmsError> {
+        let format = InfoFormat::parse(format).ok_or_else(|| {
+            WmsError::new(
+                "InvalidFormat",
+                format!(
+                    "'{}' is not offered ({})",
+                    quote(format),
+                    INFO_FORMATS.join(", ")
+                ),
+            )
+        })?;
+        let (lon, lat, radius_m) = click(frame, i, j)?;
+        Ok(InfoRequest {
+            query_layers: layers
+                .into_iter()
+                .map(|source| Requested {
+                    source,
+                    style: None,
+                })
+                .collect(),
+            format,
+            lon,
+            lat,
+            radius_m,
+            count: 1,
+        })
+    }
+
+    pub(crate) fn mime(&self) -> &'static str {
+        self.format.mime()
+    }
+
     /// The features at the click, nearest first, FEATURE_COUNT per layer, written.
-    fn answer(&self, interrupt: &Interrupt) -> Result<String, WmsError> {
+    pub(crate) fn answer(&self, interrupt: &Interrupt) -> Result<String, WmsError> {
         let InfoRequest {
             query_layers,
             format,

@@ -5,7 +5,7 @@
 //! never a 500 — or, when the client asks, an image (EXCEPTIONS=INIMAGE/BLANK).
 
 mod capabilities;
-mod featureinfo;
+pub(crate) mod featureinfo;
 pub(crate) mod map;
 pub(crate) mod request;
 

@@ -180,7 +180,7 @@ pub(super) fn exception_report(version: Version, e: &WmsError) -> Response {
 pub struct Params(HashMap<String, String>);
 
 impl Params {
-    pub(super) fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+    pub(crate) fn from_pairs(pairs: Vec<(String, String)>) -> Self {
         let mut map = HashMap::new();
         for (k, v) in pairs {
             map.entry(k.to_ascii_uppercase()).or_insert(v);

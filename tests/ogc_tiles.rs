@@ -1,0 +1,446 @@
+//! OGC API – Tiles over real HTTP from a running `cuulong serve`: the tile matrix sets against
+//! `morecantile` (the reference TMS implementation), the HTTP contract in every grid, map
+//! tiles against WMS GetMap of the same frame, and VN-2000 vector tiles against PostGIS.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::*;
+use cuulong_core::tms::{self, TileMatrixSet};
+use geozero::mvt::{Message, Tile};
+
+const GRIDS: [&str; 3] = ["WebMercatorQuad", "WorldCRS84Quad", "VN2000TM3BenTreQuad"];
+
+fn json(server: &Server, path: &str) -> serde_json::Value {
+    let (status, h, body) = server.get(path, &[]).unwrap();
+    assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+    assert!(
+        header(&h, "content-type").is_some_and(|t| t.contains("json")),
+        "{path}"
+    );
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// The served grid, parsed by cuulong's own reader.
+fn grid(server: &Server, id: &str) -> TileMatrixSet {
+    let doc = json(server, &format!("/tileMatrixSets/{id}"));
+    TileMatrixSet::from_json(&doc.to_string()).unwrap()
+}
+
+/// A tile of `layer` in `grid` near lon/lat at `level`: (row, col).
+fn tile_near(server: &Server, layer: &str, grid: &str, level: usize) -> (u64, u64) {
+    let doc = json(server, &format!("/collections/{layer}/tiles/{grid}"));
+    let limits = doc["tileMatrixSetLimits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["tileMatrix"].as_str() == Some(level.to_string().as_str()))
+        .unwrap_or_else(|| panic!("{grid}: no limits at level {level}: {doc}"))
+        .clone();
+    let mid = |a: &str, b: &str| (limits[a].as_u64().unwrap() + limits[b].as_u64().unwrap()) / 2;
+    (
+        mid("minTileRow", "maxTileRow"),
+        mid("minTileCol", "maxTileCol"),
+    )
+}
+
+#[test]
+fn tile_matrix_sets_match_morecantile() {
+    if !test_tools() {
+        return;
+    }
+    let (_tmp, _store, server) = serve_samples(&[]);
+    let list = json(&server, "/tileMatrixSets");
+    let ids: Vec<&str> = list["tileMatrixSets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, GRIDS);
+    let dir = tempfile::tempdir().unwrap();
+    for id in GRIDS {
+        let served = grid(&server, id);
+        assert_eq!(
+            served,
+            tms::built_in().into_iter().find(|t| t.id == id).unwrap()
+        );
+        // Tiles to compare at every level: the corners of the matrix and one inside.
+        let mut tiles = Vec::new();
+        for (level, m) in served.tile_matrices.iter().enumerate() {
+            for (row, col) in [
+                (0, 0),
+                (m.matrix_height - 1, m.matrix_width - 1),
+                (m.matrix_height / 3, m.matrix_width * 2 / 3),
+            ] {
+                let t = served.tile(&m.id, row, col).unwrap();
+                tiles.push(serde_json::json!({
+                    "level": level, "row": row, "col": col, "bounds": served.bounds(t),
+                }));
+            }
+        }
+        let doc = dir.path().join(format!("{id}.json"));
+        std::fs::write(&doc, serde_json::to_vec(&served).unwrap()).unwrap();
+        let expect = dir.path().join(format!("{id}.tiles.json"));
+        std::fs::write(&expect, serde_json::to_vec(&tiles).unwrap()).unwrap();
+        let r = python_json(
+            "morecantile",
+            [
+                "-c",
+                r#"
+import json, sys, morecantile
+doc = json.load(open(sys.argv[1]))
+tiles = json.load(open(sys.argv[2]))
+ours = morecantile.TileMatrixSet.model_validate(doc)
+problems = []
+# The standard grids: every level as morecantile defines them.
+if doc["id"] in ("WebMercatorQuad", "WorldCRS84Quad"):
+    ref = morecantile.tms.get(doc["id"])
+    if len(ref.tileMatrices) != len(ours.tileMatrices):
+        problems.append(f"levels {len(ours.tileMatrices)} vs {len(ref.tileMatrices)}")
+    for a, b in zip(ours.tileMatrices, ref.tileMatrices):
+        for k in ("matrixWidth", "matrixHeight", "tileWidth", "tileHeight"):
+            if getattr(a, k) != getattr(b, k):
+                problems.append(f"level {a.id} {k}: {getattr(a, k)} vs {getattr(b, k)}")
+        if abs(a.cellSize - b.cellSize) > 1e-9 * b.cellSize:
+            problems.append(f"level {a.id} cellSize {a.cellSize} vs {b.cellSize}")
+        if abs(a.scaleDenominator - b.scaleDenominator) > 1e-6 * b.scaleDenominator:
+            problems.append(f"level {a.id} scaleDenominator {a.scaleDenominator} vs {b.scaleDenominator}")
+        if any(abs(p - q) > 1e-6 for p, q in zip(a.pointOfOrigin, b.pointOfOrigin)):
+            problems.append(f"level {a.id} pointOfOrigin {a.pointOfOrigin} vs {b.pointOfOrigin}")
+# Every grid: the bounds of sample tiles at every level, as morecantile computes them.
+worst = 0.0
+for t in tiles:
+    b = ours.xy_bounds(morecantile.Tile(x=t["col"], y=t["row"], z=t["level"]))
+    d = max(abs(p - q) for p, q in zip(b, t["bounds"]))
+    size = abs(b[2] - b[0])
+    worst = max(worst, d / size)
+    if d > 1e-6 * size:
+        problems.append(f"tile {t}: morecantile {list(b)}")
+print(json.dumps({"problems": problems[:10], "tiles": len(tiles), "worst": worst, "crs": str(ours.crs.to_epsg())}))
+"#,
+                doc.to_str().unwrap(),
+                expect.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(r["problems"], serde_json::json!([]), "{id}: {r}");
+        assert!(r["tiles"].as_u64().unwrap() >= 3 * 13, "{id}: {r}");
+        eprintln!(
+            "{id}: {} tiles agree with morecantile (worst {})",
+            r["tiles"], r["worst"]
+        );
+    }
+}
+
+#[test]
+fn tiles_in_every_grid_keep_the_tile_contract() {
+    let (_tmp, _store, server) = serve_samples(&[]);
+    let conformance = json(&server, "/conformance");
+    for class in [
+        "core",
+        "tileset",
+        "tilesets-list",
+        "geodata-tilesets",
+        "mvt",
+        "png",
+    ] {
+        let uri = format!("http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/{class}");
+        assert!(
+            conformance["conformsTo"]
+                .as_array()
+                .unwrap()
+                .contains(&uri.clone().into()),
+            "{uri}"
+        );
+    }
+    let landing = json(&server, "/");
+    assert!(landing["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["rel"] == "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes"));
+    for kind in ["tiles", "map/tiles"] {
+        let sets = json(&server, &format!("/collections/land_use/{kind}"));
+        assert_eq!(
+            sets["tilesets"].as_array().unwrap().len(),
+            GRIDS.len(),
+            "{kind}"
+        );
+        for id in GRIDS {
+            let doc = json(&server, &format!("/collections/land_use/{kind}/{id}"));
+            let item = doc["links"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["rel"] == "item")
+                .unwrap();
+            assert_eq!(item["templated"], true);
+            let (row, col) = tile_near(&server, "land_use", id, 8);
+            let path = item["href"]
+                .as_str()
+                .unwrap()
+                .replace(&format!("http://127.0.0.1:{}", server.port), "")
+                .replace("{tileMatrix}", "8")
+                .replace("{tileRow}", &row.to_string())
+                .replace("{tileCol}", &col.to_string());
+            let (status, h, body) = server.get(&path, &[]).unwrap();
+            assert_eq!(status, 200, "{path}");
+            let etag = header(&h, "etag").unwrap().to_string();
+            assert!(
+                etag.contains(id) || id == "WebMercatorQuad",
+                "{path}: {etag}"
+            );
+            let (again, _, _) = server.get(&path, &[("If-None-Match", &etag)]).unwrap();
+            assert_eq!(again, 304, "{path}");
+            if kind == "tiles" {
+                assert_eq!(
+                    header(&h, "content-type"),
+                    Some("application/vnd.mapbox-vector-tile")
+                );
+                let tile = Tile::decode(&body[..]).unwrap();
+                assert_eq!(tile.layers[0].name, "land_use");
+                assert!(!tile.layers[0].features.is_empty(), "{path}");
+            } else {
+                assert_eq!(header(&h, "content-type"), Some("image/png"));
+            }
+        }
+    }
+    // WebMercatorQuad is the XYZ grid: the same bytes as /tiles (row is y, col is x).
+    let (row, col) = tile_near(&server, "land_use", "WebMercatorQuad", 12);
+    let (_, _, a) = server
+        .get(
+            &format!("/collections/land_use/tiles/WebMercatorQuad/12/{row}/{col}"),
+            &[],
+        )
+        .unwrap();
+    let (_, _, b) = server
+        .get(&format!("/tiles/land_use/12/{col}/{row}.mvt"), &[])
+        .unwrap();
+    assert_eq!(a, b);
+    // Outside the data: 204; outside the matrix, an unknown grid or level: 404; bad numbers
+    // and formats: 400 — all JSON errors.
+    let cases = [
+        (
+            "/collections/land_use/tiles/VN2000TM3BenTreQuad/12/0/0",
+            204,
+        ),
+        (
+            "/collections/land_use/tiles/VN2000TM3BenTreQuad/5/32/0",
+            404,
+        ),
+        (
+            "/collections/land_use/tiles/VN2000TM3BenTreQuad/13/0/0",
+            404,
+        ),
+        ("/collections/land_use/tiles/Nowhere/5/0/0", 404),
+        ("/collections/nowhere/tiles/WebMercatorQuad/5/0/0", 404),
+        ("/collections/land_use/tiles/WorldCRS84Quad/5/-1/0", 400),
+        (
+            "/collections/land_use/tiles/WorldCRS84Quad/5/99999999999/0",
+            400,
+        ),
+        (
+            "/collections/land_use/tiles/WorldCRS84Quad/5/0/0?f=png",
+            400,
+        ),
+        (
+            "/collections/land_use/map/tiles/WorldCRS84Quad/5/0/0?f=gif",
+            400,
+        ),
+        ("/tileMatrixSets/Nowhere", 404),
+    ];
+    for (path, want) in cases {
+        let (status, h, body) = server.get(path, &[]).unwrap();
+        assert_eq!(status, want, "{path}: {}", String::from_utf8_lossy(&body));
+        if want >= 400 {
+            let e: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert!(e["description"].as_str().is_some(), "{path}: {e}");
+            assert!(header(&h, "content-type").unwrap().contains("json"));
+        }
+    }
+    let (status, _, _) = server.get("/health", &[]).unwrap();
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn map_tiles_are_what_wms_draws_for_the_same_frame() {
+    let (_tmp, _store, server) = serve_samples(&[]);
+    for id in GRIDS {
+        let g = grid(&server, id);
+        for level in [6usize, 9] {
+            let (row, col) = tile_near(&server, "land_use", id, level);
+            let t = g.tile(&g.tile_matrices[level].id, row, col).unwrap();
+            let b = g.bounds(t);
+            let (status, h, tile) = server
+                .get(
+                    &format!("/collections/land_use/map/tiles/{id}/{level}/{row}/{col}"),
+                    &[],
+                )
+                .unwrap();
+            assert_eq!(status, 200, "{id} {level}");
+            assert_eq!(header(&h, "content-type"), Some("image/png"));
+            let crs = match id {
+                "WebMercatorQuad" => "EPSG:3857".to_string(),
+                "WorldCRS84Quad" => "CRS:84".to_string(),
+                _ => "EPSG:9210".to_string(),
+            };
+            let wms = format!(
+                "/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=land_use&STYLES=&CRS={crs}&BBOX={},{},{},{}&WIDTH=256&HEIGHT=256&FORMAT=image/png&TRANSPARENT=TRUE",
+                b[0], b[1], b[2], b[3]
+            );
+            let (status, _, map) = server.get(&wms, &[]).unwrap();
+            assert_eq!(status, 200, "{wms}");
+            assert!(tile.len() > 1000, "{id} {level}: an empty-looking tile");
+            assert_eq!(
+                tile, map,
+                "{id} level {level}: map tile differs from GetMap {wms}"
+            );
+        }
+    }
+}
+
+#[test]
+fn vn2000_vector_tiles_hold_what_postgis_finds_in_epsg_9210() {
+    let Some(db) = TestDb::create("ogc_tiles") else {
+        return;
+    };
+    let store = vec!["--database-url".to_string(), db.url.clone()];
+    import_samples(&store);
+    let server = Server::start(&store, &[]);
+    let grid_id = "VN2000TM3BenTreQuad";
+    let g = grid(&server, grid_id);
+    let table =
+        db.strings("SELECT table_name FROM cuulong.layers WHERE id = 'land_use'")[0].clone();
+    let mut checked = 0;
+    // Bến Tre town, Mỏ Cày and the Hàm Luông, in EPSG:9210 (cs2cs with the official
+    // parameters): dense land use.
+    let places = [
+        (568_273.0, 1_132_466.0),
+        (560_064.0, 1_128_027.0),
+        (576_535.0, 1_111_468.0),
+    ];
+    for level in [5usize, 7] {
+        let size = g.tile_matrices[level].cell_size * 256.0;
+        for (e, n) in places {
+            let col = ((e - 465_000.0) / size).floor() as u64;
+            let row = ((1_180_000.0 - n) / size).floor() as u64;
+            let t = g.tile(&g.tile_matrices[level].id, row, col).unwrap();
+            let b = g.bounds(t);
+            let path = format!("/collections/land_use/tiles/{grid_id}/{level}/{row}/{col}");
+            let (status, _, body) = server.get(&path, &[]).unwrap();
+            assert!(status == 200 || status == 204, "{path}: {status}");
+            let got: BTreeSet<i64> = if status == 200 {
+                Tile::decode(&body[..]).unwrap().layers[0]
+                    .features
+                    .iter()
+                    .map(|f| f.id.unwrap() as i64)
+                    .collect()
+            } else {
+                BTreeSet::new()
+            };
+            // The tile plus its 64/4096 buffer, in EPSG:9210, grown and shrunk by a metre for
+            // the difference between PROJ's choice of VN-2000 ↔ WGS 84 operation and ours.
+            let pad = (b[2] - b[0]) * 64.0 / 4096.0;
+            // PostGIS 3.3 knows no EPSG:9210: the same CRS as PROJ text, with the official
+            // VN-2000 → WGS 84 parameters.
+            let env = |d: f64| {
+                format!(
+                    "ST_Transform(ST_Segmentize(ST_MakeEnvelope({}, {}, {}, {}), 10), '{TM3_10545} +towgs84={TOWGS84}', 4326)",
+                    b[0] - pad - d,
+                    b[1] - pad - d,
+                    b[2] + pad + d,
+                    b[3] + pad + d
+                )
+            };
+            let ids = |d: f64| -> BTreeSet<i64> {
+                db.strings(&format!(
+                    "SELECT fid::text FROM cuulong_data.\"{table}\" WHERE ST_Intersects(geom, {})",
+                    env(d)
+                ))
+                .into_iter()
+                .map(|s| s.parse().unwrap())
+                .collect()
+            };
+            let (inner, outer) = (ids(-1.0), ids(1.0));
+            let extra: Vec<_> = got.difference(&outer).collect();
+            let missing: Vec<_> = inner.difference(&got).collect();
+            assert!(extra.is_empty(), "{path}: ids not in PostGIS: {extra:?}");
+            assert!(
+                missing.is_empty(),
+                "{path}: ids PostGIS finds, missing: {missing:?}"
+            );
+            checked += got.len();
+        }
+    }
+    assert!(checked > 200, "too few features compared ({checked})");
+
+    // Where a feature lands: its extent in the tile equals PostGIS's ST_Transform to
+    // EPSG:9210 (PROJ, official parameters) within a tile unit and a metre.
+    let level = 5usize;
+    let size = g.tile_matrices[level].cell_size * 256.0;
+    let col = ((places[0].0 - 465_000.0) / size).floor() as u64;
+    let row = ((1_180_000.0 - places[0].1) / size).floor() as u64;
+    let t = g.tile(&g.tile_matrices[level].id, row, col).unwrap();
+    let b = g.bounds(t);
+    let path = format!("/collections/land_use/tiles/{grid_id}/{level}/{row}/{col}");
+    let (_, _, body) = server.get(&path, &[]).unwrap();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &body).unwrap();
+    let decoded = python_json(
+        "mapbox-vector-tile",
+        [
+            "-c",
+            r#"
+import json, sys, mapbox_vector_tile
+t = mapbox_vector_tile.decode(open(sys.argv[1], "rb").read(), default_options={"y_coord_down": True})
+out = {}
+for f in t["land_use"]["features"]:
+    g = f["geometry"]
+    rings = g["coordinates"] if g["type"] == "Polygon" else [r for p in g["coordinates"] for r in p]
+    xs = [p[0] for r in rings for p in r]; ys = [p[1] for r in rings for p in r]
+    out[str(f["id"])] = [min(xs), min(ys), max(xs), max(ys)]
+print(json.dumps(out))
+"#,
+            file.path().to_str().unwrap(),
+        ],
+    );
+    let unit = (b[2] - b[0]) / 4096.0;
+    let mut compared = 0;
+    for (id, ext) in decoded.as_object().unwrap() {
+        let e: Vec<f64> = ext
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        // Only features wholly inside the tile (clipping moves the extent of the others).
+        if e[0] <= 0.0 || e[1] <= 0.0 || e[2] >= 4096.0 || e[3] >= 4096.0 {
+            continue;
+        }
+        let want = db.strings(&format!(
+            "SELECT concat_ws(',', ST_XMin(g), ST_YMin(g), ST_XMax(g), ST_YMax(g)) FROM \
+             (SELECT ST_Transform(geom, '{TM3_10545} +towgs84={TOWGS84}') g FROM cuulong_data.\"{table}\" WHERE fid = {id}) f"
+        ));
+        let w: Vec<f64> = want[0].split(',').map(|v| v.parse().unwrap()).collect();
+        let ours = [
+            b[0] + e[0] * unit,
+            b[3] - e[3] * unit,
+            b[0] + e[2] * unit,
+            b[3] - e[1] * unit,
+        ];
+        for k in 0..4 {
+            assert!(
+                (ours[k] - w[k]).abs() <= unit + 1.0,
+                "feature {id}: extent {ours:?} in the tile, PostGIS {w:?}"
+            );
+        }
+        compared += 1;
+    }
+    assert!(
+        compared > 20,
+        "too few whole features compared ({compared})"
+    );
+}

@@ -1,0 +1,266 @@
+//! WMTS 1.0.0 over real HTTP from a running `cuulong serve`, read by the clients agency
+//! systems use: owslib's `WebMapTileService` and GDAL's WMTS driver (at a VN-2000 extent, pixel
+//! for pixel against the OGC API map tile), and the exception reports of bad requests.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use cuulong_core::tms;
+
+/// Decodes a PNG into RGBA rows.
+fn rgba(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    decoder.set_transformations(png::Transformations::EXPAND);
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    let mut out = Vec::with_capacity((info.width * info.height * 4) as usize);
+    for px in buf[..info.buffer_size()].chunks(channels) {
+        match channels {
+            4 => out.extend_from_slice(px),
+            3 => out.extend_from_slice(&[px[0], px[1], px[2], 255]),
+            _ => out.extend_from_slice(&[px[0], px[0], px[0], 255]),
+        }
+    }
+    (info.width, info.height, out)
+}
+
+#[test]
+fn owslib_and_gdal_read_wmts_in_vn2000_and_web_mercator() {
+    if !test_tools() {
+        return;
+    }
+    let (tmp, _store, server) = serve_samples(&[]);
+    let caps = server.url("/wmts/1.0.0/WMTSCapabilities.xml");
+    // owslib: the layers, the grids with their CRS, a tile through its GetTile.
+    let r = python_json(
+        "owslib WebMapTileService",
+        [
+            "-c",
+            r#"
+import json, sys
+from owslib.wmts import WebMapTileService
+w = WebMapTileService(sys.argv[1])
+lu = w.contents["land_use"]
+links = {k: v for k, v in lu.tilematrixsetlinks.items()}
+vn = w.tilematrixsets["VN2000TM3BenTreQuad"]
+limits = links["VN2000TM3BenTreQuad"].tilematrixlimits["7"]
+row = (limits.mintilerow + limits.maxtilerow) // 2
+col = (limits.mintilecol + limits.maxtilecol) // 2
+tile = w.gettile(layer="land_use", tilematrixset="VN2000TM3BenTreQuad", tilematrix="7", row=row, column=col, format="image/png")
+print(json.dumps({
+    "layers": sorted(w.contents), "grids": sorted(w.tilematrixsets),
+    "crs": vn.crs, "levels": len(vn.tilematrix), "topleft": list(vn.tilematrix["0"].topleftcorner),
+    "styles": sorted(lu.styles), "formats": lu.formats, "row": row, "col": col,
+    "tile_bytes": len(tile.read()), "title": w.identification.title,
+}))
+"#,
+            &caps,
+        ],
+    );
+    assert!(r["layers"].as_array().unwrap().len() >= 8, "{r}");
+    assert_eq!(
+        r["grids"],
+        serde_json::json!(["VN2000TM3BenTreQuad", "WebMercatorQuad", "WorldCRS84Quad"])
+    );
+    assert_eq!(r["crs"], "urn:ogc:def:crs:EPSG::9210");
+    assert_eq!(r["levels"], 13);
+    assert_eq!(r["topleft"], serde_json::json!([465000.0, 1180000.0]));
+    assert!(r["tile_bytes"].as_u64().unwrap() > 1000, "{r}");
+    assert!(r["formats"]
+        .as_array()
+        .unwrap()
+        .contains(&"image/png".into()));
+
+    // GDAL's WMTS driver at the extent of that VN-2000 tile, at the tile's resolution: the
+    // very pixels of the OGC API map tile.
+    let grid = tms::vn2000_quad();
+    let (row, col) = (r["row"].as_u64().unwrap(), r["col"].as_u64().unwrap());
+    let b = grid.bounds(grid.tile("7", row, col).unwrap());
+    let out = tmp.path().join("gdal_wmts.png");
+    let o = Command::new("gdal_translate")
+        .args(["-q", "-of", "PNG", "-projwin"])
+        .args([b[0], b[3], b[2], b[1]].map(|v| v.to_string()))
+        .args(["-outsize", "256", "256"])
+        .arg(format!(
+            "WMTS:{caps},layer=land_use,tilematrixset=VN2000TM3BenTreQuad,tilematrix=7"
+        ))
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "gdal_translate: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let (_, _, tile) = server
+        .get(
+            &format!("/collections/land_use/map/tiles/VN2000TM3BenTreQuad/7/{row}/{col}"),
+            &[],
+        )
+        .unwrap();
+    let (w, h, ours) = rgba(&tile);
+    let (gw, gh, gdal) = rgba(&std::fs::read(&out).unwrap());
+    assert_eq!((w, h), (gw, gh));
+    let differing = ours
+        .chunks(4)
+        .zip(gdal.chunks(4))
+        .filter(|(a, b)| a[3] > 0 && b[3] > 0 && a[..3] != b[..3])
+        .count();
+    let drawn = ours.chunks(4).filter(|p| p[3] > 0).count();
+    assert!(drawn > 1000, "the tile draws too little ({drawn} pixels)");
+    assert_eq!(
+        differing, 0,
+        "GDAL's WMTS read differs from the tile in {differing} pixels"
+    );
+
+    // gdalinfo sees the grids' CRS for Web Mercator too.
+    let o = Command::new("gdalinfo")
+        .arg(format!(
+            "WMTS:{caps},layer=land_use,tilematrixset=WebMercatorQuad"
+        ))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && text.contains("Pseudo-Mercator"),
+        "{text}"
+    );
+}
+
+#[test]
+fn wmts_kvp_tiles_feature_info_and_exceptions() {
+    let (_tmp, _store, server) = serve_samples(&[]);
+    let (status, h, body) = server
+        .get("/wmts?SERVICE=WMTS&REQUEST=GetCapabilities", &[])
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(header(&h, "content-type").unwrap().contains("xml"));
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains("<ows:Identifier>VN2000TM3BenTreQuad</ows:Identifier>"));
+    assert!(
+        text.contains("<TopLeftCorner>-180 90</TopLeftCorner>"),
+        "CRS84 is lon, lat"
+    );
+
+    let grid = tms::vn2000_quad();
+    // Bến Tre town, at level 9 (1.25 m a pixel).
+    let at = |e: f64, n: f64, level: usize| {
+        let m = &grid.tile_matrices[level];
+        let size = m.cell_size * 256.0;
+        let col = ((e - 465_000.0) / size).floor() as u64;
+        let row = ((1_180_000.0 - n) / size).floor() as u64;
+        (row, col)
+    };
+    let (row, col) = at(590_400.0, 1_132_300.0, 9);
+    let kvp = format!(
+        "/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=land_use&STYLE=default&TILEMATRIXSET=VN2000TM3BenTreQuad&TILEMATRIX=9&TILEROW={row}&TILECOL={col}&FORMAT=image/png"
+    );
+    let (status, h, a) = server.get(&kvp, &[]).unwrap();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&a));
+    assert_eq!(header(&h, "content-type"), Some("image/png"));
+    let rest = format!("/wmts/1.0.0/land_use/default/VN2000TM3BenTreQuad/9/{row}/{col}.png");
+    let (_, _, b) = server.get(&rest, &[]).unwrap();
+    assert_eq!(a, b, "KVP and RESTful GetTile differ");
+
+    // GetFeatureInfo in the middle of that tile: the land-use parcel there, as GeoJSON.
+    let info = format!(
+        "/wmts?SERVICE=WMTS&REQUEST=GetFeatureInfo&VERSION=1.0.0&LAYER=land_use&STYLE=&TILEMATRIXSET=VN2000TM3BenTreQuad&TILEMATRIX=9&TILEROW={row}&TILECOL={col}&FORMAT=image/png&I=128&J=128&INFOFORMAT=application/json"
+    );
+    let (status, _, body) = server.get(&info, &[]).unwrap();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let fc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let features = fc["features"].as_array().unwrap();
+    assert_eq!(features.len(), 1, "{fc}");
+    assert!(features[0]["properties"]["lu_code"].is_string(), "{fc}");
+
+    // Exceptions: OWS reports with the standard codes and locators.
+    let base =
+        "/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=land_use&STYLE=&FORMAT=image/png";
+    let cases = [
+        (
+            format!("{base}&TILEMATRIXSET=VN2000TM3BenTreQuad&TILEMATRIX=3&TILEROW=8&TILECOL=0"),
+            400,
+            "TileOutOfRange",
+            "TILEROW",
+        ),
+        (
+            format!("{base}&TILEMATRIXSET=VN2000TM3BenTreQuad&TILEMATRIX=3&TILEROW=0&TILECOL=9"),
+            400,
+            "TileOutOfRange",
+            "TILECOL",
+        ),
+        (
+            format!("{base}&TILEMATRIXSET=Nowhere&TILEMATRIX=3&TILEROW=0&TILECOL=0"),
+            400,
+            "InvalidParameterValue",
+            "TILEMATRIXSET",
+        ),
+        (
+            format!("{base}&TILEMATRIXSET=WebMercatorQuad&TILEMATRIX=99&TILEROW=0&TILECOL=0"),
+            400,
+            "InvalidParameterValue",
+            "TILEMATRIX",
+        ),
+        (
+            format!("{base}&TILEMATRIXSET=WebMercatorQuad&TILEMATRIX=3&TILEROW=0"),
+            400,
+            "MissingParameterValue",
+            "TILECOL",
+        ),
+        (
+            base.replace("LAYER=land_use", "LAYER=nowhere")
+                + "&TILEMATRIXSET=WebMercatorQuad&TILEMATRIX=3&TILEROW=0&TILECOL=0",
+            400,
+            "InvalidParameterValue",
+            "LAYER",
+        ),
+        (
+            base.replace("STYLE=", "STYLE=neon")
+                + "&TILEMATRIXSET=WebMercatorQuad&TILEMATRIX=3&TILEROW=0&TILECOL=0",
+            400,
+            "InvalidParameterValue",
+            "STYLE",
+        ),
+        (
+            base.replace("image/png", "image/gif")
+                + "&TILEMATRIXSET=WebMercatorQuad&TILEMATRIX=3&TILEROW=0&TILECOL=0",
+            400,
+            "InvalidParameterValue",
+            "FORMAT",
+        ),
+        (
+            "/wmts?SERVICE=WMTS&REQUEST=GetLegend".to_string(),
+            501,
+            "OperationNotSupported",
+            "REQUEST",
+        ),
+        (
+            "/wmts?REQUEST=GetCapabilities".to_string(),
+            400,
+            "MissingParameterValue",
+            "SERVICE",
+        ),
+    ];
+    for (path, status, code, locator) in cases {
+        let (s, h, body) = server.get(&path, &[]).unwrap();
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(s, status, "{path}: {text}");
+        assert!(
+            header(&h, "content-type").unwrap().contains("xml"),
+            "{path}"
+        );
+        assert!(
+            text.contains(&format!("exceptionCode=\"{code}\""))
+                && text.contains(&format!("locator=\"{locator}\"")),
+            "{path}: {text}"
+        );
+    }
+    let (s, _, _) = server.get("/health", &[]).unwrap();
+    assert_eq!(s, 200);
+}
