@@ -193,6 +193,8 @@ fn access_matrix(store: &[String], catalog: Option<&std::path::Path>) {
             let caps = String::from_utf8_lossy(&caps).into_owned();
             let (_, _, caps111) = get("/wms?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1");
             let caps111 = String::from_utf8_lossy(&caps111).into_owned();
+            let (_, _, wmts) = get("/wmts?SERVICE=WMTS&REQUEST=GetCapabilities");
+            let wmts = String::from_utf8_lossy(&wmts).into_owned();
             let (s, _, metrics) = get("/metrics");
             assert_eq!(s, 200, "{who}: /metrics");
             let metrics = String::from_utf8_lossy(&metrics).into_owned();
@@ -303,6 +305,36 @@ fn access_matrix(store: &[String], catalog: Option<&std::path::Path>) {
                     "/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetLegendGraphic&LAYER={id}&FORMAT=image/png"
                 ));
                 assert_eq!(s == 200, *visible, "{ctx}: WMS GetLegendGraphic {s}");
+                // OGC API – Tiles and WMTS: the same rule in every grid.
+                let (s, _, _) = get(&format!("/collections/{id}/tiles/WorldCRS84Quad"));
+                assert_eq!(s == 200, *visible, "{ctx}: tileset {s}");
+                let (s, _, _) = get(&format!(
+                    "/collections/{id}/tiles/VN2000TM3BenTreQuad/0/0/0"
+                ));
+                assert_eq!(
+                    s == 200 || s == 204,
+                    *visible,
+                    "{ctx}: VN-2000 vector tile {s}"
+                );
+                let (s, h, _) = get(&format!("/collections/{id}/map/tiles/WorldCRS84Quad/0/0/1"));
+                assert_eq!(s == 200, *visible, "{ctx}: map tile {s}");
+                if s == 200 {
+                    let cache = header(&h, "cache-control").unwrap();
+                    assert_eq!(
+                        cache.starts_with("public"),
+                        *class == "open",
+                        "{ctx}: map tile {cache}"
+                    );
+                }
+                assert_eq!(
+                    wmts.contains(&format!("<ows:Identifier>{id}</ows:Identifier>")),
+                    *visible,
+                    "{ctx}: WMTS capabilities"
+                );
+                let (s, _, _) = get(&format!(
+                    "/wmts/1.0.0/{id}/default/WebMercatorQuad/0/0/0.png"
+                ));
+                assert_eq!(s == 200, *visible, "{ctx}: WMTS GetTile {s}");
                 let (s, _, _) = get(&format!("/styles/generic.json?layer={id}"));
                 assert_eq!(s == 200, *visible, "{ctx}: style {s}");
                 // A composite mixing this layer with an open one is all or nothing.
