@@ -18,7 +18,7 @@ export CARGO_TARGET_DIR=$FUZZ_TARGET
 
 corpus=$(mktemp -d)
 trap 'rm -rf "$corpus"' EXIT
-mkdir -p "$corpus"/{style,mapping,tcvn3,mvt_clip,cql2,features_query,wms_kvp,layer_lists}
+mkdir -p "$corpus"/{style,mapping,tcvn3,mvt_clip,cql2,features_query,wms_kvp,layer_lists,tile_requests}
 i=0
 for f in styles/*.json; do
   { printf '\x0b'; cat "$f"; } > "$corpus/style/seed$i"; i=$((i + 1))
@@ -54,13 +54,21 @@ for q in "SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=land_use,roads&STYLES=
   printf '%s' "$q" > "$corpus/wms_kvp/seed$i"; i=$((i + 1))
 done
 i=0
+for q in '\x00SERVICE=WMTS&REQUEST=GetTile&LAYER=land_use&STYLE=&TILEMATRIXSET=VN2000TM3BenTreQuad&TILEMATRIX=5&TILEROW=9&TILECOL=20&FORMAT=image/png' \
+         '\x00SERVICE=WMTS&REQUEST=GetFeatureInfo&LAYER=land_use&TILEMATRIXSET=WorldCRS84Quad&TILEMATRIX=9&TILEROW=227&TILECOL=813&I=10&J=200&INFOFORMAT=text/plain' \
+         '\x00SERVICE=WMTS&REQUEST=GetCapabilities' '\x01land_use/default/WebMercatorQuad/10/482/814.png' \
+         '\x02land_use/tiles/VN2000TM3BenTreQuad/3/2/5' '\x02land_use/map/tiles/WorldCRS84Quad/8/113/406' \
+         '\x02soil/tiles/WebMercatorQuad' '\x02roads/tiles'; do
+  printf "$q" > "$corpus/tile_requests/seed$i"; i=$((i + 1))
+done
+i=0
 for l in "land_use" "land_use,roads,admin_communes" "roads,roads,land_use" "a,b,c"; do
   printf '%s' "$l" > "$corpus/layer_lists/seed$i"; i=$((i + 1))
 done
 
 cd fuzz
 cargo fuzz build -s none 2>&1 | { grep -vE "^ +Compiling" || true; } >&2
-for target in mapping tcvn3 mvt_clip style cql2 features_query wms_kvp layer_lists; do
+for target in mapping tcvn3 mvt_clip style cql2 features_query wms_kvp layer_lists tile_requests; do
   echo "cuulong: fuzzing $target for ${SECONDS_EACH}s" >&2
   cargo fuzz run -s none "$target" "$corpus/$target" -- \
     -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -print_final_stats=1 2>&1 |
