@@ -444,3 +444,71 @@ print(json.dumps(out))
         "too few whole features compared ({compared})"
     );
 }
+
+#[test]
+fn configured_grids_are_served_and_bad_ones_stop_the_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = vec![
+        "--data-dir".to_string(),
+        tmp.path().join("s").display().to_string(),
+    ];
+    import_samples(&store);
+    // VN-2000 / UTM zone 48N (EPSG:3405): ten levels from 1 280 m a pixel.
+    let mut utm = tms::vn2000_quad();
+    utm.id = "VN2000UTM48NQuad".into();
+    utm.title = "VN-2000 / UTM 48N".into();
+    utm.crs = "http://www.opengis.net/def/crs/EPSG/0/3405".into();
+    utm.tile_matrices.truncate(10);
+    for (z, m) in utm.tile_matrices.iter_mut().enumerate() {
+        m.point_of_origin = [400_000.0, 1_300_000.0];
+        m.cell_size = 1280.0 / f64::from(1u32 << z);
+        m.scale_denominator = m.cell_size / 0.00028;
+    }
+    let grids = tmp.path().join("grids");
+    std::fs::create_dir(&grids).unwrap();
+    std::fs::write(grids.join("utm48n.json"), serde_json::to_vec(&utm).unwrap()).unwrap();
+    let dir = grids.display().to_string();
+    let server = Server::start(&store, &["--tile-matrix-sets", &dir]);
+    assert_eq!(grid(&server, "VN2000UTM48NQuad"), utm);
+    let (row, col) = tile_near(&server, "land_use", "VN2000UTM48NQuad", 6);
+    let (status, _, body) = server
+        .get(
+            &format!("/collections/land_use/tiles/VN2000UTM48NQuad/6/{row}/{col}"),
+            &[],
+        )
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(!Tile::decode(&body[..]).unwrap().layers[0]
+        .features
+        .is_empty());
+    let (status, _, caps) = server
+        .get("/wmts?SERVICE=WMTS&REQUEST=GetCapabilities", &[])
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&caps).contains("urn:ogc:def:crs:EPSG::3405"));
+    drop(server);
+
+    // A grid in a CRS cuulong cannot reproject to: the start stops, naming file and problem.
+    let mut lambert = utm.clone();
+    lambert.id = "Lambert93".into();
+    lambert.crs = "http://www.opengis.net/def/crs/EPSG/0/2154".into();
+    std::fs::write(
+        grids.join("zz_lambert.json"),
+        serde_json::to_vec(&lambert).unwrap(),
+    )
+    .unwrap();
+    let o = run(cuulong().args(&store).args([
+        "serve",
+        "--bind",
+        "127.0.0.1:0",
+        "--no-snapshot",
+        "--tile-matrix-sets",
+        &dir,
+    ]));
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("zz_lambert.json") && err.contains("2154"),
+        "{err}"
+    );
+}

@@ -13,7 +13,7 @@ use geo_types::Geometry;
 use geozero::mvt::{Message, Tile};
 
 use crate::error::ApiError;
-use crate::reproject::Reprojector;
+use crate::reproject::{AreaWarp, Reprojector};
 use crate::state::Served;
 
 /// A tile named by a request: the grid, the level id, the row and the column, checked
@@ -87,9 +87,9 @@ fn zoom_for(mercator_per_pixel: f64) -> u8 {
 
 /// Carries an EPSG:3857 geometry into the grid's CRS (east/north); `None` when a point has
 /// no image there.
-fn to_grid(r: &Reprojector, g: &Geometry<f64>) -> Option<Geometry<f64>> {
+fn to_grid(warp: &AreaWarp<'_>, g: &Geometry<f64>) -> Option<Geometry<f64>> {
     let mut pts: Vec<(f64, f64)> = g.coords_iter().map(|c| (c.x, c.y)).collect();
-    r.mercator_to_map(&mut pts);
+    warp.apply(&mut pts);
     if pts.iter().any(|p| !p.0.is_finite() || !p.1.is_finite()) {
         return None;
     }
@@ -118,7 +118,7 @@ pub fn vector_tile(
     let crs = tms
         .map_crs()
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let r = Reprojector::new(crs).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let r = Reprojector::cached(crs).map_err(|e| ApiError::Internal(e.to_string()))?;
     let b = tms.bounds(tile);
     let pad = (b[2] - b[0]) * f64::from(BUFFER) / f64::from(EXTENT);
     let padded = [b[0] - pad, b[1] - pad, b[2] + pad, b[3] + pad];
@@ -129,7 +129,9 @@ pub fn vector_tile(
     let zoom =
         zoom_for((envelope[2] - envelope[0]) / (width_px * (1.0 + 2.0 * pad / (b[2] - b[0]))));
     let transform = TileTransform::for_bounds(b, EXTENT, BUFFER);
-    let project = |g: &Geometry<f64>| to_grid(&r, g);
+    // One grid of exact points over the tile, interpolated for every vertex inside it.
+    let warp = AreaWarp::new(&r, envelope);
+    let project = |g: &Geometry<f64>| to_grid(&warp, g);
     let mut out = Vec::new();
     for l in layers {
         interrupt.check()?;
@@ -171,7 +173,7 @@ pub fn limits<'a>(tms: &'a TileMatrixSet, meta: &LayerMeta) -> Vec<Limits<'a>> {
 /// The layer's bounding box in the grid's CRS (its lon/lat box densified and carried over).
 pub fn grid_bbox(tms: &TileMatrixSet, meta: &LayerMeta) -> Option<[f64; 4]> {
     let b = meta.bbox?.0;
-    let r = Reprojector::new(tms.map_crs().ok()?).ok()?;
+    let r = Reprojector::cached(tms.map_crs().ok()?).ok()?;
     const STEPS: usize = 8;
     let mut pts = Vec::with_capacity(4 * STEPS + 1);
     for i in 0..=STEPS {

@@ -14,7 +14,7 @@ use crate::state::{AppState, Layers};
 
 /// A bbox in a CRS, x = east, y = north, from a lon/lat bbox (corners and edges densified).
 fn bbox_in(crs: MapCrs, lonlat: [f64; 4]) -> Option<[f64; 4]> {
-    let r = Reprojector::new(crs).ok()?;
+    let r = Reprojector::cached(crs).ok()?;
     const STEPS: usize = 8;
     let mut pts = Vec::new();
     for i in 0..=STEPS {

@@ -179,7 +179,7 @@ fn render_frame(
     background: Option<Rgba>,
     interrupt: &Interrupt,
 ) -> Result<Rendered, WmsError> {
-    let reprojector = Reprojector::new(frame.crs)?;
+    let reprojector = Reprojector::cached(frame.crs)?;
     let bounds = reprojector.mercator_envelope(frame.bbox)?;
     // Mercator metres per pixel at the map's centre, for the style zoom and generalisation.
     let metres_per_pixel = if frame.crs == MapCrs::WebMercator {
