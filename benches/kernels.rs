@@ -13,7 +13,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use cuulong_core::containment::RingBands;
 use cuulong_core::feature::{Field, FieldType, Schema};
 use cuulong_core::index::LayerIndex;
-use cuulong_core::layer::{Access, LayerId, LayerMeta};
+use cuulong_core::layer::{LayerId, LayerMeta};
 use cuulong_core::query::point_hits;
 use cuulong_core::render::{render, DrawLayer, MapRequest, MercatorView};
 use cuulong_core::source::LayerSource;
@@ -49,21 +49,10 @@ impl Rng {
 }
 
 fn meta(id: &str, fields: Vec<Field>, geometry_type: &str, count: i64) -> LayerMeta {
+    let id = LayerId::parse(id).expect("a valid layer id");
     LayerMeta {
-        id: LayerId::parse(id).expect("a valid layer id"),
-        title_vi: id.into(),
-        title_en: id.into(),
-        family: None,
-        geometry_type: geometry_type.into(),
-        access: Access::Open,
-        owner: None,
-        licence: None,
-        lineage: None,
-        version: 1,
-        updated_at: chrono::Utc::now(),
-        bbox: None,
         feature_count: count,
-        schema: Schema::new(fields),
+        ..LayerMeta::new(id, geometry_type, Schema::new(fields))
     }
 }
 

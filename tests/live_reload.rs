@@ -182,19 +182,8 @@ fn reimport_under_load_swaps_without_failures() {
 
 /// The pixels of a PNG as RGB triples.
 fn rgb_pixels(png_bytes: &[u8]) -> Vec<[u8; 3]> {
-    let mut decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
-    decoder.set_transformations(png::Transformations::EXPAND);
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    let channels = info.color_type.samples();
-    buf[..info.buffer_size()]
-        .chunks(channels)
-        .map(|p| match channels {
-            1 | 2 => [p[0]; 3],
-            _ => [p[0], p[1], p[2]],
-        })
-        .collect()
+    let (_, _, rgba) = png_rgba(png_bytes);
+    rgba.chunks(4).map(|p| [p[0], p[1], p[2]]).collect()
 }
 
 /// An edited style reaches the web map's style and the WMS images together, without a

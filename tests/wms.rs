@@ -59,24 +59,10 @@ struct Image {
 
 impl Image {
     fn decode(bytes: &[u8]) -> Image {
-        let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
-        decoder.set_transformations(png::Transformations::EXPAND);
-        let mut reader = decoder.read_info().unwrap();
-        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-        let info = reader.next_frame(&mut buf).unwrap();
-        let channels = info.color_type.samples();
-        let mut rgba = Vec::with_capacity((info.width * info.height * 4) as usize);
-        for px in buf[..info.buffer_size()].chunks(channels) {
-            match channels {
-                4 => rgba.extend_from_slice(px),
-                3 => rgba.extend_from_slice(&[px[0], px[1], px[2], 255]),
-                2 => rgba.extend_from_slice(&[px[0], px[0], px[0], px[1]]),
-                _ => rgba.extend_from_slice(&[px[0], px[0], px[0], 255]),
-            }
-        }
+        let (width, height, rgba) = png_rgba(bytes);
         Image {
-            width: info.width,
-            height: info.height,
+            width,
+            height,
             rgba,
         }
     }

@@ -11,25 +11,6 @@ use std::process::Command;
 use common::*;
 use cuulong_core::tms;
 
-/// Decodes a PNG into RGBA rows.
-fn rgba(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
-    let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
-    decoder.set_transformations(png::Transformations::EXPAND);
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    let channels = info.color_type.samples();
-    let mut out = Vec::with_capacity((info.width * info.height * 4) as usize);
-    for px in buf[..info.buffer_size()].chunks(channels) {
-        match channels {
-            4 => out.extend_from_slice(px),
-            3 => out.extend_from_slice(&[px[0], px[1], px[2], 255]),
-            _ => out.extend_from_slice(&[px[0], px[0], px[0], 255]),
-        }
-    }
-    (info.width, info.height, out)
-}
-
 #[test]
 fn owslib_and_gdal_read_wmts_in_vn2000_and_web_mercator() {
     if !test_tools() {
@@ -104,8 +85,8 @@ print(json.dumps({
             &[],
         )
         .unwrap();
-    let (w, h, ours) = rgba(&tile);
-    let (gw, gh, gdal) = rgba(&std::fs::read(&out).unwrap());
+    let (w, h, ours) = png_rgba(&tile);
+    let (gw, gh, gdal) = png_rgba(&std::fs::read(&out).unwrap());
     assert_eq!((w, h), (gw, gh));
     let differing = ours
         .chunks(4)

@@ -391,26 +391,15 @@ impl LayerSource for LayerIndex {
 mod tests {
     use super::*;
     use crate::feature::{Field, FieldType, Schema};
-    use crate::layer::{Access, LayerId};
+    use crate::layer::LayerId;
     use crate::tile::TileId;
     use geo_types::polygon;
 
     fn meta() -> LayerMeta {
+        let schema = Schema::new(vec![Field::new("lu_code", FieldType::Text)]);
         LayerMeta {
-            id: LayerId::parse("lu").unwrap(),
-            title_vi: "lu".into(),
-            title_en: "lu".into(),
-            family: None,
-            geometry_type: "MultiPolygon".into(),
-            access: Access::Open,
-            owner: None,
-            licence: None,
-            lineage: None,
-            version: 1,
-            updated_at: chrono::Utc::now(),
-            bbox: None,
             feature_count: 2,
-            schema: Schema::new(vec![Field::new("lu_code", FieldType::Text)]),
+            ..LayerMeta::new(LayerId::parse("lu").unwrap(), "MultiPolygon", schema)
         }
     }
 

@@ -164,6 +164,27 @@ pub struct LayerMeta {
 }
 
 impl LayerMeta {
+    /// An open layer of version 1 made now, titled by its id, without extent or count: what a
+    /// layer built by code (rather than imported) starts from; set the rest with `..`.
+    pub fn new(id: LayerId, geometry_type: &str, schema: Schema) -> Self {
+        Self {
+            title_vi: id.to_string(),
+            title_en: id.to_string(),
+            id,
+            family: None,
+            geometry_type: geometry_type.to_owned(),
+            access: Access::Open,
+            owner: None,
+            licence: None,
+            lineage: None,
+            version: 1,
+            updated_at: Utc::now(),
+            bbox: None,
+            feature_count: 0,
+            schema,
+        }
+    }
+
     pub fn from_def(def: LayerDef, version: i64, bbox: Option<Bbox>, feature_count: i64) -> Self {
         Self {
             id: def.id,

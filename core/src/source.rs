@@ -342,22 +342,7 @@ mod tests {
                 Field::new("from", FieldType::Date),
             ],
         };
-        let meta = LayerMeta {
-            id: LayerId::parse("cells").unwrap(),
-            title_vi: "Ô".into(),
-            title_en: "Cells".into(),
-            family: None,
-            geometry_type: "Polygon".into(),
-            access: crate::Access::Open,
-            owner: None,
-            licence: None,
-            lineage: None,
-            version: 1,
-            updated_at: chrono::Utc::now(),
-            bbox: None,
-            feature_count: 0,
-            schema,
-        };
+        let meta = LayerMeta::new(LayerId::parse("cells").unwrap(), "Polygon", schema);
         // Ten 0.01° squares along the equator, ids 10..=1 (reverse of their order).
         let features = (0..10)
             .map(|k| {

@@ -9,7 +9,7 @@ use axum::http::{Method, Request};
 use axum::Router;
 use chrono::NaiveDate;
 use cuulong_core::access::Caller;
-use cuulong_core::{Access, Feature, Field, FieldType, LayerId, LayerMeta, Schema, Value};
+use cuulong_core::{Feature, Field, FieldType, LayerId, LayerMeta, Schema, Value};
 use geo_types::{line_string, polygon, Geometry};
 use tower::ServiceExt;
 
@@ -25,21 +25,12 @@ pub struct Harness {
 }
 
 fn meta(id: &str, family: &str, geometry_type: &str, fields: Vec<Field>, n: usize) -> LayerMeta {
+    let layer = LayerId::parse(id).expect("a valid id");
     LayerMeta {
-        id: LayerId::parse(id).expect("a valid id"),
         title_vi: format!("{id} (thử)"),
-        title_en: id.to_owned(),
         family: Some(family.to_owned()),
-        geometry_type: geometry_type.to_owned(),
-        access: Access::Open,
-        owner: None,
-        licence: None,
-        lineage: None,
-        version: 1,
-        updated_at: chrono::Utc::now(),
-        bbox: None,
         feature_count: n as i64,
-        schema: Schema::new(fields),
+        ..LayerMeta::new(layer, geometry_type, Schema::new(fields))
     }
 }
 

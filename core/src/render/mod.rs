@@ -314,7 +314,7 @@ mod tests {
     use super::*;
     use crate::feature::{Feature, Field, FieldType, Schema, Value};
     use crate::index::LayerIndex;
-    use crate::layer::{Access, LayerId, LayerMeta};
+    use crate::layer::{LayerId, LayerMeta};
     use crate::style::Style;
     use crate::tile::to_mercator;
     use ab_glyph::Font;
@@ -322,24 +322,14 @@ mod tests {
     use geo_types::Geometry;
 
     fn meta() -> LayerMeta {
+        let schema = Schema::new(vec![
+            Field::new("lu_code", FieldType::Text),
+            Field::new("name", FieldType::Text),
+        ]);
         LayerMeta {
-            id: LayerId::parse("land_use").unwrap(),
-            title_vi: "Đất".into(),
-            title_en: "Land".into(),
             family: Some("land_use".into()),
-            geometry_type: "Polygon".into(),
-            access: Access::Open,
-            owner: None,
-            licence: None,
-            lineage: None,
-            version: 1,
-            updated_at: chrono::Utc::now(),
-            bbox: None,
             feature_count: 2,
-            schema: Schema::new(vec![
-                Field::new("lu_code", FieldType::Text),
-                Field::new("name", FieldType::Text),
-            ]),
+            ..LayerMeta::new(LayerId::parse("land_use").unwrap(), "Polygon", schema)
         }
     }
 
