@@ -512,3 +512,68 @@ fn configured_grids_are_served_and_bad_ones_stop_the_start() {
         "{err}"
     );
 }
+
+#[test]
+fn dataset_tiles_select_collections_in_every_grid() {
+    let (_tmp, _store, server) = serve_samples(&[]);
+    let sets = json(&server, "/tiles");
+    assert_eq!(sets["tilesets"].as_array().unwrap().len(), GRIDS.len());
+    let doc = json(
+        &server,
+        "/tiles/VN2000TM3BenTreQuad?collections=land_use,soil",
+    );
+    let ids: Vec<&str> = doc["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["land_use", "soil"]);
+    let all = json(&server, "/tiles/VN2000TM3BenTreQuad");
+    assert!(all["layers"].as_array().unwrap().len() >= 8, "{all}");
+    // A tile inside the layers' limits, with one MVT layer per selected collection.
+    let limits = doc["tileMatrixSetLimits"].as_array().unwrap();
+    let l5 = limits.iter().find(|l| l["tileMatrix"] == "5").unwrap();
+    let row = (l5["minTileRow"].as_u64().unwrap() + l5["maxTileRow"].as_u64().unwrap()) / 2;
+    let col = (l5["minTileCol"].as_u64().unwrap() + l5["maxTileCol"].as_u64().unwrap()) / 2;
+    let path = format!("/tiles/VN2000TM3BenTreQuad/5/{row}/{col}?collections=land_use,soil");
+    let (status, _, body) = server.get(&path, &[]).unwrap();
+    assert_eq!(status, 200, "{path}");
+    let names: Vec<String> = Tile::decode(&body[..])
+        .unwrap()
+        .layers
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
+    assert_eq!(names, ["land_use", "soil"], "{path}");
+    let (status, _, _) = server
+        .get(
+            &format!("/tiles/VN2000TM3BenTreQuad/5/{row}/{col}?collections=nowhere"),
+            &[],
+        )
+        .unwrap();
+    assert_eq!(status, 404);
+    // The dataset's map tile is the WMS map of the same layers and frame.
+    let g = tms::world_crs84_quad();
+    let (row, col) = tile_near(&server, "land_use", "WorldCRS84Quad", 9);
+    let b = g.bounds(g.tile("9", row, col).unwrap());
+    let (status, _, tile) = server
+        .get(
+            &format!(
+                "/map/tiles/WorldCRS84Quad/9/{row}/{col}?collections=land_use,provincial_roads"
+            ),
+            &[],
+        )
+        .unwrap();
+    assert_eq!(status, 200);
+    let wms = format!(
+        "/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=land_use,provincial_roads&STYLES=&CRS=CRS:84&BBOX={},{},{},{}&WIDTH=256&HEIGHT=256&FORMAT=image/png&TRANSPARENT=TRUE",
+        b[0], b[1], b[2], b[3]
+    );
+    let (_, _, map) = server.get(&wms, &[]).unwrap();
+    assert_eq!(tile, map, "dataset map tile differs from {wms}");
+    // XYZ tiles and TileJSON keep their paths beside the dataset's.
+    let (status, h, _) = server.get("/tiles/land_use.json", &[]).unwrap();
+    assert_eq!(status, 200);
+    assert!(header(&h, "content-type").unwrap().contains("json"));
+}

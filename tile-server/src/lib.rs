@@ -133,8 +133,19 @@ pub fn app(state: Arc<AppState>) -> Router {
             "/query/summary",
             axum::routing::post(query::summary).get(query::summary),
         )
-        .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::tile))
-        .route("/tiles/{layers}", get(tiles::tilejson))
+        // XYZ tiles and TileJSON, or the dataset's OGC API tiles (told apart by `.mvt`/`.json`).
+        .route(
+            "/tiles/{a}/{b}/{c}/{d}",
+            get(ogc_tiles::dataset_vector_tile),
+        )
+        .route("/tiles/{segment}", get(ogc_tiles::dataset_tileset))
+        .route("/tiles", get(ogc_tiles::dataset_tilesets))
+        .route("/map/tiles", get(ogc_tiles::dataset_tilesets))
+        .route("/map/tiles/{segment}", get(ogc_tiles::dataset_tileset))
+        .route(
+            "/map/tiles/{tms}/{level}/{row}/{col}",
+            get(ogc_tiles::dataset_map_tile),
+        )
         .route("/styles/{name}", get(web::style))
         .route("/map", get(web::map_page))
         .route("/wms", get(wms::wms))

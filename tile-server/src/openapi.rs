@@ -311,7 +311,39 @@ fn tiles_paths(ids: &[&str], grids: &[&str]) -> serde_json::Map<String, Json> {
             "responses": {"200": response("Tileset", &[("application/json", json!({"type": "object", "required": ["dataType", "crs", "links"]}))]),
                 "404": error("Not found")}}})
     };
+    let collections = query_param(
+        "collections",
+        "Comma list of up to 64 collection ids, one tile layer each; empty = every collection the caller may see",
+        json!({"type": "string", "pattern": "^([a-z][a-z0-9_]{0,47}(,[a-z][a-z0-9_]{0,47}){0,63})?$"}),
+        false,
+    );
+    let dataset_tile_params = |format: Json| {
+        let mut p = tile_params(format);
+        p.remove(0);
+        p.push(collections.clone());
+        p
+    };
     let paths = json!({
+        "/tiles": {"get": {"summary": "Vector tilesets of the dataset, one per grid", "operationId": "getDatasetVectorTileSetsList",
+            "responses": {"200": response("Tilesets", &[("application/json", json!({"type": "object", "required": ["tilesets"]}))])}}},
+        "/tiles/{tileMatrixSetId}": {"get": {"summary": "The dataset's vector tileset in a grid", "operationId": "describeDatasetVectorTileset",
+            "parameters": [tms_id.clone(), collections.clone()],
+            "responses": {"200": response("Tileset", &[("application/json", json!({"type": "object", "required": ["dataType", "crs", "links"]}))]),
+                "400": error("Invalid parameter"), "404": error("Not found")}}},
+        "/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}": {"get": {
+            "summary": "A vector tile of the selected collections (one layer each) in the grid's CRS", "operationId": "getDatasetVectorTile",
+            "parameters": dataset_tile_params(json!({"type": "string", "enum": ["mvt", ""]})),
+            "responses": tile_responses(&["application/vnd.mapbox-vector-tile"])}},
+        "/map/tiles": {"get": {"summary": "Map tilesets of the dataset, one per grid", "operationId": "getDatasetMapTileSetsList",
+            "responses": {"200": response("Tilesets", &[("application/json", json!({"type": "object", "required": ["tilesets"]}))])}}},
+        "/map/tiles/{tileMatrixSetId}": {"get": {"summary": "The dataset's map tileset in a grid", "operationId": "describeDatasetMapTileset",
+            "parameters": [tms_id.clone(), collections.clone()],
+            "responses": {"200": response("Tileset", &[("application/json", json!({"type": "object", "required": ["dataType", "crs", "links"]}))]),
+                "400": error("Invalid parameter"), "404": error("Not found")}}},
+        "/map/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}": {"get": {
+            "summary": "A map tile of the selected collections, drawn in order with their default styles", "operationId": "getDatasetMapTile",
+            "parameters": dataset_tile_params(json!({"type": "string", "enum": ["png", "jpeg", ""]})),
+            "responses": tile_responses(&["image/png", "image/jpeg"])}},
         "/tileMatrixSets": {"get": {"summary": "Tile matrix sets (grids) served", "operationId": "getTileMatrixSetsList",
             "responses": {"200": response("Grids", &[("application/json", json!({"type": "object", "required": ["tileMatrixSets"]}))])}}},
         "/tileMatrixSets/{tileMatrixSetId}": {"get": {"summary": "A grid as OGC TMS 2.0 JSON", "operationId": "getTileMatrixSet",

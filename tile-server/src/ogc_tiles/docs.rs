@@ -8,11 +8,13 @@ use super::grid::limits;
 use crate::http::link;
 
 /// The conformance classes of OGC API – Tiles 1.0 and TMS 2.0 that cuulong implements.
-pub const CONFORMANCE: [&str; 8] = [
+pub const CONFORMANCE: [&str; 10] = [
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/dataset-tilesets",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/collections-selection",
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/png",
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/jpeg",
@@ -46,11 +48,15 @@ impl Kind {
         }
     }
 
-    /// The tilesets path of collection `id`.
-    fn path(self, id: &str) -> String {
+    /// The tilesets path of `scope`.
+    fn path(self, scope: &Scope<'_>) -> String {
+        let prefix = match scope {
+            Scope::Collection(m) => format!("/collections/{}", m.id),
+            Scope::Dataset(_) => String::new(),
+        };
         match self {
-            Kind::Vector => format!("/collections/{id}/tiles"),
-            Kind::Map => format!("/collections/{id}/map/tiles"),
+            Kind::Vector => format!("{prefix}/tiles"),
+            Kind::Map => format!("{prefix}/map/tiles"),
         }
     }
 
@@ -58,6 +64,29 @@ impl Kind {
         match self {
             Kind::Vector => MVT,
             Kind::Map => "image/png",
+        }
+    }
+}
+
+/// What a tileset covers: one collection, or the dataset (the collections a request selects,
+/// every visible one by default).
+pub enum Scope<'a> {
+    Collection(&'a LayerMeta),
+    Dataset(Vec<&'a LayerMeta>),
+}
+
+impl Scope<'_> {
+    fn title(&self) -> String {
+        match self {
+            Scope::Collection(m) => format!("{} / {}", m.title_vi, m.title_en),
+            Scope::Dataset(_) => "cuulong — dữ liệu tỉnh Vĩnh Long (Bến Tre cũ) / Vĩnh Long province data (former Bến Tre)".into(),
+        }
+    }
+
+    fn metas(&self) -> Vec<&LayerMeta> {
+        match self {
+            Scope::Collection(m) => vec![m],
+            Scope::Dataset(ms) => ms.clone(),
         }
     }
 }
@@ -84,14 +113,13 @@ pub fn tile_matrix_sets(grids: &[TileMatrixSet], base: &str) -> serde_json::Valu
 }
 
 /// The summary of one tileset, as the tilesets list has it.
-fn summary(grid: &TileMatrixSet, meta: &LayerMeta, kind: Kind, base: &str) -> serde_json::Value {
-    let id = &meta.id;
+fn summary(grid: &TileMatrixSet, scope: &Scope<'_>, kind: Kind, base: &str) -> serde_json::Value {
     let mut v = serde_json::json!({
-        "title": format!("{} / {} — {}", meta.title_vi, meta.title_en, grid.id),
+        "title": format!("{} — {}", scope.title(), grid.id),
         "dataType": kind.data_type(),
         "crs": grid.crs,
         "links": [
-            link(format!("{base}{}/{}", kind.path(id.as_str()), grid.id), "self", "application/json", "Tileset metadata"),
+            link(format!("{base}{}/{}", kind.path(scope), grid.id), "self", "application/json", "Tileset metadata"),
             link(format!("{base}/tileMatrixSets/{}", grid.id), TILING_SCHEME, "application/json", &grid.title),
         ],
     });
@@ -101,56 +129,83 @@ fn summary(grid: &TileMatrixSet, meta: &LayerMeta, kind: Kind, base: &str) -> se
     v
 }
 
-/// `/collections/{id}/tiles` or `/collections/{id}/map/tiles`: one tileset per grid.
+/// `/collections/{id}/tiles`, `/tiles` or their map twins: one tileset per grid.
 pub fn tilesets(
     grids: &[TileMatrixSet],
-    meta: &LayerMeta,
+    scope: &Scope<'_>,
     kind: Kind,
     base: &str,
 ) -> serde_json::Value {
-    let path = kind.path(meta.id.as_str());
+    let path = kind.path(scope);
     serde_json::json!({
-        "tilesets": grids.iter().map(|g| summary(g, meta, kind, base)).collect::<Vec<_>>(),
+        "tilesets": grids.iter().map(|g| summary(g, scope, kind, base)).collect::<Vec<_>>(),
         "links": [link(format!("{base}{path}"), "self", "application/json", "Tilesets")],
     })
 }
 
-/// `/collections/{id}/tiles/{tms}` or its map twin: the summary, the limits per level, the
-/// layer and the tile URL template.
+/// The rows and columns per level that hold some of the layers in scope (their union).
+fn scope_limits(grid: &TileMatrixSet, scope: &Scope<'_>) -> Vec<serde_json::Value> {
+    let mut by_level: std::collections::BTreeMap<usize, (String, [u64; 4])> = Default::default();
+    for meta in scope.metas() {
+        for l in limits(grid, meta) {
+            let Some(level) = grid.level(l.level) else {
+                continue;
+            };
+            let e = by_level
+                .entry(level)
+                .or_insert((l.level.to_owned(), [u64::MAX, 0, u64::MAX, 0]));
+            e.1 = [
+                e.1[0].min(l.rows.0),
+                e.1[1].max(l.rows.1),
+                e.1[2].min(l.cols.0),
+                e.1[3].max(l.cols.1),
+            ];
+        }
+    }
+    by_level
+        .into_values()
+        .map(|(level, [r0, r1, c0, c1])| {
+            serde_json::json!({
+                "tileMatrix": level,
+                "minTileRow": r0, "maxTileRow": r1, "minTileCol": c0, "maxTileCol": c1,
+            })
+        })
+        .collect()
+}
+
+/// A tileset's metadata: the summary, the limits per level, the layers and the tile URL
+/// template (for the dataset, `?collections=` selects layers).
 pub fn tileset(
     grid: &TileMatrixSet,
-    meta: &LayerMeta,
+    scope: &Scope<'_>,
     kind: Kind,
     base: &str,
 ) -> serde_json::Value {
-    let mut doc = summary(grid, meta, kind, base);
-    doc["tileMatrixSetLimits"] = limits(grid, meta)
+    let mut doc = summary(grid, scope, kind, base);
+    doc["tileMatrixSetLimits"] = scope_limits(grid, scope).into();
+    doc["layers"] = scope
+        .metas()
         .iter()
-        .map(|l| {
+        .map(|meta| {
             serde_json::json!({
-                "tileMatrix": l.level,
-                "minTileRow": l.rows.0, "maxTileRow": l.rows.1,
-                "minTileCol": l.cols.0, "maxTileCol": l.cols.1,
+                "id": meta.id,
+                "title": format!("{} / {}", meta.title_vi, meta.title_en),
+                "dataType": kind.data_type(),
+                "geometryDimension": geometry_dimension(&meta.geometry_type),
+                "propertiesSchema": {
+                    "type": "object",
+                    "properties": meta.schema.fields.iter().map(|f| {
+                        let (kind, _) = f.kind.json_schema();
+                        (f.name.clone(), serde_json::json!({"type": kind}))
+                    }).collect::<serde_json::Map<_, _>>(),
+                },
             })
         })
         .collect::<Vec<_>>()
         .into();
-    doc["layers"] = serde_json::json!([{
-        "id": meta.id,
-        "title": format!("{} / {}", meta.title_vi, meta.title_en),
-        "dataType": kind.data_type(),
-        "geometryDimension": geometry_dimension(&meta.geometry_type),
-        "propertiesSchema": {
-            "type": "object",
-            "properties": meta.schema.fields.iter().map(|f| {
-                let (kind, _) = f.kind.json_schema();
-                (f.name.clone(), serde_json::json!({"type": kind}))
-            }).collect::<serde_json::Map<_, _>>(),
-        },
-    }]);
     let template = format!(
         "{base}{}/{}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}",
-        kind.path(meta.id.as_str()),
+        kind.path(scope),
         grid.id
     );
     if let Some(links) = doc["links"].as_array_mut() {

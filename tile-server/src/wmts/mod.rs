@@ -230,7 +230,7 @@ async fn get_tile(
 ) -> Result<Response, WmtsError> {
     let (layer, request) = q.resolve(state, caller)?;
     check_style(state, &layer, q)?;
-    Ok(serve_map_tile(state, layer, &request, q.style(), q.jpeg, headers).await?)
+    Ok(serve_map_tile(state, vec![layer], &request, q.style(), q.jpeg, headers).await?)
 }
 
 /// A STYLE the layer does not have is `InvalidParameterValue` (locator STYLE).
