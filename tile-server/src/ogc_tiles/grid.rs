@@ -207,9 +207,9 @@ mod tests {
 
     #[test]
     fn generalisation_follows_the_grid_pixel() {
-        // A WebMercatorQuad pixel at z10 is z10; a 0.15 m pixel is past the last band.
+        // A WebMercatorQuad pixel at z10 is z10; a 0.15 m pixel is z20, past the last band.
         assert_eq!(zoom_for(2.0 * HALF_WORLD / 256.0 / 1024.0), 10);
-        assert_eq!(zoom_for(0.15), 24);
+        assert_eq!(zoom_for(0.15), 20);
         assert_eq!(zoom_for(1e9), 0);
     }
 }
