@@ -133,12 +133,13 @@ pub fn app(state: Arc<AppState>) -> Router {
             "/query/summary",
             axum::routing::post(query::summary).get(query::summary),
         )
-        // XYZ tiles and TileJSON, or the dataset's OGC API tiles (told apart by `.mvt`/`.json`).
+        // XYZ tiles and TileJSON, or the dataset's OGC API tiles (told apart by `.mvt`/`.json`
+        // and the grid id). The patterns keep the XYZ names: they are the routes' metric labels.
         .route(
-            "/tiles/{a}/{b}/{c}/{d}",
+            "/tiles/{layers}/{z}/{x}/{y}",
             get(ogc_tiles::dataset_vector_tile),
         )
-        .route("/tiles/{segment}", get(ogc_tiles::dataset_tileset))
+        .route("/tiles/{layers}", get(ogc_tiles::dataset_tileset))
         .route("/tiles", get(ogc_tiles::dataset_tilesets))
         .route("/map/tiles", get(ogc_tiles::dataset_tilesets))
         .route("/map/tiles/{segment}", get(ogc_tiles::dataset_tileset))
