@@ -35,3 +35,27 @@ big_layer() {
   [ -f "$path" ] || /usr/bin/python3 scripts/make_big_layer.py "$1" "$path" >&2
   echo "$path"
 }
+
+# Runs wrk (-t2, $CONNS connections, $DURATION s, gzip accepted) cycling through the request
+# paths of the file PATHS against BASE_URL; prints one row "NAME req/s p50 p99 non-2xx" and
+# keeps the rate in $FIX/rps_NAME. Any non-2xx answer fails the run.
+wrk_paths() { # NAME BASE_URL PATHS
+  cat > "$FIX/$1.lua" <<LUA
+local paths = {}
+for line in io.lines("$3") do paths[#paths + 1] = line end
+local i = 0
+request = function()
+  i = i % #paths + 1
+  return wrk.format("GET", paths[i], {["Accept-Encoding"] = "gzip"})
+end
+LUA
+  local out rps p50 p99 errs
+  out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -s "$FIX/$1.lua" "$2")
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  p50=$(echo "$out" | awk '$1=="50%" {print $2}')
+  p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+  errs=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
+  printf '%-34s %12s %10s %10s %8s\n' "$1" "$rps" "$p50" "$p99" "${errs:-0}"
+  if [ -n "$errs" ] && [ "$errs" != 0 ]; then echo "non-2xx answers: the run does not count" >&2; exit 1; fi
+  echo "$rps" > "$FIX/rps_$1"
+}

@@ -46,29 +46,9 @@ for grid, levels in (("WebMercatorQuad", range(8, 17)), ("VN2000TM3BenTreQuad", 
     print(f"{grid}: {len(out)} tiles", file=sys.stderr)
 PY
 
-run() { # grid
-  cat > "$FIX/grid_$1.lua" <<LUA
-local paths = {}
-for line in io.lines("$FIX/grid_paths_$1.txt") do paths[#paths + 1] = line end
-local i = 0
-request = function()
-  i = i % #paths + 1
-  return wrk.format("GET", paths[i], {["Accept-Encoding"] = "gzip"})
-end
-LUA
-  local out rps p50 p99 errs
-  out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -s "$FIX/grid_$1.lua" http://127.0.0.1:$PORT)
-  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-  p50=$(echo "$out" | awk '$1=="50%" {print $2}')
-  p99=$(echo "$out" | awk '$1=="99%" {print $2}')
-  errs=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
-  printf '%-24s %12s %10s %10s %8s\n' "$1" "$rps" "$p50" "$p99" "${errs:-0}"
-  if [ -n "$errs" ] && [ "$errs" != 0 ]; then echo "non-2xx answers: the run does not count" >&2; exit 1; fi
-  echo "$rps" > "$FIX/rps_grid_$1"
-}
-
-printf '%-24s %12s %10s %10s %8s\n' "grid (wrk -t2 -c$CONNS -d${DURATION}s)" "requests/s" "p50" "p99" "non-2xx"
-run WebMercatorQuad
-run VN2000TM3BenTreQuad
+printf '%-34s %12s %10s %10s %8s\n' "grid (wrk -t2 -c$CONNS -d${DURATION}s)" "requests/s" "p50" "p99" "non-2xx"
+for grid in WebMercatorQuad VN2000TM3BenTreQuad; do
+  wrk_paths "grid_$grid" "http://127.0.0.1:$PORT" "$FIX/grid_paths_$grid.txt"
+done
 awk -v a="$(cat "$FIX/rps_grid_VN2000TM3BenTreQuad")" -v b="$(cat "$FIX/rps_grid_WebMercatorQuad")" \
   'BEGIN { printf "VN-2000 / Web Mercator throughput: %.0f%%\n", 100 * a / b }'

@@ -85,35 +85,14 @@ for grid, levels in (("WebMercatorQuad", range(8, 17)), ("VN2000TM3BenTreQuad", 
     open(f"{fix}/tipg_paths_tipg_{grid}.txt", "w").write("".join(p + "\n" for p in theirs))
 PY
 
-run() { # name port paths
-  cat > "$FIX/tipg_$1.lua" <<LUA
-local paths = {}
-for line in io.lines("$3") do paths[#paths + 1] = line end
-local i = 0
-request = function()
-  i = i % #paths + 1
-  return wrk.format("GET", paths[i], {["Accept-Encoding"] = "gzip"})
-end
-LUA
-  local out rps p50 p99 errs
-  out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -s "$FIX/tipg_$1.lua" "http://127.0.0.1:$2")
-  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-  p50=$(echo "$out" | awk '$1=="50%" {print $2}')
-  p99=$(echo "$out" | awk '$1=="99%" {print $2}')
-  errs=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
-  printf '%-34s %12s %10s %10s %8s\n' "$1" "$rps" "$p50" "$p99" "${errs:-0}"
-  if [ -n "$errs" ] && [ "$errs" != 0 ]; then echo "non-2xx answers: the run does not count" >&2; exit 1; fi
-  echo "$rps" > "$FIX/rps_tipg_$1"
-}
-
 printf '%-34s %12s %10s %10s %8s\n' "server/grid (wrk -t2 -c$CONNS -d${DURATION}s)" "requests/s" "p50" "p99" "non-2xx"
 # cuulong first: tipg keeps working on requests wrk has given up on, which would take CPU
 # from whatever runs next; between tipg's runs it gets time to finish them.
 for grid in WebMercatorQuad VN2000TM3BenTreQuad; do
-  run "cuulong_$grid" 18096 "$FIX/tipg_paths_cuulong_$grid.txt"
+  wrk_paths "tipg_cuulong_$grid" http://127.0.0.1:18096 "$FIX/tipg_paths_cuulong_$grid.txt"
 done
 for grid in WebMercatorQuad VN2000TM3BenTreQuad; do
-  run "tipg_$grid" 18097 "$FIX/tipg_paths_tipg_$grid.txt"
+  wrk_paths "tipg_tipg_$grid" http://127.0.0.1:18097 "$FIX/tipg_paths_tipg_$grid.txt"
   sleep 15
 done
 for grid in WebMercatorQuad VN2000TM3BenTreQuad; do
