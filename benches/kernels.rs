@@ -18,7 +18,7 @@ use cuulong_core::query::point_hits;
 use cuulong_core::render::{render, DrawLayer, MapRequest, MercatorView};
 use cuulong_core::source::LayerSource;
 use cuulong_core::style::Style;
-use cuulong_core::tile::{tile_size, to_mercator, TileId, HALF_WORLD};
+use cuulong_core::tile::{tile_size, to_lonlat, to_mercator, TileId, HALF_WORLD};
 use cuulong_core::{Feature, Value};
 use geo::coordinate_position::coord_pos_relative_to_ring;
 use geo_types::{Coord, Geometry, LineString, Polygon};
@@ -100,6 +100,36 @@ fn parcels() -> LayerIndex {
         ),
         features,
     )
+}
+
+/// The dense layer of issue 18: 200 000 squares of 240 m on a 300 m grid (500 × 400 cells,
+/// 150 km × 120 km around Bến Tre, in EPSG:3857 metres), so a cell is ~2 px wide at z10 and
+/// ~4 px at z11: every one must be drawn, filled and outlined.
+fn dense_grid() -> LayerIndex {
+    const PITCH: f64 = 300.0;
+    const SIDE: f64 = 240.0;
+    let (cx, cy) = to_mercator(106.40, 10.075);
+    let (x0, y0) = (cx - 250.0 * PITCH, cy - 200.0 * PITCH);
+    let mut features = Vec::with_capacity(200_000);
+    for i in 0..500 {
+        for j in 0..400 {
+            let (mx, my) = (x0 + f64::from(i) * PITCH, y0 + f64::from(j) * PITCH);
+            let corners = [
+                (mx, my),
+                (mx + SIDE, my),
+                (mx + SIDE, my + SIDE),
+                (mx, my + SIDE),
+            ];
+            let mut ring: Vec<(f64, f64)> = corners.iter().map(|&(x, y)| to_lonlat(x, y)).collect();
+            ring.push(ring[0]);
+            features.push(Feature {
+                id: features.len() as i64 + 1,
+                geometry: Geometry::Polygon(Polygon::new(LineString::from(ring), vec![])),
+                values: vec![],
+            });
+        }
+    }
+    LayerIndex::build(meta("dense_grid", vec![], "Polygon", 200_000), features)
 }
 
 /// One river polygon of 4 000 vertices across the province.
@@ -205,10 +235,85 @@ fn bench_tiles_and_maps(c: &mut Criterion) {
     g.finish();
 }
 
+/// A map request of `width`×`height` centred on lon/lat at (256-pixel) tile zoom `z`.
+fn view_at(z: u8, lon: f64, lat: f64, width: u32, height: u32) -> MercatorView {
+    let (x, y) = to_mercator(lon, lat);
+    let mpp = tile_size(z) / 256.0;
+    let (hw, hh) = (f64::from(width) * mpp / 2.0, f64::from(height) * mpp / 2.0);
+    MercatorView {
+        bbox: [x - hw, y - hh, x + hw, y + hh],
+        width,
+        height,
+    }
+}
+
+/// Map images of dense layers (issue 18): the 200 000-square grid with the generic style (fill
+/// and outline) at 256×256 z10–z12 and 1024×768, and the parcels at 1024×768.
+fn bench_dense_maps(c: &mut Criterion) {
+    let grid = dense_grid();
+    let parcels = parcels();
+    let generic = include_str!("../styles/generic.json").replace("{{layer}}", "dense_grid");
+    let generic = Style::parse("generic", &generic).expect("the generic style compiles");
+    let land_use = Style::parse("land_use", include_str!("../styles/land_use.json"))
+        .expect("the land-use style compiles");
+    let mut g = c.benchmark_group("render_dense");
+    g.sample_size(20);
+    let scenes: [(&str, &LayerIndex, &Style, &str, u8, u32, u32); 6] = [
+        ("grid_256_z10", &grid, &generic, "dense_grid", 10, 256, 256),
+        ("grid_256_z11", &grid, &generic, "dense_grid", 11, 256, 256),
+        ("grid_256_z12", &grid, &generic, "dense_grid", 12, 256, 256),
+        (
+            "grid_1024_z12",
+            &grid,
+            &generic,
+            "dense_grid",
+            12,
+            1024,
+            768,
+        ),
+        (
+            "parcels_1024_z11",
+            &parcels,
+            &land_use,
+            "land_use",
+            11,
+            1024,
+            768,
+        ),
+        (
+            "parcels_1024_z13",
+            &parcels,
+            &land_use,
+            "land_use",
+            13,
+            1024,
+            768,
+        ),
+    ];
+    for (name, layer, style, source_layer, z, width, height) in scenes {
+        let view = view_at(z, 106.38, 10.10, width, height);
+        let request = MapRequest {
+            width,
+            height,
+            bounds: view.bbox,
+            metres_per_pixel: (view.bbox[2] - view.bbox[0]) / f64::from(width),
+            projector: &view,
+            background: cuulong_core::style::Rgba::parse("#FFFFFF"),
+        };
+        let draw = [DrawLayer {
+            source: layer,
+            style_layers: style.layers_for(source_layer).collect(),
+        }];
+        g.bench_function(name, |b| b.iter(|| black_box(render(&request, &draw))));
+    }
+    g.finish();
+}
+
 criterion_group!(
     kernels,
     bench_point_in_polygon,
     bench_point_hits,
-    bench_tiles_and_maps
+    bench_tiles_and_maps,
+    bench_dense_maps
 );
 criterion_main!(kernels);

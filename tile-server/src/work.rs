@@ -150,10 +150,13 @@ impl Work {
     }
 }
 
-/// Bytes a `width` × `height` map takes to draw and encode: the RGBA pixmap, the unpremultiplied
-/// copy handed to the encoder and the encoded image (at worst about as large again).
+/// Bytes a `width` × `height` map takes to draw and encode: the RGBA pixmap, the renderer's
+/// accumulation buffer, the unpremultiplied copy handed to the encoder and the encoded image (at
+/// worst about as large again).
 pub fn render_bytes(width: u32, height: u32) -> u64 {
-    u64::from(width) * u64::from(height) * 10 + 1024 * 1024
+    u64::from(width) * u64::from(height) * 10
+        + cuulong_core::render::scratch_bytes(width, height)
+        + 1024 * 1024
 }
 
 #[cfg(test)]

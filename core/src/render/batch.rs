@@ -1,22 +1,64 @@
 //! Fills and strokes grouped by paint, so each group is rasterised once.
 
-use tiny_skia::{FillRule, PathBuilder, Pixmap, Stroke, Transform};
+use tiny_skia::{PathBuilder, Pixmap, Stroke, Transform};
 
+use super::coverage::Coverage;
 use super::props::key_paint;
 use super::shape::Shape;
 
-/// The fills and strokes of one style layer grouped by paint, so tiny-skia rasterises each
-/// group once: its anti-aliased fill costs a pass over the image width per call, so a call
-/// per small polygon would dominate. Rings are oriented (exteriors one way, holes the other)
-/// so the non-zero rule keeps holes open and overlapping features of one paint unite.
+/// Strokes at most this wide (pixels, undashed) are drawn as quads through [`Coverage`]; at
+/// that width caps and joins are under a pixel and tiny-skia's stroker costs more than it shows.
+pub(super) const THIN_STROKE: f32 = 1.5;
+
+/// The fills and strokes of one style layer grouped by paint, so each group is rasterised
+/// once. Fills and thin strokes go through the accumulation rasteriser ([`Coverage`]) in one
+/// pass per paint — a shape a few pixels across costs a few additions per edge; wide or dashed
+/// strokes through tiny-skia's stroker, one path per paint. Rings are oriented (exteriors one
+/// way, holes the other) so holes stay open and overlapping features of one paint unite.
 /// Consequence: within one style layer, features of the same paint are drawn together.
 #[derive(Default)]
 pub(super) struct Batches {
-    fills: Vec<([u8; 4], PathBuilder)>,
+    fills: Vec<([u8; 4], Polylines)>,
+    thin: Vec<(([u8; 4], u32), Polylines)>,
     strokes: Vec<(StrokeKey, Stroke, PathBuilder)>,
 }
 
-#[derive(PartialEq)]
+/// Pixel-space polylines in one buffer: `ends[i]` is where the i-th one stops in `points`.
+#[derive(Default)]
+struct Polylines {
+    points: Vec<(f32, f32)>,
+    ends: Vec<(usize, bool)>,
+}
+
+impl Polylines {
+    fn push(&mut self, points: impl Iterator<Item = (f64, f64)>, closed: bool) {
+        self.points
+            .extend(points.map(|(x, y)| (x as f32, y as f32)));
+        self.ends.push((self.points.len(), closed));
+    }
+
+    fn each(&self) -> impl Iterator<Item = (&[(f32, f32)], bool)> {
+        let mut start = 0;
+        self.ends.iter().map(move |&(end, closed)| {
+            let line = &self.points[start..end];
+            start = end;
+            (line, closed)
+        })
+    }
+}
+
+fn slot<K: PartialEq, V: Default>(groups: &mut Vec<(K, V)>, key: K) -> &mut V {
+    let i = match groups.iter().position(|(k, _)| *k == key) {
+        Some(i) => i,
+        None => {
+            groups.push((key, V::default()));
+            groups.len() - 1
+        }
+    };
+    &mut groups[i].1
+}
+
+#[derive(Clone, PartialEq)]
 pub(super) struct StrokeKey {
     pub(super) color: [u8; 4],
     pub(super) width: u32,
@@ -49,26 +91,26 @@ pub(super) fn append(
 }
 
 impl Batches {
-    pub(super) fn fill(&mut self, key: [u8; 4], s: &Shape) {
-        let slot = match self.fills.iter().position(|(k, _)| *k == key) {
-            Some(i) => i,
-            None => {
-                self.fills.push((key, PathBuilder::new()));
-                self.fills.len() - 1
-            }
-        };
-        let pb = &mut self.fills[slot].1;
-        for (ring, &exterior) in s.parts.iter().zip(&s.exterior) {
+    pub(super) fn fill(&mut self, key: [u8; 4], s: &Shape<'_>) {
+        let rings = slot(&mut self.fills, key);
+        for (ring, exterior) in s.rings() {
             // Pixel space has y down: exteriors get positive area here, holes negative.
             if (signed_area(ring) > 0.0) == exterior {
-                append(pb, &mut ring.iter().copied(), true);
+                rings.push(ring.iter().copied(), true);
             } else {
-                append(pb, &mut ring.iter().rev().copied(), true);
+                rings.push(ring.iter().rev().copied(), true);
             }
         }
     }
 
-    pub(super) fn stroke(&mut self, key: StrokeKey, stroke: Stroke, s: &Shape) {
+    pub(super) fn stroke(&mut self, key: StrokeKey, stroke: Stroke, s: &Shape<'_>) {
+        if stroke.dash.is_none() && stroke.width <= THIN_STROKE {
+            let lines = slot(&mut self.thin, (key.color, key.width));
+            for part in s.parts().filter(|p| p.len() >= 2) {
+                lines.push(part.iter().copied(), s.polygon);
+            }
+            return;
+        }
         let slot = match self.strokes.iter().position(|(k, _, _)| *k == key) {
             Some(i) => i,
             None => {
@@ -77,24 +119,36 @@ impl Batches {
             }
         };
         let pb = &mut self.strokes[slot].2;
-        for part in &s.parts {
+        for part in s.parts() {
             if part.len() >= 2 {
                 append(pb, &mut part.iter().copied(), s.polygon);
             }
         }
     }
 
-    pub(super) fn flush(&mut self, pixmap: &mut Pixmap) {
-        for (key, pb) in self.fills.drain(..) {
-            if let Some(path) = pb.finish() {
-                pixmap.fill_path(
-                    &path,
-                    &key_paint(key),
-                    FillRule::Winding,
-                    Transform::identity(),
-                    None,
-                );
+    /// Draws what was batched, fills first, and empties the batches. `coverage` is the image's
+    /// accumulation buffer, made on first use.
+    pub(super) fn flush(&mut self, pixmap: &mut Pixmap, coverage: &mut Option<Coverage>) {
+        let (w, h) = (pixmap.width(), pixmap.height());
+        for (color, rings) in self.fills.drain(..) {
+            let c = coverage.get_or_insert_with(|| Coverage::new(w, h));
+            for (ring, _) in rings.each() {
+                c.ring(ring);
             }
+            c.composite(pixmap, color);
+        }
+        for ((color, width), lines) in self.thin.drain(..) {
+            let c = coverage.get_or_insert_with(|| Coverage::new(w, h));
+            let width = f32::from_bits(width);
+            for (line, closed) in lines.each() {
+                for pair in line.windows(2) {
+                    c.segment(pair[0], pair[1], width);
+                }
+                if closed && line.len() > 2 && line.first() != line.last() {
+                    c.segment(line[line.len() - 1], line[0], width);
+                }
+            }
+            c.composite(pixmap, color);
         }
         for (key, stroke, pb) in self.strokes.drain(..) {
             if let Some(path) = pb.finish() {

@@ -7,6 +7,7 @@
 //! same code renders Web Mercator, lat/lon and VN-2000 maps.
 
 mod batch;
+mod coverage;
 mod legend;
 mod project;
 mod props;
@@ -24,7 +25,7 @@ pub use legend::{constant_color, legend_size, render_legend, LegendRow};
 use project::WORLD;
 pub use project::{style_zoom, MercatorView, Projector};
 use props::{color, color_halo, num, numbers, paint, paint_key, text};
-use shape::{line_anchor, shape, Shape};
+use shape::{line_anchor, Shape, Shapes};
 pub use text::{draw_text_block, TextRenderer};
 use text::{place_labels, Label};
 
@@ -74,6 +75,12 @@ impl Context for FeatureCtx<'_> {
     }
 }
 
+/// Bytes a `width` × `height` render needs besides its pixmap (the accumulation buffer of the
+/// fill rasteriser), for callers that budget render memory.
+pub fn scratch_bytes(width: u32, height: u32) -> u64 {
+    coverage::Coverage::bytes(width, height)
+}
+
 /// Renders `layers` in order (and within each, its style layers in order), labels last.
 pub fn render(req: &MapRequest<'_>, layers: &[DrawLayer<'_>]) -> Pixmap {
     match render_until(req, layers, &Interrupt::never()) {
@@ -117,6 +124,8 @@ pub fn render_until(
         .ceil()
         .clamp(0.0, 24.0) as u8;
     let mut labels: Vec<Label> = Vec::new();
+    let mut coverage = None;
+    let mut shapes = Shapes::default();
     for layer in layers {
         let active: Vec<&StyleLayer> = layer
             .style_layers
@@ -129,16 +138,17 @@ pub fn render_until(
         }
         let want_anchor = active.iter().any(|l| l.kind == LayerKind::Symbol);
         let candidates = layer.source.candidates(tile_zoom, clip);
-        let mut shapes: Vec<Shape> = Vec::new();
+        shapes.clear();
         for (n, f) in candidates.iter().enumerate() {
             if n % CHECK_EVERY == 0 {
                 interrupt.check()?;
             }
-            shapes.extend(shape(n, f.geometry, &clip, req.projector, want_anchor));
+            shapes.add(n, f.geometry, &clip, req.projector, want_anchor);
         }
         let schema = &layer.source.meta().schema;
         let mut batches = Batches::default();
         for style in active {
+            let mut memo = PaintMemo::new(style);
             for (n, s) in shapes.iter().enumerate() {
                 if n % CHECK_EVERY == 0 {
                     interrupt.check()?;
@@ -152,10 +162,18 @@ pub fn render_until(
                 if !style.accepts(&ctx) {
                     continue;
                 }
-                draw(&mut pixmap, &mut batches, style, s, &ctx, &mut labels);
+                draw(
+                    &mut pixmap,
+                    &mut batches,
+                    &mut memo,
+                    style,
+                    &s,
+                    &ctx,
+                    &mut labels,
+                );
             }
             interrupt.check()?;
-            batches.flush(&mut pixmap);
+            batches.flush(&mut pixmap, &mut coverage);
         }
     }
     interrupt.check()?;
@@ -163,65 +181,123 @@ pub fn render_until(
     Ok(pixmap)
 }
 
+/// Paint properties that, when none of them reads a feature property, are evaluated once per
+/// style layer instead of once per feature.
+const PAINT_PROPERTIES: [&str; 8] = [
+    "fill-color",
+    "fill-opacity",
+    "line-color",
+    "line-opacity",
+    "line-width",
+    "line-cap",
+    "line-join",
+    "line-dasharray",
+];
+
+/// The fill and line paint of one style layer, kept after the first feature when the style
+/// layer's paint is the same for every feature.
+struct PaintMemo {
+    constant: bool,
+    fill: Option<Option<[u8; 4]>>,
+    line: Option<Option<(StrokeKey, Stroke)>>,
+}
+
+impl PaintMemo {
+    fn new(style: &StyleLayer) -> PaintMemo {
+        PaintMemo {
+            constant: PAINT_PROPERTIES
+                .iter()
+                .all(|p| style.prop(p).is_none_or(|e| e.is_feature_constant())),
+            fill: None,
+            line: None,
+        }
+    }
+
+    fn fill(&mut self, style: &StyleLayer, ctx: &FeatureCtx<'_>) -> Option<[u8; 4]> {
+        if !self.constant {
+            return fill_paint(style, ctx);
+        }
+        *self.fill.get_or_insert_with(|| fill_paint(style, ctx))
+    }
+
+    fn line(&mut self, style: &StyleLayer, ctx: &FeatureCtx<'_>) -> Option<(StrokeKey, Stroke)> {
+        if !self.constant {
+            return line_paint(style, ctx);
+        }
+        self.line
+            .get_or_insert_with(|| line_paint(style, ctx))
+            .clone()
+    }
+}
+
+fn fill_paint(style: &StyleLayer, ctx: &FeatureCtx<'_>) -> Option<[u8; 4]> {
+    let c = color(style, "fill-color", ctx).unwrap_or(Rgba::BLACK);
+    paint_key(c, num(style, "fill-opacity", ctx, 1.0))
+}
+
+fn line_paint(style: &StyleLayer, ctx: &FeatureCtx<'_>) -> Option<(StrokeKey, Stroke)> {
+    let c = color(style, "line-color", ctx).unwrap_or(Rgba::BLACK);
+    let key = paint_key(c, num(style, "line-opacity", ctx, 1.0))?;
+    let width = num(style, "line-width", ctx, 1.0).max(0.0) as f32;
+    if width <= 0.0 {
+        return None;
+    }
+    let (line_cap, cap) = match text(style, "line-cap", ctx).as_deref() {
+        Some("round") => (LineCap::Round, 1),
+        Some("square") => (LineCap::Square, 2),
+        _ => (LineCap::Butt, 0),
+    };
+    let (line_join, join) = match text(style, "line-join", ctx).as_deref() {
+        Some("round") => (LineJoin::Round, 1),
+        Some("bevel") => (LineJoin::Bevel, 2),
+        _ => (LineJoin::Miter, 0),
+    };
+    let mut stroke = Stroke {
+        width,
+        line_cap,
+        line_join,
+        ..Stroke::default()
+    };
+    // MapLibre dash lengths are in line widths.
+    let mut dashes: Vec<f32> = numbers(style, "line-dasharray", ctx)
+        .iter()
+        .map(|d| (d * f64::from(width)).max(0.5) as f32)
+        .collect();
+    if dashes.len() % 2 == 1 {
+        dashes.extend_from_within(..);
+    }
+    if dashes.len() >= 2 {
+        stroke.dash = StrokeDash::new(dashes.clone(), 0.0);
+    }
+    let key = StrokeKey {
+        color: key,
+        width: width.to_bits(),
+        dash: dashes.iter().map(|d| d.to_bits()).collect(),
+        cap,
+        join,
+    };
+    Some((key, stroke))
+}
+
 fn draw(
     pixmap: &mut Pixmap,
     batches: &mut Batches,
+    memo: &mut PaintMemo,
     style: &StyleLayer,
-    s: &Shape,
+    s: &Shape<'_>,
     ctx: &FeatureCtx<'_>,
     labels: &mut Vec<Label>,
 ) {
     match style.kind {
         LayerKind::Fill if s.polygon => {
-            let c = color(style, "fill-color", ctx).unwrap_or(Rgba::BLACK);
-            if let Some(key) = paint_key(c, num(style, "fill-opacity", ctx, 1.0)) {
+            if let Some(key) = memo.fill(style, ctx) {
                 batches.fill(key, s);
             }
         }
-        LayerKind::Line if !s.parts.iter().all(|p| p.len() < 2) => {
-            let c = color(style, "line-color", ctx).unwrap_or(Rgba::BLACK);
-            let Some(key) = paint_key(c, num(style, "line-opacity", ctx, 1.0)) else {
-                return;
-            };
-            let width = num(style, "line-width", ctx, 1.0).max(0.0) as f32;
-            if width <= 0.0 {
-                return;
+        LayerKind::Line if s.parts().any(|p| p.len() >= 2) => {
+            if let Some((key, stroke)) = memo.line(style, ctx) {
+                batches.stroke(key, stroke, s);
             }
-            let (line_cap, cap) = match text(style, "line-cap", ctx).as_deref() {
-                Some("round") => (LineCap::Round, 1),
-                Some("square") => (LineCap::Square, 2),
-                _ => (LineCap::Butt, 0),
-            };
-            let (line_join, join) = match text(style, "line-join", ctx).as_deref() {
-                Some("round") => (LineJoin::Round, 1),
-                Some("bevel") => (LineJoin::Bevel, 2),
-                _ => (LineJoin::Miter, 0),
-            };
-            let mut stroke = Stroke {
-                width,
-                line_cap,
-                line_join,
-                ..Stroke::default()
-            };
-            // MapLibre dash lengths are in line widths.
-            let mut dashes: Vec<f32> = numbers(style, "line-dasharray", ctx)
-                .iter()
-                .map(|d| (d * f64::from(width)).max(0.5) as f32)
-                .collect();
-            if dashes.len() % 2 == 1 {
-                dashes.extend_from_within(..);
-            }
-            if dashes.len() >= 2 {
-                stroke.dash = StrokeDash::new(dashes.clone(), 0.0);
-            }
-            let key = StrokeKey {
-                color: key,
-                width: width.to_bits(),
-                dash: dashes.iter().map(|d| d.to_bits()).collect(),
-                cap,
-                join,
-            };
-            batches.stroke(key, stroke, s);
         }
         LayerKind::Circle => {
             let radius = num(style, "circle-radius", ctx, 5.0) as f32;
@@ -229,10 +305,10 @@ fn draw(
             let opacity = num(style, "circle-opacity", ctx, 1.0);
             let stroke_w = num(style, "circle-stroke-width", ctx, 0.0) as f32;
             let stroke_c = color(style, "circle-stroke-color", ctx).unwrap_or(Rgba::BLACK);
-            let points: Vec<(f64, f64)> = if s.polygon || s.parts.iter().any(|p| p.len() > 1) {
+            let points: Vec<(f64, f64)> = if s.polygon || s.parts().any(|p| p.len() > 1) {
                 s.anchor.into_iter().collect()
             } else {
-                s.parts.iter().filter_map(|p| p.first().copied()).collect()
+                s.parts().filter_map(|p| p.first().copied()).collect()
             };
             for (x, y) in points {
                 let Some(circle) = PathBuilder::from_circle(x as f32, y as f32, radius.max(0.1))
@@ -278,13 +354,13 @@ fn draw(
             let max_width_em = num(style, "text-max-width", ctx, 10.0);
             let along_line = text(style, "symbol-placement", ctx).as_deref() == Some("line");
             let (at, angle) = if along_line && !s.polygon {
-                match line_anchor(&s.parts) {
+                match line_anchor(s.parts()) {
                     Some(x) => x,
                     None => return,
                 }
             } else if let Some(a) = s.anchor {
                 (a, 0.0)
-            } else if let Some(first) = s.parts.first().and_then(|p| p.first()) {
+            } else if let Some(first) = s.parts().next().and_then(|p| p.first()) {
                 (*first, 0.0)
             } else {
                 return;

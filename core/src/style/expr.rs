@@ -437,6 +437,56 @@ impl Expr {
         }
     }
 
+    /// The expression with every colour string it can return parsed once, here, instead of per
+    /// feature (for `*-color` properties; a data-driven land-use fill is a `match` of 50 colour
+    /// strings).
+    pub fn with_colours(self) -> Expr {
+        let outputs = |arms: Vec<(f64, Expr)>| -> Vec<(f64, Expr)> {
+            arms.into_iter()
+                .map(|(x, e)| (x, e.with_colours()))
+                .collect()
+        };
+        match self {
+            Expr::Lit(Val::Str(s)) => match Rgba::parse(&s) {
+                Some(c) => Expr::Lit(Val::Color(c)),
+                None => Expr::Lit(Val::Str(s)),
+            },
+            Expr::Match {
+                input,
+                arms,
+                default,
+            } => Expr::Match {
+                input,
+                arms: arms
+                    .into_iter()
+                    .map(|(labels, e)| (labels, e.with_colours()))
+                    .collect(),
+                default: Box::new(default.with_colours()),
+            },
+            Expr::Case { arms, default } => Expr::Case {
+                arms: arms
+                    .into_iter()
+                    .map(|(c, e)| (c, e.with_colours()))
+                    .collect(),
+                default: Box::new(default.with_colours()),
+            },
+            Expr::Step { input, base, stops } => Expr::Step {
+                input,
+                base: Box::new(base.with_colours()),
+                stops: outputs(stops),
+            },
+            Expr::Interpolate { kind, input, stops } => Expr::Interpolate {
+                kind,
+                input,
+                stops: outputs(stops),
+            },
+            Expr::Coalesce(list) => {
+                Expr::Coalesce(list.into_iter().map(Expr::with_colours).collect())
+            }
+            e => e,
+        }
+    }
+
     /// True when the expression reads no feature property (so it can be evaluated once).
     pub fn is_feature_constant(&self) -> bool {
         match self {

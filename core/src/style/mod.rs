@@ -143,10 +143,12 @@ impl Style {
                         if !RENDERED_PROPERTIES.contains(&k.as_str()) {
                             continue;
                         }
-                        props.push((
-                            k.clone(),
-                            Expr::compile_bounded(v).map_err(|m| err(format!("{k}: {m}")))?,
-                        ));
+                        let mut e =
+                            Expr::compile_bounded(v).map_err(|m| err(format!("{k}: {m}")))?;
+                        if k.ends_with("-color") {
+                            e = e.with_colours();
+                        }
+                        props.push((k.clone(), e));
                     }
                 }
             }
