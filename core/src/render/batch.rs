@@ -130,6 +130,7 @@ impl Batches {
     /// accumulation buffer, made on first use.
     pub(super) fn flush(&mut self, pixmap: &mut Pixmap, coverage: &mut Option<Coverage>) {
         let (w, h) = (pixmap.width(), pixmap.height());
+        let mut scratch = Vec::new();
         for (color, rings) in self.fills.drain(..) {
             let c = coverage.get_or_insert_with(|| Coverage::new(w, h));
             for (ring, _) in rings.each() {
@@ -141,6 +142,9 @@ impl Batches {
             let c = coverage.get_or_insert_with(|| Coverage::new(w, h));
             let width = f32::from_bits(width);
             for (line, closed) in lines.each() {
+                if closed && c.ring_outline(line, width, &mut scratch) {
+                    continue;
+                }
                 for pair in line.windows(2) {
                     c.segment(pair[0], pair[1], width);
                 }

@@ -71,7 +71,7 @@ impl Coverage {
     /// notch at the joins. Every quad winds the same way, so overlaps add up, never cancel.
     pub(super) fn segment(&mut self, a: (f32, f32), b: (f32, f32), width: f32) {
         let (dx, dy) = (b.0 - a.0, b.1 - a.1);
-        let length = dx.hypot(dy);
+        let length = (dx * dx + dy * dy).sqrt();
         if !length.is_finite() || length <= 0.0 {
             return;
         }
@@ -88,6 +88,83 @@ impl Coverage {
         ]);
     }
 
+    /// Adds the band `width` wide centred on the closed ring `points` (a closing point equal
+    /// to the first is allowed): the ring offset outwards and inwards by half the width with
+    /// mitred corners, 2n edges where n segments as quads take 4n. Returns false, adding nothing,
+    /// when a corner is sharper than the mitre limit or the ring is degenerate; the caller then
+    /// draws it as segments. The band winds like [`Coverage::segment`]'s quads, so the outline
+    /// of a neighbour sharing an edge adds to it instead of cancelling it.
+    pub(super) fn ring_outline(
+        &mut self,
+        points: &[(f32, f32)],
+        width: f32,
+        scratch: &mut Vec<(f32, f32)>,
+    ) -> bool {
+        // tiny-skia's (and Skia's) default mitre limit.
+        const MITER_LIMIT: f32 = 4.0;
+        let mut ring = points;
+        if ring.len() > 1 && ring.first() == ring.last() {
+            ring = &ring[..ring.len() - 1];
+        }
+        let n = ring.len();
+        if n < 3 {
+            return false;
+        }
+        let half = width / 2.0;
+        scratch.clear();
+        let unit = |a: (f32, f32), b: (f32, f32)| -> Option<(f32, f32)> {
+            let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+            let l = (dx * dx + dy * dy).sqrt();
+            (l > 1e-6 && l.is_finite()).then(|| (dx / l, dy / l))
+        };
+        let Some(mut d0) = unit(ring[n - 1], ring[0]) else {
+            return false;
+        };
+        for i in 0..n {
+            let Some(d1) = unit(ring[i], ring[(i + 1) % n]) else {
+                return false;
+            };
+            // The left normals of the edges in and out, and the mitre between them.
+            let (n0, n1) = ((-d0.1, d0.0), (-d1.1, d1.0));
+            let (mx, my) = (n0.0 + n1.0, n0.1 + n1.1);
+            let ml = (mx * mx + my * my).sqrt();
+            if ml < 1e-6 {
+                return false;
+            }
+            let (mx, my) = (mx / ml, my / ml);
+            let cos = mx * n0.0 + my * n0.1;
+            if cos < 1.0 / MITER_LIMIT {
+                return false;
+            }
+            let k = half / cos;
+            scratch.push((ring[i].0 + mx * k, ring[i].1 + my * k));
+            d0 = d1;
+        }
+        for i in 0..n {
+            let (dx, dy) = (scratch[i].0 - ring[i].0, scratch[i].1 - ring[i].1);
+            scratch.push((ring[i].0 - dx, ring[i].1 - dy));
+        }
+        let (outer, inner) = scratch.split_at(n);
+        // Quads wind negatively (shoelace in pixel space); make the band do the same.
+        let band = shoelace(outer) - shoelace(inner);
+        let (first, second) = if band < 0.0 {
+            (outer, inner)
+        } else {
+            (inner, outer)
+        };
+        let mut from = first[n - 1];
+        for &to in first {
+            self.edge(from, to);
+            from = to;
+        }
+        let mut from = second[0];
+        for &to in second.iter().rev() {
+            self.edge(from, to);
+            from = to;
+        }
+        true
+    }
+
     /// Adds one directed edge. Parts left of the image count as on its left edge (they still
     /// cover what lies to their right), parts right of it land in the spare columns; parts above
     /// or below add nothing.
@@ -96,6 +173,10 @@ impl Coverage {
             return;
         }
         let right = self.width as f32;
+        if p.0 >= 0.0 && p.0 <= right && q.0 >= 0.0 && q.0 <= right {
+            self.line(p, q);
+            return;
+        }
         // Split where the edge crosses x = 0 and x = width, then clamp each piece's x.
         let mut cuts = [0.0f32, 1.0, 1.0, 1.0];
         let mut n = 1;
@@ -141,7 +222,8 @@ impl Coverage {
         let max_x = self.width as f32;
         let mut x = (p0.0 + (top - p0.1) * dxdy).clamp(0.0, max_x);
         let y_first = top as usize;
-        let y_end = (p1.1.min(bottom).ceil() as usize).min(self.height);
+        let last = p1.1.min(bottom);
+        let y_end = (last as usize + usize::from((last as usize as f32) < last)).min(self.height);
         for y in y_first..y_end {
             let row = y * self.stride;
             let dy = ((y + 1) as f32).min(p1.1) - (y as f32).max(top);
@@ -261,6 +343,17 @@ impl Coverage {
         self.first = self.height;
         self.end = 0;
     }
+}
+
+/// Twice the signed area of a closed ring.
+fn shoelace(ring: &[(f32, f32)]) -> f32 {
+    let mut from = ring[ring.len() - 1];
+    let mut sum = 0.0;
+    for &to in ring {
+        sum += from.0 * to.1 - to.0 * from.1;
+        from = to;
+    }
+    sum
 }
 
 /// Source-over of the premultiplied `src` at `coverage` onto one premultiplied RGBA8 pixel.
@@ -390,6 +483,59 @@ mod tests {
         assert_eq!(alpha(&p, 10, 2), 255);
         assert_eq!(alpha(&p, 6, 2), 255);
         assert_eq!(alpha(&p, 10, 8), 255);
+    }
+
+    #[test]
+    fn ring_outlines_match_segments_and_neighbours_add_up() {
+        // A 10 px square outlined 1 px wide, pixel-aligned: the band covers the pixels the
+        // edges run through, whichever way the ring winds.
+        for ring in [
+            [
+                (2.5, 2.5),
+                (12.5, 2.5),
+                (12.5, 12.5),
+                (2.5, 12.5),
+                (2.5, 2.5),
+            ],
+            [
+                (2.5, 2.5),
+                (2.5, 12.5),
+                (12.5, 12.5),
+                (12.5, 2.5),
+                (2.5, 2.5),
+            ],
+        ] {
+            let mut c = Coverage::new(16, 16);
+            let mut p = Pixmap::new(16, 16).unwrap();
+            assert!(c.ring_outline(&ring, 1.0, &mut Vec::new()));
+            c.composite(&mut p, [0, 0, 0, 255]);
+            assert_eq!(
+                [1, 2, 7, 12, 13].map(|x| alpha(&p, x, 2)),
+                [0, 255, 255, 255, 0]
+            );
+            assert_eq!(alpha(&p, 7, 7), 0, "inside stays empty");
+            assert_eq!(alpha(&p, 2, 7), 255);
+        }
+        // Two squares sharing an edge, wound opposite ways: the shared edge stays drawn.
+        let mut c = Coverage::new(30, 16);
+        let mut p = Pixmap::new(30, 16).unwrap();
+        let mut scratch = Vec::new();
+        assert!(c.ring_outline(
+            &[(2.5, 2.5), (12.5, 2.5), (12.5, 12.5), (2.5, 12.5)],
+            1.0,
+            &mut scratch
+        ));
+        assert!(c.ring_outline(
+            &[(12.5, 2.5), (12.5, 12.5), (22.5, 12.5), (22.5, 2.5)],
+            1.0,
+            &mut scratch
+        ));
+        c.segment((25.5, 2.5), (25.5, 12.5), 1.0);
+        c.composite(&mut p, [0, 0, 0, 255]);
+        assert_eq!(alpha(&p, 12, 7), 255, "shared edge");
+        assert_eq!(alpha(&p, 25, 7), 255, "segment beside them");
+        // A spike sharper than the mitre limit is left to the caller.
+        assert!(!c.ring_outline(&[(0.0, 0.0), (10.0, 0.5), (0.0, 1.0)], 1.0, &mut scratch));
     }
 
     /// Random small polygons agree with tiny-skia's anti-aliased fill within its

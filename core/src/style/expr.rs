@@ -344,15 +344,18 @@ impl Expr {
                 arms,
                 default,
             } => {
-                if let Expr::Get(name) = input.as_ref() {
-                    if let Some(text) = ctx.property_text(name) {
-                        for (labels, out) in arms {
-                            if labels.iter().any(|l| matches!(l, Val::Str(s) if s == text)) {
-                                return out.eval(ctx);
-                            }
+                let borrowed = match input.as_ref() {
+                    Expr::Get(name) => ctx.property_text(name),
+                    Expr::GeometryType => Some(ctx.geometry_type()),
+                    _ => None,
+                };
+                if let Some(text) = borrowed {
+                    for (labels, out) in arms {
+                        if labels.iter().any(|l| matches!(l, Val::Str(s) if s == text)) {
+                            return out.eval(ctx);
                         }
-                        return default.eval(ctx);
                     }
+                    return default.eval(ctx);
                 }
                 let v = input.eval(ctx);
                 for (labels, out) in arms {
