@@ -1,21 +1,30 @@
 #!/usr/bin/env bash
 # WMS GetMap throughput side by side, one run: cuulong's /wms against MapServer 8 (Debian's
-# mapserv as FastCGI children under spawn-fcgi, behind nginx), both rendering the same PostGIS
-# tables — the 200k-polygon land-use layer plus the provincial roads, imported by cuulong into a
-# dedicated database — to PNG with the same colours (MapServer's classes are generated from
-# styles/land_use.json and styles/transport.json), from the same deterministic request lists:
-# 60 GetMaps of 256×256 (tile bounds, z9–z15 over Bến Tre) and 60 of 1024×768 (4:3 views from
-# 1.5 km to 80 km wide), EPSG:3857, same load generator (wrk -t2, a Lua script cycling the list).
-# cuulong runs with its tile cache off and its default threads; MapServer with FCGI_CHILDREN
-# FastCGI children (default 2, one per core of the 2-core reference machine).
+# mapserv as FastCGI children under spawn-fcgi, behind nginx) on two cases, each at 256×256 and
+# 1024×768, EPSG:3857 PNG, the same colours:
+#   parcels — the 200k-polygon land-use layer (polygons 20–60 m across, coloured by lu_code) plus
+#             the provincial roads (cuulong also draws casings and labels, MapServer one line);
+#   dense   — 200 000 squares of 240 m on a 300 m grid (scripts/make_dense_grid.py): ~2 px at z10,
+#             so both servers must fill and outline every one (fill #B8B8B8 at 55 %, outline
+#             #6E6E6E; cuulong's outline is 0.5–0.9 px by zoom, MapServer's 0.7 px).
+# cuulong imports the layers into a dedicated PostGIS database and serves them from memory
+# (tile cache off, default threads). MapServer reads the same features as its documentation
+# recommends for speed: Shapefiles in EPSG:3857 (the served CRS, no reprojection per request)
+# with a `shptree` quadtree index each, exported from cuulong's tables with ogr2ogr;
+# FCGI_CHILDREN FastCGI children (default: one per core). Deterministic request lists of
+# REQUESTS views per case and size (default 10 000, so no view repeats within a run): 256×256
+# views at the scale of z9–z15 tiles (parcels) or z10–z14 (dense), 1024×768 4:3 views 1.5–80 km wide (parcels)
+# or at z10–z14 scales (dense); same load generator (wrk -t2, a Lua script walking the list);
+# a non-200 or non-PNG answer fails the bench.
 #
 #   bash benches/wms_vs_mapserver.sh [--peer-only] [DURATION_S] [CONNECTIONS]   (defaults 20, 32)
 #
 # --peer-only (or PEER_ONLY=1) skips building and starting cuulong and runs the MapServer half
-# only (an existing target/release/cuulong still does the import). One sample PNG per server and
-# size is kept in target/bench-fixtures/wms_{cuulong,mapserver}_{256,1024}.png for eyeballing.
-# Environment: FCGI_CHILDREN (2), WARMUP_S (3, 0 = none), WRK_TIMEOUT_S (60), CUULONG_PORT
-# (18180), MS_PORT (18181, nginx), FCGI_PORT (18182), CUULONG_PG_PORT (5439).
+# only (an existing target/release/cuulong still does the import). One sample PNG per server,
+# case and size is kept in target/bench-fixtures/wms_{cuulong,mapserver}_{case}_{256,1024}.png.
+# Environment: FCGI_CHILDREN (nproc), REQUESTS (10000), CASES ("parcels dense"), WARMUP_S (3,
+# 0 = none), WRK_TIMEOUT_S (60), CUULONG_PORT (18180), MS_PORT (18181, nginx), FCGI_PORT (18182),
+# CUULONG_PG_PORT (5439).
 # Needs (installed with apt-get when missing): mapserver-bin cgi-mapserver nginx-light spawn-fcgi wrk.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,13 +40,15 @@ for a in "$@"; do
 done
 DURATION=${ARGS[0]:-20}
 CONNS=${ARGS[1]:-32}
-FCGI_CHILDREN=${FCGI_CHILDREN:-2}
+FCGI_CHILDREN=${FCGI_CHILDREN:-$(nproc)}
+REQUESTS=${REQUESTS:-10000}
+CASES=${CASES:-parcels dense}
 WARMUP_S=${WARMUP_S:-3}
 WRK_TIMEOUT_S=${WRK_TIMEOUT_S:-60}
 CUULONG_PORT=${CUULONG_PORT:-18180}
 MS_PORT=${MS_PORT:-18181}
 FCGI_PORT=${FCGI_PORT:-18182}
-LAYERS=land_use_big,provincial_roads
+declare -A LAYERS=([parcels]=land_use_big,provincial_roads [dense]=dense_grid)
 
 # --- tools -------------------------------------------------------------------------------------
 need=()
@@ -79,6 +90,9 @@ DB_URL=${URL/\/cuulong\?/\/$DB?}
 "$CUULONG" --database-url "$DB_URL" import "$BIG" --layer land_use_big --family land_use --quiet >/dev/null
 "$CUULONG" --database-url "$DB_URL" import data-samples/transport/provincial_roads_synthetic.gpkg \
   --layer provincial_roads --family transport --quiet >/dev/null
+DENSE="$FIX/dense_grid_200000.gpkg"
+[ -f "$DENSE" ] || /usr/bin/python3 scripts/make_dense_grid.py "$DENSE"
+"$CUULONG" --database-url "$DB_URL" import "$DENSE" --layer dense_grid --quiet >/dev/null
 psql -X -q "$DB_URL" -c "ANALYZE"
 
 # The current table of each layer (cuulong_data.l_<id>_v<N>), from the catalogue.
@@ -90,65 +104,86 @@ table_of() {
 }
 BIGT=$(table_of land_use_big)
 ROADT=$(table_of provincial_roads)
-echo "tables: cuulong_data.$BIGT, cuulong_data.$ROADT" >&2
+DENSET=$(table_of dense_grid)
+echo "tables: cuulong_data.$BIGT, cuulong_data.$ROADT, cuulong_data.$DENSET" >&2
+
+# MapServer's copies: the same rows as Shapefiles in EPSG:3857 with a quadtree index (shptree).
+SHP=$(mkdir -p "$FIX/wms_shp" && realpath "$FIX/wms_shp")
+PG_OGR="PG:host=/var/run/postgresql port=${CUULONG_PG_PORT:-5439} dbname=$DB user=$(id -un)"
+for spec in "land_use_big:$BIGT:lu_code" "provincial_roads:$ROADT:road_class" "dense_grid:$DENSET:fid AS cell"; do
+  IFS=: read -r name table cols <<< "$spec"
+  rm -f "$SHP/$name".*
+  ogr2ogr -q -f "ESRI Shapefile" -t_srs EPSG:3857 -nln "$name" "$SHP/$name.shp" "$PG_OGR" \
+    -sql "SELECT $cols, geom FROM cuulong_data.$table ORDER BY fid"
+  shptree "$SHP/$name.shp" >/dev/null
+done
+echo "shapefiles (EPSG:3857, shptree): $(ls "$SHP"/*.qix | wc -l) indexes in $SHP" >&2
 
 # --- request lists (deterministic) -------------------------------------------------------------
-Q256=$FIX/wms_256.txt
-Q1024=$FIX/wms_1024.txt
-python3 - "$Q256" "$Q1024" "$LAYERS" <<'PY'
+python3 - "$FIX" "$REQUESTS" "${LAYERS[parcels]}" "${LAYERS[dense]}" <<'PY'
 import math, random, sys
+fix, count, parcel_layers, dense_layers = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 random.seed(7)
 R = 6378137.0
 HALF = math.pi * R                      # 20037508.34…
 LON0, LON1, LAT0, LAT1 = 106.05, 106.75, 9.85, 10.30
 def mx(lon): return math.radians(lon) * R
 def my(lat): return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2)) * R
-def tile(lon, lat, z):
-    n = 2 ** z
-    x = int((lon + 180) / 360 * n)
-    r = math.radians(lat)
-    y = int((1 - math.log(math.tan(r) + 1 / math.cos(r)) / math.pi) / 2 * n)
-    return x, y
-def query(b, w, h):
+def query(layers, b, w, h):
     return ("SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=%s&STYLES=&CRS=EPSG:3857"
             "&BBOX=%.2f,%.2f,%.2f,%.2f&WIDTH=%d&HEIGHT=%d&FORMAT=image/png&TRANSPARENT=FALSE"
-            % (sys.argv[3], *b, w, h))
-# 256×256: tile bounds, zooms cycling 14, 15, 9, 10, … (the first, the sample, is a z14 tile).
-small = []
-for i in range(60):
-    z = 9 + (i + 5) % 7
-    x0, y1 = tile(LON0, LAT0, z)
-    x1, y0 = tile(LON1, LAT1, z)
-    x, y = random.choice([(x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)])
-    size = 2 * HALF / 2 ** z
-    minx, maxy = -HALF + x * size, HALF - y * size
-    small.append(query((minx, maxy - size, minx + size, maxy), 256, 256))
-# 1024×768: 4:3 views, width log-uniform 1.5–80 km, inside the province where they fit; the
-# first (the sample) is 8 km wide over Bến Tre town.
-X0, X1, Y0, Y1 = mx(LON0), mx(LON1), my(LAT0), my(LAT1)
+            % (layers, *b, w, h))
+def squares(layers, zooms, box):
+    """count 256×256 views at the scale of the zooms in turn (z: a 256-pixel tile of zoom z),
+    centred at random inside box, rounded to the metre: no view repeats."""
+    x0, x1, y0, y1 = box
+    out = []
+    while len(out) < count:
+        size = 2 * HALF / 2 ** zooms[len(out) % len(zooms)]
+        cx, cy = round(pick(x0, x1, size)), round(pick(y0, y1, size))
+        out.append(query(layers, (cx - size / 2, cy - size / 2, cx + size / 2, cy + size / 2), 256, 256))
+    return out
 def view(cx, cy, w):
     h = w * 3 / 4
     return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
 def pick(lo, hi, extent):
     return random.uniform(lo + extent / 2, hi - extent / 2) if extent < hi - lo else (lo + hi) / 2
-large = [query(view(mx(106.375), my(10.24), 8000), 1024, 768)]
-while len(large) < 60:
+# Parcels, 256×256: zooms cycling 14, 15, 9, 10, … (the first, the sample, z14).
+X0, X1, Y0, Y1 = mx(LON0), mx(LON1), my(LAT0), my(LAT1)
+parcels_256 = squares(parcel_layers, [14, 15, 9, 10, 11, 12, 13], (X0, X1, Y0, Y1))
+# Parcels, 1024×768: 4:3 views, width log-uniform 1.5–80 km, inside the province where they
+# fit; the first (the sample) is 8 km wide over Bến Tre town.
+parcels_1024 = [query(parcel_layers, view(mx(106.375), my(10.24), 8000), 1024, 768)]
+while len(parcels_1024) < count:
     w = math.exp(random.uniform(math.log(1500), math.log(80000)))
-    large.append(query(view(pick(X0, X1, w), pick(Y0, Y1, w * 3 / 4), w), 1024, 768))
-open(sys.argv[1], "w").write("".join(q + "\n" for q in small))
-open(sys.argv[2], "w").write("".join(q + "\n" for q in large))
+    parcels_1024.append(query(parcel_layers, view(pick(X0, X1, w), pick(Y0, Y1, w * 3 / 4), w), 1024, 768))
+# Dense grid (150 km × 120 km around lon 106.40, lat 10.075): 256×256 views at z10–z14 scales
+# inside it (the first, the sample, z10); 1024×768 views at the scale of a zoom uniform in 10–14
+# (the first z10).
+CX, CY = mx(106.40), my(10.075)
+GX0, GX1, GY0, GY1 = CX - 75000, CX + 75000, CY - 60000, CY + 60000
+dense_256 = squares(dense_layers, [10, 11, 12, 13, 14], (GX0, GX1, GY0, GY1))
+dense_1024 = []
+while len(dense_1024) < count:
+    z = 10 if not dense_1024 else random.uniform(10, 14)
+    w = 1024 * 2 * HALF / 2 ** z / 256
+    dense_1024.append(query(dense_layers, view(pick(GX0, GX1, w), pick(GY0, GY1, w * 3 / 4), w), 1024, 768))
+for name, lines in [("parcels_256", parcels_256), ("parcels_1024", parcels_1024),
+                    ("dense_256", dense_256), ("dense_1024", dense_1024)]:
+    open(f"{fix}/wms_{name}.txt", "w").write("".join(q + "\n" for q in lines))
+    print(f"{name}: {len(lines)} requests, {len(set(lines))} distinct", file=sys.stderr)
 PY
-echo "request lists: $(wc -l < "$Q256") × 256×256 (z9–z15), $(wc -l < "$Q1024") × 1024×768 (1.5–80 km wide)" >&2
 
-# wrk script: cycles PREFIX..line over FILE; counts responses that are not 200 image/png; prints
+# wrk script: walks PREFIX..line over FILE (thread k from k/2 of the way in); counts responses that are not 200 image/png; prints
 # one machine-readable line: RESULT requests/s p50_ms p99_ms non2xx socket_errors not_png.
 lua_for() { # prefix file > script
   cat <<LUA
 local paths = {}
 for line in io.lines("$2") do paths[#paths + 1] = "$1" .. line end
 local threads = {}
-function setup(thread) table.insert(threads, thread) end
-function init(args) i = 0; bad = 0 end
+function setup(thread) table.insert(threads, thread); thread:set("id", #threads - 1) end
+-- Each thread walks its own part of the list, so no view is asked twice within a run.
+function init(args) i = id * math.floor(#paths / 2); bad = 0 end
 function request()
   i = i % #paths + 1
   return wrk.format("GET", paths[i])
@@ -210,16 +245,16 @@ check_png() { # name url out.png: one GetMap, must be HTTP 200 image/png with a 
 }
 
 ROWS=()
-run_wrk() { # size server base-url lua
+run_wrk() { # case size server base-url lua
   local out res
-  if [ "$WARMUP_S" != 0 ]; then wrk -t2 -c"$CONNS" -d"${WARMUP_S}s" --timeout "${WRK_TIMEOUT_S}s" -s "$4" "$3" >/dev/null; fi
-  out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --timeout "${WRK_TIMEOUT_S}s" -s "$4" "$3")
+  if [ "$WARMUP_S" != 0 ]; then wrk -t2 -c"$CONNS" -d"${WARMUP_S}s" --timeout "${WRK_TIMEOUT_S}s" -s "$5" "$4" >/dev/null; fi
+  out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --timeout "${WRK_TIMEOUT_S}s" -s "$5" "$4")
   res=$(awk '$1 == "RESULT"' <<< "$out")
-  [ -n "$res" ] || { echo "wrk gave no result for $2 $1:" >&2; echo "$out" >&2; exit 1; }
+  [ -n "$res" ] || { echo "wrk gave no result for $3 $1 $2:" >&2; echo "$out" >&2; exit 1; }
   # shellcheck disable=SC2086 # RESULT's fields, split on purpose
-  set -- "$1" "$2" $res
-  ROWS+=("$1 $2 $4 $5 $6 $7 $8 $9")
-  printf '%-9s | %-9s | %10s | %9s | %9s | non-2xx %s, socket errors %s, not PNG %s\n' "$1" "$2" "$4" "$5" "$6" "$7" "$8" "$9" >&2
+  set -- "$1" "$2" "$3" $res
+  ROWS+=("$1 $2 $3 $5 $6 $7 $8 $9 ${10}")
+  printf '%-8s | %-5s | %-9s | %10s | %9s | %9s | non-2xx %s, socket errors %s, not PNG %s\n' "$1" "$2" "$3" "$5" "$6" "$7" "$8" "$9" "${10}" >&2
 }
 
 # --- cuulong -----------------------------------------------------------------------------------
@@ -227,12 +262,13 @@ if [ "$PEER_ONLY" != 1 ]; then
   "$CUULONG" --database-url "$DB_URL" serve --bind "127.0.0.1:$CUULONG_PORT" --tile-cache-mb 0 --no-snapshot --anonymous-rate-limit-per-minute 0 >"$FIX/wms_cuulong.log" 2>&1 &
   CUULONG_PID=$!
   wait_http "http://127.0.0.1:$CUULONG_PORT/ready"
-  check_png "cuulong 256" "http://127.0.0.1:$CUULONG_PORT/wms?$(head -n1 "$Q256")" "$FIX/wms_cuulong_256.png"
-  check_png "cuulong 1024" "http://127.0.0.1:$CUULONG_PORT/wms?$(head -n1 "$Q1024")" "$FIX/wms_cuulong_1024.png"
-  lua_for /wms? "$Q256" > "$FIX/wms_cuulong_256.lua"
-  lua_for /wms? "$Q1024" > "$FIX/wms_cuulong_1024.lua"
-  run_wrk 256x256 cuulong "http://127.0.0.1:$CUULONG_PORT" "$FIX/wms_cuulong_256.lua"
-  run_wrk 1024x768 cuulong "http://127.0.0.1:$CUULONG_PORT" "$FIX/wms_cuulong_1024.lua"
+  for case in $CASES; do
+    for size in 256 1024; do
+      check_png "cuulong $case $size" "http://127.0.0.1:$CUULONG_PORT/wms?$(head -n1 "$FIX/wms_${case}_$size.txt")" "$FIX/wms_cuulong_${case}_$size.png"
+      lua_for /wms? "$FIX/wms_${case}_$size.txt" > "$FIX/wms_cuulong_${case}_$size.lua"
+      run_wrk "$case" "$size" cuulong "http://127.0.0.1:$CUULONG_PORT" "$FIX/wms_cuulong_${case}_$size.lua"
+    done
+  done
   stop_cuulong
 fi
 
@@ -287,7 +323,6 @@ PY
 LU_CLASSES=$(classes styles/land_use.json land_use-fill fill-color fill)
 ROAD_CLASSES=$(classes styles/transport.json provincial_roads-line line-color line 2)
 mkdir -p "$W/logs"
-CONN="host=/var/run/postgresql port=${CUULONG_PG_PORT:-5439} dbname=$DB user=$(id -un)"
 cat > "$W/mapserver.conf" <<CONF
 CONFIG
   ENV
@@ -330,11 +365,8 @@ MAP
     NAME "land_use_big"
     TYPE POLYGON
     STATUS ON
-    CONNECTIONTYPE POSTGIS
-    CONNECTION "$CONN"
-    DATA "geom from cuulong_data.$BIGT using unique fid using srid=4326"
-    PROCESSING "CLOSE_CONNECTION=DEFER"
-    PROJECTION "init=epsg:4326" END
+    DATA "$SHP/land_use_big"
+    PROJECTION "init=epsg:3857" END
     METADATA "wms_title" "land_use_big" END
 $LU_CLASSES
   END
@@ -342,13 +374,24 @@ $LU_CLASSES
     NAME "provincial_roads"
     TYPE LINE
     STATUS ON
-    CONNECTIONTYPE POSTGIS
-    CONNECTION "$CONN"
-    DATA "geom from cuulong_data.$ROADT using unique fid using srid=4326"
-    PROCESSING "CLOSE_CONNECTION=DEFER"
-    PROJECTION "init=epsg:4326" END
+    DATA "$SHP/provincial_roads"
+    PROJECTION "init=epsg:3857" END
     METADATA "wms_title" "provincial_roads" END
 $ROAD_CLASSES
+  END
+  LAYER
+    NAME "dense_grid"
+    TYPE POLYGON
+    STATUS ON
+    DATA "$SHP/dense_grid"
+    PROJECTION "init=epsg:3857" END
+    METADATA "wms_title" "dense_grid" END
+    CLASS
+      NAME "cell"
+      # styles/generic.json: fill #B8B8B8 at opacity 0.55, outline #6E6E6E
+      STYLE COLOR "#B8B8B8" OPACITY 55 END
+      STYLE OUTLINECOLOR "#6E6E6E" WIDTH 0.7 END
+    END
   END
 END
 MAPFILE
@@ -380,33 +423,37 @@ MAPSERVER_CONFIG_FILE="$W/mapserver.conf" spawn-fcgi -a 127.0.0.1 -p "$FCGI_PORT
   -P "$W/spawn.pid" -- "$(command -v mapserv)" >/dev/null
 "$NGINX" -p "$W" -c "$W/nginx.conf"
 wait_http "http://127.0.0.1:$MS_PORT/mapserv?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetCapabilities"
-check_png "mapserver 256" "http://127.0.0.1:$MS_PORT/mapserv?$(head -n1 "$Q256")" "$FIX/wms_mapserver_256.png"
-check_png "mapserver 1024" "http://127.0.0.1:$MS_PORT/mapserv?$(head -n1 "$Q1024")" "$FIX/wms_mapserver_1024.png"
-lua_for /mapserv? "$Q256" > "$FIX/wms_mapserver_256.lua"
-lua_for /mapserv? "$Q1024" > "$FIX/wms_mapserver_1024.lua"
-run_wrk 256x256 mapserver "http://127.0.0.1:$MS_PORT" "$FIX/wms_mapserver_256.lua"
-run_wrk 1024x768 mapserver "http://127.0.0.1:$MS_PORT" "$FIX/wms_mapserver_1024.lua"
+for case in $CASES; do
+  for size in 256 1024; do
+    check_png "mapserver $case $size" "http://127.0.0.1:$MS_PORT/mapserv?$(head -n1 "$FIX/wms_${case}_$size.txt")" "$FIX/wms_mapserver_${case}_$size.png"
+    lua_for /mapserv? "$FIX/wms_${case}_$size.txt" > "$FIX/wms_mapserver_${case}_$size.lua"
+    run_wrk "$case" "$size" mapserver "http://127.0.0.1:$MS_PORT" "$FIX/wms_mapserver_${case}_$size.lua"
+  done
+done
 stop_mapserver
 
 # --- table ---------------------------------------------------------------------------------------
 echo
-echo "WMS GetMap, wrk -t2 -c$CONNS -d${DURATION}s; MapServer $FCGI_CHILDREN FastCGI children; $(nproc) cores"
-printf '%-9s | %-9s | %10s | %9s | %9s | %s\n' size server "req/s" "p50 ms" "p99 ms" "errors (non-2xx/socket/not PNG)"
+echo "WMS GetMap, wrk -t2 -c$CONNS -d${DURATION}s, $REQUESTS views per list; MapServer $FCGI_CHILDREN FastCGI children on Shapefiles (EPSG:3857, shptree); $(nproc) cores"
+printf '%-8s | %-8s | %-9s | %10s | %9s | %9s | %s\n' case size server "req/s" "p50 ms" "p99 ms" "errors (non-2xx/socket/not PNG)"
 bad=0
 for r in "${ROWS[@]}"; do
-  read -r size server rps p50 p99 n2 se np <<< "$r"
-  printf '%-9s | %-9s | %10s | %9s | %9s | %s/%s/%s\n' "$size" "$server" "$rps" "$p50" "$p99" "$n2" "$se" "$np"
+  read -r case size server rps p50 p99 n2 se np <<< "$r"
+  label=$size; [ "$size" = 256 ] && label=256x256; [ "$size" = 1024 ] && label=1024x768
+  printf '%-8s | %-8s | %-9s | %10s | %9s | %9s | %s/%s/%s\n' "$case" "$label" "$server" "$rps" "$p50" "$p99" "$n2" "$se" "$np"
   [ "$((n2 + se + np))" = 0 ] || bad=1
 done
 if [ "$PEER_ONLY" != 1 ]; then
-  for size in 256x256 1024x768; do
-    a=""; b=""
-    for r in "${ROWS[@]}"; do
-      read -r s server rps _ <<< "$r"
-      [ "$s" = "$size" ] || continue
-      if [ "$server" = cuulong ]; then a=$rps; else b=$rps; fi
+  for case in $CASES; do
+    for size in 256 1024; do
+      a=""; b=""
+      for r in "${ROWS[@]}"; do
+        read -r c sz server rps _ <<< "$r"
+        [ "$c" = "$case" ] && [ "$sz" = "$size" ] || continue
+        if [ "$server" = cuulong ]; then a=$rps; else b=$rps; fi
+      done
+      awk -v c="$case" -v s="$size" -v a="$a" -v b="$b" 'BEGIN { printf "ratio cuulong/MapServer, %s %s: %.2fx\n", c, s, a / b }'
     done
-    awk -v s="$size" -v a="$a" -v b="$b" 'BEGIN { printf "ratio cuulong/MapServer, %s: %.2fx\n", s, a / b }'
   done
 fi
 [ "$bad" = 0 ] || { echo "some requests failed (see the errors column)" >&2; exit 1; }

@@ -14,8 +14,20 @@
 
 use tiny_skia::Pixmap;
 
+/// Cells per block of the touched-cell bitmap.
+const BLOCK: usize = 8;
+
 /// Coverage below this is treated as none (float drift of a row's running sum).
 const EPSILON: f32 = 1.0 / 1024.0;
+
+/// Accumulation buffers up to this many cells are kept by the thread that used them, for its
+/// next map (a new buffer costs the kernel a page fault and zeroing per 4 KiB); larger ones
+/// are freed, so what stays is bounded by threads × 4 MiB.
+const KEPT_CELLS: usize = 1 << 20;
+
+thread_local! {
+    static KEPT: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// The accumulation buffer of one map image, reused by every paint drawn into it.
 pub(super) struct Coverage {
@@ -25,8 +37,9 @@ pub(super) struct Coverage {
     /// beyond the right edge, so every row sums back to zero.
     stride: usize,
     acc: Vec<f32>,
-    /// Pixels per block; one bit per block of each row says an edge touched it.
-    block: usize,
+    /// One bit per block of [`BLOCK`] cells of each row says an edge touched it; a row has
+    /// `words` words of bits.
+    words: usize,
     touched: Vec<u64>,
     /// Rows touched since the last composite, `first..end`.
     first: usize,
@@ -41,17 +54,28 @@ impl Coverage {
             width,
             height,
             stride,
-            acc: vec![0.0; stride * height],
-            block: stride.div_ceil(64).max(8),
-            touched: vec![0; height],
+            acc: Self::buffer(stride * height),
+            words: stride.div_ceil(BLOCK * 64),
+            touched: vec![0; height * stride.div_ceil(BLOCK * 64)],
             first: height,
             end: 0,
         }
     }
 
+    /// A zeroed buffer of `cells`, the thread's kept one when it is large enough.
+    fn buffer(cells: usize) -> Vec<f32> {
+        let kept = KEPT.with(|k| std::mem::take(&mut *k.borrow_mut()));
+        if kept.len() >= cells {
+            // Kept buffers are all zero (see Drop); the tail past `cells` stays unused.
+            return kept;
+        }
+        vec![0.0; cells]
+    }
+
     /// Bytes this buffer takes for a `width` × `height` image.
     pub(super) fn bytes(width: u32, height: u32) -> u64 {
-        (u64::from(width) + 2) * u64::from(height) * 4 + u64::from(height) * 8
+        (u64::from(width) + 2) * u64::from(height) * 4
+            + (u64::from(width) + 2).div_ceil(8 * 64) * u64::from(height) * 8
     }
 
     /// Adds the closed ring through `points` (the last point joins the first).
@@ -169,12 +193,16 @@ impl Coverage {
     /// cover what lies to their right), parts right of it land in the spare columns; parts above
     /// or below add nothing.
     fn edge(&mut self, p: (f32, f32), q: (f32, f32)) {
-        if !(p.0.is_finite() && p.1.is_finite() && q.0.is_finite() && q.1.is_finite()) {
+        // Horizontal edges add nothing (a third of a small square's).
+        if p.1 == q.1 || !(p.1.is_finite() && q.1.is_finite()) {
             return;
         }
         let right = self.width as f32;
         if p.0 >= 0.0 && p.0 <= right && q.0 >= 0.0 && q.0 <= right {
             self.line(p, q);
+            return;
+        }
+        if !(p.0.is_finite() && q.0.is_finite()) {
             return;
         }
         // Split where the edge crosses x = 0 and x = width, then clamp each piece's x.
@@ -221,9 +249,28 @@ impl Coverage {
         let top = p0.1.max(0.0);
         let max_x = self.width as f32;
         let mut x = (p0.0 + (top - p0.1) * dxdy).clamp(0.0, max_x);
-        let y_first = top as usize;
+        let y_first = whole(top);
         let last = p1.1.min(bottom);
-        let y_end = (last as usize + usize::from((last as usize as f32) < last)).min(self.height);
+        let y_end = (whole(last) + usize::from((whole(last) as f32) < last)).min(self.height);
+        if y_first >= y_end {
+            return;
+        }
+        // Every row the edge crosses is marked over the edge's whole x extent, once.
+        let (b0, b1) = (
+            whole(p0.0.min(p1.0)) / BLOCK,
+            (whole(p0.0.max(p1.0)) + 2).min(self.stride - 1) / BLOCK,
+        );
+        let words = self.words;
+        for w in b0 / 64..=b1 / 64 {
+            let lo = if w == b0 / 64 { b0 % 64 } else { 0 };
+            let hi = if w == b1 / 64 { b1 % 64 } else { 63 };
+            let bits = (u64::MAX >> (63 - hi)) & (u64::MAX << lo);
+            for y in y_first..y_end {
+                self.touched[y * words + w] |= bits;
+            }
+        }
+        self.first = self.first.min(y_first);
+        self.end = self.end.max(y_end);
         for y in y_first..y_end {
             let row = y * self.stride;
             let dy = ((y + 1) as f32).min(p1.1) - (y as f32).max(top);
@@ -231,9 +278,9 @@ impl Coverage {
             let d = dy * dir;
             let (x0, x1) = if x < xnext { (x, xnext) } else { (xnext, x) };
             // x ≥ 0 here, so truncation is floor (and cheaper than a libm call).
-            let x0i = x0 as usize;
+            let x0i = whole(x0);
             let x0floor = x0i as f32;
-            let x1i = x1 as usize + usize::from((x1 as usize as f32) < x1);
+            let x1i = whole(x1) + usize::from((whole(x1) as f32) < x1);
             let x1ceil = x1i as f32;
             let acc = &mut self.acc[row..row + self.stride];
             if x1i <= x0i + 1 {
@@ -260,22 +307,8 @@ impl Coverage {
                 }
                 acc[x1i] += d * am;
             }
-            self.mark(y, x0i, (x1i + 1).min(self.stride - 1));
             x = xnext;
         }
-    }
-
-    fn mark(&mut self, y: usize, from: usize, to: usize) {
-        let (b0, b1) = (from / self.block, (to / self.block).min(63));
-        let upto = if b1 >= 63 {
-            u64::MAX
-        } else {
-            (1u64 << (b1 + 1)) - 1
-        };
-        let bits = upto & !((1u64 << b0) - 1);
-        self.touched[y] |= bits;
-        self.first = self.first.min(y);
-        self.end = self.end.max(y + 1);
     }
 
     /// Draws the accumulated coverage onto `pixmap` in `color` (straight RGBA8, source-over)
@@ -285,53 +318,50 @@ impl Coverage {
             (pixmap.width() as usize, pixmap.height() as usize),
             (self.width, self.height)
         );
-        let alpha = f32::from(color[3]) / 255.0;
-        // Premultiplied source at full coverage, 0..=255.
-        let src = [
-            f32::from(color[0]) * alpha,
-            f32::from(color[1]) * alpha,
-            f32::from(color[2]) * alpha,
-            f32::from(color[3]),
-        ];
-        let opaque = color[3] == 255;
-        let solid = [
-            src[0].round() as u8,
-            src[1].round() as u8,
-            src[2].round() as u8,
-            color[3],
-        ];
+        let paint = Paint::new(color);
         let width = self.width;
         let pixels = pixmap.data_mut();
+        let words = self.words;
         for y in self.first..self.end {
-            let mask = std::mem::take(&mut self.touched[y]);
             let row = &mut self.acc[y * self.stride..(y + 1) * self.stride];
             let out = &mut pixels[y * width * 4..(y + 1) * width * 4];
             let mut sum = 0.0f32;
-            for b in 0..64usize {
-                let start = b * self.block;
-                if start >= width {
-                    break;
-                }
-                let stop = (start + self.block).min(width);
-                if mask & (1 << b) == 0 {
-                    if sum.abs() < EPSILON {
-                        continue;
-                    }
-                    // Inside a shape wider than the block: constant coverage.
-                    let coverage = sum.abs().min(1.0);
-                    for px in out[start * 4..stop * 4].chunks_exact_mut(4) {
-                        blend(px, &src, &solid, opaque, coverage);
-                    }
+            for (w, mask) in self.touched[y * words..(y + 1) * words]
+                .iter_mut()
+                .enumerate()
+            {
+                let mask = std::mem::take(mask);
+                if mask == 0 && sum.abs() < EPSILON {
+                    // 64 blocks outside any shape.
                     continue;
                 }
-                for (cell, px) in row[start..stop]
-                    .iter_mut()
-                    .zip(out[start * 4..stop * 4].chunks_exact_mut(4))
-                {
-                    sum += std::mem::take(cell);
-                    let coverage = sum.abs().min(1.0);
-                    if coverage >= EPSILON {
-                        blend(px, &src, &solid, opaque, coverage);
+                for b in 0..64 {
+                    let start = (w * 64 + b) * BLOCK;
+                    if start >= width {
+                        break;
+                    }
+                    let stop = (start + BLOCK).min(width);
+                    if mask & (1 << b) == 0 {
+                        if sum.abs() < EPSILON {
+                            sum = 0.0;
+                            continue;
+                        }
+                        // Inside a shape wider than the block: constant coverage.
+                        let level = level(sum);
+                        for px in out[start * 4..stop * 4].chunks_exact_mut(4) {
+                            paint.blend(px, level);
+                        }
+                        continue;
+                    }
+                    for (cell, px) in row[start..stop]
+                        .iter_mut()
+                        .zip(out[start * 4..stop * 4].chunks_exact_mut(4))
+                    {
+                        sum += std::mem::take(cell);
+                        let level = level(sum);
+                        if level > 0 {
+                            paint.blend(px, level);
+                        }
                     }
                 }
             }
@@ -356,16 +386,74 @@ fn shoelace(ring: &[(f32, f32)]) -> f32 {
     sum
 }
 
-/// Source-over of the premultiplied `src` at `coverage` onto one premultiplied RGBA8 pixel.
-#[inline(always)]
-fn blend(px: &mut [u8], src: &[f32; 4], solid: &[u8; 4], opaque: bool, coverage: f32) {
-    if opaque && coverage >= 1.0 - EPSILON {
-        px.copy_from_slice(solid);
-        return;
+impl Drop for Coverage {
+    fn drop(&mut self) {
+        if self.acc.len() > KEPT_CELLS {
+            return;
+        }
+        // A render stopped between accumulating and compositing leaves rows to clear.
+        for y in self.first..self.end {
+            self.acc[y * self.stride..(y + 1) * self.stride].fill(0.0);
+        }
+        let acc = std::mem::take(&mut self.acc);
+        KEPT.with(|k| {
+            let mut k = k.borrow_mut();
+            if acc.len() > k.len() {
+                *k = acc;
+            }
+        });
     }
-    let keep = 1.0 - src[3] / 255.0 * coverage;
-    for c in 0..4 {
-        px[c] = (src[c] * coverage + f32::from(px[c]) * keep + 0.5).min(255.0) as u8;
+}
+
+/// The whole part of a non-negative pixel coordinate (through i32: one instruction, where a
+/// float-to-usize conversion takes several).
+#[inline(always)]
+fn whole(v: f32) -> usize {
+    v as i32 as usize
+}
+
+/// A coverage sum as one of 256 levels (0 = none, 255 = full).
+#[inline(always)]
+fn level(sum: f32) -> usize {
+    (sum.abs().min(1.0) * 255.0 + 0.5) as i32 as usize
+}
+
+/// One paint's source-over at each of the 256 coverage levels, in integers: the premultiplied
+/// source times the coverage, and what is kept of the destination (out of 65 536).
+struct Paint {
+    src: [[u16; 4]; 256],
+    keep: [u32; 256],
+}
+
+impl Paint {
+    fn new(color: [u8; 4]) -> Paint {
+        let alpha = f32::from(color[3]) / 255.0;
+        let premultiplied = [
+            f32::from(color[0]) * alpha,
+            f32::from(color[1]) * alpha,
+            f32::from(color[2]) * alpha,
+            f32::from(color[3]),
+        ];
+        let mut paint = Paint {
+            src: [[0; 4]; 256],
+            keep: [0; 256],
+        };
+        for level in 0..256 {
+            let coverage = level as f32 / 255.0;
+            paint.src[level] = premultiplied.map(|c| (c * coverage).round() as u16);
+            paint.keep[level] = ((1.0 - alpha * coverage) * 65536.0).round() as u32;
+        }
+        paint
+    }
+
+    /// Source-over onto one premultiplied RGBA8 pixel.
+    #[inline(always)]
+    fn blend(&self, px: &mut [u8], level: usize) {
+        let (src, keep) = (&self.src[level], self.keep[level]);
+        for c in 0..4 {
+            let kept = (u32::from(px[c]) * keep + 32768) >> 16;
+            px[c] = (u32::from(src[c]) + kept).min(255) as u8;
+        }
     }
 }
 

@@ -50,9 +50,48 @@ pub struct MapRequest<'a> {
 /// One feature as style expressions see it.
 struct FeatureCtx<'a> {
     zoom: f64,
-    schema: &'a crate::Schema,
+    fields: &'a Fields<'a>,
     feature: FeatureRef<'a>,
     geometry_type: &'static str,
+}
+
+/// A layer's field positions by name, remembered by the name's address: style expressions ask
+/// for the same few names (kept in the style) for every feature, so a lookup costs a pointer
+/// comparison and one string comparison instead of a scan of the schema's names.
+struct Fields<'a> {
+    schema: &'a crate::Schema,
+    seen: std::cell::RefCell<Vec<(usize, usize)>>,
+}
+
+impl<'a> Fields<'a> {
+    fn new(schema: &'a crate::Schema) -> Fields<'a> {
+        Fields {
+            schema,
+            seen: std::cell::RefCell::new(Vec::new()),
+        }
+    }
+
+    fn index_of(&self, name: &str) -> Option<usize> {
+        let address = name.as_ptr() as usize;
+        let hit = self
+            .seen
+            .borrow()
+            .iter()
+            .find(|(a, _)| *a == address)
+            .map(|&(_, i)| i);
+        if let Some(i) = hit {
+            // The same address may hold another name by now; the comparison says.
+            if self.schema.fields[i].name == name {
+                return Some(i);
+            }
+        }
+        let i = self.schema.index_of(name)?;
+        let mut seen = self.seen.borrow_mut();
+        if seen.len() < 16 {
+            seen.push((address, i));
+        }
+        Some(i)
+    }
 }
 
 impl Context for FeatureCtx<'_> {
@@ -60,7 +99,7 @@ impl Context for FeatureCtx<'_> {
         self.zoom
     }
     fn property(&self, name: &str) -> Val {
-        match self.schema.index_of(name) {
+        match self.fields.index_of(name) {
             Some(i) => Val::from_value(&self.feature.values[i]),
             None if name == "id" => Val::Num(self.feature.id as f64),
             None => Val::Null,
@@ -70,7 +109,7 @@ impl Context for FeatureCtx<'_> {
         self.geometry_type
     }
     fn property_text(&self, name: &str) -> Option<&str> {
-        let i = self.schema.index_of(name)?;
+        let i = self.fields.index_of(name)?;
         self.feature.values[i].as_str()
     }
 }
@@ -125,7 +164,7 @@ pub fn render_until(
         .clamp(0.0, 24.0) as u8;
     let mut labels: Vec<Label> = Vec::new();
     let mut coverage = None;
-    let mut shapes = Shapes::default();
+    let mut shapes = Shapes::take();
     for layer in layers {
         let active: Vec<&StyleLayer> = layer
             .style_layers
@@ -145,7 +184,7 @@ pub fn render_until(
             }
             shapes.add(n, f.geometry, &clip, req.projector, want_anchor);
         }
-        let schema = &layer.source.meta().schema;
+        let fields = Fields::new(&layer.source.meta().schema);
         let mut batches = Batches::default();
         for style in active {
             let mut memo = PaintMemo::new(style);
@@ -155,7 +194,7 @@ pub fn render_until(
                 }
                 let ctx = FeatureCtx {
                     zoom,
-                    schema,
+                    fields: &fields,
                     feature: candidates[s.position],
                     geometry_type: s.geometry_type,
                 };
@@ -176,6 +215,7 @@ pub fn render_until(
             batches.flush(&mut pixmap, &mut coverage);
         }
     }
+    shapes.keep();
     interrupt.check()?;
     place_labels(&mut pixmap, &labels);
     Ok(pixmap)

@@ -78,7 +78,29 @@ pub(super) fn coords(l: &LineString<f64>) -> Vec<(f64, f64)> {
     l.0.iter().map(|c| (c.x, c.y)).collect()
 }
 
+/// Shape buffers up to this many points are kept by the thread that used them, for its next
+/// map: growing them again costs copies and page faults on every request.
+const KEPT_POINTS: usize = 1 << 19;
+
+thread_local! {
+    static KEPT: std::cell::RefCell<Shapes> = std::cell::RefCell::new(Shapes::default());
+}
+
 impl Shapes {
+    /// Empty buffers, the thread's kept ones when it has some.
+    pub(super) fn take() -> Shapes {
+        let mut shapes = KEPT.with(|k| std::mem::take(&mut *k.borrow_mut()));
+        shapes.clear();
+        shapes
+    }
+
+    /// Gives the buffers back to the thread for its next map, unless they grew too large.
+    pub(super) fn keep(self) {
+        if self.points.capacity() <= KEPT_POINTS {
+            KEPT.with(|k| *k.borrow_mut() = self);
+        }
+    }
+
     pub(super) fn clear(&mut self) {
         self.points.clear();
         self.parts.clear();

@@ -1,6 +1,7 @@
 //! The MapLibre expression language, the subset the renderer evaluates: compiled once from a
 //! style's JSON, evaluated per feature against a [`Context`].
 
+use rustc_hash::FxHashMap;
 use std::fmt;
 
 use serde_json::Value as Json;
@@ -132,6 +133,9 @@ pub enum Expr {
         input: Box<Expr>,
         arms: Vec<(Vec<Val>, Expr)>,
         default: Box<Expr>,
+        /// Text label → first arm with it, for matches with many labels (the land-use fill
+        /// has over fifty), so a feature costs one hash lookup instead of a scan.
+        by_text: Option<FxHashMap<String, usize>>,
     },
     Case {
         arms: Vec<(Expr, Expr)>,
@@ -256,6 +260,7 @@ impl Expr {
                 }
                 Expr::Match {
                     input: boxed(0)?,
+                    by_text: text_index(&arms),
                     arms,
                     default: boxed(args.len() - 1)?,
                 }
@@ -343,12 +348,19 @@ impl Expr {
                 input,
                 arms,
                 default,
+                by_text,
             } => {
                 let borrowed = match input.as_ref() {
                     Expr::Get(name) => ctx.property_text(name),
                     Expr::GeometryType => Some(ctx.geometry_type()),
                     _ => None,
                 };
+                if let (Some(text), Some(index)) = (borrowed, by_text) {
+                    return match index.get(text) {
+                        Some(&i) => arms[i].1.eval(ctx),
+                        None => default.eval(ctx),
+                    };
+                }
                 if let Some(text) = borrowed {
                     for (labels, out) in arms {
                         if labels.iter().any(|l| matches!(l, Val::Str(s) if s == text)) {
@@ -458,8 +470,10 @@ impl Expr {
                 input,
                 arms,
                 default,
+                by_text,
             } => Expr::Match {
                 input,
+                by_text,
                 arms: arms
                     .into_iter()
                     .map(|(labels, e)| (labels, e.with_colours()))
@@ -499,6 +513,7 @@ impl Expr {
                 input,
                 arms,
                 default,
+                ..
             } => {
                 input.is_feature_constant()
                     && default.is_feature_constant()
@@ -545,6 +560,21 @@ fn stops(pairs: &[Json]) -> Result<Vec<(f64, Expr)>, String> {
 
 /// Equality as MapLibre's `match` sees it, plus number/boolean strings from attribute tables
 /// that store flags as text.
+/// Labels of a `match` with this many text labels or more are looked up by hash.
+const HASHED_MATCH: usize = 8;
+
+fn text_index(arms: &[(Vec<Val>, Expr)]) -> Option<FxHashMap<String, usize>> {
+    let mut index = FxHashMap::default();
+    for (i, (labels, _)) in arms.iter().enumerate() {
+        for label in labels {
+            if let Val::Str(s) = label {
+                index.entry(s.clone()).or_insert(i);
+            }
+        }
+    }
+    (index.len() >= HASHED_MATCH).then_some(index)
+}
+
 fn loose_eq(a: &Val, b: &Val) -> bool {
     match (a, b) {
         (Val::Num(x), Val::Num(y)) => x == y,
