@@ -1,9 +1,8 @@
 //! Fills and strokes grouped by paint, so each group is rasterised once.
 
-use tiny_skia::{PathBuilder, Pixmap, Stroke, Transform};
+use tiny_skia::{PathBuilder, Pixmap, Stroke};
 
 use super::coverage::Coverage;
-use super::props::key_paint;
 use super::shape::Shape;
 
 /// Strokes at most this wide (pixels, undashed) are drawn as quads through [`Coverage`]; at
@@ -13,7 +12,8 @@ pub(super) const THIN_STROKE: f32 = 1.5;
 /// The fills and strokes of one style layer grouped by paint, so each group is rasterised
 /// once. Fills and thin strokes go through the accumulation rasteriser ([`Coverage`]) in one
 /// pass per paint — a shape a few pixels across costs a few additions per edge; wide or dashed
-/// strokes through tiny-skia's stroker, one path per paint. Rings are oriented (exteriors one
+/// strokes through tiny-skia's stroker, one path per paint, whose outline the accumulator
+/// fills too. Rings are oriented (exteriors one
 /// way, holes the other) so holes stay open and overlapping features of one paint unite.
 /// Consequence: within one style layer, features of the same paint are drawn together.
 #[derive(Default)]
@@ -28,6 +28,8 @@ pub(super) struct Batches {
 struct Polylines {
     points: Vec<(f32, f32)>,
     ends: Vec<(usize, bool)>,
+    /// Rings no larger than a pixel each way, as their box and signed area.
+    dots: Vec<([f32; 4], f32)>,
 }
 
 impl Polylines {
@@ -37,14 +39,37 @@ impl Polylines {
         self.ends.push((self.points.len(), closed));
     }
 
+    /// The polylines top to bottom (by their first point's row): the accumulation buffer is
+    /// then written row after row instead of all over — it is larger than the CPU's caches
+    /// for big images, and features arrive in file order, not in space order.
     fn each(&self) -> impl Iterator<Item = (&[(f32, f32)], bool)> {
+        let mut order: Vec<(u32, usize, usize, bool)> = Vec::with_capacity(self.ends.len());
         let mut start = 0;
-        self.ends.iter().map(move |&(end, closed)| {
-            let line = &self.points[start..end];
+        for &(end, closed) in &self.ends {
+            let row = self.points.get(start).map_or(0, |p| p.1.max(0.0) as u32);
+            order.push((row, start, end, closed));
             start = end;
-            (line, closed)
-        })
+        }
+        order.sort_unstable_by_key(|o| o.0);
+        order
+            .into_iter()
+            .map(move |(_, start, end, closed)| (&self.points[start..end], closed))
     }
+}
+
+/// A ring's box when it is at most a pixel each way.
+fn within_a_pixel(ring: &[(f64, f64)]) -> Option<[f32; 4]> {
+    let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+    for &(x, y) in ring {
+        x0 = x0.min(x);
+        y0 = y0.min(y);
+        x1 = x1.max(x);
+        y1 = y1.max(y);
+        if x1 - x0 > 1.0 || y1 - y0 > 1.0 {
+            return None;
+        }
+    }
+    (x0 <= x1).then_some([x0 as f32, y0 as f32, x1 as f32, y1 as f32])
 }
 
 fn slot<K: PartialEq, V: Default>(groups: &mut Vec<(K, V)>, key: K) -> &mut V {
@@ -94,8 +119,15 @@ impl Batches {
     pub(super) fn fill(&mut self, key: [u8; 4], s: &Shape<'_>) {
         let rings = slot(&mut self.fills, key);
         for (ring, exterior) in s.rings() {
+            let area = signed_area(ring);
+            if let Some(bbox) = within_a_pixel(ring) {
+                // Exteriors add, holes take away, whatever their winding in the data.
+                let a = area.abs() as f32;
+                rings.dots.push((bbox, if exterior { a } else { -a }));
+                continue;
+            }
             // Pixel space has y down: exteriors get positive area here, holes negative.
-            if (signed_area(ring) > 0.0) == exterior {
+            if (area > 0.0) == exterior {
                 rings.push(ring.iter().copied(), true);
             } else {
                 rings.push(ring.iter().rev().copied(), true);
@@ -136,6 +168,9 @@ impl Batches {
             for (ring, _) in rings.each() {
                 c.ring(ring);
             }
+            for &(bbox, area) in &rings.dots {
+                c.dot(bbox, area);
+            }
             c.composite(pixmap, color);
         }
         for ((color, width), lines) in self.thin.drain(..) {
@@ -155,14 +190,18 @@ impl Batches {
             c.composite(pixmap, color);
         }
         for (key, stroke, pb) in self.strokes.drain(..) {
-            if let Some(path) = pb.finish() {
-                pixmap.stroke_path(
-                    &path,
-                    &key_paint(key.color),
-                    &stroke,
-                    Transform::identity(),
-                    None,
-                );
+            let Some(path) = pb.finish() else {
+                continue;
+            };
+            // tiny-skia's stroker (and dasher) makes the outline; the accumulator fills it.
+            let dashed = match &stroke.dash {
+                Some(dash) => path.dash(dash, 1.0),
+                None => Some(path),
+            };
+            if let Some(outline) = dashed.and_then(|p| p.stroke(&stroke, 1.0)) {
+                let c = coverage.get_or_insert_with(|| Coverage::new(w, h));
+                c.path(&outline, &mut scratch);
+                c.composite(pixmap, key.color);
             }
         }
     }

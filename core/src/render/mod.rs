@@ -217,7 +217,7 @@ pub fn render_until(
     }
     shapes.keep();
     interrupt.check()?;
-    place_labels(&mut pixmap, &labels);
+    place_labels(&mut pixmap, &labels, &mut coverage);
     Ok(pixmap)
 }
 

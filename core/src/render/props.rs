@@ -44,13 +44,6 @@ pub(super) fn paint_key(color: Rgba, opacity: f64) -> Option<[u8; 4]> {
     (key[3] > 0).then_some(key)
 }
 
-pub(super) fn key_paint(key: [u8; 4]) -> Paint<'static> {
-    let mut p = Paint::default();
-    p.set_color_rgba8(key[0], key[1], key[2], key[3]);
-    p.anti_alias = true;
-    p
-}
-
 pub(super) fn color_halo(style: &StyleLayer, ctx: &dyn Context, width: f64) -> Option<(Rgba, f64)> {
     if width <= 0.0 {
         return None;

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use ab_glyph::{Font, FontRef, GlyphId, OutlineCurve, ScaleFont};
 use tiny_skia::{FillRule, LineJoin, Path, PathBuilder, Pixmap, Stroke, Transform};
 
+use super::coverage::Coverage;
 use super::props::paint;
 use crate::style::Rgba;
 
@@ -131,15 +132,30 @@ impl TextRenderer {
         max_width_em: f64,
         align: f64,
     ) -> (Vec<Path>, f64, f64) {
+        let block = self.block(text, size, max_width_em);
+        let paths = self.glyphs(&block, size, align);
+        (paths, block.width, block.height)
+    }
+
+    /// `text` wrapped at `max_width_em` and measured, without building any glyph.
+    fn block(&self, text: &str, size: f64, max_width_em: f64) -> TextBlock {
         let lines = self.wrap(text, size, max_width_em * size);
+        let widths: Vec<f64> = lines.iter().map(|l| self.measure(l, size)).collect();
+        TextBlock {
+            width: widths.iter().copied().fold(0.0, f64::max),
+            height: size * 1.2 * lines.len() as f64,
+            lines,
+            widths,
+        }
+    }
+
+    /// The glyph paths of a measured block at `size` px, lines aligned by `align`.
+    fn glyphs(&mut self, block: &TextBlock, size: f64, align: f64) -> Vec<Path> {
         let unit = size as f32 / self.font.units_per_em().unwrap_or(1000.0);
         let line_height = size * 1.2;
-        let widths: Vec<f64> = lines.iter().map(|l| self.measure(l, size)).collect();
-        let box_w = widths.iter().copied().fold(0.0, f64::max);
-        let box_h = line_height * lines.len() as f64;
         let mut paths = Vec::new();
-        for (row, line) in lines.iter().enumerate() {
-            let mut x = ((box_w - widths[row]) * align) as f32;
+        for (row, line) in block.lines.iter().enumerate() {
+            let mut x = ((block.width - block.widths[row]) * align) as f32;
             // Baseline: about 0.8 em below the line's top.
             let baseline = (row as f64 * line_height + size * 0.95) as f32;
             let mut prev: Option<GlyphId> = None;
@@ -160,8 +176,21 @@ impl TextRenderer {
                 prev = Some(id);
             }
         }
-        (paths, box_w, box_h)
+        paths
     }
+}
+
+/// Wrapped and measured text.
+struct TextBlock {
+    lines: Vec<String>,
+    widths: Vec<f64>,
+    width: f64,
+    height: f64,
+}
+
+thread_local! {
+    /// Each thread's text renderer, so glyph outlines are built once per thread, not per map.
+    static TEXT: std::cell::RefCell<TextRenderer> = std::cell::RefCell::new(TextRenderer::new());
 }
 
 /// Draws wrapped text at the top left of an image (EXCEPTIONS=INIMAGE).
@@ -181,18 +210,31 @@ pub(super) fn overlaps(a: &[f64; 4], b: &[f64; 4]) -> bool {
     a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3]
 }
 
-pub(super) fn place_labels(pixmap: &mut Pixmap, labels: &[Label]) {
+/// Places and draws `labels` in order, each where it overlaps none before it; glyphs and halos
+/// go through the image's accumulation buffer like every fill.
+pub(super) fn place_labels(pixmap: &mut Pixmap, labels: &[Label], coverage: &mut Option<Coverage>) {
     if labels.is_empty() {
         return;
     }
-    let mut text = TextRenderer::new();
+    TEXT.with(|text| place_with(&mut text.borrow_mut(), pixmap, labels, coverage));
+}
+
+fn place_with(
+    text: &mut TextRenderer,
+    pixmap: &mut Pixmap,
+    labels: &[Label],
+    coverage: &mut Option<Coverage>,
+) {
+    let mut scratch = Vec::new();
     let mut placed: Vec<[f64; 4]> = Vec::new();
     let (w, h) = (f64::from(pixmap.width()), f64::from(pixmap.height()));
     for label in labels {
-        let (paths, box_w, box_h) = text.layout(&label.text, label.size, label.max_width_em, 0.5);
-        if paths.is_empty() {
+        // Measured first: glyphs are built only for labels that find room.
+        let block = text.block(&label.text, label.size, label.max_width_em);
+        if block.lines.is_empty() {
             continue;
         }
+        let (box_w, box_h) = (block.width, block.height);
         // Position of the box's top-left corner relative to the anchor, before rotation.
         let dx = -box_w * label.align + label.offset.0;
         let dy = -box_h / 2.0 + label.offset.1;
@@ -230,6 +272,14 @@ pub(super) fn place_labels(pixmap: &mut Pixmap, labels: &[Label]) {
         if placed.iter().any(|p| overlaps(p, &bbox)) {
             continue;
         }
+        // One path per label: its halo is stroked and its glyphs filled in one call each.
+        let mut pb = PathBuilder::new();
+        for glyph in text.glyphs(&block, label.size, 0.5) {
+            pb.push_path(&glyph);
+        }
+        let Some(path) = pb.finish() else {
+            continue;
+        };
         placed.push(bbox);
         let t = Transform::from_row(
             cos as f32,
@@ -240,22 +290,22 @@ pub(super) fn place_labels(pixmap: &mut Pixmap, labels: &[Label]) {
             label.at.1 as f32,
         )
         .pre_translate(dx as f32, dy as f32);
+        let Some(path) = path.transform(t) else {
+            continue;
+        };
+        let c = coverage.get_or_insert_with(|| Coverage::new(pixmap.width(), pixmap.height()));
         if let Some((halo_color, halo_w)) = label.halo {
-            if let Some(p) = paint(halo_color, 1.0) {
-                let stroke = Stroke {
-                    width: (halo_w * 2.0) as f32,
-                    line_join: LineJoin::Round,
-                    ..Stroke::default()
-                };
-                for path in &paths {
-                    pixmap.stroke_path(path, &p, &stroke, t, None);
-                }
+            let stroke = Stroke {
+                width: (halo_w * 2.0) as f32,
+                line_join: LineJoin::Round,
+                ..Stroke::default()
+            };
+            if let Some(outline) = path.stroke(&stroke, 1.0) {
+                c.path(&outline, &mut scratch);
+                c.composite(pixmap, halo_color.to_u8());
             }
         }
-        if let Some(p) = paint(label.color, 1.0) {
-            for path in &paths {
-                pixmap.fill_path(path, &p, FillRule::Winding, t, None);
-            }
-        }
+        c.path(&path, &mut scratch);
+        c.composite(pixmap, label.color.to_u8());
     }
 }
