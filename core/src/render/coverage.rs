@@ -83,11 +83,49 @@ impl Coverage {
         let Some(&last) = points.last() else {
             return;
         };
+        self.mark(points);
         let mut from = last;
         for &to in points {
             self.edge(from, to);
             from = to;
         }
+    }
+
+    /// Marks the blocks under the box of `points` as touched, once per ring rather than per
+    /// edge (a small shape's edges share their rows and blocks).
+    fn mark(&mut self, points: &[(f32, f32)]) {
+        let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+        for &(x, y) in points {
+            x0 = x0.min(x);
+            y0 = y0.min(y);
+            x1 = x1.max(x);
+            y1 = y1.max(y);
+        }
+        // NaN coordinates fail these comparisons and mark nothing (their edges add nothing).
+        if !(x0 <= x1 && y0 <= y1) {
+            return;
+        }
+        let right = self.width as f32;
+        let bottom = self.height as f32;
+        if y1 <= 0.0 || y0 >= bottom {
+            return;
+        }
+        let y_first = whole(y0.max(0.0));
+        let last = y1.min(bottom);
+        let y_end = (whole(last) + usize::from((whole(last) as f32) < last)).min(self.height);
+        let b0 = whole(x0.clamp(0.0, right)) / BLOCK;
+        let b1 = (whole(x1.clamp(0.0, right)) + 2).min(self.stride - 1) / BLOCK;
+        let words = self.words;
+        for w in b0 / 64..=b1 / 64 {
+            let lo = if w == b0 / 64 { b0 % 64 } else { 0 };
+            let hi = if w == b1 / 64 { b1 % 64 } else { 63 };
+            let bits = (u64::MAX >> (63 - hi)) & (u64::MAX << lo);
+            for y in y_first..y_end {
+                self.touched[y * words + w] |= bits;
+            }
+        }
+        self.first = self.first.min(y_first);
+        self.end = self.end.max(y_end);
     }
 
     /// Adds the quadrilateral covering the segment `a`–`b` drawn `width` wide, lengthened by
@@ -228,6 +266,7 @@ impl Coverage {
             let (dx, dy) = (scratch[i].0 - ring[i].0, scratch[i].1 - ring[i].1);
             scratch.push((ring[i].0 - dx, ring[i].1 - dy));
         }
+        self.mark(scratch);
         let (outer, inner) = scratch.split_at(n);
         // Quads wind negatively (shoelace in pixel space); make the band do the same.
         let band = shoelace(outer) - shoelace(inner);
@@ -361,22 +400,6 @@ impl Coverage {
         if y_first >= y_end {
             return;
         }
-        // Every row the edge crosses is marked over the edge's whole x extent, once.
-        let (b0, b1) = (
-            whole(p0.0.min(p1.0)) / BLOCK,
-            (whole(p0.0.max(p1.0)) + 2).min(self.stride - 1) / BLOCK,
-        );
-        let words = self.words;
-        for w in b0 / 64..=b1 / 64 {
-            let lo = if w == b0 / 64 { b0 % 64 } else { 0 };
-            let hi = if w == b1 / 64 { b1 % 64 } else { 63 };
-            let bits = (u64::MAX >> (63 - hi)) & (u64::MAX << lo);
-            for y in y_first..y_end {
-                self.touched[y * words + w] |= bits;
-            }
-        }
-        self.first = self.first.min(y_first);
-        self.end = self.end.max(y_end);
         for y in y_first..y_end {
             let row = y * self.stride;
             let dy = ((y + 1) as f32).min(p1.1) - (y as f32).max(top);

@@ -96,14 +96,17 @@ fn encode(pixmap: &Pixmap, format: ImageFormat, bg: Rgba) -> Result<Vec<u8>, Str
         ImageFormat::Png => {
             let (w, h) = (pixmap.width(), pixmap.height());
             // An opaque map (TRANSPARENT=FALSE) goes out as RGB: a quarter less to compress.
-            let opaque = pixmap.pixels().iter().all(|p| p.alpha() == 255);
+            let opaque = pixmap.data().chunks_exact(4).all(|p| p[3] == 255);
             let channels = if opaque { 3 } else { 4 };
             let mut data = Vec::with_capacity((w * h * channels) as usize);
-            for px in pixmap.pixels() {
-                let c = px.demultiply();
-                if opaque {
-                    data.extend_from_slice(&[c.red(), c.green(), c.blue()]);
-                } else {
+            if opaque {
+                // Premultiplied by 255 is the colour itself: the bytes go out as they are.
+                for px in pixmap.data().chunks_exact(4) {
+                    data.extend_from_slice(&px[..3]);
+                }
+            } else {
+                for px in pixmap.pixels() {
+                    let c = px.demultiply();
                     data.extend_from_slice(&[c.red(), c.green(), c.blue(), c.alpha()]);
                 }
             }
