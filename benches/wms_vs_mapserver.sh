@@ -257,18 +257,24 @@ run_wrk() { # case size server base-url lua
   printf '%-8s | %-5s | %-9s | %10s | %9s | %9s | non-2xx %s, socket errors %s, not PNG %s\n' "$1" "$2" "$3" "$5" "$6" "$7" "$8" "$9" "${10}" >&2
 }
 
+run_cases() { # server base-url path-prefix: a sample PNG checked, then wrk, per case and size
+  local case size list
+  for case in $CASES; do
+    for size in 256 1024; do
+      list="$FIX/wms_${case}_$size.txt"
+      check_png "$1 $case $size" "$2$3$(head -n1 "$list")" "$FIX/wms_$1_${case}_$size.png"
+      lua_for "$3" "$list" > "$FIX/wms_$1_${case}_$size.lua"
+      run_wrk "$case" "$size" "$1" "$2" "$FIX/wms_$1_${case}_$size.lua"
+    done
+  done
+}
+
 # --- cuulong -----------------------------------------------------------------------------------
 if [ "$PEER_ONLY" != 1 ]; then
   "$CUULONG" --database-url "$DB_URL" serve --bind "127.0.0.1:$CUULONG_PORT" --tile-cache-mb 0 --no-snapshot --anonymous-rate-limit-per-minute 0 >"$FIX/wms_cuulong.log" 2>&1 &
   CUULONG_PID=$!
   wait_http "http://127.0.0.1:$CUULONG_PORT/ready"
-  for case in $CASES; do
-    for size in 256 1024; do
-      check_png "cuulong $case $size" "http://127.0.0.1:$CUULONG_PORT/wms?$(head -n1 "$FIX/wms_${case}_$size.txt")" "$FIX/wms_cuulong_${case}_$size.png"
-      lua_for /wms? "$FIX/wms_${case}_$size.txt" > "$FIX/wms_cuulong_${case}_$size.lua"
-      run_wrk "$case" "$size" cuulong "http://127.0.0.1:$CUULONG_PORT" "$FIX/wms_cuulong_${case}_$size.lua"
-    done
-  done
+  run_cases cuulong "http://127.0.0.1:$CUULONG_PORT" /wms?
   stop_cuulong
 fi
 
@@ -423,13 +429,7 @@ MAPSERVER_CONFIG_FILE="$W/mapserver.conf" spawn-fcgi -a 127.0.0.1 -p "$FCGI_PORT
   -P "$W/spawn.pid" -- "$(command -v mapserv)" >/dev/null
 "$NGINX" -p "$W" -c "$W/nginx.conf"
 wait_http "http://127.0.0.1:$MS_PORT/mapserv?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetCapabilities"
-for case in $CASES; do
-  for size in 256 1024; do
-    check_png "mapserver $case $size" "http://127.0.0.1:$MS_PORT/mapserv?$(head -n1 "$FIX/wms_${case}_$size.txt")" "$FIX/wms_mapserver_${case}_$size.png"
-    lua_for /mapserv? "$FIX/wms_${case}_$size.txt" > "$FIX/wms_mapserver_${case}_$size.lua"
-    run_wrk "$case" "$size" mapserver "http://127.0.0.1:$MS_PORT" "$FIX/wms_mapserver_${case}_$size.lua"
-  done
-done
+run_cases mapserver "http://127.0.0.1:$MS_PORT" /mapserv?
 stop_mapserver
 
 # --- table ---------------------------------------------------------------------------------------
