@@ -123,8 +123,9 @@ pub async fn serve_tile(
 pub enum TileKind {
     /// MVT, kept gzip-compressed.
     Vector,
-    /// An image of this media type, kept as encoded.
-    Image(&'static str),
+    /// An image of this media type, kept as encoded, whose drawing takes this many bytes of
+    /// the render budget (reserved only when it is not in the cache).
+    Image(&'static str, u64),
 }
 
 /// The one way a tile is answered, whatever its grid and kind: ETag from the layers' versions
@@ -162,7 +163,7 @@ where
         return Ok((StatusCode::NO_CONTENT, common).into_response());
     }
     match kind {
-        TileKind::Image(media) => {
+        TileKind::Image(media, _) => {
             common.insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
             Ok((common, bytes).into_response())
         }
@@ -232,6 +233,12 @@ where
         return Ok(bytes);
     }
     counted(false);
+    // Drawing an image takes its buffers out of the render budget, like a GetMap; a cache hit
+    // above needs none.
+    let _memory = match kind {
+        TileKind::Image(_, bytes) if bytes > 0 => Some(state.work.reserve(bytes).await?),
+        _ => None,
+    };
     let job_state = state.clone();
     state
         .work

@@ -182,19 +182,14 @@ pub(crate) async fn serve_map_tile(
         ("image/png", "png")
     };
     let name = format!("map/{style_name}/{}.{ext}", request.name());
-    // A tile's image buffers come out of the render budget like a GetMap's.
-    let memory = state
-        .work
-        .reserve(render_bytes(frame.width, frame.height))
-        .await?;
-    let response = serve_cached(state, layers, &name, TileKind::Image(media), headers, {
+    // A tile's image buffers come out of the render budget like a GetMap's, on a cache miss.
+    let kind = TileKind::Image(media, render_bytes(frame.width, frame.height));
+    serve_cached(state, layers, &name, kind, headers, {
         move |_, interrupt| {
             crate::wms::map::tile_image(&frame, &drawn, jpeg, interrupt).map_err(wms_to_api)
         }
     })
-    .await;
-    drop(memory);
-    response
+    .await
 }
 
 /// The layers of a dataset tile: `collections` (a comma list, read as every layer list is),
