@@ -13,9 +13,9 @@ pub(super) const THIN_STROKE: f32 = 1.5;
 /// once. Fills and thin strokes go through the accumulation rasteriser ([`Coverage`]) in one
 /// pass per paint — a shape a few pixels across costs a few additions per edge; wide or dashed
 /// strokes through tiny-skia's stroker, one path per paint, whose outline the accumulator
-/// fills too. Rings are oriented (exteriors one
-/// way, holes the other) so holes stay open and overlapping features of one paint unite.
-/// Consequence: within one style layer, features of the same paint are drawn together.
+/// fills too. Rings are oriented (exteriors one way, holes the other) so holes stay open and
+/// overlapping features of one paint unite. Consequence: within one style layer, features of
+/// the same paint are drawn together.
 #[derive(Default)]
 pub(super) struct Batches {
     fills: Vec<([u8; 4], Polylines)>,
