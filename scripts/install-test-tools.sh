@@ -4,7 +4,8 @@
 #                 owslib
 #   .tools/node   npm: @maplibre/maplibre-gl-style-spec (gl-style-validate), @mapbox/vector-tile,
 #                 pbf, playwright-core
-#   Debian chromium (/usr/bin/chromium) for the headless web-map check.
+#   Debian chromium (/usr/bin/chromium) for the headless web-map check, Debian python3-qgis for
+#   QGIS as a WMTS client.
 # Idempotent and fast when everything is there (a stamp per tool set records what was installed).
 # Only the registries this project may use: PyPI, npm, Debian. Prints the paths at the end.
 set -euo pipefail
@@ -36,6 +37,8 @@ command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v xmllint >/dev/null 2>&1 || missing+=(libxml2-utils)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+# QGIS's Python bindings under Debian's python3, for the headless WMTS client test.
+/usr/bin/python3 -c 'import qgis.core' >/dev/null 2>&1 || missing+=(python3-qgis qgis-providers)
 if ((${#missing[@]})); then
   echo "cuulong: installing Debian packages: ${missing[*]}" >&2
   apt_install "${missing[@]}"

@@ -1,6 +1,7 @@
 //! WMTS 1.0.0 over real HTTP from a running `cuulong serve`, read by the clients agency
-//! systems use: owslib's `WebMapTileService` and GDAL's WMTS driver (at a VN-2000 extent, pixel
-//! for pixel against the OGC API map tile), and the exception reports of bad requests.
+//! systems use: owslib's `WebMapTileService`, GDAL's WMTS driver and QGIS (headless) at a
+//! VN-2000 and a Web Mercator extent, pixel for pixel against the OGC API map tile, and the
+//! exception reports of bad requests.
 
 #![allow(clippy::unwrap_used)]
 
@@ -112,6 +113,96 @@ print(json.dumps({
         o.status.success() && text.contains("Pseudo-Mercator"),
         "{text}"
     );
+}
+
+/// `rgba` composited over white, as a desktop GIS draws a tile on its white map background.
+fn over_white(rgba: &[u8]) -> Vec<u8> {
+    rgba.chunks(4)
+        .flat_map(|p| {
+            let a = u32::from(p[3]);
+            let c = |v: u8| ((u32::from(v) * a + 255 * (255 - a) + 127) / 255) as u8;
+            [c(p[0]), c(p[1]), c(p[2]), 255]
+        })
+        .collect()
+}
+
+#[test]
+fn qgis_draws_wmts_in_vn2000_and_web_mercator_as_served() {
+    if !require_qgis() {
+        return;
+    }
+    let (tmp, _store, server) = serve_samples(&[]);
+    let caps = server.url("/wmts/1.0.0/WMTSCapabilities.xml");
+    // A place in Mỏ Cày with many land-use parcels: VN-2000 / TM-3 105°45' E 565 480,
+    // N 1 108 960, which is Web Mercator x 11 838 730.18, y 1 122 001.14 (gdaltransform).
+    for (grid, crs, level, point) in [
+        (
+            tms::vn2000_quad(),
+            "EPSG:9210",
+            "7",
+            [565_480.0, 1_108_960.0],
+        ),
+        (
+            tms::web_mercator_quad(),
+            "EPSG:3857",
+            "16",
+            [11_838_730.18, 1_122_001.14],
+        ),
+    ] {
+        let id = grid.id.clone();
+        let (row, _, col, _) = grid
+            .limits(
+                grid.level(level).unwrap(),
+                [point[0], point[1], point[0], point[1]],
+            )
+            .unwrap();
+        let b = grid.bounds(grid.tile(level, row, col).unwrap());
+        let out = tmp.path().join(format!("qgis_{id}.png"));
+        // QGIS's WMTS client, as its "Add WMS/WMTS layer" dialog configures it, renders the
+        // tile's frame in the grid's CRS at the matrix's resolution.
+        let o = Command::new("/usr/bin/python3")
+            .arg(root().join("tests/web/qgis_wmts.py"))
+            .args([&caps, "land_use", "land_use", &id, crs])
+            .args(b.map(|v| v.to_string()))
+            .arg("256")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "QGIS {id}: {text}\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let r: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        assert_eq!(r["valid"], true, "QGIS found the layer invalid: {r}");
+        assert_eq!(r["crs"], crs, "{r}");
+        assert_eq!(r["errors"], serde_json::json!([]), "{r}");
+        let (_, _, tile) = server
+            .get(
+                &format!("/collections/land_use/map/tiles/{id}/{level}/{row}/{col}"),
+                &[],
+            )
+            .unwrap();
+        let (w, h, ours) = png_rgba(&tile);
+        let (qw, qh, qgis) = png_rgba(&std::fs::read(&out).unwrap());
+        assert_eq!((w, h), (qw, qh));
+        let drawn = ours.chunks(4).filter(|p| p[3] > 0).count();
+        assert!(
+            drawn > 30_000,
+            "{id}: the tile draws too little ({drawn} pixels)"
+        );
+        // Equal up to the rounding of QGIS's own blend (±1 a channel).
+        let differing = over_white(&ours)
+            .chunks(4)
+            .zip(qgis.chunks(4))
+            .filter(|(a, b)| a.iter().zip(b.iter()).any(|(x, y)| x.abs_diff(*y) > 1))
+            .count();
+        assert_eq!(
+            differing, 0,
+            "{id}: QGIS's WMTS drawing differs from the tile in {differing} pixels"
+        );
+    }
 }
 
 #[test]

@@ -77,6 +77,23 @@ pub fn require_tool(name: &str) -> bool {
     found
 }
 
+/// QGIS's Python bindings (Debian python3-qgis) under Debian's own python3, for the tests that
+/// drive QGIS headless. Missing fails the test unless skipped by name (`CUULONG_TEST_SKIP=qgis`).
+pub fn require_qgis() -> bool {
+    let found = Command::new("/usr/bin/python3")
+        .args(["-c", "import qgis.core"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !found {
+        if !skip_requested("qgis") {
+            panic!("QGIS's python3-qgis is missing (run scripts/install-test-tools.sh, or skip it by name: CUULONG_TEST_SKIP=qgis)");
+        }
+        eprintln!("SKIPPED (CUULONG_TEST_SKIP): QGIS (python3-qgis) not installed");
+    }
+    found
+}
+
 /// A fresh database for one test, dropped afterwards.
 pub struct TestDb {
     pub url: String,
