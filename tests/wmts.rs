@@ -336,3 +336,111 @@ fn wmts_kvp_tiles_feature_info_and_exceptions() {
     let (s, _, _) = server.get("/health", &[]).unwrap();
     assert_eq!(s, 200);
 }
+
+/// Pixels of `rgba` (w × h) where the colour changes: a 4-neighbour differs by more than 24 in
+/// some channel.
+fn colour_edges(w: usize, h: usize, rgba: &[u8]) -> Vec<bool> {
+    let px = |x: usize, y: usize| &rgba[(y * w + x) * 4..(y * w + x) * 4 + 3];
+    let differ = |a: &[u8], b: &[u8]| a.iter().zip(b).any(|(x, y)| x.abs_diff(*y) > 24);
+    let mut edge = vec![false; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            if x + 1 < w && differ(px(x, y), px(x + 1, y)) {
+                edge[y * w + x] = true;
+                edge[y * w + x + 1] = true;
+            }
+            if y + 1 < h && differ(px(x, y), px(x, y + 1)) {
+                edge[y * w + x] = true;
+                edge[(y + 1) * w + x] = true;
+            }
+        }
+    }
+    edge
+}
+
+/// Of the overlay's stroke pixels, the share with a colour edge of the tiles within one pixel
+/// (8-neighbourhood), and the offset (dx, dy) in −3..=3 at which most stroke pixels land exactly
+/// on an edge: where the tiles' parcel edges lie relative to the overlay's. Pixels within 4 px
+/// of the border are left out.
+fn registration(w: usize, h: usize, edges: &[bool], strokes: &[bool]) -> (f64, (i64, i64)) {
+    let inner = || (4..h - 4).flat_map(move |y| (4..w - 4).map(move |x| (x, y)));
+    let on_stroke: Vec<(usize, usize)> = inner().filter(|&(x, y)| strokes[y * w + x]).collect();
+    assert!(
+        on_stroke.len() > 2000,
+        "too few overlay pixels to judge ({})",
+        on_stroke.len()
+    );
+    let edge_at = |x: usize, y: usize, dx: i64, dy: i64| {
+        edges[(y as i64 + dy) as usize * w + (x as i64 + dx) as usize]
+    };
+    let near = on_stroke
+        .iter()
+        .filter(|&&(x, y)| (-1..=1).any(|dy| (-1..=1).any(|dx| edge_at(x, y, dx, dy))))
+        .count();
+    let offsets = (-3i64..=3).flat_map(|dy| (-3i64..=3).map(move |dx| (dx, dy)));
+    let best = offsets
+        .max_by_key(|&(dx, dy)| {
+            on_stroke
+                .iter()
+                .filter(|&&(x, y)| edge_at(x, y, dx, dy))
+                .count()
+        })
+        .unwrap();
+    (near as f64 / on_stroke.len() as f64, best)
+}
+
+#[test]
+fn openlayers_shows_vn2000_tiles_under_a_cadastral_overlay_within_a_pixel() {
+    if !test_tools() || !require_tool("chromium") {
+        return;
+    }
+    let (tmp, _store, server) = serve_samples(&[]);
+    // OpenLayers in EPSG:9210: the land-use WMTS layer at level 7 (5 m a pixel) over Mỏ Cày and
+    // the parcels of the view from OGC API – Features in EPSG:9210 as red outlines.
+    let o = Command::new("node")
+        .arg(root().join("tests/web/ol_wmts_overlay.mjs"))
+        .arg(server.url("").trim_end_matches('/'))
+        .args(["7", "565480", "1108960"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "OpenLayers: {text}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert!(r["features"].as_u64().unwrap() >= 20, "{r}");
+    assert!(r["tiles_loaded"].as_u64().unwrap() >= 6, "{r}");
+    assert_eq!(r["extent"], r["view_extent"], "the view is not on the grid");
+
+    let (w, h, tiles) = png_rgba(&std::fs::read(tmp.path().join("tiles.png")).unwrap());
+    let (ow, oh, overlay) = png_rgba(&std::fs::read(tmp.path().join("overlay.png")).unwrap());
+    assert_eq!((w, h), (ow, oh));
+    let (w, h) = (w as usize, h as usize);
+    let edges = colour_edges(w, h, &tiles);
+    let strokes: Vec<bool> = overlay
+        .chunks(4)
+        .map(|p| p[0] >= 200 && p[1] <= 160 && p[2] <= 160)
+        .collect();
+    // Every outline of the overlay runs on a parcel edge of the tiles, and the two line up best
+    // with no offset at all (a 1-px offset would still pass; 2 px would not).
+    let (near, best) = registration(w, h, &edges, &strokes);
+    assert!(
+        near >= 0.99,
+        "{near:.4} of the overlay lies within 1 px of a tile edge"
+    );
+    assert!(
+        best.0.abs() <= 1 && best.1.abs() <= 1,
+        "the tiles' parcel edges lie {best:?} px from the overlay's"
+    );
+    // The check sees a 2-px error: the overlay moved by (2, 2) is found there.
+    let mut moved = vec![false; w * h];
+    for y in 0..h - 2 {
+        for x in 0..w - 2 {
+            moved[(y + 2) * w + x + 2] = strokes[y * w + x];
+        }
+    }
+    assert_eq!(registration(w, h, &edges, &moved).1, (-2, -2));
+}
