@@ -54,8 +54,8 @@ for q in "SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=land_use,roads&STYLES=
   printf '%s' "$q" > "$corpus/wms_kvp/seed$i"; i=$((i + 1))
 done
 i=0
-for q in '\x00SERVICE=WMTS&REQUEST=GetTile&LAYER=land_use&STYLE=&TILEMATRIXSET=VN2000TM3BenTreQuad&TILEMATRIX=5&TILEROW=9&TILECOL=20&FORMAT=image/png' \
-         '\x00SERVICE=WMTS&REQUEST=GetFeatureInfo&LAYER=land_use&TILEMATRIXSET=WorldCRS84Quad&TILEMATRIX=9&TILEROW=227&TILECOL=813&I=10&J=200&INFOFORMAT=text/plain' \
+for q in '\x00SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=land_use&STYLE=&TILEMATRIXSET=VN2000TM3BenTreQuad&TILEMATRIX=5&TILEROW=9&TILECOL=20&FORMAT=image/png' \
+         '\x00SERVICE=WMTS&REQUEST=GetFeatureInfo&VERSION=1.0.0&LAYER=land_use&STYLE=&FORMAT=image/png&TILEMATRIXSET=WorldCRS84Quad&TILEMATRIX=9&TILEROW=227&TILECOL=813&I=10&J=200&INFOFORMAT=text/plain' \
          '\x00SERVICE=WMTS&REQUEST=GetCapabilities' '\x01land_use/default/WebMercatorQuad/10/482/814.png' \
          '\x02land_use/tiles/VN2000TM3BenTreQuad/3/2/5' '\x02land_use/map/tiles/WorldCRS84Quad/8/113/406' \
          '\x02soil/tiles/WebMercatorQuad' '\x02roads/tiles'; do

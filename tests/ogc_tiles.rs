@@ -220,12 +220,32 @@ fn tiles_in_every_grid_keep_the_tile_contract() {
         .get(&format!("/tiles/land_use/12/{col}/{row}.mvt"), &[])
         .unwrap();
     assert_eq!(a, b);
-    // Outside the data: 204; outside the matrix, an unknown grid or level: 404; bad numbers
-    // and formats: 400 — all JSON errors.
+    // Inside the tileset's limits but without data (the corner of the layer's box): 204;
+    // outside the limits (abstract test /conf/core/tc-error), outside the matrix, an unknown
+    // grid or level: 404; bad numbers and formats: 400 — all JSON errors.
+    let doc = json(&server, "/collections/land_use/tiles/VN2000TM3BenTreQuad");
+    let l12 = doc["tileMatrixSetLimits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["tileMatrix"] == "12")
+        .unwrap()
+        .clone();
+    let corner = format!(
+        "/collections/land_use/tiles/VN2000TM3BenTreQuad/12/{}/{}",
+        l12["minTileRow"], l12["minTileCol"]
+    );
+    assert_eq!(server.get(&corner, &[]).unwrap().0, 204, "{corner}");
+    let below = format!(
+        "/collections/land_use/tiles/VN2000TM3BenTreQuad/12/{}/{}",
+        l12["maxTileRow"].as_u64().unwrap() + 1,
+        l12["minTileCol"]
+    );
+    assert_eq!(server.get(&below, &[]).unwrap().0, 404, "{below}");
     let cases = [
         (
             "/collections/land_use/tiles/VN2000TM3BenTreQuad/12/0/0",
-            204,
+            404,
         ),
         (
             "/collections/land_use/tiles/VN2000TM3BenTreQuad/5/32/0",
@@ -576,4 +596,201 @@ fn dataset_tiles_select_collections_in_every_grid() {
     let (status, h, _) = server.get("/tiles/land_use.json", &[]).unwrap();
     assert_eq!(status, 200);
     assert!(header(&h, "content-type").unwrap().contains("json"));
+}
+
+/// The checks of OGC's executable test suite for OGC API – Tiles 1.0 (ets-ogcapi-tiles10,
+/// its TestNG classes, run here over HTTP because the suite needs a Java runtime), with the
+/// abstract tests (20-057 Annex A) they implement.
+#[test]
+fn answers_what_the_ogc_tiles_test_suite_checks() {
+    let (_tmp, _store, server) = serve_samples(&[]);
+    let accept_json = [("Accept", "application/json")];
+    let get_json = |url: &str| {
+        let path = url
+            .strip_prefix(&server.url(""))
+            .map_or(url.to_owned(), |p| {
+                format!("/{}", p.trim_start_matches('/'))
+            });
+        let (s, _, body) = server.get(&path, &accept_json).unwrap();
+        assert_eq!(s, 200, "{url}: {}", String::from_utf8_lossy(&body));
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()
+    };
+    let path_of = |url: &str| {
+        format!(
+            "/{}",
+            url.strip_prefix(&server.url(""))
+                .unwrap_or(url)
+                .trim_start_matches('/')
+        )
+    };
+    // A.1 /conf/core/conformance-success (Conformance.validateConformanceOperationAndResponse).
+    let conf = get_json("/conformance");
+    let conforms: Vec<&str> = conf["conformsTo"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    for class in [
+        "core",
+        "tileset",
+        "tilesets-list",
+        "dataset-tilesets",
+        "geodata-tilesets",
+        "collections-selection",
+        "mvt",
+        "png",
+    ] {
+        let uri = format!("http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/{class}");
+        assert!(conforms.contains(&uri.as_str()), "{uri}");
+    }
+    // A.10 /conf/dataset-tilesets/landingpage (LandingPage.landingPageRetrieval), A.23 the
+    // API definition link (ApiDefinition.apiDefinitionValidation).
+    let landing = get_json("/");
+    let links = landing["links"].as_array().unwrap();
+    let tilesets_links: Vec<&serde_json::Value> = links
+        .iter()
+        .filter(|l| {
+            l["rel"]
+                .as_str()
+                .unwrap()
+                .starts_with("http://www.opengis.net/def/rel/ogc/1.0/tilesets-")
+        })
+        .collect();
+    assert_eq!(tilesets_links.len(), 2, "{landing}");
+    let service_desc = links.iter().find(|l| l["rel"] == "service-desc").unwrap();
+    assert_eq!(
+        service_desc["type"],
+        "application/vnd.oai.openapi+json;version=3.0"
+    );
+    let (s, _, api) = server
+        .get(
+            &path_of(service_desc["href"].as_str().unwrap()),
+            &[("Accept", "application/vnd.oai.openapi+json;version=3.0")],
+        )
+        .unwrap();
+    assert_eq!(s, 200);
+    let api: serde_json::Value = serde_json::from_slice(&api).unwrap();
+    // A.24 operation ids, A.3–A.5 the tileMatrix (string), tileRow and tileCol (integer ≥ 0)
+    // path parameters of every tile operation.
+    let mut tile_operations = 0;
+    for (path, item) in api["paths"].as_object().unwrap() {
+        let Some(op) = item.get("get") else { continue };
+        if !path.ends_with("/{tileMatrix}/{tileRow}/{tileCol}") {
+            continue;
+        }
+        tile_operations += 1;
+        assert!(
+            op["operationId"].as_str().unwrap().ends_with(".getTile"),
+            "{path}: {}",
+            op["operationId"]
+        );
+        let param = |name: &str| {
+            op["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == name && p["in"] == "path" && p["required"] == true)
+                .unwrap_or_else(|| panic!("{path}: {name}"))
+                .clone()
+        };
+        assert_eq!(param("tileMatrix")["schema"]["type"], "string", "{path}");
+        for rc in ["tileRow", "tileCol"] {
+            assert_eq!(param(rc)["schema"]["type"], "integer", "{path}");
+            assert_eq!(param(rc)["schema"]["minimum"], 0, "{path}");
+        }
+    }
+    assert_eq!(tile_operations, 4, "dataset and collection, vector and map");
+
+    // A.2 / A.6 / A.7 from the landing page's tilesets (Tile.validateTilesAreAvailable,
+    // validateSuccessfulTilesExecutionFollowingLinks, validateTilesErrorConditions) and from a
+    // collection's (A.12 / A.13, GeospatialDataResource), with A.8 /conf/tilesets-list.
+    let collections = get_json("/collections");
+    let land_use = collections["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "land_use")
+        .unwrap();
+    let collection_links: Vec<&serde_json::Value> = land_use["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| {
+            l["rel"]
+                .as_str()
+                .unwrap()
+                .starts_with("http://www.opengis.net/def/rel/ogc/1.0/tilesets-")
+        })
+        .collect();
+    assert_eq!(collection_links.len(), 2);
+    let mut tiles_fetched = 0;
+    for l in tilesets_links.iter().chain(&collection_links) {
+        let href = l["href"].as_str().unwrap();
+        assert!(href.ends_with("/tiles"), "{href}");
+        let list = get_json(&path_of(href));
+        let sets = list["tilesets"].as_array().unwrap();
+        assert_eq!(sets.len(), 3, "{href}");
+        for set in sets {
+            assert!(set["tileMatrixSetId"].is_string(), "{set}");
+            assert!(
+                set["dataType"].is_string() && set["crs"].is_string(),
+                "{set}"
+            );
+            let first = &set["tileMatrixSetLimits"][0];
+            for k in ["tileMatrix", "maxTileRow", "minTileCol"] {
+                assert!(!first[k].is_null(), "{href}: {k} in {set}");
+            }
+            let set_links = set["links"].as_array().unwrap();
+            assert!(set_links
+                .iter()
+                .any(|k| k["rel"] == "self" && k["type"] == "application/json"));
+            assert!(set_links
+                .iter()
+                .any(|k| k["rel"] == "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme"));
+            let template = set_links
+                .iter()
+                .map(|k| k["href"].as_str().unwrap())
+                .find(|h| {
+                    h.contains("{tileMatrix}") && h.contains("{tileRow}") && h.contains("{tileCol}")
+                })
+                .unwrap_or_else(|| panic!("no tile template in {set}"));
+            let at = |row: u64, col: u64| {
+                path_of(
+                    &template
+                        .replace("{tileMatrix}", first["tileMatrix"].as_str().unwrap())
+                        .replace("{tileRow}", &row.to_string())
+                        .replace("{tileCol}", &col.to_string()),
+                )
+            };
+            let (max_row, min_col) = (
+                first["maxTileRow"].as_u64().unwrap(),
+                first["minTileCol"].as_u64().unwrap(),
+            );
+            let (s, _, _) = server.get(&at(max_row, min_col), &[]).unwrap();
+            assert!(s == 200 || s == 204, "{}: {s}", at(max_row, min_col));
+            for (row, col) in [(max_row + 1, min_col), (2_147_483_647, 2_147_483_647)] {
+                let (s, _, _) = server.get(&at(row, col), &[]).unwrap();
+                assert!(s == 404 || s == 400, "{}: {s}", at(row, col));
+            }
+            tiles_fetched += 1;
+            // A.8 /conf/tileset/description: the full metadata behind `self`.
+            let own = set_links.iter().find(|k| k["rel"] == "self").unwrap();
+            let meta = get_json(&path_of(own["href"].as_str().unwrap()));
+            let item = meta["links"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|k| k["rel"] == "item")
+                .unwrap();
+            assert_eq!(item["templated"], true);
+            if set["tileMatrixSetId"] == "WebMercatorQuad" {
+                assert_eq!(
+                    meta["tileMatrixSetURI"],
+                    "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
+                );
+            }
+        }
+    }
+    assert_eq!(tiles_fetched, 12);
 }

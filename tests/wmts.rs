@@ -294,7 +294,7 @@ fn wmts_kvp_tiles_feature_info_and_exceptions() {
         ),
         (
             base.replace("STYLE=", "STYLE=neon")
-                + "&TILEMATRIXSET=WebMercatorQuad&TILEMATRIX=3&TILEROW=0&TILECOL=0",
+                + "&TILEMATRIXSET=WebMercatorQuad&TILEMATRIX=3&TILEROW=3&TILECOL=6",
             400,
             "InvalidParameterValue",
             "STYLE",
@@ -308,8 +308,8 @@ fn wmts_kvp_tiles_feature_info_and_exceptions() {
         ),
         (
             "/wmts?SERVICE=WMTS&REQUEST=GetLegend".to_string(),
-            501,
-            "OperationNotSupported",
+            400,
+            "InvalidParameterValue",
             "REQUEST",
         ),
         (
@@ -443,4 +443,421 @@ fn openlayers_shows_vn2000_tiles_under_a_cadastral_overlay_within_a_pixel() {
         }
     }
     assert_eq!(registration(w, h, &edges, &moved).1, (-2, -2));
+}
+
+/// Status, exception code and locator of an OWS exception report (empty strings if none).
+fn ows_exception(server: &Server, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
+    let (s, _, body) = server.get(path, headers).unwrap();
+    let text = String::from_utf8_lossy(&body);
+    let attr = |name: &str| {
+        text.split(&format!("{name}=\""))
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or("")
+            .to_owned()
+    };
+    if s != 200 {
+        assert!(text.contains("ExceptionReport"), "{path}: {s} {text}");
+    }
+    (s, attr("exceptionCode"), attr("locator"))
+}
+
+/// The checks of OGC's executable test suite for WMTS 1.0.0 (ets-wmts10, its CTL scripts; the
+/// suite itself needs a Java runtime that is not available here), by ATS test id.
+#[test]
+fn answers_what_the_ogc_wmts_test_suite_checks() {
+    if !test_tools() {
+        return;
+    }
+    let (_tmp, _store, server) = serve_samples(&[]);
+    let kvp = "/wmts?";
+    let e = |path: &str| ows_exception(&server, path, &[]);
+    let expect = |path: &str, status: u16, code: &str, locator: &str| {
+        let (s, c, l) = e(path);
+        assert_eq!(
+            (s, c.as_str(), l.to_ascii_lowercase()),
+            (status, code, locator.to_ascii_lowercase()),
+            "{path}"
+        );
+    };
+    // Server.KVP.GET.InvalidQueryString / InvalidService / InvalidRequest.
+    expect(
+        &format!("{kvp}service=WMTS&request~GetCapabilities!version~1.0.0"),
+        400,
+        "MissingParameterValue",
+        "request",
+    );
+    expect(
+        &format!("{kvp}service=BOGUS&request=GetCapabilities&AcceptVersions=1.0.0"),
+        400,
+        "InvalidParameterValue",
+        "service",
+    );
+    expect(
+        &format!("{kvp}service=WMTS&request=GetBOGUS&version=1.0.0"),
+        400,
+        "InvalidParameterValue",
+        "request",
+    );
+    // Server.RESTful.HTTP.Mandatory (406 for an Accept it cannot meet), RESTful.InvalidQueryString.
+    let caps = "/wmts/1.0.0/WMTSCapabilities.xml";
+    let (s, _, _) = server.get(caps, &[("Accept", "example/unknown")]).unwrap();
+    assert_eq!(s, 406);
+    let (s, _, _) = server
+        .get(
+            caps,
+            &[("Accept", "text/html,application/xml;q=0.9,*/*;q=0.8")],
+        )
+        .unwrap();
+    assert_eq!(s, 200, "a browser's Accept");
+    assert_eq!(
+        server
+            .get("/wmts/1.0.0/WMTSCapabilitiesBogus.xml", &[])
+            .unwrap()
+            .0,
+        404
+    );
+
+    // GetCapabilities: Request.NoService, InvalidService, AcceptVersions.Invalid, Sections.
+    let gc = format!("{kvp}service=WMTS&request=GetCapabilities");
+    expect(
+        &format!("{kvp}request=GetCapabilities&AcceptVersions=1.0.0"),
+        400,
+        "MissingParameterValue",
+        "service",
+    );
+    expect(
+        &format!("{gc}&AcceptVersions=9.9.9"),
+        400,
+        "VersionNegotiationFailed",
+        "",
+    );
+    expect(
+        &format!("{gc}&Sections=Bogus"),
+        400,
+        "InvalidParameterValue",
+        "sections",
+    );
+    expect(
+        &format!("{gc}&Sections="),
+        400,
+        "MissingParameterValue",
+        "sections",
+    );
+    for (sections, present, absent) in [
+        (
+            "Contents",
+            vec!["<Contents>"],
+            vec!["<ows:ServiceIdentification>", "<ows:OperationsMetadata>"],
+        ),
+        (
+            "ServiceIdentification",
+            vec!["<ows:ServiceIdentification>"],
+            vec!["<Contents>", "<ows:OperationsMetadata>"],
+        ),
+        (
+            "OperationsMetadata",
+            vec!["<ows:OperationsMetadata>"],
+            vec!["<Contents>", "<ows:ServiceIdentification>"],
+        ),
+        (
+            "Contents,Themes",
+            vec!["<Contents>"],
+            vec!["<ows:OperationsMetadata>"],
+        ),
+        (
+            "All",
+            vec![
+                "<Contents>",
+                "<ows:OperationsMetadata>",
+                "<ows:ServiceIdentification>",
+            ],
+            vec![],
+        ),
+    ] {
+        let (s, _, body) = server
+            .get(&format!("{gc}&Sections={sections}"), &[])
+            .unwrap();
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(s, 200, "Sections={sections}");
+        assert!(
+            present.iter().all(|p| text.contains(p)) && absent.iter().all(|a| !text.contains(a)),
+            "Sections={sections}: {text:.400}"
+        );
+    }
+    // Request.CaseInsensitive.KVP.Names: the same document whatever the case of the names.
+    let (_, _, a) = server
+        .get(&format!("{gc}&AcceptVersions=1.0.0"), &[])
+        .unwrap();
+    let (_, _, b) = server
+        .get(
+            &format!("{kvp}SeRvIcE=WMTS&rEqUeSt=GetCapabilities&ACCEPTVERSIONS=1.0.0"),
+            &[],
+        )
+        .unwrap();
+    assert_eq!(a, b);
+    // The document: schema reference, AcceptFormats, KVP hrefs ending in ? or &, the KVP
+    // encoding constraint, unique layer / set / matrix ids and scale denominators, every
+    // TileMatrixSetLink naming a set of the document.
+    let r = python_json(
+        "WMTS capabilities checks",
+        [
+            "-c",
+            r#"
+import json, sys, urllib.request
+import xml.etree.ElementTree as ET
+doc = urllib.request.urlopen(sys.argv[1]).read()
+ns = {"w": "http://www.opengis.net/wmts/1.0", "ows": "http://www.opengis.net/ows/1.1", "xlink": "http://www.w3.org/1999/xlink"}
+root = ET.fromstring(doc)
+xsi = root.get("{http://www.w3.org/2001/XMLSchema-instance}schemaLocation", "")
+gc = root.find("ows:OperationsMetadata/ows:Operation[@name='GetCapabilities']", ns)
+accept_formats = [v.text for v in gc.findall("ows:Parameter[@name='AcceptFormats']/ows:AllowedValues/ows:Value", ns)]
+kvp_hrefs, kvp_constraint = [], True
+for op in root.findall("ows:OperationsMetadata/ows:Operation", ns):
+    gets = op.findall(".//ows:Get", ns)
+    kinds = [[v.text for v in g.findall("ows:Constraint[@name='GetEncoding']/ows:AllowedValues/ows:Value", ns)] for g in gets]
+    kvp_constraint &= any(k == ["KVP"] for k in kinds)
+    kvp_hrefs += [g.get("{http://www.w3.org/1999/xlink}href") for g, k in zip(gets, kinds) if k != ["RESTful"]]
+layers = [l.findtext("ows:Identifier", namespaces=ns) for l in root.findall("w:Contents/w:Layer", ns)]
+sets = {}
+for t in root.findall("w:Contents/w:TileMatrixSet", ns):
+    ms = t.findall("w:TileMatrix", ns)
+    sets[t.findtext("ows:Identifier", namespaces=ns)] = {
+        "matrices": [m.findtext("ows:Identifier", namespaces=ns) for m in ms],
+        "scales": [float(m.findtext("w:ScaleDenominator", namespaces=ns)) for m in ms],
+    }
+links = [t.text for t in root.findall("w:Contents/w:Layer/w:TileMatrixSetLink/w:TileMatrixSet", ns)]
+tile_templates = [l.find("w:ResourceURL[@resourceType='tile']", ns) is not None for l in root.findall("w:Contents/w:Layer", ns)]
+print(json.dumps({
+    "schema_referenced": "wmtsGetCapabilities_response.xsd" in xsi,
+    "accept_formats": accept_formats,
+    "kvp_hrefs_ok": all(h.startswith("http") and h[-1] in "?&" for h in kvp_hrefs) and len(kvp_hrefs) == 3,
+    "kvp_constraint": kvp_constraint,
+    "layers_unique": len(layers) == len(set(layers)) and all(layers) and len(layers) >= 8,
+    "sets_unique": len(sets) == len(root.findall("w:Contents/w:TileMatrixSet", ns)),
+    "matrices_unique": all(len(s["matrices"]) == len(set(s["matrices"])) for s in sets.values()),
+    "scales_unique": all(len(s["scales"]) == len(set(s["scales"])) for s in sets.values()),
+    "links_valid": all(l in sets for l in links) and len(links) == 3 * len(layers),
+    "every_layer_has_a_tile_template": all(tile_templates),
+    "service_metadata_url": root.find("w:ServiceMetadataURL", ns).get("{http://www.w3.org/1999/xlink}href"),
+}))
+"#,
+            &server.url(caps),
+        ],
+    );
+    for check in [
+        "schema_referenced",
+        "kvp_hrefs_ok",
+        "kvp_constraint",
+        "layers_unique",
+        "sets_unique",
+        "matrices_unique",
+        "scales_unique",
+        "links_valid",
+        "every_layer_has_a_tile_template",
+    ] {
+        assert_eq!(r[check], true, "{check}: {r}");
+    }
+    assert_eq!(r["accept_formats"], serde_json::json!(["application/xml"]));
+    assert_eq!(
+        r["service_metadata_url"],
+        server.url(caps),
+        "RESTful GetCapabilities.Request.Mandatory"
+    );
+
+    // GetTile (KVP): Mandatory, Missing (each mandatory parameter in turn), Invalid.*,
+    // Invalid.Tile.Row/Col.TileMatrixSetLimits (TileOutOfRange at MaxTileRow + 1).
+    let level = 7;
+    let limits = server
+        .get("/collections/land_use/map/tiles/VN2000TM3BenTreQuad", &[])
+        .unwrap()
+        .2;
+    let limits: serde_json::Value = serde_json::from_slice(&limits).unwrap();
+    let l = limits["tileMatrixSetLimits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["tileMatrix"] == level.to_string())
+        .unwrap()
+        .clone();
+    let (row, col) = (
+        (l["minTileRow"].as_u64().unwrap() + l["maxTileRow"].as_u64().unwrap()) / 2,
+        (l["minTileCol"].as_u64().unwrap() + l["maxTileCol"].as_u64().unwrap()) / 2,
+    );
+    let params = [
+        ("service", "WMTS".to_string()),
+        ("request", "GetTile".into()),
+        ("version", "1.0.0".into()),
+        ("layer", "land_use".into()),
+        ("style", "land_use".into()),
+        ("format", "image/png".into()),
+        ("TileMatrixSet", "VN2000TM3BenTreQuad".into()),
+        ("TileMatrix", level.to_string()),
+        ("TileRow", row.to_string()),
+        ("TileCol", col.to_string()),
+    ];
+    let url = |ps: &[(&str, String)]| {
+        format!(
+            "{kvp}{}",
+            ps.iter()
+                .map(|(k, v)| format!("{k}={}", v.replace('/', "%2F")))
+                .collect::<Vec<_>>()
+                .join("&")
+        )
+    };
+    let with = |name: &str, value: &str| {
+        let ps: Vec<(&str, String)> = params
+            .iter()
+            .map(|(k, v)| {
+                (
+                    *k,
+                    if *k == name {
+                        value.to_string()
+                    } else {
+                        v.clone()
+                    },
+                )
+            })
+            .collect();
+        url(&ps)
+    };
+    let (s, h, body) = server.get(&url(&params), &[]).unwrap();
+    assert_eq!((s, header(&h, "content-type")), (200, Some("image/png")));
+    let (w, hgt, _) = png_rgba(&body);
+    assert_eq!((w, hgt), (256, 256), "Valid.Tile.Size");
+    let (s, h, body) = server.get(&with("format", "image/jpeg"), &[]).unwrap();
+    assert_eq!(
+        (s, header(&h, "content-type")),
+        (200, Some("image/jpeg")),
+        "Valid.Tile.Format"
+    );
+    assert_eq!(&body[..2], &[0xFF, 0xD8]);
+    for (i, (name, _)) in params.iter().enumerate() {
+        if matches!(*name, "service" | "request") {
+            continue; // checked above
+        }
+        let ps: Vec<(&str, String)> = params
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, p)| p.clone())
+            .collect();
+        expect(&url(&ps), 400, "MissingParameterValue", name);
+    }
+    expect(
+        &with("layer", "bogus"),
+        400,
+        "InvalidParameterValue",
+        "layer",
+    );
+    expect(
+        &with("TileMatrixSet", "bogus"),
+        400,
+        "InvalidParameterValue",
+        "TileMatrixSet",
+    );
+    expect(
+        &with("TileMatrix", "bogus"),
+        400,
+        "InvalidParameterValue",
+        "TileMatrix",
+    );
+    expect(
+        &with("style", "bogus"),
+        400,
+        "InvalidParameterValue",
+        "style",
+    );
+    expect(
+        &with("format", "image/bogus"),
+        400,
+        "InvalidParameterValue",
+        "format",
+    );
+    let max_row = l["maxTileRow"].as_u64().unwrap();
+    let max_col = l["maxTileCol"].as_u64().unwrap();
+    let m = tms::vn2000_quad().tile_matrices[level].clone();
+    // Past the layer's TileMatrixSetLimits (Invalid.Tile.Row/Col.TileMatrixSetLimits) and
+    // past the matrix: TileOutOfRange.
+    expect(
+        &with("TileRow", &(max_row + 1).to_string()),
+        400,
+        "TileOutOfRange",
+        "TileRow",
+    );
+    expect(
+        &with("TileCol", &(max_col + 1).to_string()),
+        400,
+        "TileOutOfRange",
+        "TileCol",
+    );
+    expect(
+        &with("TileRow", &m.matrix_height.to_string()),
+        400,
+        "TileOutOfRange",
+        "TileRow",
+    );
+    expect(
+        &with("TileCol", &m.matrix_width.to_string()),
+        400,
+        "TileOutOfRange",
+        "TileCol",
+    );
+
+    // GetTile (RESTful): errors are 404 with the exception report (the suite's best practice).
+    let rest = format!("/wmts/1.0.0/land_use/land_use/VN2000TM3BenTreQuad/{level}/{row}/{col}.png");
+    assert_eq!(server.get(&rest, &[]).unwrap().0, 200);
+    for (path, code) in [
+        (
+            rest.replace("/land_use/land_use/", "/bogus/land_use/"),
+            "InvalidParameterValue",
+        ),
+        (
+            rest.replace("/land_use/VN2000", "/bogus/VN2000"),
+            "InvalidParameterValue",
+        ),
+        (
+            rest.replace("VN2000TM3BenTreQuad", "bogus"),
+            "InvalidParameterValue",
+        ),
+        (
+            rest.replace(&format!("/{level}/"), "/bogus/"),
+            "InvalidParameterValue",
+        ),
+        (
+            rest.replace(&format!("/{row}/"), &format!("/{}/", m.matrix_height)),
+            "TileOutOfRange",
+        ),
+    ] {
+        let (s, c, _) = e(&path);
+        assert_eq!((s, c.as_str()), (404, code), "{path}");
+    }
+
+    // GetFeatureInfo (KVP): Missing INFOFORMAT, Invalid.InfoFormat, and I/J outside the tile,
+    // which WMTS 1.0.0 (table 26) calls PointIJOutOfRange (the suite's script expects
+    // TileOutOfRange there; the standard wins).
+    let gfi = with("request", "GetFeatureInfo") + "&I=128&J=128";
+    let (s, _, _) = server
+        .get(&format!("{gfi}&infoFormat=application/json"), &[])
+        .unwrap();
+    assert_eq!(s, 200);
+    expect(&gfi, 400, "MissingParameterValue", "INFOFORMAT");
+    expect(
+        &format!("{gfi}&infoFormat=bogus/bogus"),
+        400,
+        "InvalidParameterValue",
+        "INFOFORMAT",
+    );
+    expect(
+        &(with("request", "GetFeatureInfo") + "&I=256&J=0&infoFormat=application/json"),
+        400,
+        "PointIJOutOfRange",
+        "I",
+    );
+    expect(
+        &(with("request", "GetFeatureInfo") + "&I=0&J=256&infoFormat=application/json"),
+        400,
+        "PointIJOutOfRange",
+        "J",
+    );
 }

@@ -324,24 +324,24 @@ fn tiles_paths(ids: &[&str], grids: &[&str]) -> serde_json::Map<String, Json> {
         p
     };
     let paths = json!({
-        "/tiles": {"get": {"summary": "Vector tilesets of the dataset, one per grid", "operationId": "getDatasetVectorTileSetsList",
+        "/tiles": {"get": {"summary": "Vector tilesets of the dataset, one per grid", "operationId": "tiles.dataset.vector.getTileSetsList",
             "responses": {"200": response("Tilesets", &[("application/json", json!({"type": "object", "required": ["tilesets"]}))])}}},
-        "/tiles/{tileMatrixSetId}": {"get": {"summary": "The dataset's vector tileset in a grid", "operationId": "describeDatasetVectorTileset",
+        "/tiles/{tileMatrixSetId}": {"get": {"summary": "The dataset's vector tileset in a grid", "operationId": "tiles.dataset.vector.getTileSet",
             "parameters": [tms_id.clone(), collections.clone()],
             "responses": {"200": response("Tileset", &[("application/json", json!({"type": "object", "required": ["dataType", "crs", "links"]}))]),
                 "400": error("Invalid parameter"), "404": error("Not found")}}},
         "/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}": {"get": {
-            "summary": "A vector tile of the selected collections (one layer each) in the grid's CRS", "operationId": "getDatasetVectorTile",
+            "summary": "A vector tile of the selected collections (one layer each) in the grid's CRS", "operationId": "tiles.dataset.vector.getTile",
             "parameters": dataset_tile_params(json!({"type": "string", "enum": ["mvt", ""]})),
             "responses": tile_responses(&["application/vnd.mapbox-vector-tile"])}},
-        "/map/tiles": {"get": {"summary": "Map tilesets of the dataset, one per grid", "operationId": "getDatasetMapTileSetsList",
+        "/map/tiles": {"get": {"summary": "Map tilesets of the dataset, one per grid", "operationId": "tiles.dataset.map.getTileSetsList",
             "responses": {"200": response("Tilesets", &[("application/json", json!({"type": "object", "required": ["tilesets"]}))])}}},
-        "/map/tiles/{tileMatrixSetId}": {"get": {"summary": "The dataset's map tileset in a grid", "operationId": "describeDatasetMapTileset",
+        "/map/tiles/{tileMatrixSetId}": {"get": {"summary": "The dataset's map tileset in a grid", "operationId": "tiles.dataset.map.getTileSet",
             "parameters": [tms_id.clone(), collections.clone()],
             "responses": {"200": response("Tileset", &[("application/json", json!({"type": "object", "required": ["dataType", "crs", "links"]}))]),
                 "400": error("Invalid parameter"), "404": error("Not found")}}},
         "/map/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}": {"get": {
-            "summary": "A map tile of the selected collections, drawn in order with their default styles", "operationId": "getDatasetMapTile",
+            "summary": "A map tile of the selected collections, drawn in order with their default styles", "operationId": "tiles.dataset.map.getTile",
             "parameters": dataset_tile_params(json!({"type": "string", "enum": ["png", "jpeg", ""]})),
             "responses": tile_responses(&["image/png", "image/jpeg"])}},
         "/tileMatrixSets": {"get": {"summary": "Tile matrix sets (grids) served", "operationId": "getTileMatrixSetsList",
@@ -350,16 +350,16 @@ fn tiles_paths(ids: &[&str], grids: &[&str]) -> serde_json::Map<String, Json> {
             "parameters": [tms_id],
             "responses": {"200": response("Grid", &[("application/json", json!({"type": "object", "required": ["id", "crs", "tileMatrices"]}))]),
                 "404": error("Not found")}}},
-        "/collections/{collectionId}/tiles": tilesets("Vector", "getCollectionVectorTileSetsList"),
-        "/collections/{collectionId}/tiles/{tileMatrixSetId}": tileset("Vector", "describeCollectionVectorTileset"),
+        "/collections/{collectionId}/tiles": tilesets("Vector", "tiles.collection.vector.getTileSetsList"),
+        "/collections/{collectionId}/tiles/{tileMatrixSetId}": tileset("Vector", "tiles.collection.vector.getTileSet"),
         "/collections/{collectionId}/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}": {"get": {
-            "summary": "A vector tile (MVT) in the grid's CRS", "operationId": "getCollectionVectorTile",
+            "summary": "A vector tile (MVT) in the grid's CRS", "operationId": "tiles.collection.vector.getTile",
             "parameters": tile_params(json!({"type": "string", "enum": ["mvt", ""]})),
             "responses": tile_responses(&["application/vnd.mapbox-vector-tile"])}},
-        "/collections/{collectionId}/map/tiles": tilesets("Map", "getCollectionMapTileSetsList"),
-        "/collections/{collectionId}/map/tiles/{tileMatrixSetId}": tileset("Map", "describeCollectionMapTileset"),
+        "/collections/{collectionId}/map/tiles": tilesets("Map", "tiles.collection.map.getTileSetsList"),
+        "/collections/{collectionId}/map/tiles/{tileMatrixSetId}": tileset("Map", "tiles.collection.map.getTileSet"),
         "/collections/{collectionId}/map/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}": {"get": {
-            "summary": "A map tile (PNG or JPEG) in the grid's CRS, drawn with the layer's default style", "operationId": "getCollectionMapTile",
+            "summary": "A map tile (PNG or JPEG) in the grid's CRS, drawn with the layer's default style", "operationId": "tiles.collection.map.getTile",
             "parameters": tile_params(json!({"type": "string", "enum": ["png", "jpeg", ""]})),
             "responses": tile_responses(&["image/png", "image/jpeg"])}},
     });

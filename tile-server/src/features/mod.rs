@@ -48,6 +48,8 @@ pub async fn landing(
             "<h1>cuulong — dữ liệu không gian tỉnh Bến Tre <small>/ Bến Tre geospatial data</small></h1>\
              <ul><li><a href=\"/collections?f=html\">Lớp dữ liệu / Collections</a></li>\
              <li><a href=\"/conformance?f=html\">Conformance</a></li>\
+             <li><a href=\"/tiles\">Tilesets (OGC API – Tiles)</a>, <a href=\"/map/tiles\">map tilesets</a>, \
+             <a href=\"/tileMatrixSets\">tile matrix sets</a>, <a href=\"/wmts/1.0.0/WMTSCapabilities.xml\">WMTS</a></li>\
              <li><a href=\"/map\">Bản đồ / Map</a></li><li><a href=\"/catalog?f=html\">Danh mục / Catalogue</a></li></ul>",
         ));
     }
@@ -58,7 +60,11 @@ pub async fn landing(
             link(format!("{base}/"), "self", "application/json", "This document"),
             link(format!("{base}/?f=html"), "alternate", "text/html", "This document as HTML"),
             link(format!("{base}/conformance"), "conformance", "application/json", "Conformance classes"),
+            link(format!("{base}/conformance"), "http://www.opengis.net/def/rel/ogc/1.0/conformance", "application/json", "Conformance classes"),
             link(format!("{base}/collections"), "data", "application/json", "Collections"),
+            link(format!("{base}/tiles"), "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", "application/json", "Vector tilesets of the dataset (OGC API – Tiles)"),
+            link(format!("{base}/map/tiles"), "http://www.opengis.net/def/rel/ogc/1.0/tilesets-map", "application/json", "Map tilesets of the dataset (OGC API – Tiles)"),
+            link(format!("{base}/wmts/1.0.0/WMTSCapabilities.xml"), "service-meta", "application/xml", "WMTS 1.0.0 capabilities"),
             link(format!("{base}/tileMatrixSets"), "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes", "application/json", "Tile matrix sets"),
             link(format!("{base}/api"), "service-desc", "application/vnd.oai.openapi+json;version=3.0", "OpenAPI 3.0 definition"),
         ],

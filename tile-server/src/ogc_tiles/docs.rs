@@ -112,15 +112,27 @@ pub fn tile_matrix_sets(grids: &[TileMatrixSet], base: &str) -> serde_json::Valu
     })
 }
 
-/// The summary of one tileset, as the tilesets list has it.
+/// The summary of one tileset, as the tilesets list has it: with the grid's id, the limits
+/// per level and the templated tile link, as OGC's executable test suite looks for them in the
+/// list entries too (ets-ogcapi-tiles10 `Tile.validateTilesAreAvailable`).
 fn summary(grid: &TileMatrixSet, scope: &Scope<'_>, kind: Kind, base: &str) -> serde_json::Value {
+    let template = format!(
+        "{base}{}/{}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}",
+        kind.path(scope),
+        grid.id
+    );
+    let mut item = link(template, "item", kind.media(), "Tiles");
+    item["templated"] = true.into();
     let mut v = serde_json::json!({
         "title": format!("{} — {}", scope.title(), grid.id),
         "dataType": kind.data_type(),
         "crs": grid.crs,
+        "tileMatrixSetId": grid.id,
+        "tileMatrixSetLimits": scope_limits(grid, scope),
         "links": [
             link(format!("{base}{}/{}", kind.path(scope), grid.id), "self", "application/json", "Tileset metadata"),
             link(format!("{base}/tileMatrixSets/{}", grid.id), TILING_SCHEME, "application/json", &grid.title),
+            item,
         ],
     });
     if let Some(uri) = &grid.uri {
@@ -182,7 +194,6 @@ pub fn tileset(
     base: &str,
 ) -> serde_json::Value {
     let mut doc = summary(grid, scope, kind, base);
-    doc["tileMatrixSetLimits"] = scope_limits(grid, scope).into();
     doc["layers"] = scope
         .metas()
         .iter()
@@ -203,16 +214,6 @@ pub fn tileset(
         })
         .collect::<Vec<_>>()
         .into();
-    let template = format!(
-        "{base}{}/{}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}",
-        kind.path(scope),
-        grid.id
-    );
-    if let Some(links) = doc["links"].as_array_mut() {
-        let mut item = link(template, "item", kind.media(), "Tiles");
-        item["templated"] = true.into();
-        links.push(item);
-    }
     doc
 }
 

@@ -67,6 +67,26 @@ impl<'a> GridRequest<'a> {
         TileId::new(self.tile.level as u64, self.tile.col, self.tile.row).ok()
     }
 
+    /// Whether the tile lies inside the limits some layer of `layers` has at its level (the
+    /// `tileMatrixSetLimits` of their tileset). Outside them a tile is out of range for
+    /// OGC API – Tiles (abstract test /conf/core/tc-error: 404 or 400) and for WMTS
+    /// (TileOutOfRange), even where the matrix goes on.
+    pub fn within_limits(&self, layers: &[Served]) -> bool {
+        let GridTile { row, col, .. } = self.tile;
+        layers.iter().any(|layer| {
+            self.layer_limits(layer).is_some_and(|(r0, r1, c0, c1)| {
+                (r0..=r1).contains(&row) && (c0..=c1).contains(&col)
+            })
+        })
+    }
+
+    /// The rows and columns that hold some of `layer` at the tile's level: (min row, max
+    /// row, min col, max col); `None` when it has none there.
+    pub fn layer_limits(&self, layer: &Served) -> Option<(u64, u64, u64, u64)> {
+        let bbox = cached_grid_bbox(self.tms, layer.meta())?;
+        self.tms.limits(self.tile.level, bbox)
+    }
+
     /// A name for the cache key and ETag.
     pub fn name(&self) -> String {
         format!(
@@ -168,6 +188,25 @@ pub fn limits<'a>(tms: &'a TileMatrixSet, meta: &LayerMeta) -> Vec<Limits<'a>> {
             })
         })
         .collect()
+}
+
+/// [`grid_bbox`], remembered per grid and lon/lat box: every tile request checks its limits,
+/// and carrying a box into VN-2000 takes 33 reprojected points. Bounded: cleared at 4 096 boxes.
+fn cached_grid_bbox(tms: &TileMatrixSet, meta: &LayerMeta) -> Option<[f64; 4]> {
+    type Boxes = std::collections::HashMap<(String, [u64; 4]), Option<[f64; 4]>>;
+    static BOXES: std::sync::OnceLock<std::sync::Mutex<Boxes>> = std::sync::OnceLock::new();
+    let key = (tms.id.clone(), meta.bbox?.0.map(f64::to_bits));
+    let boxes = BOXES.get_or_init(Default::default);
+    if let Some(hit) = boxes.lock().ok()?.get(&key) {
+        return *hit;
+    }
+    let bbox = grid_bbox(tms, meta);
+    let mut boxes = boxes.lock().ok()?;
+    if boxes.len() >= 4096 {
+        boxes.clear();
+    }
+    boxes.insert(key, bbox);
+    bbox
 }
 
 /// The layer's bounding box in the grid's CRS (its lon/lat box densified and carried over).

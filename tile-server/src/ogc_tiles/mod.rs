@@ -93,6 +93,7 @@ pub async fn vector_tile(
     vector_format(q.get("f").map(String::as_str))?;
     let layers = vec![state.collection(&caller, &id, "tiles")?];
     let request = GridRequest::parse(&state.grids, &tms, &level, &row, &col)?;
+    check_limits(&request, &layers)?;
     serve_vector_tile(&state, layers, &request, &headers).await
 }
 
@@ -130,9 +131,22 @@ pub async fn map_tile(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let jpeg = map_format(q.get("f").map(String::as_str))?;
-    let layer = state.collection(&caller, &id, "map tiles")?;
+    let layers = vec![state.collection(&caller, &id, "map tiles")?];
     let request = GridRequest::parse(&state.grids, &tms, &level, &row, &col)?;
-    serve_map_tile(&state, vec![layer], &request, None, jpeg, &headers).await
+    check_limits(&request, &layers)?;
+    serve_map_tile(&state, layers, &request, None, jpeg, &headers).await
+}
+
+/// A tile outside its tileset's `tileMatrixSetLimits` is a 404, as one outside the matrix.
+fn check_limits(request: &GridRequest<'_>, layers: &[Served]) -> Result<(), ApiError> {
+    if request.within_limits(layers) {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound(format!(
+            "no tile {} in this tileset: outside its tileMatrixSetLimits (see the tileset)",
+            request.name()
+        )))
+    }
 }
 
 /// `f` of a vector tile: MVT, the only format (given empty, not given).
@@ -277,6 +291,7 @@ pub async fn dataset_vector_tile(
     vector_format(f)?;
     let layers = dataset_layers(&state, &caller, &q)?;
     let request = GridRequest::parse(&state.grids, &a, &b, &c, &d)?;
+    check_limits(&request, &layers)?;
     serve_vector_tile(&state, layers, &request, &headers).await
 }
 
@@ -293,6 +308,7 @@ pub async fn dataset_map_tile(
     let jpeg = map_format(f)?;
     let layers = dataset_layers(&state, &caller, &q)?;
     let request = GridRequest::parse(&state.grids, &tms, &level, &row, &col)?;
+    check_limits(&request, &layers)?;
     serve_map_tile(&state, layers, &request, None, jpeg, &headers).await
 }
 

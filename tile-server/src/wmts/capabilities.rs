@@ -9,7 +9,9 @@ use cuulong_core::LayerMeta;
 use crate::ogc_tiles::grid::limits;
 use crate::state::{AppState, Layers};
 use crate::wms::featureinfo::INFO_FORMATS;
-use crate::wms::request::xml_escape;
+use crate::wms::request::{xml_escape, Params};
+
+use super::error::WmtsError;
 
 /// The CRS of a grid as WMTS names it (`urn:ogc:def:crs:EPSG::9210`).
 fn crs_urn(tms: &TileMatrixSet) -> String {
@@ -40,8 +42,84 @@ fn operation(out: &mut String, name: &str, base: &str) {
         "<ows:Operation name=\"{name}\"><ows:DCP><ows:HTTP>\
          <ows:Get xlink:href=\"{base}/wmts/1.0.0/\"><ows:Constraint name=\"GetEncoding\"><ows:AllowedValues><ows:Value>RESTful</ows:Value></ows:AllowedValues></ows:Constraint></ows:Get>\
          <ows:Get xlink:href=\"{base}/wmts?\"><ows:Constraint name=\"GetEncoding\"><ows:AllowedValues><ows:Value>KVP</ows:Value></ows:AllowedValues></ows:Constraint></ows:Get>\
-         </ows:HTTP></ows:DCP></ows:Operation>"
+         </ows:HTTP></ows:DCP>"
     );
+    if name == "GetCapabilities" {
+        out.push_str(
+            "<ows:Parameter name=\"AcceptFormats\"><ows:AllowedValues><ows:Value>application/xml</ows:Value></ows:AllowedValues></ows:Parameter>",
+        );
+    }
+    out.push_str("</ows:Operation>");
+}
+
+/// The sections of the capabilities a GetCapabilities asks for (OWS 1.1 `Sections`, with
+/// `AcceptVersions` checked on the way).
+#[derive(Debug, Clone, Copy)]
+pub struct Sections {
+    identification: bool,
+    operations: bool,
+    contents: bool,
+}
+
+impl Sections {
+    pub fn all() -> Sections {
+        Sections {
+            identification: true,
+            operations: true,
+            contents: true,
+        }
+    }
+
+    /// `Sections` (default all) and `AcceptVersions` (must offer 1.0.0) of a KVP request.
+    pub fn from_kvp(p: &Params) -> Result<Sections, WmtsError> {
+        if let Some(versions) = p.get("ACCEPTVERSIONS") {
+            if !versions.split(',').any(|v| v.trim() == "1.0.0") {
+                return Err(WmtsError::new(
+                    "VersionNegotiationFailed",
+                    None,
+                    format!(
+                        "AcceptVersions '{}': this server speaks WMTS 1.0.0",
+                        versions.chars().take(64).collect::<String>()
+                    ),
+                ));
+            }
+        }
+        let Some(list) = p.get("SECTIONS") else {
+            return Ok(Sections::all());
+        };
+        if list.trim().is_empty() {
+            return Err(WmtsError::new(
+                "MissingParameterValue",
+                Some("Sections"),
+                "Sections is empty".into(),
+            ));
+        }
+        let mut s = Sections {
+            identification: false,
+            operations: false,
+            contents: false,
+        };
+        for name in list.split(',').map(str::trim) {
+            match name.to_ascii_lowercase().as_str() {
+                "all" => s = Sections::all(),
+                "serviceidentification" => s.identification = true,
+                "operationsmetadata" => s.operations = true,
+                "contents" => s.contents = true,
+                // Sections this server does not write: asking for them is valid.
+                "serviceprovider" | "themes" => {}
+                _ => {
+                    return Err(WmtsError::invalid(
+                        "Sections",
+                        format!(
+                            "'{}' is not a section (ServiceIdentification, ServiceProvider, OperationsMetadata, Contents, Themes, All)",
+                            name.chars().take(64).collect::<String>()
+                        ),
+                    ))
+                }
+            }
+        }
+        Ok(s)
+    }
 }
 
 fn layer(out: &mut String, state: &AppState, meta: &LayerMeta, base: &str) {
@@ -132,29 +210,39 @@ fn tile_matrix_set(out: &mut String, tms: &TileMatrixSet) {
 }
 
 /// The whole document for the layers in `visible`.
-pub fn document(state: &AppState, visible: &Layers, base: &str) -> String {
+pub fn document(state: &AppState, visible: &Layers, base: &str, sections: Sections) -> String {
     let mut out = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
          <Capabilities xmlns=\"http://www.opengis.net/wmts/1.0\" xmlns:ows=\"http://www.opengis.net/ows/1.1\" \
          xmlns:xlink=\"http://www.w3.org/1999/xlink\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" \
-         xsi:schemaLocation=\"http://www.opengis.net/wmts/1.0 http://schemas.opengis.net/wmts/1.0/wmtsGetCapabilities_response.xsd\" version=\"1.0.0\">\
-         <ows:ServiceIdentification><ows:Title>cuulong — bản đồ nền tỉnh Vĩnh Long (Bến Tre cũ) / tiles of Vĩnh Long province (former Bến Tre)</ows:Title>\
-         <ows:ServiceType>OGC WMTS</ows:ServiceType><ows:ServiceTypeVersion>1.0.0</ows:ServiceTypeVersion></ows:ServiceIdentification>\
-         <ows:OperationsMetadata>",
+         xsi:schemaLocation=\"http://www.opengis.net/wmts/1.0 http://schemas.opengis.net/wmts/1.0/wmtsGetCapabilities_response.xsd\" version=\"1.0.0\">",
     );
-    for op in ["GetCapabilities", "GetTile", "GetFeatureInfo"] {
-        operation(&mut out, op, base);
+    if sections.identification {
+        out.push_str(
+            "<ows:ServiceIdentification><ows:Title>cuulong — bản đồ nền tỉnh Vĩnh Long (Bến Tre cũ) / tiles of Vĩnh Long province (former Bến Tre)</ows:Title>\
+             <ows:ServiceType>OGC WMTS</ows:ServiceType><ows:ServiceTypeVersion>1.0.0</ows:ServiceTypeVersion></ows:ServiceIdentification>",
+        );
     }
-    out.push_str("</ows:OperationsMetadata><Contents>");
-    for l in visible.values() {
-        layer(&mut out, state, l.meta(), base);
+    if sections.operations {
+        out.push_str("<ows:OperationsMetadata>");
+        for op in ["GetCapabilities", "GetTile", "GetFeatureInfo"] {
+            operation(&mut out, op, base);
+        }
+        out.push_str("</ows:OperationsMetadata>");
     }
-    for tms in &state.grids {
-        tile_matrix_set(&mut out, tms);
+    if sections.contents {
+        out.push_str("<Contents>");
+        for l in visible.values() {
+            layer(&mut out, state, l.meta(), base);
+        }
+        for tms in &state.grids {
+            tile_matrix_set(&mut out, tms);
+        }
+        out.push_str("</Contents>");
     }
     let _ = writeln!(
         out,
-        "</Contents><ServiceMetadataURL xlink:href=\"{base}/wmts/1.0.0/WMTSCapabilities.xml\"/></Capabilities>"
+        "<ServiceMetadataURL xlink:href=\"{base}/wmts/1.0.0/WMTSCapabilities.xml\"/></Capabilities>"
     );
     out
 }

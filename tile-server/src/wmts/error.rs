@@ -51,6 +51,27 @@ impl WmtsError {
         )
     }
 
+    /// 406: the `Accept` header rules out every format offered.
+    pub fn not_acceptable(message: &str) -> Self {
+        WmtsError {
+            status: StatusCode::NOT_ACCEPTABLE,
+            ..Self::new("InvalidParameterValue", None, message.to_owned())
+        }
+    }
+
+    /// A 400 as 404 (same code and locator): for the RESTful encoding, where the bad value is
+    /// a path segment. Other statuses (busy, not ready, access) stay.
+    pub fn resource_not_found(self) -> Self {
+        if self.status == StatusCode::BAD_REQUEST {
+            WmtsError {
+                status: StatusCode::NOT_FOUND,
+                ..self
+            }
+        } else {
+            self
+        }
+    }
+
     pub fn not_found(message: &str) -> Self {
         WmtsError {
             status: StatusCode::NOT_FOUND,

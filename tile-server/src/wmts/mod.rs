@@ -55,7 +55,10 @@ async fn dispatch(
         return Err(ApiError::NotReady.into());
     }
     match required(p, "REQUEST")?.to_ascii_lowercase().as_str() {
-        "getcapabilities" => Ok(capabilities_response(state, &caller, headers).await?),
+        "getcapabilities" => {
+            let sections = capabilities::Sections::from_kvp(p)?;
+            Ok(capabilities_response(state, &caller, headers, sections).await?)
+        }
         "gettile" => {
             let q = TileQuery::from_kvp(p)?;
             get_tile(state, &caller, &q, headers).await
@@ -64,14 +67,16 @@ async fn dispatch(
             let q = TileQuery::from_kvp(p)?;
             let i = pixel(p, "I")?;
             let j = pixel(p, "J")?;
-            let format = p.get("INFOFORMAT").unwrap_or("application/json");
+            let format = required(p, "INFOFORMAT")?;
             get_feature_info(state, &caller, &q, (i, j), format).await
         }
-        other => Err(WmtsError::new(
-            "OperationNotSupported",
-            Some("REQUEST"),
+        // An operation WMTS does not define is a bad value (OGC's WMTS test suite,
+        // Server.KVP.GET.InvalidRequest), not OperationNotSupported (501), which is for an
+        // operation of the standard a server leaves out.
+        other => Err(WmtsError::invalid(
+            "REQUEST",
             format!(
-                "REQUEST '{}' is not supported (GetCapabilities, GetTile, GetFeatureInfo)",
+                "'{}' is not an operation (GetCapabilities, GetTile, GetFeatureInfo)",
                 short(other)
             ),
         )),
@@ -86,7 +91,12 @@ pub async fn rest_capabilities(
 ) -> Response {
     let result = async {
         let Auth(caller) = auth?;
-        capabilities_response(&state, &caller, &headers).await
+        if !accepts_xml(&headers) {
+            return Err(WmtsError::not_acceptable(
+                "the capabilities are application/xml; the Accept header rules it out",
+            ));
+        }
+        capabilities_response(&state, &caller, &headers, capabilities::Sections::all()).await
     };
     result
         .await
@@ -123,13 +133,43 @@ pub async fn rest_tile(
         };
         get_tile(&state, &caller, &q, &headers).await
     };
-    result.await.unwrap_or_else(|e| e.into_response())
+    // In the RESTful encoding a bad path segment names a resource that does not exist: 404
+    // with the exception report (OGC's WMTS test suite calls that best practice).
+    result
+        .await
+        .unwrap_or_else(|e| e.resource_not_found().into_response())
+}
+
+/// Whether an `Accept` header admits XML (no header admits everything). Media ranges with
+/// `q=0` are refused ones. Written here: one header, a few lines, no crate needed for it.
+fn accepts_xml(headers: &HeaderMap) -> bool {
+    let Some(accept) = headers.get(header::ACCEPT) else {
+        return true;
+    };
+    let Ok(accept) = accept.to_str() else {
+        return false;
+    };
+    accept.split(',').any(|range| {
+        let mut parts = range.split(';').map(str::trim);
+        let media = parts.next().unwrap_or("").to_ascii_lowercase();
+        let refused = parts.any(|p| {
+            p.strip_prefix("q=")
+                .and_then(|q| q.parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        !refused
+            && matches!(
+                media.as_str(),
+                "*/*" | "application/*" | "text/*" | "application/xml" | "text/xml"
+            )
+    })
 }
 
 async fn capabilities_response(
     state: &Arc<AppState>,
     caller: &Caller,
     headers: &HeaderMap,
+    sections: capabilities::Sections,
 ) -> Result<Response, WmtsError> {
     let visible = state.visible(caller);
     let base = state.base_url(headers);
@@ -137,7 +177,7 @@ async fn capabilities_response(
     // Limits of every layer in every grid: CPU work, off the async workers.
     let xml = state
         .work
-        .run(move |_| Ok::<_, ApiError>(capabilities::document(&job, &visible, &base)))
+        .run(move |_| Ok::<_, ApiError>(capabilities::document(&job, &visible, &base, sections)))
         .await?;
     Ok((
         [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
@@ -158,16 +198,25 @@ struct TileQuery {
 }
 
 impl TileQuery {
+    /// The KVP parameters of GetTile and GetFeatureInfo, all mandatory as WMTS 1.0.0 has them
+    /// (an empty STYLE is the default style).
     fn from_kvp(p: &Params) -> Result<TileQuery, WmtsError> {
-        let format = p.get("FORMAT").unwrap_or("image/png");
+        let version = required(p, "VERSION")?;
+        if version != "1.0.0" {
+            return Err(WmtsError::invalid(
+                "VERSION",
+                format!("'{}' is not 1.0.0", short(version)),
+            ));
+        }
+        let style = p.get("STYLE").ok_or_else(|| missing("STYLE"))?;
         Ok(TileQuery {
             layer: required(p, "LAYER")?.to_owned(),
-            style: p.get("STYLE").unwrap_or("").to_owned(),
+            style: style.trim().to_owned(),
             tms: required(p, "TILEMATRIXSET")?.to_owned(),
             level: required(p, "TILEMATRIX")?.to_owned(),
             row: required(p, "TILEROW")?.to_owned(),
             col: required(p, "TILECOL")?.to_owned(),
-            jpeg: image_format(format)?,
+            jpeg: image_format(required(p, "FORMAT")?)?,
         })
     }
 
@@ -213,7 +262,23 @@ impl TileQuery {
             return Err(WmtsError::out_of_range("TILECOL", col, m.matrix_width));
         }
         let tile = cuulong_core::tms::GridTile { level, row, col };
-        Ok((layer, GridRequest { tms: grid, tile }))
+        let request = GridRequest { tms: grid, tile };
+        // Outside the layer's TileMatrixSetLimits (in the capabilities) is out of range too.
+        if !request.within_limits(std::slice::from_ref(&layer)) {
+            let (name, value) = match request.layer_limits(&layer) {
+                Some((r0, r1, ..)) if (r0..=r1).contains(&row) => ("TILECOL", col),
+                _ => ("TILEROW", row),
+            };
+            return Err(WmtsError::new(
+                "TileOutOfRange",
+                Some(name),
+                format!(
+                    "{name}={value} is outside the TileMatrixSetLimits of '{}' at {}",
+                    self.layer, m.id
+                ),
+            ));
+        }
+        Ok((layer, request))
     }
 
     fn style(&self) -> Option<&str> {
@@ -293,12 +358,16 @@ async fn get_feature_info(
 fn required<'a>(p: &'a Params, name: &'static str) -> Result<&'a str, WmtsError> {
     match p.get(name).map(str::trim) {
         Some(v) if !v.is_empty() => Ok(v),
-        _ => Err(WmtsError::new(
-            "MissingParameterValue",
-            Some(name),
-            format!("{name} is required"),
-        )),
+        _ => Err(missing(name)),
     }
+}
+
+fn missing(name: &'static str) -> WmtsError {
+    WmtsError::new(
+        "MissingParameterValue",
+        Some(name),
+        format!("{name} is required"),
+    )
 }
 
 fn pixel(p: &Params, name: &'static str) -> Result<u32, WmtsError> {
