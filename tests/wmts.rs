@@ -677,7 +677,7 @@ print(json.dumps({
         .as_array()
         .unwrap()
         .iter()
-        .find(|l| l["tileMatrix"] == level.to_string())
+        .find(|l| l["tileMatrix"].as_str() == Some(level.to_string().as_str()))
         .unwrap()
         .clone();
     let (row, col) = (
