@@ -60,6 +60,19 @@ fn hostile_requests_get_4xx_and_the_server_keeps_serving() {
         "/downloads/..%2F..%2Fcatalog.json.geojson",
         "/downloads/land_use.exe",
         "/fonts/..%2F..%2F/0-255",
+        // OGC API – Tiles: traversal, huge and non-numeric levels, rows and columns, formats.
+        "/collections/land_use/tiles/..%2F..%2Fetc/0/0/0",
+        "/collections/land_use/tiles/VN2000TM3BenTreQuad/99999999999999999999/0/0",
+        "/collections/land_use/tiles/VN2000TM3BenTreQuad/7/99999999999999999999/0",
+        "/collections/land_use/tiles/VN2000TM3BenTreQuad/7/-1/0",
+        "/collections/land_use/tiles/WebMercatorQuad/NaN/0/0",
+        "/collections/land_use/map/tiles/VN2000TM3BenTreQuad/12/1e308/0",
+        "/collections/land_use/map/tiles/WebMercatorQuad/0/0/0?f=exe",
+        "/collections/land_use/tiles/WebMercatorQuad/24/2147483647/2147483647",
+        "/map/tiles/VN2000TM3BenTreQuad/0/0/0?collections=..%2F..%2F",
+        "/map/tiles/WorldCRS84Quad/23/99999999/99999999",
+        "/tileMatrixSets/..%2F..%2Fetc%2Fpasswd",
+        "/collections/..%2F..%2F/tiles",
     ];
     for path in json_4xx {
         let (s, h, body) = server.get(path, &[]).unwrap();
@@ -102,6 +115,39 @@ fn hostile_requests_get_4xx_and_the_server_keeps_serving() {
             "{path}"
         );
     }
+    // WMTS answers hostile input with OWS exception reports, never a 5xx.
+    let tile = "/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=land_use&STYLE=land_use&TILEMATRIXSET=VN2000TM3BenTreQuad&TILEMATRIX=7&TILEROW=55&TILECOL=78&FORMAT=image/png";
+    let wmts_4xx = [
+        tile.replace("TILEMATRIX=7", "TILEMATRIX=99999999999999999999"),
+        tile.replace("TILEROW=55", "TILEROW=-1"),
+        tile.replace("TILECOL=78", "TILECOL=1e308"),
+        tile.replace("LAYER=land_use", "LAYER=..%2F..%2F"),
+        tile.replace("STYLE=land_use", "STYLE=%FF%FE"),
+        tile.replace("FORMAT=image/png", "FORMAT=image/exe"),
+        tile.replace("TILEMATRIXSET=VN2000TM3BenTreQuad", "TILEMATRIXSET=..%2F"),
+        tile.replace("REQUEST=GetTile", "REQUEST=%27%3BDROP"),
+        tile.replace("REQUEST=GetTile", "REQUEST=GetFeatureInfo")
+            + "&INFOFORMAT=application/json&I=1e308&J=-1",
+        "/wmts?SERVICE=WMTS&REQUEST=GetCapabilities&Sections=%FF%FE".into(),
+        format!(
+            "/wmts?SERVICE=WMTS&REQUEST=GetCapabilities&AcceptVersions={}",
+            "9,".repeat(5000)
+        ),
+        "/wmts/1.0.0/land_use/land_use/VN2000TM3BenTreQuad/7/99999999999999999999/0.png".into(),
+        "/wmts/1.0.0/..%2F..%2F/land_use/VN2000TM3BenTreQuad/7/55/78.png".into(),
+    ];
+    for path in &wmts_4xx {
+        let (s, h, body) = server.get(path, &[]).unwrap();
+        assert!((400..500).contains(&s), "{path}: {s}");
+        assert!(
+            header(&h, "content-type").unwrap().contains("xml"),
+            "{path}"
+        );
+        assert!(
+            String::from_utf8_lossy(&body).contains("ExceptionReport"),
+            "{path}"
+        );
+    }
     // A layer named a hundred times is one layer, drawn once.
     let (s, _, _) = server
         .get(
@@ -136,6 +182,14 @@ fn hostile_requests_get_4xx_and_the_server_keeps_serving() {
         format!("/tiles/{}/1/0/0.mvt", many.join(",")),
         format!("/query/point?lon=106.4&lat=10.2&layers={}", many.join(",")),
         format!("/query/summary?admin=83&layers={}", many.join(",")),
+        format!(
+            "/tiles/WebMercatorQuad/1/0/0?collections={}",
+            many.join(",")
+        ),
+        format!(
+            "/map/tiles/VN2000TM3BenTreQuad/3/2/5?collections={}",
+            many.join(",")
+        ),
     ] {
         let (s, _, body) = server.get(&path, &[]).unwrap();
         assert_eq!(s, 400, "{path}");
