@@ -1,5 +1,6 @@
 //! The `cuulong` command line: parses arguments and dispatches to the importers and stores.
 
+mod admin;
 mod config;
 mod import;
 mod keys;
@@ -83,6 +84,11 @@ enum Command {
         #[command(subcommand)]
         action: keys::KeysAction,
     },
+    /// Administrative units in time: import a lineage table (the 2025 reorganisation).
+    Admin {
+        #[command(subcommand)]
+        action: admin::AdminAction,
+    },
     /// List the layers of the catalogue, or change one.
     Layers {
         /// Print a JSON array instead of a table.
@@ -150,6 +156,7 @@ async fn run(cli: Cli) -> Result<()> {
                         .with_context(|| format!("serving on {bind}"))
                 }
                 Command::Keys { action } => keys::run(store.as_ref(), action).await,
+                Command::Admin { action } => admin::run(store.as_ref(), action).await,
                 Command::Layers { json, action } => layers::run(store.as_ref(), json, action).await,
                 Command::Import(_) => unreachable!("handled above"),
             }

@@ -3,6 +3,7 @@
 //! encoding and the in-memory layer index. No I/O, no async.
 
 pub mod access;
+pub mod admin;
 pub mod clip;
 pub mod containment;
 pub mod crs;
@@ -17,6 +18,7 @@ pub mod query;
 pub mod render;
 pub mod source;
 pub mod style;
+pub mod tcvn3;
 pub mod tile;
 pub mod tms;
 

@@ -12,7 +12,7 @@ mod progress;
 mod read;
 mod report;
 pub mod source;
-pub mod tcvn3;
+pub use cuulong_core::tcvn3;
 mod validate;
 
 use std::collections::BTreeMap;

@@ -127,6 +127,26 @@ pub fn wants_html(q: &HashMap<String, String>, headers: &HeaderMap) -> Result<bo
     }
 }
 
+/// `datetime` (or WMS `TIME`) as the day it names, for the admin layers in time: an RFC 3339
+/// date or date-time, counted in Vietnam's day (UTC+7); `current` or `now` is today.
+pub fn day_param(name: &str, value: &str) -> Result<chrono::NaiveDate, ApiError> {
+    let v = value.trim();
+    if v.eq_ignore_ascii_case("current") || v.eq_ignore_ascii_case("now") {
+        return Ok(crate::temporal::today());
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        return Ok(d);
+    }
+    chrono::DateTime::parse_from_rfc3339(v)
+        .map(|t| (t.with_timezone(&chrono::Utc) + chrono::Duration::hours(7)).date_naive())
+        .map_err(|_| {
+            ApiError::BadRequest(format!(
+                "{name}: '{}' is not an instant (an RFC 3339 date or date-time, or 'current')",
+                v.chars().take(64).collect::<String>()
+            ))
+        })
+}
+
 /// A small HTML page in cuulong's plain style.
 pub fn html_page(title: &str, body: &str) -> Response {
     Html(format!(

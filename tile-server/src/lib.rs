@@ -1,6 +1,8 @@
 //! cuulong-tile-server: `cuulong serve`. Every layer lives in memory behind an R-tree
 //! (`cuulong_core::index`); handlers stay thin and answer from a snapshot of the indexes.
 
+mod admin;
+mod temporal;
 pub mod auth;
 mod catalog;
 mod downloads;
@@ -129,6 +131,8 @@ pub fn app(state: Arc<AppState>) -> Router {
             get(ogc_tiles::map_tile),
         )
         .route("/query/point", get(query::point))
+        .route("/admin/lineage/{code}", get(admin::lineage))
+        .route("/admin/resolve", get(admin::resolve))
         .route(
             "/query/summary",
             axum::routing::post(query::summary).get(query::summary),

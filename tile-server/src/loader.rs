@@ -6,12 +6,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cuulong_core::index::LayerIndex;
 use cuulong_core::source::LayerSource;
 use cuulong_core::LayerMeta;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::state::{AppState, LayerEvent};
+use crate::temporal::Epochs;
 
 /// Why a sync with the store (or building one layer) failed.
 #[derive(Debug, thiserror::Error)]
@@ -25,15 +25,18 @@ pub enum LoadError {
 /// Reads the features of the listed version of a layer and builds its index off the async
 /// threads. A version replaced since the listing is an error: the next sync loads the new one,
 /// so an index never holds one version's catalogue entry and another's features.
-async fn build(state: &AppState, meta: LayerMeta) -> Result<Arc<dyn LayerSource>, LoadError> {
+async fn build(
+    state: &AppState,
+    meta: LayerMeta,
+) -> Result<(Arc<dyn LayerSource>, Option<Arc<Epochs>>), LoadError> {
     let features: Vec<_> = state
         .store
         .features_of(&meta.id, Some(meta.version))
         .await?
         .try_collect()
         .await?;
-    let index = tokio::task::spawn_blocking(move || LayerIndex::build(meta, features)).await?;
-    Ok(Arc::new(index))
+    let today = crate::temporal::today();
+    Ok(tokio::task::spawn_blocking(move || crate::temporal::index(meta, features, today)).await?)
 }
 
 /// Brings the indexes in line with the store: builds new and changed layers, drops removed
@@ -61,7 +64,15 @@ async fn sync_inner(state: &AppState) -> Result<(), LoadError> {
         }
         let version = meta.version;
         match build(state, meta.clone()).await {
-            Ok(index) => {
+            Ok((index, epochs)) => {
+                state.temporal.rcu(|t| {
+                    let mut next = (**t).clone();
+                    match &epochs {
+                        Some(e) => next.insert(id.clone(), e.clone()),
+                        None => next.remove(&id),
+                    };
+                    next
+                });
                 state.layers.rcu(|layers| {
                     let mut next = (**layers).clone();
                     next.insert(id.clone(), index.clone());
@@ -82,6 +93,11 @@ async fn sync_inner(state: &AppState) -> Result<(), LoadError> {
         .cloned()
         .collect();
     for id in gone {
+        state.temporal.rcu(|t| {
+            let mut next = (**t).clone();
+            next.remove(&id);
+            next
+        });
         state.layers.rcu(|layers| {
             let mut next = (**layers).clone();
             next.remove(&id);
@@ -108,7 +124,12 @@ fn save_snapshot(state: &Arc<AppState>) {
         let Ok(_guard) = state.snapshot_lock.try_lock() else {
             return;
         };
-        let layers = state.snapshot();
+        // Admin layers in time are kept whole, every period.
+        let layers: crate::state::Layers = state
+            .snapshot()
+            .iter()
+            .map(|(id, l)| (id.clone(), state.whole(l)))
+            .collect();
         let keys = state.keys.load_full();
         match crate::snapshot::save(&dir, &layers, &keys).await {
             Ok(0) => {}
@@ -127,9 +148,10 @@ async fn start_from_snapshot(state: &AppState) -> bool {
         return false;
     }
     match crate::snapshot::load(dir).await {
-        Ok((layers, keys)) => {
+        Ok((layers, temporal, keys)) => {
             let n = layers.len();
             state.keys.store(Arc::new(keys));
+            state.temporal.store(Arc::new(temporal));
             state.layers.store(Arc::new(layers));
             state.from_snapshot.store(true, Ordering::Release);
             state.set_store_ok(false);

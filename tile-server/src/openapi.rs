@@ -264,7 +264,27 @@ fn query_paths() -> serde_json::Map<String, Json> {
                     "requestBody": {"required": true, "content": {"application/json": {"schema": schema_ref("polygon")}}},
                     "responses": {"200": response("Summary", &[("application/json", schema_ref("summary"))]),
                         "400": error("Invalid parameter"), "404": error("Unknown layer"), "413": error("Body too large")}},
-            }
+            },
+            "/admin/lineage/{code}": {"get": {
+                "summary": "Every version of the administrative unit with this GSO code (codes are re-used across 1 July 2025), its predecessors and successors with the legal citations",
+                "operationId": "adminLineage",
+                "parameters": [
+                    {"name": "code", "in": "path", "required": true, "description": "GSO code", "schema": {"type": "string", "pattern": "^[0-9]{1,8}$", "example": "28810"}},
+                    query_param("date", "Only the version valid on this day", json!({"type": "string", "format": "date"}), false),
+                ],
+                "responses": {"200": response("Versions", &[("application/json", json!({"type": "object", "required": ["code", "versions"]}))]),
+                    "400": error("Invalid parameter"), "404": error("Unknown unit")}}},
+            "/admin/resolve": {"get": {
+                "summary": "An old address (commune name, with or without diacritics, Unicode or TCVN3, with or without Xã/Phường/Thị trấn prefixes) to the unit(s) it became",
+                "operationId": "adminResolve",
+                "parameters": [
+                    query_param("name", "Commune name as written in the old address", json!({"type": "string", "minLength": 1, "maxLength": 128, "example": "Xa Tan Thach"}), true),
+                    query_param("district", "Former district (huyện / thành phố)", json!({"type": "string", "maxLength": 128}), false),
+                    query_param("date", "The day the address was valid", json!({"type": "string", "format": "date"}), false),
+                    query_param("at", "The day to resolve to (default today)", json!({"type": "string", "format": "date"}), false),
+                ],
+                "responses": {"200": response("Matches", &[("application/json", json!({"type": "object", "required": ["matches", "results"]}))]),
+                    "400": error("Invalid parameter"), "404": error("No such commune")}}},
     });
     paths.as_object().cloned().unwrap_or_default()
 }

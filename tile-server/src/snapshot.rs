@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cuulong_core::access::ApiKey;
-use cuulong_core::index::LayerIndex;
 use cuulong_core::source::LayerSource;
 use cuulong_core::tile::geometry_to_lonlat;
 use cuulong_core::{Feature, ImportRecord, LayerDef, LayerMeta};
@@ -195,20 +194,30 @@ async fn write_layer(store: &EmbeddedStore, index: &dyn LayerSource) -> Result<(
     Ok(())
 }
 
+/// The periods of the admin layers in time, by layer id.
+pub type Temporal = std::collections::HashMap<String, Arc<crate::temporal::Epochs>>;
+
 /// Loads the snapshot: the layers (with the versions PostGIS had) and the key records.
-pub async fn load(dir: &Path) -> Result<(Layers, Vec<ApiKey>), SnapshotError> {
+pub async fn load(dir: &Path) -> Result<(Layers, Temporal, Vec<ApiKey>), SnapshotError> {
     let sidecar = read_sidecar(dir).ok_or_else(|| SnapshotError::Missing(dir.to_owned()))?;
     let store = EmbeddedStore::open(dir)?;
     let mut layers = Layers::new();
+    let mut temporal = Temporal::new();
+    let today = crate::temporal::today();
     for (id, meta) in sidecar.layers {
         let mut features: Vec<Feature> = store.features(&meta.id).await?.try_collect().await?;
         // PostGIS streams in id order, the embedded store in spatial order: restore id order
         // so the index — and every tile from it — is the one the store gave.
         features.sort_unstable_by_key(|f| f.id);
-        let index = tokio::task::spawn_blocking(move || LayerIndex::build(meta, features)).await?;
-        layers.insert(id, Arc::new(index) as Arc<dyn LayerSource>);
+        let (index, epochs) =
+            tokio::task::spawn_blocking(move || crate::temporal::index(meta, features, today))
+                .await?;
+        if let Some(e) = epochs {
+            temporal.insert(id.clone(), e);
+        }
+        layers.insert(id, index);
     }
-    Ok((layers, sidecar.keys))
+    Ok((layers, temporal, sidecar.keys))
 }
 
 /// The default snapshot folder for a server on PostGIS.

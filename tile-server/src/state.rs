@@ -30,6 +30,8 @@ pub struct LayerEvent {
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub layers: ArcSwap<Layers>,
+    /// The periods of the admin layers in time (by layer id); `layers` holds today's.
+    pub temporal: ArcSwap<std::collections::HashMap<String, Arc<crate::temporal::Epochs>>>,
     /// API key records (hashes only), refreshed with every sync.
     pub keys: ArcSwap<Vec<ApiKey>>,
     pub cache: Option<moka::sync::Cache<String, Bytes>>,
@@ -89,6 +91,7 @@ impl AppState {
         Self {
             store,
             layers: ArcSwap::from_pointee(Layers::new()),
+            temporal: ArcSwap::from_pointee(Default::default()),
             keys: ArcSwap::from_pointee(Vec::new()),
             cache,
             events: broadcast::channel(256).0,
@@ -151,6 +154,30 @@ impl AppState {
 
     pub fn snapshot(&self) -> Arc<Layers> {
         self.layers.load_full()
+    }
+
+    /// `layers` as they were on `day` (`None`: as served, today): admin layers in time give
+    /// that day's units, the others are themselves.
+    pub fn on_day(&self, layers: Vec<Served>, day: Option<chrono::NaiveDate>) -> Vec<Served> {
+        let Some(day) = day else {
+            return layers;
+        };
+        let temporal = self.temporal.load();
+        layers
+            .into_iter()
+            .map(|l| match temporal.get(l.meta().id.as_str()) {
+                Some(e) => e.at(day),
+                None => l,
+            })
+            .collect()
+    }
+
+    /// The whole of a layer: every period of an admin layer in time, else the layer.
+    pub fn whole(&self, layer: &Served) -> Served {
+        self.temporal
+            .load()
+            .get(layer.meta().id.as_str())
+            .map_or_else(|| layer.clone(), |e| e.all.clone())
     }
 
     /// The one enforcement point: the layers this caller may see. A layer it may not see does

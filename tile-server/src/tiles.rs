@@ -1,11 +1,12 @@
 //! `GET /tiles/{layers}/{z}/{x}/{y}.mvt` and `GET /tiles/{layers}.json` (TileJSON 3.0.0).
 
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::io::{Read, Write};
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -81,6 +82,7 @@ pub fn render(layers: &[Arc<dyn LayerSource>], tile: TileId) -> Vec<u8> {
 pub async fn tile(
     State(state): State<Arc<AppState>>,
     Path((list, z, x, y)): Path<(String, String, String, String)>,
+    Query(q): Query<HashMap<String, String>>,
     Auth(caller): Auth,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -99,6 +101,7 @@ pub async fn tile(
         parse_coord("y", y)?,
     )?;
     let layers = state.resolve(&caller, "layers", &list, "tiles")?;
+    let layers = state.on_day(layers, datetime(&q)?);
     serve_tile(&state, layers, tile, &headers).await
 }
 
@@ -269,9 +272,17 @@ fn json_type(kind: FieldType) -> &'static str {
     }
 }
 
+/// `datetime=` of a tile or TileJSON request: the day whose admin units to serve.
+pub fn datetime(q: &HashMap<String, String>) -> Result<Option<chrono::NaiveDate>, ApiError> {
+    q.get("datetime")
+        .map(|v| crate::http::day_param("datetime", v))
+        .transpose()
+}
+
 pub async fn tilejson(
     State(state): State<Arc<AppState>>,
     Path(segment): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
     Auth(caller): Auth,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -285,8 +296,14 @@ pub async fn tilejson(
         )));
     };
     let layers = state.resolve(&caller, "layers", list, "tilejson")?;
+    let day = datetime(&q)?;
+    let layers = state.on_day(layers, day);
     let base = state.base_url(&headers);
-    let doc = tilejson_document(&layers, &base, list);
+    let mut doc = tilejson_document(&layers, &base, list);
+    // The tiles of that day: the template carries it.
+    if let (Some(day), Some(url)) = (day, doc["tiles"][0].as_str().map(str::to_owned)) {
+        doc["tiles"][0] = format!("{url}&datetime={day}").into();
+    }
     let mut resp = Json(doc).into_response();
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));

@@ -29,6 +29,13 @@ pub async fn items(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let layer = state.collection(&caller, &id, "items")?;
+    // With `datetime`, every period of an admin layer in time is searched (the filter keeps
+    // the units valid then); without it, today's units.
+    let layer = if q.contains_key("datetime") {
+        state.whole(&layer)
+    } else {
+        layer
+    };
     let base = state.base_url(&headers);
     // Parsing a filter, selecting and writing a page cost CPU: off the async workers, and
     // stopped when the client leaves.
@@ -50,7 +57,8 @@ pub async fn item(
     Auth(caller): Auth,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let layer = state.collection(&caller, &id, "items")?;
+    // A unit of another period keeps its address.
+    let layer = state.whole(&state.collection(&caller, &id, "items")?);
     let missing = || {
         ApiError::NotFound(format!(
             "feature '{}' does not exist in '{id}'",

@@ -256,7 +256,9 @@ pub async fn dataset_tileset(
     // `.json`, or a segment that names no grid, is TileJSON (and its errors).
     let map = uri.path().starts_with("/map/");
     if !map && (segment.ends_with(".json") || state.grid(&segment).is_none()) {
-        return crate::tiles::tilejson(State(state), Path(segment), Auth(caller), headers).await;
+        let q = Query(q.iter().cloned().collect());
+        return crate::tiles::tilejson(State(state), Path(segment), q, Auth(caller), headers)
+            .await;
     }
     let layers = dataset_layers(&state, &caller, &q)?;
     let grid = GridRequest::parse(&state.grids, &segment, "0", "0", "0")?.tms;
@@ -282,7 +284,9 @@ pub async fn dataset_vector_tile(
 ) -> Result<Response, ApiError> {
     // `.mvt`, or a first segment that names no grid, is the XYZ path (and its errors).
     if d.ends_with(".mvt") || state.grid(&a).is_none() {
-        return crate::tiles::tile(State(state), Path((a, b, c, d)), Auth(caller), headers).await;
+        let q = Query(q.iter().cloned().collect());
+        return crate::tiles::tile(State(state), Path((a, b, c, d)), q, Auth(caller), headers)
+            .await;
     }
     if !state.is_ready() {
         return Err(ApiError::NotReady);

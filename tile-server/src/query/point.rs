@@ -67,9 +67,9 @@ pub async fn point(
     Auth(caller): Auth,
 ) -> Result<Response, ApiError> {
     for k in q.keys() {
-        if !["lon", "lat", "layers", "radius_m", "key"].contains(&k.as_str()) {
+        if !["lon", "lat", "layers", "radius_m", "datetime", "key"].contains(&k.as_str()) {
             return Err(ApiError::BadRequest(format!(
-                "'{}': unknown parameter (lon, lat, layers, radius_m)",
+                "'{}': unknown parameter (lon, lat, layers, radius_m, datetime)",
                 k.chars().take(32).collect::<String>()
             )));
         }
@@ -85,6 +85,8 @@ pub async fn point(
         Some(list) => state.resolve(&caller, "layers", list, "query/point")?,
         None => state.visible(&caller).values().cloned().collect(),
     };
+    // The admin units of that day (default: today's).
+    let chosen = state.on_day(chosen, crate::tiles::datetime(&q)?);
     let hits = point_hits(&chosen, lon, lat, radius);
     let features: Vec<PointFeature> = hits
         .iter()

@@ -26,6 +26,8 @@ const MAX_EXTENT_DEG: f64 = 5.0;
 pub struct SummaryQuery {
     admin: Option<String>,
     layers: Option<String>,
+    /// The day whose admin units to use (default today's).
+    datetime: Option<String>,
     // Read by the middleware; named here so the query string is accepted.
     #[allow(dead_code)]
     key: Option<String>,
@@ -60,15 +62,25 @@ pub async fn summary(
     // An empty list is no list; layers named twice count once (and at most MAX_LAYERS),
     // before any work is done.
     let list = q.layers.filter(|l| !l.trim().is_empty());
+    let day = q
+        .datetime
+        .as_deref()
+        .map(|v| crate::http::day_param("datetime", v))
+        .transpose()?;
     let chosen = list
         .as_deref()
         .map(|list| state.resolve(&caller, "layers", list, "query/summary"))
-        .transpose()?;
+        .transpose()?
+        .map(|c| state.on_day(c, day));
     let work = state.clone();
     let answer = state
         .work
         .run(move |interrupt| {
-            let visible = work.visible(&caller);
+            let visible: Layers = work
+                .visible(&caller)
+                .iter()
+                .map(|(id, l)| (id.clone(), work.on_day(vec![l.clone()], day).remove(0)))
+                .collect();
             let (area, admin_layer) = read_area(q.admin.as_deref(), &body, &visible)?;
             let layers = chosen.unwrap_or_else(|| measurable(&visible, admin_layer.as_deref()));
             let audit = list.is_none().then_some((&*work, &caller));
@@ -76,6 +88,7 @@ pub async fn summary(
             Ok::<_, ApiError>(serde_json::json!({
                 "area_ha": area_ha(&area),
                 "admin": q.admin,
+                "datetime": day,
                 "layers": measured,
             }))
         })

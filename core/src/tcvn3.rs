@@ -46,6 +46,14 @@ pub fn decode(bytes: &[u8]) -> String {
     bytes.iter().map(|&b| TABLE[usize::from(b)]).nfc().collect()
 }
 
+/// Encodes an NFC string as TCVN3 bytes; `None` if a character has no TCVN3 byte. What old
+/// DBF files hold, and what a TCVN3 address looks like when read as Latin-1.
+pub fn encode(s: &str) -> Option<Vec<u8>> {
+    s.nfc()
+        .map(|c| TABLE.iter().position(|&t| t == c).map(|i| i as u8))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,11 +61,7 @@ mod tests {
     #[test]
     fn decodes_vietnamese_place_names() {
         // "Bến Tre", "Chợ Lách", "Mỏ Cày", "Thạnh Phú" as TCVN3 bytes
-        let encode = |s: &str| -> Vec<u8> {
-            s.chars()
-                .map(|c| TABLE.iter().position(|&t| t == c).expect("char in table") as u8)
-                .collect()
-        };
+        let encode = |s: &str| -> Vec<u8> { encode(s).expect("chars in the table") };
         for name in [
             "Bến Tre",
             "Chợ Lách",

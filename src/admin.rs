@@ -1,0 +1,371 @@
+//! `cuulong admin import-lineage FILE`: reads a lineage table (old unit → new unit, act,
+//! article, effective date), checks it against the commune layer, and writes a new version of
+//! that layer in one atomic swap: the old units end on the eve of their event, the new units
+//! begin on its day with their boundary dissolved from whole predecessors (`status` derived,
+//! or partial where a predecessor has no boundary here), each carrying its predecessors and the
+//! legal citation; the old ones carry their successors. What cannot be drawn is reported as a
+//! gap, never guessed. Nothing is written when the table is inconsistent.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use chrono::{NaiveDate, Utc};
+use clap::Subcommand;
+use cuulong_core::admin::{self, Event, KnownUnit, Lineage};
+use cuulong_core::{Feature, Field, FieldType, ImportRecord, LayerDef, LayerId, Schema, Value};
+use cuulong_store::Store;
+use futures::TryStreamExt;
+use geo::{Geometry, MultiPolygon};
+use sha2::{Digest, Sha256};
+
+#[derive(Subcommand)]
+pub enum AdminAction {
+    /// Import a lineage table (CSV) into the commune layer: units end and begin on their
+    /// legal dates, new boundaries are dissolved from whole predecessors.
+    ImportLineage {
+        file: PathBuf,
+        /// The commune-level admin layer.
+        #[arg(long, default_value = "admin_communes")]
+        layer: String,
+        /// Parent code of the new units (districts were abolished on 1 July 2025: the
+        /// province, 86 for the new Vĩnh Long).
+        #[arg(long)]
+        parent_code: Option<String>,
+        /// Check and report only; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// The fields a lineage adds to the admin family's.
+const LINEAGE_FIELDS: [(&str, FieldType); 7] = [
+    ("kind", FieldType::Text),
+    ("status", FieldType::Text),
+    ("event", FieldType::Text),
+    ("predecessors", FieldType::Text),
+    ("successors", FieldType::Text),
+    ("citation", FieldType::Text),
+    ("recorded_at", FieldType::DateTime),
+];
+
+/// `status` of units a lineage import made: dropped and made again by the next one.
+const DERIVED: &str = "derived";
+const PARTIAL: &str = "partial";
+
+pub async fn run(store: &dyn Store, action: AdminAction) -> Result<()> {
+    match action {
+        AdminAction::ImportLineage {
+            file,
+            layer,
+            parent_code,
+            dry_run,
+        } => import_lineage(store, &file, &layer, parent_code.as_deref(), dry_run).await,
+    }
+}
+
+async fn import_lineage(
+    store: &dyn Store,
+    file: &PathBuf,
+    layer: &str,
+    parent_code: Option<&str>,
+    dry_run: bool,
+) -> Result<()> {
+    let started = std::time::Instant::now();
+    let shown = file.display();
+    let bytes = std::fs::read(file).with_context(|| format!("{shown}: cannot read"))?;
+    let text = std::str::from_utf8(&bytes).with_context(|| format!("{shown}: not UTF-8"))?;
+    let rows = admin::read_lineage(text).map_err(|errors| listed(&shown.to_string(), &errors))?;
+    let id = LayerId::parse(layer).map_err(|e| anyhow::anyhow!("--layer: {e}"))?;
+    let Some(meta) = store.layer(&id).await? else {
+        bail!("layer '{layer}' is not in {} — import the units first (e.g. `cuulong import-manifest data-samples/samples.toml`)", store.describe());
+    };
+    let features: Vec<Feature> = store.features(&id).await?.try_collect().await?;
+    let mut schema = meta.schema.clone();
+    for (name, kind) in LINEAGE_FIELDS {
+        if schema.index_of(name).is_none() {
+            schema.fields.push(Field::new(name, kind));
+        }
+    }
+    let at = Columns::of(&schema)?;
+    // Units an earlier lineage import made are made again from this table.
+    let kept: Vec<Feature> = features
+        .into_iter()
+        .map(|mut f| {
+            f.values.resize(schema.fields.len(), Value::Null);
+            f
+        })
+        .filter(|f| !matches!(f.values[at.status].as_str(), Some(DERIVED | PARTIAL)))
+        .collect();
+    let known: Vec<KnownUnit> = kept
+        .iter()
+        .filter_map(|f| {
+            Some(KnownUnit {
+                code: f.values[at.code].as_str()?.to_owned(),
+                name: f.values[at.name].as_str().unwrap_or("").to_owned(),
+                valid_from: date(&f.values[at.valid_from]),
+                valid_to: date(&f.values[at.valid_to]),
+            })
+        })
+        .collect();
+    let lineage = admin::check(&rows, &known).map_err(|errors| listed(&shown.to_string(), &errors))?;
+    let built = build(kept, &lineage, &at, parent_code);
+    report(&shown.to_string(), layer, &lineage, &built);
+    if dry_run {
+        println!("dry run: nothing written");
+        return Ok(());
+    }
+    let def = LayerDef {
+        id: id.clone(),
+        title_vi: meta.title_vi.clone(),
+        title_en: meta.title_en.clone(),
+        family: meta.family.clone(),
+        geometry_type: meta.geometry_type.clone(),
+        access: meta.access,
+        owner: meta.owner.clone(),
+        licence: meta.licence.clone(),
+        lineage: Some(format!(
+            "{}; lineage {}",
+            meta.lineage.clone().unwrap_or_default(),
+            file.file_name().map_or(shown.to_string(), |n| n.to_string_lossy().into_owned())
+        )),
+        schema,
+    };
+    let mut writer = store.begin_replace(def).await?;
+    for batch in built.features.chunks(512) {
+        writer.write_batch(batch).await?;
+    }
+    writer.set_geometry_type(&meta.geometry_type);
+    let record = ImportRecord {
+        layer_id: layer.to_owned(),
+        version: 0,
+        file: shown.to_string(),
+        sha256: hex::encode(Sha256::digest(&bytes)),
+        src_crs: "EPSG:4326".into(),
+        transformation: "none: boundaries dissolved from the stored units".into(),
+        read: rows.len() as i64,
+        imported: built.features.len() as i64,
+        repaired: 0,
+        rejected: 0,
+        duration_ms: started.elapsed().as_millis() as i64,
+        finished_at: Utc::now(),
+        warnings: lineage.gaps.iter().chain(&built.gaps).cloned().collect(),
+    };
+    let meta = writer.commit(record).await?;
+    println!("{layer}: version {} with {} units", meta.version, meta.feature_count);
+    Ok(())
+}
+
+/// Every error of the table, one a line, under the file's name.
+fn listed(file: &str, errors: &[admin::LineageError]) -> anyhow::Error {
+    let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+    anyhow::anyhow!(
+        "{file}: the lineage table is inconsistent ({} problem{}), nothing written:\n{}",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" },
+        lines.join("\n")
+    )
+}
+
+/// Where the admin fields are in the layer's schema.
+struct Columns {
+    code: usize,
+    name: usize,
+    level: usize,
+    parent_code: usize,
+    valid_from: usize,
+    valid_to: usize,
+    kind: usize,
+    status: usize,
+    event: usize,
+    predecessors: usize,
+    successors: usize,
+    citation: usize,
+    recorded_at: usize,
+}
+
+impl Columns {
+    fn of(schema: &Schema) -> Result<Columns> {
+        let at = |name: &str| {
+            schema
+                .index_of(name)
+                .with_context(|| format!("the layer has no field '{name}': not an admin layer"))
+        };
+        Ok(Columns {
+            code: at("code")?,
+            name: at("name")?,
+            level: at("level")?,
+            parent_code: at("parent_code")?,
+            valid_from: at("valid_from")?,
+            valid_to: at("valid_to")?,
+            kind: at("kind")?,
+            status: at("status")?,
+            event: at("event")?,
+            predecessors: at("predecessors")?,
+            successors: at("successors")?,
+            citation: at("citation")?,
+            recorded_at: at("recorded_at")?,
+        })
+    }
+}
+
+fn date(v: &Value) -> Option<NaiveDate> {
+    match v {
+        Value::Date(d) => Some(*d),
+        Value::DateTime(t) => Some(t.date_naive()),
+        Value::Text(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d").ok(),
+        _ => None,
+    }
+}
+
+/// What the import writes, and what it could not draw.
+struct Built {
+    features: Vec<Feature>,
+    derived: usize,
+    partial: usize,
+    gaps: Vec<String>,
+}
+
+fn citation_json(e: &Event) -> serde_json::Value {
+    serde_json::json!({
+        "act": e.citation.act, "article": e.citation.article, "effective": e.citation.effective,
+    })
+}
+
+fn build(mut kept: Vec<Feature>, lineage: &Lineage, at: &Columns, parent_code: Option<&str>) -> Built {
+    let now = Utc::now();
+    let mut next_id = kept.iter().map(|f| f.id).max().unwrap_or(0) + 1;
+    // Which stored feature each old unit of an event is: its code, valid on the eve.
+    let find = |kept: &[Feature], code: &str, eve: NaiveDate| {
+        kept.iter().position(|f| {
+            f.values[at.code].as_str() == Some(code)
+                && date(&f.values[at.valid_from]).is_none_or(|d| d <= eve)
+                && date(&f.values[at.valid_to]).is_none_or(|d| d >= eve)
+        })
+    };
+    let mut successors: BTreeMap<usize, Vec<serde_json::Value>> = BTreeMap::new();
+    let mut made = Vec::new();
+    let mut gaps = Vec::new();
+    let (mut derived, mut partial) = (0, 0);
+    for e in &lineage.events {
+        let eve = e.eve();
+        let mut shapes: Vec<MultiPolygon<f64>> = Vec::new();
+        let mut missing = Vec::new();
+        for p in &e.parts {
+            match find(&kept, &p.old.code, eve) {
+                Some(i) => {
+                    successors.entry(i).or_default().push(serde_json::json!({
+                        "code": e.new.code, "name": e.new.name, "event": e.kind,
+                        "whole": p.whole, "citation": citation_json(e),
+                    }));
+                    if p.whole {
+                        if let Some(m) = multi_polygon(&kept[i].geometry) {
+                            shapes.push(m);
+                        }
+                    }
+                }
+                None => missing.push(format!("{} '{}'", p.old.code, p.old.name)),
+            }
+        }
+        let split = e.parts.iter().any(|p| !p.whole);
+        if split || shapes.is_empty() {
+            gaps.push(format!(
+                "{} '{}' ({:?}, {}): no boundary — {}; import an official boundary for it",
+                e.new.code,
+                e.new.name,
+                e.kind,
+                e.citation.act,
+                if split { "part of a predecessor goes elsewhere and no official boundary says which part".to_owned() } else { "none of its predecessors has a boundary here".to_owned() }
+            ));
+            continue;
+        }
+        let refs: Vec<&MultiPolygon<f64>> = shapes.iter().collect();
+        let geometry = admin::dissolve(&refs);
+        let status = if missing.is_empty() {
+            derived += 1;
+            DERIVED
+        } else {
+            partial += 1;
+            gaps.push(format!(
+                "{} '{}': boundary partial — dissolved from the predecessors cuulong has; missing {}",
+                e.new.code,
+                e.new.name,
+                missing.join(", ")
+            ));
+            PARTIAL
+        };
+        let predecessors: Vec<serde_json::Value> = e
+            .parts
+            .iter()
+            .map(|p| serde_json::json!({"code": p.old.code, "name": p.old.name, "district": p.old.district, "whole": p.whole}))
+            .collect();
+        let mut values = vec![Value::Null; kept.first().map_or(0, |f| f.values.len())];
+        values[at.code] = Value::Text(e.new.code.clone());
+        values[at.name] = Value::Text(e.new.name.clone());
+        values[at.level] = Value::Text("commune".into());
+        values[at.parent_code] = parent_code.map_or(Value::Null, |c| Value::Text(c.to_owned()));
+        values[at.valid_from] = Value::Date(e.citation.effective);
+        values[at.kind] = e.new.kind.map_or(Value::Null, |k| Value::Text(k.label_vi().to_owned()));
+        values[at.status] = Value::Text(status.into());
+        values[at.event] = Value::Text(format!("{:?}", e.kind).to_lowercase());
+        values[at.predecessors] = Value::Text(serde_json::Value::from(predecessors).to_string());
+        values[at.citation] = Value::Text(citation_json(e).to_string());
+        values[at.recorded_at] = Value::DateTime(now);
+        made.push(Feature {
+            id: next_id,
+            geometry: Geometry::MultiPolygon(geometry),
+            values,
+        });
+        next_id += 1;
+    }
+    for (i, list) in successors {
+        let f = &mut kept[i];
+        let eve = list
+            .first()
+            .and_then(|s| s["citation"]["effective"].as_str())
+            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+            .and_then(|d| d.pred_opt());
+        if let Some(eve) = eve {
+            f.values[at.valid_to] = Value::Date(eve);
+        }
+        f.values[at.successors] = Value::Text(serde_json::Value::from(list).to_string());
+        if f.values[at.kind].is_null() {
+            if let Some(k) = f.values[at.name].as_str().and_then(admin::UnitKind::of_name) {
+                f.values[at.kind] = Value::Text(k.label_vi().into());
+            }
+        }
+    }
+    kept.extend(made);
+    Built {
+        features: kept,
+        derived,
+        partial,
+        gaps,
+    }
+}
+
+fn multi_polygon(g: &Geometry<f64>) -> Option<MultiPolygon<f64>> {
+    match g {
+        Geometry::Polygon(p) => Some(MultiPolygon(vec![p.clone()])),
+        Geometry::MultiPolygon(m) => Some(m.clone()),
+        _ => None,
+    }
+}
+
+fn report(file: &str, layer: &str, lineage: &Lineage, built: &Built) {
+    let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+    for e in &lineage.events {
+        *kinds.entry(format!("{:?}", e.kind).to_lowercase()).or_default() += 1;
+    }
+    let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    println!(
+        "{file}: {} events into {layer} ({}); {} boundaries derived, {} partial",
+        lineage.events.len(),
+        kinds.join(", "),
+        built.derived,
+        built.partial
+    );
+    for g in lineage.gaps.iter().chain(&built.gaps) {
+        println!("  gap: {g}");
+    }
+}
