@@ -25,9 +25,12 @@ pub enum AdminAction {
     /// legal dates, new boundaries are dissolved from whole predecessors.
     ImportLineage {
         file: PathBuf,
-        /// The commune-level admin layer.
+        /// The admin layer whose units it changes.
         #[arg(long, default_value = "admin_communes")]
         layer: String,
+        /// The level of the new units.
+        #[arg(long, default_value = "commune", value_parser = ["province", "district", "commune"])]
+        level: String,
         /// Parent code of the new units (districts were abolished on 1 July 2025: the
         /// province, 86 for the new Vĩnh Long).
         #[arg(long)]
@@ -58,16 +61,18 @@ pub async fn run(store: &dyn Store, action: AdminAction) -> Result<()> {
         AdminAction::ImportLineage {
             file,
             layer,
+            level,
             parent_code,
             dry_run,
-        } => import_lineage(store, &file, &layer, parent_code.as_deref(), dry_run).await,
+        } => import_lineage(store, &file, &layer, &level, parent_code.as_deref(), dry_run).await,
     }
 }
 
-async fn import_lineage(
+pub async fn import_lineage(
     store: &dyn Store,
-    file: &PathBuf,
+    file: &std::path::Path,
     layer: &str,
+    level: &str,
     parent_code: Option<&str>,
     dry_run: bool,
 ) -> Result<()> {
@@ -109,7 +114,7 @@ async fn import_lineage(
         })
         .collect();
     let lineage = admin::check(&rows, &known).map_err(|errors| listed(&shown.to_string(), &errors))?;
-    let built = build(kept, &lineage, &at, parent_code);
+    let built = build(kept, &lineage, &at, level, parent_code);
     report(&shown.to_string(), layer, &lineage, &built);
     if dry_run {
         println!("dry run: nothing written");
@@ -232,7 +237,13 @@ fn citation_json(e: &Event) -> serde_json::Value {
     })
 }
 
-fn build(mut kept: Vec<Feature>, lineage: &Lineage, at: &Columns, parent_code: Option<&str>) -> Built {
+fn build(
+    mut kept: Vec<Feature>,
+    lineage: &Lineage,
+    at: &Columns,
+    level: &str,
+    parent_code: Option<&str>,
+) -> Built {
     let now = Utc::now();
     let mut next_id = kept.iter().map(|f| f.id).max().unwrap_or(0) + 1;
     // Which stored feature each old unit of an event is: its code, valid on the eve.
@@ -302,7 +313,7 @@ fn build(mut kept: Vec<Feature>, lineage: &Lineage, at: &Columns, parent_code: O
         let mut values = vec![Value::Null; kept.first().map_or(0, |f| f.values.len())];
         values[at.code] = Value::Text(e.new.code.clone());
         values[at.name] = Value::Text(e.new.name.clone());
-        values[at.level] = Value::Text("commune".into());
+        values[at.level] = Value::Text(level.into());
         values[at.parent_code] = parent_code.map_or(Value::Null, |c| Value::Text(c.to_owned()));
         values[at.valid_from] = Value::Date(e.citation.effective);
         values[at.kind] = e.new.kind.map_or(Value::Null, |k| Value::Text(k.label_vi().to_owned()));

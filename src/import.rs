@@ -131,6 +131,19 @@ pub async fn manifest(
             .with_context(|| format!("manifest {}: importing {file}", manifest.display()))?;
         print_summary(&summary, &store.describe());
     }
+    // Then the lineage tables: the units of later dates over the imported ones.
+    for l in cuulong_importers::manifest::read_lineages(manifest)? {
+        crate::admin::import_lineage(
+            store.as_ref(),
+            &l.file,
+            &l.layer,
+            &l.level,
+            l.parent_code.as_deref(),
+            false,
+        )
+        .await
+        .with_context(|| format!("manifest {}: lineage {}", manifest.display(), l.file.display()))?;
+    }
     Ok(())
 }
 

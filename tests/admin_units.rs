@@ -7,6 +7,7 @@
 mod common;
 
 use common::*;
+use geozero::mvt::Message;
 
 fn lineage_csv() -> std::path::PathBuf {
     samples().join("admin/bentre_2025_lineage.csv")
@@ -199,4 +200,102 @@ fn lineage_and_old_addresses_answer_over_http() {
     assert_eq!(get("/admin/resolve?name=Nowhere").0, 404);
     assert_eq!(get("/admin/resolve?name=x&date=yesterday").0, 400);
     assert_eq!(get("/admin/resolve").0, 400);
+}
+
+/// The day clause of a PostGIS query over the units' validity (inclusive days).
+fn valid_on(day: &str) -> String {
+    format!("(valid_from IS NULL OR valid_from <= DATE '{day}') AND (valid_to IS NULL OR valid_to >= DATE '{day}')")
+}
+
+#[test]
+fn every_endpoint_answers_with_the_units_of_its_day() {
+    let Some(db) = TestDb::create("admin_datetime") else {
+        return;
+    };
+    let store = vec!["--database-url".to_string(), db.url.clone()];
+    import_admin(&store);
+    ok(run(cuulong().args(&store).args(["admin", "import-lineage"]).arg(lineage_csv()).args(["--parent-code", "86"])));
+    let v = version(&store, "admin_communes");
+    let table = format!("cuulong_data.\"l_admin_communes_v{v}\"");
+    let server = Server::start(&store, &[]);
+    let get = |path: &str| {
+        let (s, _, body) = server.get(path, &[]).unwrap();
+        assert_eq!(s, 200, "{path}: {}", String::from_utf8_lossy(&body));
+        body
+    };
+    let json = |path: &str| serde_json::from_slice::<serde_json::Value>(&get(path)).unwrap();
+    // A point inside old Xã Tân Thạch (now part of Xã Phú Túc).
+    let p = db.strings(&format!("SELECT ST_X(ST_PointOnSurface(geom))::text || ' ' || ST_Y(ST_PointOnSurface(geom))::text FROM {table} WHERE code = '28804'"));
+    let (lon, lat) = p[0].split_once(' ').unwrap();
+    let (lon, lat): (f64, f64) = (lon.parse().unwrap(), lat.parse().unwrap());
+    let today = chrono::Utc::now().date_naive().to_string();
+    for day in [None, Some("2020-01-01"), Some("2025-06-30"), Some("2025-07-01")] {
+        let d = day.unwrap_or(&today);
+        let arg = day.map(|d| format!("&datetime={d}")).unwrap_or_default();
+        // Features: the units valid that day.
+        let want = db.scalar_i64(&format!("SELECT count(*) FROM {table} WHERE {}", valid_on(d)));
+        let items = json(&format!("/collections/admin_communes/items?limit=1000{arg}"));
+        assert_eq!(items["numberMatched"], want, "items on {d}");
+        // What is here: the unit PostGIS finds covering the point that day.
+        let want: Vec<String> = db.strings(&format!(
+            "SELECT name FROM {table} WHERE ST_Covers(geom, ST_SetSRID(ST_Point({lon}, {lat}), 4326)) AND {}", valid_on(d)));
+        let here = json(&format!("/query/point?lon={lon}&lat={lat}&layers=admin_communes{arg}"));
+        let got: Vec<&str> = here["features"].as_array().unwrap().iter().map(|f| f["properties"]["name"].as_str().unwrap()).collect();
+        assert_eq!(got, want, "point on {d}");
+        // A vector tile there: the codes of the units PostGIS finds in the tile (with its
+        // 64/4096 buffer) that day.
+        let (z, x, y) = tile_at(lon, lat, 11);
+        let tile = get(&format!("/tiles/admin_communes/{z}/{x}/{y}.mvt?{}", arg.trim_start_matches('&')));
+        let tile = geozero::mvt::Tile::decode(&tile[..]).unwrap();
+        let l = &tile.layers[0];
+        let code_key = l.keys.iter().position(|k| k == "name").unwrap() as u32;
+        let mut got: Vec<String> = l.features.iter().filter_map(|f| {
+            f.tags.chunks(2).find(|t| t[0] == code_key).map(|t| l.values[t[1] as usize].string_value.clone().unwrap_or_default())
+        }).collect();
+        got.sort();
+        let buffer = 40_075_016.685_578_5 / f64::from(1u32 << z) * 64.0 / 4096.0;
+        let mut want = db.strings(&format!(
+            "SELECT name FROM {table} WHERE ST_Intersects(geom, ST_Transform(ST_Expand(ST_TileEnvelope({z}, {x}, {y}), {buffer}), 4326)) AND {}", valid_on(d)));
+        want.sort();
+        assert_eq!(got, want, "tile {z}/{x}/{y} on {d}");
+        // A summary in unit 28810: Thị trấn Châu Thành before, Xã Phú Túc after.
+        let s = json(&format!("/query/summary?admin=28810&layers=land_use{arg}"));
+        let area: f64 = db.strings(&format!("SELECT (ST_Area(geom::geography) / 10000)::text FROM {table} WHERE code = '28810' AND {}", valid_on(d)))[0].parse().unwrap();
+        let ours = s["area_ha"].as_f64().unwrap();
+        assert!((ours - area).abs() / area < 1e-3, "summary of 28810 on {d}: {ours} ha vs PostGIS {area} ha");
+        // WMS GetFeatureInfo at the point, with TIME.
+        let time = day.map(|d| format!("&TIME={d}")).unwrap_or_default();
+        let info = json(&format!(
+            "/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetFeatureInfo&LAYERS=admin_communes&QUERY_LAYERS=admin_communes&STYLES=&CRS=CRS:84&BBOX={},{},{},{}&WIDTH=11&HEIGHT=11&I=5&J=5&INFO_FORMAT=application/json{time}",
+            lon - 0.0005, lat - 0.0005, lon + 0.0005, lat + 0.0005));
+        let names: Vec<&str> = info["features"].as_array().unwrap().iter().map(|f| f["properties"]["name"].as_str().unwrap()).collect();
+        let want: Vec<String> = db.strings(&format!(
+            "SELECT name FROM {table} WHERE ST_Covers(geom, ST_SetSRID(ST_Point({lon}, {lat}), 4326)) AND {}", valid_on(d)));
+        assert_eq!(names, want, "GetFeatureInfo on {d}");
+    }
+    // TileJSON hands the day on to its tiles.
+    let tj = json("/tiles/admin_communes.json?datetime=2020-01-01");
+    assert!(tj["tiles"][0].as_str().unwrap().ends_with("&datetime=2020-01-01"), "{tj}");
+    // A bad day is a 400 naming it; WMS says InvalidDimensionValue.
+    let (s, _, b) = server.get("/tiles/admin_communes/9/406/241.mvt?datetime=yesterday", &[]).unwrap();
+    assert_eq!(s, 400);
+    assert!(String::from_utf8_lossy(&b).contains("datetime: 'yesterday' is not an instant"));
+    let (s, _, b) = server.get("/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=admin_communes&STYLES=&CRS=EPSG:3857&BBOX=11800000,1100000,11850000,1150000&WIDTH=64&HEIGHT=64&FORMAT=image/png&TIME=soon", &[]).unwrap();
+    assert_eq!(s, 400);
+    assert!(String::from_utf8_lossy(&b).contains("InvalidDimensionValue"));
+    // The capabilities declare the time dimension: owslib reads it.
+    if test_tools() {
+        let r = python_json("owslib WebMapService", ["-c", r#"
+import json, sys
+from owslib.wms import WebMapService
+w = WebMapService(sys.argv[1], version="1.3.0")
+l = w.contents["admin_communes"]
+print(json.dumps({"dimensions": l.dimensions, "land_use": w.contents["land_use"].dimensions}))
+"#, &server.url("/wms")]);
+        let time = &r["dimensions"]["time"];
+        assert_eq!(time["units"], "ISO8601", "{r}");
+        let values = serde_json::to_string(&time["values"]).unwrap();
+        assert!(values.contains("2009-04-01/2025-06-30/P1D") && values.contains("2025-07-01/current/P1D"), "{r}");
+        assert_eq!(r["land_use"], serde_json::json!({}), "only admin layers in time have it");
+    }
 }

@@ -27,6 +27,47 @@ use crate::{ImportError, ImportOptions};
 struct Manifest {
     #[serde(default)]
     layer: Vec<Entry>,
+    #[serde(default)]
+    lineage: Vec<LineageEntry>,
+}
+
+/// A lineage table to import after the layers (`cuulong admin import-lineage`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineageEntry {
+    pub file: PathBuf,
+    /// The admin layer whose units it changes.
+    pub layer: String,
+    /// The level of its new units (province, district, commune).
+    #[serde(default = "commune")]
+    pub level: String,
+    pub parent_code: Option<String>,
+}
+
+fn commune() -> String {
+    "commune".into()
+}
+
+/// The lineage tables of a manifest, paths resolved against its folder.
+pub fn read_lineages(path: &Path) -> Result<Vec<LineageEntry>, ImportError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ImportError::Open {
+        file: file.clone(),
+        message: e.to_string(),
+    })?;
+    let manifest: Manifest = toml::from_str(&text).map_err(|e| ImportError::Open {
+        file,
+        message: e.to_string(),
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    Ok(manifest
+        .lineage
+        .into_iter()
+        .map(|mut l| {
+            l.file = base.join(&l.file);
+            l
+        })
+        .collect())
 }
 
 #[derive(Debug, Deserialize)]

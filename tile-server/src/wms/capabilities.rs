@@ -135,6 +135,14 @@ fn layer_xml(state: &AppState, l: &dyn LayerSource, version: Version, base: &str
     out.push_str("</KeywordList>\n");
     out.push_str(&geographic_box(bbox, version));
     out.push_str(&bounding_boxes(bbox, version));
+    // Admin units in time: the days they cover, GetMap/GetFeatureInfo take TIME=.
+    if let (Version::V130, Some(epochs)) = (version, state.temporal.load().get(m.id.as_str())) {
+        out.push_str(&format!(
+            "      <Dimension name=\"time\" units=\"ISO8601\" default=\"{}\" nearestValue=\"0\" current=\"1\">{}</Dimension>\n",
+            crate::temporal::today(),
+            esc(&epochs.extent())
+        ));
+    }
     if let Some(licence) = &m.licence {
         out.push_str(&format!(
             "      <Attribution><Title>{}</Title></Attribution>\n",

@@ -11,7 +11,7 @@ use cuulong_core::crs::MapCrs;
 use cuulong_core::source::LayerSource;
 
 use crate::error::ApiError;
-use crate::state::{AppState, ResolveError};
+use crate::state::{AppState, ResolveError, Served};
 use crate::styles::LayerStyle;
 
 /// Default largest WIDTH/HEIGHT of a GetMap (configurable with `--wms-max-size`).
@@ -351,6 +351,22 @@ pub(super) fn parse_layers(
             ),
             other => WmsError::invalid(layers_param, other),
         })?;
+    // TIME: the day whose admin units to draw or query (default today's).
+    let day = p
+        .get("TIME")
+        .map(|t| {
+            crate::http::day_param("TIME", t).map_err(|e| {
+                WmsError::new(
+                    "InvalidDimensionValue",
+                    format!("TIME: {}", e.to_string().trim_start_matches("TIME: ")),
+                )
+            })
+        })
+        .transpose()?;
+    let resolved: Vec<(usize, Served)> = resolved
+        .into_iter()
+        .map(|(position, index)| (position, state.on_day(vec![index], day).remove(0)))
+        .collect();
     let mentioned = list.split(',').count();
     let styles: Vec<&str> = match p.get("STYLES").map(str::trim) {
         Some(s) if with_styles && !s.is_empty() => s.split(',').map(str::trim).collect(),
