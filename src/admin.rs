@@ -64,7 +64,17 @@ pub async fn run(store: &dyn Store, action: AdminAction) -> Result<()> {
             level,
             parent_code,
             dry_run,
-        } => import_lineage(store, &file, &layer, &level, parent_code.as_deref(), dry_run).await,
+        } => {
+            import_lineage(
+                store,
+                &file,
+                &layer,
+                &level,
+                parent_code.as_deref(),
+                dry_run,
+            )
+            .await
+        }
     }
 }
 
@@ -85,7 +95,9 @@ pub async fn import_lineage(
     let Some(meta) = store.layer(&id).await? else {
         bail!("layer '{layer}' is not in {} — import the units first (e.g. `cuulong import-manifest data-samples/samples.toml`)", store.describe());
     };
-    let features: Vec<Feature> = store.features(&id).await?.try_collect().await?;
+    let mut features: Vec<Feature> = store.features(&id).await?.try_collect().await?;
+    // Id order whatever the store's: the same unions, vertex for vertex, from either store.
+    features.sort_unstable_by_key(|f| f.id);
     let mut schema = meta.schema.clone();
     for (name, kind) in LINEAGE_FIELDS {
         if schema.index_of(name).is_none() {
@@ -113,7 +125,8 @@ pub async fn import_lineage(
             })
         })
         .collect();
-    let lineage = admin::check(&rows, &known).map_err(|errors| listed(&shown.to_string(), &errors))?;
+    let lineage =
+        admin::check(&rows, &known).map_err(|errors| listed(&shown.to_string(), &errors))?;
     let built = build(kept, &lineage, &at, level, parent_code);
     report(&shown.to_string(), layer, &lineage, &built);
     if dry_run {
@@ -132,7 +145,8 @@ pub async fn import_lineage(
         lineage: Some(format!(
             "{}; lineage {}",
             meta.lineage.clone().unwrap_or_default(),
-            file.file_name().map_or(shown.to_string(), |n| n.to_string_lossy().into_owned())
+            file.file_name()
+                .map_or(shown.to_string(), |n| n.to_string_lossy().into_owned())
         )),
         schema,
     };
@@ -157,7 +171,10 @@ pub async fn import_lineage(
         warnings: lineage.gaps.iter().chain(&built.gaps).cloned().collect(),
     };
     let meta = writer.commit(record).await?;
-    println!("{layer}: version {} with {} units", meta.version, meta.feature_count);
+    println!(
+        "{layer}: version {} with {} units",
+        meta.version, meta.feature_count
+    );
     Ok(())
 }
 
@@ -286,7 +303,12 @@ fn build(
                 e.new.name,
                 e.kind,
                 e.citation.act,
-                if split { "part of a predecessor goes elsewhere and no official boundary says which part".to_owned() } else { "none of its predecessors has a boundary here".to_owned() }
+                if split {
+                    "part of a predecessor goes elsewhere and no official boundary says which part"
+                        .to_owned()
+                } else {
+                    "none of its predecessors has a boundary here".to_owned()
+                }
             ));
             continue;
         }
@@ -316,7 +338,10 @@ fn build(
         values[at.level] = Value::Text(level.into());
         values[at.parent_code] = parent_code.map_or(Value::Null, |c| Value::Text(c.to_owned()));
         values[at.valid_from] = Value::Date(e.citation.effective);
-        values[at.kind] = e.new.kind.map_or(Value::Null, |k| Value::Text(k.label_vi().to_owned()));
+        values[at.kind] = e
+            .new
+            .kind
+            .map_or(Value::Null, |k| Value::Text(k.label_vi().to_owned()));
         values[at.status] = Value::Text(status.into());
         values[at.event] = Value::Text(format!("{:?}", e.kind).to_lowercase());
         values[at.predecessors] = Value::Text(serde_json::Value::from(predecessors).to_string());
@@ -341,7 +366,10 @@ fn build(
         }
         f.values[at.successors] = Value::Text(serde_json::Value::from(list).to_string());
         if f.values[at.kind].is_null() {
-            if let Some(k) = f.values[at.name].as_str().and_then(admin::UnitKind::of_name) {
+            if let Some(k) = f.values[at.name]
+                .as_str()
+                .and_then(admin::UnitKind::of_name)
+            {
                 f.values[at.kind] = Value::Text(k.label_vi().into());
             }
         }
@@ -366,7 +394,9 @@ fn multi_polygon(g: &Geometry<f64>) -> Option<MultiPolygon<f64>> {
 fn report(file: &str, layer: &str, lineage: &Lineage, built: &Built) {
     let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
     for e in &lineage.events {
-        *kinds.entry(format!("{:?}", e.kind).to_lowercase()).or_default() += 1;
+        *kinds
+            .entry(format!("{:?}", e.kind).to_lowercase())
+            .or_default() += 1;
     }
     let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
     println!(

@@ -142,7 +142,13 @@ pub async fn manifest(
             false,
         )
         .await
-        .with_context(|| format!("manifest {}: lineage {}", manifest.display(), l.file.display()))?;
+        .with_context(|| {
+            format!(
+                "manifest {}: lineage {}",
+                manifest.display(),
+                l.file.display()
+            )
+        })?;
     }
     Ok(())
 }

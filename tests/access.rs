@@ -232,10 +232,12 @@ fn access_matrix(store: &[String], catalog: Option<&std::path::Path>) {
                     .iter()
                     .any(|f| f["layer"] == *id);
                 assert_eq!(found, *visible, "{ctx}: /query/point");
-                let (s, _, body) = get(&format!("/query/summary?admin=29011&layers={id}"));
+                let (s, _, body) = get(&format!(
+                    "/query/summary?admin=29011&datetime=2025-06-30&layers={id}"
+                ));
                 assert_eq!(s == 200, *visible, "{ctx}: /query/summary {s}");
                 assert!(s == 200 || s == 404, "{ctx}: /query/summary {s}");
-                let (_, _, all) = get("/query/summary?admin=29011");
+                let (_, _, all) = get("/query/summary?admin=29011&datetime=2025-06-30");
                 let listed = serde_json::from_slice::<serde_json::Value>(&all).unwrap()["layers"]
                     .as_array()
                     .unwrap()

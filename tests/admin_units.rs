@@ -30,11 +30,23 @@ fn the_2025_lineage_derives_communes_that_postgis_unions_agree_with() {
     let store = vec!["--database-url".to_string(), db.url.clone()];
     import_admin(&store);
     let before = version(&store, "admin_communes");
-    let o = ok(run(cuulong().args(&store).args(["admin", "import-lineage"]).arg(lineage_csv()).args(["--parent-code", "86"])));
+    let o = ok(run(cuulong()
+        .args(&store)
+        .args(["admin", "import-lineage"])
+        .arg(lineage_csv())
+        .args(["--parent-code", "86"])));
     let out = stdout(&o);
-    assert!(out.contains("48 events into admin_communes (48 merge); 44 boundaries derived, 4 partial"), "{out}");
+    assert!(
+        out.contains("48 events into admin_communes (48 merge); 44 boundaries derived, 4 partial"),
+        "{out}"
+    );
     // The four old units created after 2009 are named as gaps, with the new unit each feeds.
-    for gap in ["28777 'Phường An Hội'", "28945 'Xã Bình Khánh'", "29137 'Xã Phước Ngãi'", "29179 'Thị trấn Tiệm Tôm'"] {
+    for gap in [
+        "28777 'Phường An Hội'",
+        "28945 'Xã Bình Khánh'",
+        "29137 'Xã Phước Ngãi'",
+        "29179 'Thị trấn Tiệm Tôm'",
+    ] {
         assert!(out.contains(gap), "{gap} not reported: {out}");
     }
     let v = version(&store, "admin_communes");
@@ -42,9 +54,19 @@ fn the_2025_lineage_derives_communes_that_postgis_unions_agree_with() {
     let table = format!("cuulong_data.\"l_admin_communes_v{v}\"");
     // 164 units of 2009 + 48 of 2025.
     assert_eq!(db.scalar_i64(&format!("SELECT count(*) FROM {table}")), 212);
-    assert_eq!(db.scalar_i64(&format!("SELECT count(*) FROM {table} WHERE valid_from = '2025-07-01' AND valid_to IS NULL")), 48);
+    assert_eq!(
+        db.scalar_i64(&format!(
+            "SELECT count(*) FROM {table} WHERE valid_from = '2025-07-01' AND valid_to IS NULL"
+        )),
+        48
+    );
     // Every old unit of the table ends on the eve, and names its successor.
-    assert_eq!(db.scalar_i64(&format!("SELECT count(*) FROM {table} WHERE successors IS NOT NULL AND valid_to = '2025-06-30'")), 144);
+    assert_eq!(
+        db.scalar_i64(&format!(
+            "SELECT count(*) FROM {table} WHERE successors IS NOT NULL AND valid_to = '2025-06-30'"
+        )),
+        144
+    );
 
     // Each derived boundary is the union PostGIS computes from the same predecessors:
     // geodesic areas within 0.01 %.
@@ -52,17 +74,25 @@ fn the_2025_lineage_derives_communes_that_postgis_unions_agree_with() {
     let text = std::fs::read_to_string(lineage_csv()).unwrap();
     for line in text.lines().skip(1) {
         let cols: Vec<&str> = line.split(',').collect();
-        rows.entry(cols[0].to_owned()).or_default().push(cols[3].to_owned());
+        rows.entry(cols[0].to_owned())
+            .or_default()
+            .push(cols[3].to_owned());
     }
     let mut compared = 0;
     let mut worst = 0.0f64;
     for (new, olds) in &rows {
-        let status = db.strings(&format!("SELECT status FROM {table} WHERE code = '{new}' AND valid_from = '2025-07-01'"));
+        let status = db.strings(&format!(
+            "SELECT status FROM {table} WHERE code = '{new}' AND valid_from = '2025-07-01'"
+        ));
         if status != ["derived"] {
             assert_eq!(status, ["partial"], "{new}");
             continue;
         }
-        let list = olds.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(",");
+        let list = olds
+            .iter()
+            .map(|c| format!("'{c}'"))
+            .collect::<Vec<_>>()
+            .join(",");
         let areas = db.strings(&format!(
             "SELECT (SELECT ST_Area(geom::geography) FROM {table} WHERE code = '{new}' AND valid_from = '2025-07-01')::text || ' ' || \
                     (SELECT ST_Area(ST_Union(geom)::geography) FROM {table} WHERE code IN ({list}) AND valid_to = '2025-06-30')::text"
@@ -70,7 +100,10 @@ fn the_2025_lineage_derives_communes_that_postgis_unions_agree_with() {
         let (ours, postgis) = areas[0].split_once(' ').unwrap();
         let (ours, postgis): (f64, f64) = (ours.parse().unwrap(), postgis.parse().unwrap());
         assert!(postgis > 1e6, "{new}: {postgis} m²");
-        assert!(((ours - postgis) / postgis).abs() < 1e-4, "{new}: {ours} vs ST_Union {postgis}");
+        assert!(
+            ((ours - postgis) / postgis).abs() < 1e-4,
+            "{new}: {ours} vs ST_Union {postgis}"
+        );
         worst = worst.max(((ours - postgis) / postgis).abs());
         // One piece where PostGIS has one: no slivers left between the parts.
         let parts = db.scalar_i64(&format!(
@@ -81,12 +114,24 @@ fn the_2025_lineage_derives_communes_that_postgis_unions_agree_with() {
         compared += 1;
     }
     assert_eq!(compared, 44);
-    eprintln!("44 derived communes: largest area difference to ST_Union {:.2e}", worst);
+    eprintln!(
+        "44 derived communes: largest area difference to ST_Union {:.2e}",
+        worst
+    );
 
     // Imported again (say, corrected): the derived units are made again, not doubled.
-    ok(run(cuulong().args(&store).args(["admin", "import-lineage"]).arg(lineage_csv()).args(["--parent-code", "86"])));
+    ok(run(cuulong()
+        .args(&store)
+        .args(["admin", "import-lineage"])
+        .arg(lineage_csv())
+        .args(["--parent-code", "86"])));
     let v2 = version(&store, "admin_communes");
-    assert_eq!(db.scalar_i64(&format!("SELECT count(*) FROM cuulong_data.\"l_admin_communes_v{v2}\"")), 212);
+    assert_eq!(
+        db.scalar_i64(&format!(
+            "SELECT count(*) FROM cuulong_data.\"l_admin_communes_v{v2}\""
+        )),
+        212
+    );
 }
 
 #[test]
@@ -98,7 +143,8 @@ fn inconsistent_lineage_tables_are_refused_and_nothing_is_written() {
     import_admin(&store);
     let before = version(&store, "admin_communes");
     let tmp = tempfile::tempdir().unwrap();
-    let header = "new_code,new_name,new_kind,old_code,old_name,old_district,resolution,article,effective\n";
+    let header =
+        "new_code,new_name,new_kind,old_code,old_name,old_district,resolution,article,effective\n";
     let cases = [
         // A bad date and a code that is no code.
         ("28810,Xã Phú Túc,xa,28810,Thị trấn Châu Thành,,1687/NQ-UBTVQH15,k59,1/7/2025\n28810,Xã Phú Túc,xa,2880x,Xã Tân Thạch,,1687/NQ-UBTVQH15,k59,2025-07-01\n",
@@ -119,15 +165,25 @@ fn inconsistent_lineage_tables_are_refused_and_nothing_is_written() {
     for (n, (body, messages)) in cases.iter().enumerate() {
         let file = tmp.path().join(format!("bad{n}.csv"));
         std::fs::write(&file, format!("{header}{body}")).unwrap();
-        let o = run(cuulong().args(&store).args(["admin", "import-lineage"]).arg(&file));
+        let o = run(cuulong()
+            .args(&store)
+            .args(["admin", "import-lineage"])
+            .arg(&file));
         assert!(!o.status.success(), "case {n} was accepted");
         let err = stderr(&o);
-        assert!(err.contains(&format!("bad{n}.csv: the lineage table is inconsistent")), "{err}");
+        assert!(
+            err.contains(&format!("bad{n}.csv: the lineage table is inconsistent")),
+            "{err}"
+        );
         assert!(err.contains("nothing written"), "{err}");
         for m in messages {
             assert!(err.contains(m), "case {n}: '{m}' not in {err}");
         }
-        assert_eq!(version(&store, "admin_communes"), before, "case {n} wrote a version");
+        assert_eq!(
+            version(&store, "admin_communes"),
+            before,
+            "case {n} wrote a version"
+        );
     }
 }
 
@@ -138,11 +194,18 @@ fn lineage_and_old_addresses_answer_over_http() {
     };
     let store = vec!["--database-url".to_string(), db.url.clone()];
     import_admin(&store);
-    ok(run(cuulong().args(&store).args(["admin", "import-lineage"]).arg(lineage_csv()).args(["--parent-code", "86"])));
+    ok(run(cuulong()
+        .args(&store)
+        .args(["admin", "import-lineage"])
+        .arg(lineage_csv())
+        .args(["--parent-code", "86"])));
     let server = Server::start(&store, &[]);
     let get = |path: &str| {
         let (s, _, body) = server.get(path, &[]).unwrap();
-        (s, serde_json::from_slice::<serde_json::Value>(&body).unwrap())
+        (
+            s,
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+        )
     };
     // Code 28810: Thị trấn Châu Thành until 30 June 2025, Xã Phú Túc from 1 July (GSO re-uses it).
     let (s, j) = get("/admin/lineage/28810");
@@ -152,13 +215,24 @@ fn lineage_and_old_addresses_answer_over_http() {
     assert_eq!(versions[0]["name"], "Thị trấn Châu Thành");
     assert_eq!(versions[0]["valid_to"], "2025-06-30");
     assert_eq!(versions[0]["successors"][0]["code"], "28810");
-    assert_eq!(versions[0]["successors"][0]["citation"]["act"], "1687/NQ-UBTVQH15");
+    assert_eq!(
+        versions[0]["successors"][0]["citation"]["act"],
+        "1687/NQ-UBTVQH15"
+    );
     assert_eq!(versions[1]["name"], "Xã Phú Túc");
     assert_eq!(versions[1]["status"], "derived");
     assert_eq!(versions[1]["citation"]["article"], "Điều 1, khoản 59");
-    let names: Vec<&str> = versions[1]["predecessors"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = versions[1]["predecessors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names.len(), 4);
-    assert!(names.contains(&"Xã Tân Thạch") && names.contains(&"Xã Tường Đa"), "{names:?}");
+    assert!(
+        names.contains(&"Xã Tân Thạch") && names.contains(&"Xã Tường Đa"),
+        "{names:?}"
+    );
     let (_, j) = get("/admin/lineage/28810?date=2020-01-01");
     assert_eq!(j["versions"].as_array().unwrap().len(), 1);
     assert_eq!(j["versions"][0]["name"], "Thị trấn Châu Thành");
@@ -174,9 +248,17 @@ fn lineage_and_old_addresses_answer_over_http() {
     // read as Latin-1 (what an old DBF shows), with the former district.
     let tcvn3 = cuulong_core::tcvn3::encode("Tân Thạch").unwrap();
     let tcvn3: String = tcvn3.iter().map(|&b| char::from(b)).collect();
-    for name in ["Xã Tân Thạch", "xa tan thach", "X. Tân Thạch", "TÂN THẠCH", tcvn3.as_str()] {
+    for name in [
+        "Xã Tân Thạch",
+        "xa tan thach",
+        "X. Tân Thạch",
+        "TÂN THẠCH",
+        tcvn3.as_str(),
+    ] {
         let q: String = name.bytes().map(|b| format!("%{b:02X}")).collect();
-        let (s, j) = get(&format!("/admin/resolve?name={q}&district=Ch%C3%A2u%20Th%C3%A0nh&at=2026-01-01"));
+        let (s, j) = get(&format!(
+            "/admin/resolve?name={q}&district=Ch%C3%A2u%20Th%C3%A0nh&at=2026-01-01"
+        ));
         assert_eq!(s, 200, "{name}: {j}");
         assert_eq!(j["matches"], 1, "{name}: {j}");
         assert_eq!(j["results"][0]["unit"]["valid_to"], "2025-06-30", "{name}");
@@ -192,7 +274,8 @@ fn lineage_and_old_addresses_answer_over_http() {
     let (_, j) = get("/admin/resolve?name=An%20Thanh&date=2020-01-01&at=2026-01-01");
     assert_eq!(j["ambiguous"], true, "{j}");
     assert_eq!(j["matches"], 2, "{j}");
-    let (_, j) = get("/admin/resolve?name=An%20Thanh&district=Thanh%20Phu&date=2020-01-01&at=2026-01-01");
+    let (_, j) =
+        get("/admin/resolve?name=An%20Thanh&district=Thanh%20Phu&date=2020-01-01&at=2026-01-01");
     assert_eq!(j["matches"], 1, "{j}");
     // Asked before the reorganisation, a unit is its own answer.
     let (_, j) = get("/admin/resolve?name=Tan%20Thach&district=Chau%20Thanh&at=2024-01-01");
@@ -214,7 +297,11 @@ fn every_endpoint_answers_with_the_units_of_its_day() {
     };
     let store = vec!["--database-url".to_string(), db.url.clone()];
     import_admin(&store);
-    ok(run(cuulong().args(&store).args(["admin", "import-lineage"]).arg(lineage_csv()).args(["--parent-code", "86"])));
+    ok(run(cuulong()
+        .args(&store)
+        .args(["admin", "import-lineage"])
+        .arg(lineage_csv())
+        .args(["--parent-code", "86"])));
     let v = version(&store, "admin_communes");
     let table = format!("cuulong_data.\"l_admin_communes_v{v}\"");
     let server = Server::start(&store, &[]);
@@ -229,29 +316,58 @@ fn every_endpoint_answers_with_the_units_of_its_day() {
     let (lon, lat) = p[0].split_once(' ').unwrap();
     let (lon, lat): (f64, f64) = (lon.parse().unwrap(), lat.parse().unwrap());
     let today = chrono::Utc::now().date_naive().to_string();
-    for day in [None, Some("2020-01-01"), Some("2025-06-30"), Some("2025-07-01")] {
+    for day in [
+        None,
+        Some("2020-01-01"),
+        Some("2025-06-30"),
+        Some("2025-07-01"),
+    ] {
         let d = day.unwrap_or(&today);
         let arg = day.map(|d| format!("&datetime={d}")).unwrap_or_default();
         // Features: the units valid that day.
-        let want = db.scalar_i64(&format!("SELECT count(*) FROM {table} WHERE {}", valid_on(d)));
-        let items = json(&format!("/collections/admin_communes/items?limit=1000{arg}"));
+        let want = db.scalar_i64(&format!(
+            "SELECT count(*) FROM {table} WHERE {}",
+            valid_on(d)
+        ));
+        let items = json(&format!(
+            "/collections/admin_communes/items?limit=1000{arg}"
+        ));
         assert_eq!(items["numberMatched"], want, "items on {d}");
         // What is here: the unit PostGIS finds covering the point that day.
         let want: Vec<String> = db.strings(&format!(
             "SELECT name FROM {table} WHERE ST_Covers(geom, ST_SetSRID(ST_Point({lon}, {lat}), 4326)) AND {}", valid_on(d)));
-        let here = json(&format!("/query/point?lon={lon}&lat={lat}&layers=admin_communes{arg}"));
-        let got: Vec<&str> = here["features"].as_array().unwrap().iter().map(|f| f["properties"]["name"].as_str().unwrap()).collect();
+        let here = json(&format!(
+            "/query/point?lon={lon}&lat={lat}&layers=admin_communes{arg}"
+        ));
+        let got: Vec<&str> = here["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["properties"]["name"].as_str().unwrap())
+            .collect();
         assert_eq!(got, want, "point on {d}");
         // A vector tile there: the codes of the units PostGIS finds in the tile (with its
         // 64/4096 buffer) that day.
         let (z, x, y) = tile_at(lon, lat, 11);
-        let tile = get(&format!("/tiles/admin_communes/{z}/{x}/{y}.mvt?{}", arg.trim_start_matches('&')));
+        let tile = get(&format!(
+            "/tiles/admin_communes/{z}/{x}/{y}.mvt?{}",
+            arg.trim_start_matches('&')
+        ));
         let tile = geozero::mvt::Tile::decode(&tile[..]).unwrap();
         let l = &tile.layers[0];
         let code_key = l.keys.iter().position(|k| k == "name").unwrap() as u32;
-        let mut got: Vec<String> = l.features.iter().filter_map(|f| {
-            f.tags.chunks(2).find(|t| t[0] == code_key).map(|t| l.values[t[1] as usize].string_value.clone().unwrap_or_default())
-        }).collect();
+        let mut got: Vec<String> = l
+            .features
+            .iter()
+            .filter_map(|f| {
+                f.tags.chunks(2).find(|t| t[0] == code_key).map(|t| {
+                    l.values[t[1] as usize]
+                        .string_value
+                        .clone()
+                        .unwrap_or_default()
+                })
+            })
+            .collect();
         got.sort();
         let buffer = 40_075_016.685_578_5 / f64::from(1u32 << z) * 64.0 / 4096.0;
         let mut want = db.strings(&format!(
@@ -262,22 +378,41 @@ fn every_endpoint_answers_with_the_units_of_its_day() {
         let s = json(&format!("/query/summary?admin=28810&layers=land_use{arg}"));
         let area: f64 = db.strings(&format!("SELECT (ST_Area(geom::geography) / 10000)::text FROM {table} WHERE code = '28810' AND {}", valid_on(d)))[0].parse().unwrap();
         let ours = s["area_ha"].as_f64().unwrap();
-        assert!((ours - area).abs() / area < 1e-3, "summary of 28810 on {d}: {ours} ha vs PostGIS {area} ha");
+        assert!(
+            (ours - area).abs() / area < 1e-3,
+            "summary of 28810 on {d}: {ours} ha vs PostGIS {area} ha"
+        );
         // WMS GetFeatureInfo at the point, with TIME.
         let time = day.map(|d| format!("&TIME={d}")).unwrap_or_default();
         let info = json(&format!(
             "/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetFeatureInfo&LAYERS=admin_communes&QUERY_LAYERS=admin_communes&STYLES=&CRS=CRS:84&BBOX={},{},{},{}&WIDTH=11&HEIGHT=11&I=5&J=5&INFO_FORMAT=application/json{time}",
             lon - 0.0005, lat - 0.0005, lon + 0.0005, lat + 0.0005));
-        let names: Vec<&str> = info["features"].as_array().unwrap().iter().map(|f| f["properties"]["name"].as_str().unwrap()).collect();
+        let names: Vec<&str> = info["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["properties"]["name"].as_str().unwrap())
+            .collect();
         let want: Vec<String> = db.strings(&format!(
             "SELECT name FROM {table} WHERE ST_Covers(geom, ST_SetSRID(ST_Point({lon}, {lat}), 4326)) AND {}", valid_on(d)));
         assert_eq!(names, want, "GetFeatureInfo on {d}");
     }
     // TileJSON hands the day on to its tiles.
     let tj = json("/tiles/admin_communes.json?datetime=2020-01-01");
-    assert!(tj["tiles"][0].as_str().unwrap().ends_with("&datetime=2020-01-01"), "{tj}");
+    assert!(
+        tj["tiles"][0]
+            .as_str()
+            .unwrap()
+            .ends_with("&datetime=2020-01-01"),
+        "{tj}"
+    );
     // A bad day is a 400 naming it; WMS says InvalidDimensionValue.
-    let (s, _, b) = server.get("/tiles/admin_communes/9/406/241.mvt?datetime=yesterday", &[]).unwrap();
+    let (s, _, b) = server
+        .get(
+            "/tiles/admin_communes/9/406/241.mvt?datetime=yesterday",
+            &[],
+        )
+        .unwrap();
     assert_eq!(s, 400);
     assert!(String::from_utf8_lossy(&b).contains("datetime: 'yesterday' is not an instant"));
     let (s, _, b) = server.get("/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=admin_communes&STYLES=&CRS=EPSG:3857&BBOX=11800000,1100000,11850000,1150000&WIDTH=64&HEIGHT=64&FORMAT=image/png&TIME=soon", &[]).unwrap();
@@ -285,17 +420,32 @@ fn every_endpoint_answers_with_the_units_of_its_day() {
     assert!(String::from_utf8_lossy(&b).contains("InvalidDimensionValue"));
     // The capabilities declare the time dimension: owslib reads it.
     if test_tools() {
-        let r = python_json("owslib WebMapService", ["-c", r#"
+        let r = python_json(
+            "owslib WebMapService",
+            [
+                "-c",
+                r#"
 import json, sys
 from owslib.wms import WebMapService
 w = WebMapService(sys.argv[1], version="1.3.0")
 l = w.contents["admin_communes"]
 print(json.dumps({"dimensions": l.dimensions, "land_use": w.contents["land_use"].dimensions}))
-"#, &server.url("/wms")]);
+"#,
+                &server.url("/wms"),
+            ],
+        );
         let time = &r["dimensions"]["time"];
         assert_eq!(time["units"], "ISO8601", "{r}");
         let values = serde_json::to_string(&time["values"]).unwrap();
-        assert!(values.contains("2009-04-01/2025-06-30/P1D") && values.contains("2025-07-01/current/P1D"), "{r}");
-        assert_eq!(r["land_use"], serde_json::json!({}), "only admin layers in time have it");
+        assert!(
+            values.contains("2009-04-01/2025-06-30/P1D")
+                && values.contains("2025-07-01/current/P1D"),
+            "{r}"
+        );
+        assert_eq!(
+            r["land_use"],
+            serde_json::json!({}),
+            "only admin layers in time have it"
+        );
     }
 }

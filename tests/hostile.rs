@@ -181,7 +181,7 @@ fn hostile_requests_get_4xx_and_the_server_keeps_serving() {
     for path in [
         format!("/tiles/{}/1/0/0.mvt", many.join(",")),
         format!("/query/point?lon=106.4&lat=10.2&layers={}", many.join(",")),
-        format!("/query/summary?admin=83&layers={}", many.join(",")),
+        format!("/query/summary?admin=86&layers={}", many.join(",")),
         format!(
             "/tiles/WebMercatorQuad/1/0/0?collections={}",
             many.join(",")
@@ -197,7 +197,7 @@ fn hostile_requests_get_4xx_and_the_server_keeps_serving() {
     }
     let repeated = vec!["land_use"; 300].join(",");
     let (s, _, body) = server
-        .get(&format!("/query/summary?admin=83&layers={repeated}"), &[])
+        .get(&format!("/query/summary?admin=86&layers={repeated}"), &[])
         .unwrap();
     assert_eq!(s, 200);
     let j: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -450,7 +450,7 @@ fn abandoned_requests_of_every_kind_are_subtracted_at_once() {
     let _one_at_a_time = heavy();
     let (_tmp, _store, server) = serve_samples(&[]);
     let paths = [
-        "/query/summary?admin=83".to_owned(),
+        "/query/summary?admin=86".to_owned(),
         "/collections/land_use/items?limit=10000&filter=S_DWITHIN(geometry,POINT(106.4%2010.2),20000)".to_owned(),
         "/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetFeatureInfo&LAYERS=land_use&QUERY_LAYERS=land_use,provincial_roads,national_roads,rivers_canals&STYLES=&CRS=CRS:84&BBOX=-180,-85,180,85&WIDTH=8&HEIGHT=8&I=6&J=4&FEATURE_COUNT=1000&INFO_FORMAT=text/html".to_owned(),
         "/tiles/land_use,admin_communes,provincial_roads,rivers_canals,water_areas/9/408/242.mvt".to_owned(),
@@ -475,7 +475,7 @@ fn health_answers_while_every_core_is_busy() {
     let _one_at_a_time = heavy();
     let (_tmp, _store, server) = serve_samples(&["--anonymous-rate-limit-per-minute", "0"]);
     let heavy = [
-        "/query/summary?admin=83&layers=land_use,land_use,land_use,soil,soil,water_areas",
+        "/query/summary?admin=86&layers=land_use,land_use,land_use,soil,soil,water_areas",
         "/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=land_use,soil,admin_communes,provincial_roads,rivers_canals&STYLES=&CRS=EPSG:9210&BBOX=1090000,560000,1150000,620000&WIDTH=4096&HEIGHT=4096&FORMAT=image/png",
         "/collections/land_use/items?limit=10000&filter=S_DWITHIN(geometry,POINT(106.4%2010.2),50000)%20AND%20area_m2%20%3E%200",
         "/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetFeatureInfo&LAYERS=land_use&QUERY_LAYERS=land_use,provincial_roads,national_roads,rivers_canals,salinity_stations&STYLES=&CRS=CRS:84&BBOX=-180,-85,180,85&WIDTH=8&HEIGHT=8&I=6&J=4&FEATURE_COUNT=1000&INFO_FORMAT=application/vnd.ogc.gml",

@@ -437,7 +437,9 @@ pub fn check(rows: &[LineageRow], known: &[KnownUnit]) -> Result<Lineage, Vec<Li
             // Ended the day it is made: a new unit of this very day named as an old one of
             // another. (A new unit taking its own code from a predecessor — old An Hội into
             // new An Hội, old Bình Khánh's code for Đồng Khởi — continues it, no cycle.)
-            let continues = day.iter().any(|d| d.new.code == *code && d.old.code == *code);
+            let continues = day
+                .iter()
+                .any(|d| d.new.code == *code && d.old.code == *code);
             if let (false, false, Some(made)) = (valid_on_eve, continues, news.get(code)) {
                 errors.push(LineageError::Cycle {
                     line: r.line,
@@ -563,7 +565,8 @@ pub fn dissolve(parts: &[&MultiPolygon<f64>]) -> MultiPolygon<f64> {
 mod tests {
     use super::*;
 
-    const HEADER: &str = "new_code,new_name,new_kind,old_code,old_name,old_district,resolution,article,effective\n";
+    const HEADER: &str =
+        "new_code,new_name,new_kind,old_code,old_name,old_district,resolution,article,effective\n";
 
     fn known(code: &str, name: &str) -> KnownUnit {
         KnownUnit {
@@ -615,7 +618,10 @@ mod tests {
         );
         assert!(l.gaps.is_empty());
         assert_eq!(l.events[0].citation.article.as_deref(), Some("k1"));
-        assert_eq!(l.events[0].eve(), NaiveDate::from_ymd_opt(2025, 6, 30).unwrap());
+        assert_eq!(
+            l.events[0].eve(),
+            NaiveDate::from_ymd_opt(2025, 6, 30).unwrap()
+        );
     }
 
     #[test]
@@ -633,9 +639,17 @@ mod tests {
 
     #[test]
     fn unknown_old_units_are_gaps_not_errors() {
-        let l = run("100,Xã AZ,xa,100,Xã A,,R,k,2025-07-01\n100,Xã AZ,xa,999,Xã Z,Huyện Q,R,k,2025-07-01\n", &units()).unwrap();
+        let l = run(
+            "100,Xã AZ,xa,100,Xã A,,R,k,2025-07-01\n100,Xã AZ,xa,999,Xã Z,Huyện Q,R,k,2025-07-01\n",
+            &units(),
+        )
+        .unwrap();
         assert_eq!(l.gaps.len(), 1);
-        assert!(l.gaps[0].contains("999 'Xã Z', Huyện Q (line 3)"), "{:?}", l.gaps);
+        assert!(
+            l.gaps[0].contains("999 'Xã Z', Huyện Q (line 3)"),
+            "{:?}",
+            l.gaps
+        );
     }
 
     fn errors(body: &str, units: &[KnownUnit]) -> Vec<String> {
@@ -656,12 +670,19 @@ mod tests {
             &units(),
         );
         assert_eq!(e.len(), 4, "{e:?}");
-        assert!(e[0].starts_with("line 2: old_code '10x' is not a GSO code"), "{e:?}");
-        assert!(e[1].starts_with("line 3: effective '1/7/2025' is not a date"), "{e:?}");
+        assert!(
+            e[0].starts_with("line 2: old_code '10x' is not a GSO code"),
+            "{e:?}"
+        );
+        assert!(
+            e[1].starts_with("line 3: effective '1/7/2025' is not a date"),
+            "{e:?}"
+        );
         assert!(e[2].contains("line 4: new_kind 'hamlet'"), "{e:?}");
         assert!(e[3].contains("new_name is empty; act is empty"), "{e:?}");
-        let missing = read_lineage("new_code,new_name,old_code,old_name,act,article\n1,a,2,b,c,d\n")
-            .unwrap_err();
+        let missing =
+            read_lineage("new_code,new_name,old_code,old_name,act,article\n1,a,2,b,c,d\n")
+                .unwrap_err();
         assert_eq!(missing[0].to_string(), "line 1: no column 'effective'");
     }
 
@@ -676,7 +697,9 @@ mod tests {
         );
         assert_eq!(e.len(), 3, "{e:?}");
         assert!(e[0].contains("line 3: old 100 → new 100 on 2025-07-01 repeats line 2"));
-        assert!(e[1].contains("line 4: new unit 100 on 2025-07-01 is 'Xã Khác' here but 'Xã AB' on line 2"));
+        assert!(e[1].contains(
+            "line 4: new unit 100 on 2025-07-01 is 'Xã Khác' here but 'Xã AB' on line 2"
+        ));
         assert!(e[2].contains("line 5: old unit 101 is 'Xã Bê' here but 'Xã B' on line 4"));
     }
 
@@ -695,7 +718,10 @@ mod tests {
             &units(),
         );
         assert_eq!(e.len(), 1, "{e:?}");
-        assert!(e[0].starts_with("line 3: old unit 100 'Xã A' is not valid on 2025-12-31"), "{e:?}");
+        assert!(
+            e[0].starts_with("line 3: old unit 100 'Xã A' is not valid on 2025-12-31"),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -706,7 +732,11 @@ mod tests {
             vec!["line 2: new unit 101 'Xã A mới' cannot begin on 2025-07-01: code 101 is still 'Xã B' then, and no event of that day ends it"]
         );
         // Reusing the code of a unit that ends that day is how the GSO codes the 2025 units.
-        assert!(run("101,Xã AB,xa,100,Xã A,,R,k,2025-07-01\n101,Xã AB,xa,101,Xã B,,R,k,2025-07-01\n", &units()).is_ok());
+        assert!(run(
+            "101,Xã AB,xa,100,Xã A,,R,k,2025-07-01\n101,Xã AB,xa,101,Xã B,,R,k,2025-07-01\n",
+            &units()
+        )
+        .is_ok());
     }
 
     #[test]
@@ -720,7 +750,11 @@ mod tests {
             vec!["line 3: unit 300 'Xã X' would begin and end on 2025-07-01 (made on line 2): the lineage runs in a cycle"]
         );
         // A later event may take it on: that is a chain, not a cycle.
-        assert!(run("300,Xã X,xa,100,Xã A,,R,k,2025-07-01\n301,Xã Y,xa,300,Xã X,,R,k,2026-01-01\n", &units()).is_ok());
+        assert!(run(
+            "300,Xã X,xa,100,Xã A,,R,k,2025-07-01\n301,Xã Y,xa,300,Xã X,,R,k,2026-01-01\n",
+            &units()
+        )
+        .is_ok());
     }
 
     #[test]
@@ -728,7 +762,10 @@ mod tests {
         assert_eq!(fold("  Thị trấn   Châu Thành "), "thi tran chau thanh");
         assert_eq!(fold("Đồng Khởi"), "dong khoi");
         assert_eq!(UnitKind::of_name("Phường An Hội"), Some(UnitKind::Phuong));
-        assert_eq!(UnitKind::of_name("Thi tran Tiem Tom"), Some(UnitKind::ThiTran));
+        assert_eq!(
+            UnitKind::of_name("Thi tran Tiem Tom"),
+            Some(UnitKind::ThiTran)
+        );
     }
 
     #[test]
@@ -744,6 +781,10 @@ mod tests {
         let u = dissolve(&[&a, &b]);
         assert_eq!(u.0.len(), 1);
         assert!((u.unsigned_area() - 2.0).abs() < 1e-12);
-        assert_eq!(u.0[0].exterior().0.len(), 5, "the shared edge is gone: {u:?}");
+        assert_eq!(
+            u.0[0].exterior().0.len(),
+            5,
+            "the shared edge is gone: {u:?}"
+        );
     }
 }

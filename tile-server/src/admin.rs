@@ -134,7 +134,10 @@ fn date_param(q: &HashMap<String, String>, name: &str) -> Result<Option<NaiveDat
 }
 
 fn only_params(q: &HashMap<String, String>, allowed: &[&str]) -> Result<(), ApiError> {
-    match q.keys().find(|k| !allowed.contains(&k.as_str()) && *k != "key") {
+    match q
+        .keys()
+        .find(|k| !allowed.contains(&k.as_str()) && *k != "key")
+    {
         Some(k) => Err(ApiError::BadRequest(format!(
             "'{}': unknown parameter ({})",
             k.chars().take(32).collect::<String>(),
@@ -171,7 +174,9 @@ pub async fn lineage(
         for u in &all {
             for p in u.predecessors.iter().filter(|p| p["code"] == code.as_str()) {
                 let already = versions.iter().any(|v| {
-                    v["name"] == p["name"] && v["code"] == code.as_str() && v["valid_to"].is_string()
+                    v["name"] == p["name"]
+                        && v["code"] == code.as_str()
+                        && v["valid_to"].is_string()
                 });
                 if already {
                     continue;
@@ -198,8 +203,14 @@ pub async fn lineage(
             date.map(|d| format!(" on {d}")).unwrap_or_default()
         )));
     }
-    versions.sort_by(|a, b| a["valid_from"].to_string().cmp(&b["valid_from"].to_string()));
-    Ok(Json(serde_json::json!({"code": code, "versions": versions})))
+    versions.sort_by(|a, b| {
+        a["valid_from"]
+            .to_string()
+            .cmp(&b["valid_from"].to_string())
+    });
+    Ok(Json(
+        serde_json::json!({"code": code, "versions": versions}),
+    ))
 }
 
 /// A name as typed, to compare: TCVN3 text read as Latin-1 decoded, the kind prefix dropped,
@@ -216,7 +227,17 @@ fn name_key(raw: &str) -> Vec<String> {
 
 fn strip_kind(folded: &str) -> String {
     const PREFIXES: [&str; 12] = [
-        "thi tran ", "tt. ", "tt.", "tt ", "phuong ", "p. ", "p.", "xa ", "x. ", "x.", "huyen ",
+        "thi tran ",
+        "tt. ",
+        "tt.",
+        "tt ",
+        "phuong ",
+        "p. ",
+        "p.",
+        "xa ",
+        "x. ",
+        "x.",
+        "huyen ",
         "h. ",
     ];
     let mut s = folded.trim();
@@ -282,7 +303,9 @@ pub async fn resolve(
         return Err(ApiError::NotFound(format!(
             "no commune named '{}'{}{}",
             raw.chars().take(64).collect::<String>(),
-            q.get("district").map(|d| format!(" in '{}'", d.chars().take(64).collect::<String>())).unwrap_or_default(),
+            q.get("district")
+                .map(|d| format!(" in '{}'", d.chars().take(64).collect::<String>()))
+                .unwrap_or_default(),
             date.map(|d| format!(" on {d}")).unwrap_or_default()
         )));
     }
@@ -320,7 +343,9 @@ fn follow<'a>(all: &'a [Unit], from: &'a Unit, at: NaiveDate) -> Vec<&'a Unit> {
                 .as_str()
                 .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
             let next = all.iter().find(|n| {
-                n.code.as_deref() == s["code"].as_str() && n.valid_from == effective && effective.is_some()
+                n.code.as_deref() == s["code"].as_str()
+                    && n.valid_from == effective
+                    && effective.is_some()
             });
             if let Some(n) = next {
                 frontier.push(n);

@@ -2,7 +2,6 @@
 //! (`cuulong_core::index`); handlers stay thin and answer from a snapshot of the indexes.
 
 mod admin;
-mod temporal;
 pub mod auth;
 mod catalog;
 mod downloads;
@@ -23,6 +22,7 @@ pub mod snapshot;
 pub mod state;
 mod styles;
 mod telemetry;
+mod temporal;
 pub mod tiles;
 mod web;
 mod wms;

@@ -36,6 +36,19 @@ impl Epochs {
             .map_or_else(|| self.all.clone(), |p| p.source.clone())
     }
 
+    /// The first and last day with units (`None`: open), for a collection's temporal extent.
+    pub fn interval(&self) -> (Option<NaiveDate>, Option<NaiveDate>) {
+        let with_units: Vec<&Period> = self
+            .periods
+            .iter()
+            .filter(|p| !p.source.is_empty())
+            .collect();
+        (
+            with_units.first().and_then(|p| p.from),
+            with_units.last().and_then(|p| p.to),
+        )
+    }
+
     /// The periods with units, as WMS 1.3.0 writes a time extent (`start/end/P1D`, the last
     /// one open: `start/current/P1D`).
     pub fn extent(&self) -> String {
@@ -68,7 +81,11 @@ fn day(v: &Value) -> Option<NaiveDate> {
 
 /// Indexes a layer: a temporal admin layer as the index of `today`'s period (with its periods
 /// beside it), any other layer whole.
-pub fn index(meta: LayerMeta, features: Vec<Feature>, today: NaiveDate) -> (Served, Option<Arc<Epochs>>) {
+pub fn index(
+    meta: LayerMeta,
+    features: Vec<Feature>,
+    today: NaiveDate,
+) -> (Served, Option<Arc<Epochs>>) {
     let fields = (
         meta.schema.index_of("valid_from"),
         meta.schema.index_of("valid_to"),
@@ -89,8 +106,7 @@ pub fn index(meta: LayerMeta, features: Vec<Feature>, today: NaiveDate) -> (Serv
         return (Arc::new(LayerIndex::build(meta, features)), None);
     }
     let cuts: Vec<NaiveDate> = cuts.into_iter().collect();
-    let mut bounds: Vec<(Option<NaiveDate>, Option<NaiveDate>)> =
-        vec![(None, cuts[0].pred_opt())];
+    let mut bounds: Vec<(Option<NaiveDate>, Option<NaiveDate>)> = vec![(None, cuts[0].pred_opt())];
     for w in cuts.windows(2) {
         bounds.push((Some(w[0]), w[1].pred_opt()));
     }

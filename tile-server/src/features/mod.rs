@@ -95,9 +95,18 @@ pub async fn conformance(
     Ok(Json(serde_json::json!({"conformsTo": classes})).into_response())
 }
 
-fn collection_json(l: &dyn LayerSource, base: &str) -> serde_json::Value {
+fn collection_json(state: &AppState, l: &dyn LayerSource, base: &str) -> serde_json::Value {
     let m = l.meta();
     let bbox = m.bbox.map_or([-180.0, -90.0, 180.0, 90.0], |b| b.0);
+    let mut extent = serde_json::json!({"spatial": {"bbox": [bbox], "crs": CRS84}});
+    // Admin units in time: the days they cover (items default to today's; `datetime=` others).
+    if let Some(e) = state.temporal.load().get(m.id.as_str()) {
+        let (from, to) = e.interval();
+        extent["temporal"] = serde_json::json!({
+            "interval": [[from.map(|d| format!("{d}T00:00:00Z")), to.map(|d| format!("{d}T23:59:59Z"))]],
+            "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian",
+        });
+    }
     serde_json::json!({
         "id": m.id,
         "title": format!("{} / {}", m.title_vi, m.title_en),
@@ -105,7 +114,7 @@ fn collection_json(l: &dyn LayerSource, base: &str) -> serde_json::Value {
         "itemType": "feature",
         "crs": crs_uris(),
         "storageCrs": CRS84,
-        "extent": {"spatial": {"bbox": [bbox], "crs": CRS84}},
+        "extent": extent,
         "links": [
             link(format!("{base}/collections/{}", m.id), "self", "application/json", "This collection"),
             link(format!("{base}/collections/{}/items", m.id), "items", "application/geo+json", "Features"),
@@ -146,7 +155,7 @@ pub async fn collections(
     }
     let cols: Vec<_> = visible
         .values()
-        .map(|l| collection_json(&**l, &base))
+        .map(|l| collection_json(&state, &**l, &base))
         .collect();
     Ok(Json(serde_json::json!({
         "links": [link(format!("{base}/collections"), "self", "application/json", "Collections")],
@@ -174,7 +183,7 @@ pub async fn collection(
             .collect();
         return Ok(html_page(&id, &format!("<h1>{} / {}</h1><p><a href=\"/collections/{id}/items?f=html\">Features</a></p><ul>{fields}</ul>", html_escape(&l.meta().title_vi), html_escape(&l.meta().title_en))));
     }
-    Ok(Json(collection_json(&*l, &base)).into_response())
+    Ok(Json(collection_json(&state, &*l, &base)).into_response())
 }
 
 /// `GET /collections/{id}/queryables`: the properties usable in filters, as JSON Schema.

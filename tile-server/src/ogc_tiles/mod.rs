@@ -257,8 +257,7 @@ pub async fn dataset_tileset(
     let map = uri.path().starts_with("/map/");
     if !map && (segment.ends_with(".json") || state.grid(&segment).is_none()) {
         let q = Query(q.iter().cloned().collect());
-        return crate::tiles::tilejson(State(state), Path(segment), q, Auth(caller), headers)
-            .await;
+        return crate::tiles::tilejson(State(state), Path(segment), q, Auth(caller), headers).await;
     }
     let layers = dataset_layers(&state, &caller, &q)?;
     let grid = GridRequest::parse(&state.grids, &segment, "0", "0", "0")?.tms;

@@ -81,7 +81,15 @@ pub async fn summary(
                 .iter()
                 .map(|(id, l)| (id.clone(), work.on_day(vec![l.clone()], day).remove(0)))
                 .collect();
-            let (area, admin_layer) = read_area(q.admin.as_deref(), &body, &visible)?;
+            let (area, admin_layer) =
+                read_area(q.admin.as_deref(), &body, &visible).map_err(|e| {
+                    match (e, q.admin.as_deref()) {
+                        (ApiError::NotFound(m), Some(code)) => {
+                            ApiError::NotFound(other_days(&work, &caller, code, day, m))
+                        }
+                        (e, _) => e,
+                    }
+                })?;
             let layers = chosen.unwrap_or_else(|| measurable(&visible, admin_layer.as_deref()));
             let audit = list.is_none().then_some((&*work, &caller));
             let measured = measure_layers(&layers, &area, audit, interrupt)?;
@@ -94,6 +102,48 @@ pub async fn summary(
         })
         .await?;
     Ok(Json(answer))
+}
+
+/// A unit not valid on the day asked may be valid on others: say when, so the caller can
+/// ask with `datetime=`.
+fn other_days(
+    state: &AppState,
+    caller: &Caller,
+    code: &str,
+    day: Option<chrono::NaiveDate>,
+    message: String,
+) -> String {
+    let mut spans = Vec::new();
+    for l in state.visible(caller).values() {
+        let whole = state.whole(l);
+        let m = whole.meta();
+        let (Some(c), Some(f), Some(t)) = (
+            m.schema.index_of("code"),
+            m.schema.index_of("valid_from"),
+            m.schema.index_of("valid_to"),
+        ) else {
+            continue;
+        };
+        for unit in whole
+            .features()
+            .filter(|u| u.values[c].as_str() == Some(code))
+        {
+            let d = |v: &cuulong_core::Value| match v {
+                cuulong_core::Value::Date(d) => d.to_string(),
+                _ => "…".into(),
+            };
+            spans.push(format!("{} to {}", d(&unit.values[f]), d(&unit.values[t])));
+        }
+    }
+    if spans.is_empty() {
+        return message;
+    }
+    let on = day.unwrap_or_else(crate::temporal::today);
+    format!(
+        "admin: no unit with code '{}' on {on}; it is valid {} (ask with datetime=)",
+        code.chars().take(16).collect::<String>(),
+        spans.join(", ")
+    )
 }
 
 /// Every visible layer a summary measures when none is named: not points, not the admin
