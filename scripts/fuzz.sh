@@ -18,7 +18,7 @@ export CARGO_TARGET_DIR=$FUZZ_TARGET
 
 corpus=$(mktemp -d)
 trap 'rm -rf "$corpus"' EXIT
-mkdir -p "$corpus"/{style,mapping,tcvn3,mvt_clip,cql2,features_query,wms_kvp,layer_lists,tile_requests}
+mkdir -p "$corpus"/{style,mapping,tcvn3,mvt_clip,cql2,features_query,wms_kvp,layer_lists,tile_requests,admin_time}
 i=0
 for f in styles/*.json; do
   { printf '\x0b'; cat "$f"; } > "$corpus/style/seed$i"; i=$((i + 1))
@@ -65,10 +65,17 @@ i=0
 for l in "land_use" "land_use,roads,admin_communes" "roads,roads,land_use" "a,b,c"; do
   printf '%s' "$l" > "$corpus/layer_lists/seed$i"; i=$((i + 1))
 done
+i=0
+for f in data-samples/admin/*lineage.csv; do
+  head -c 4096 "$f" > "$corpus/admin_time/seed$i"; i=$((i + 1))
+done
+for q in "2025-07-01" "2020-01-01T12:00:00Z" "current" "Xã Tân Thạch" "28810"; do
+  printf '%s' "$q" > "$corpus/admin_time/seed$i"; i=$((i + 1))
+done
 
 cd fuzz
 cargo fuzz build -s none 2>&1 | { grep -vE "^ +Compiling" || true; } >&2
-for target in mapping tcvn3 mvt_clip style cql2 features_query wms_kvp layer_lists tile_requests; do
+for target in mapping tcvn3 mvt_clip style cql2 features_query wms_kvp layer_lists tile_requests admin_time; do
   echo "cuulong: fuzzing $target for ${SECONDS_EACH}s" >&2
   cargo fuzz run -s none "$target" "$corpus/$target" -- \
     -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -print_final_stats=1 2>&1 |

@@ -39,6 +39,28 @@ pub enum AdminAction {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Re-express a table keyed by the units of one day in the units of a later day: values
+    /// follow the lineage (merges whole, splits by area), units that ended without a recorded
+    /// event by the overlap of their boundaries; totals are kept. Prints CSV.
+    Reexpress {
+        /// CSV: a `code` column, then numeric columns. Omit to use `--field` of the layer.
+        file: Option<PathBuf>,
+        /// The day whose units the result is in.
+        #[arg(long)]
+        to: NaiveDate,
+        /// The day the table's codes are valid [default: the day before --to].
+        #[arg(long)]
+        from: Option<NaiveDate>,
+        /// The admin layer with the units.
+        #[arg(long, default_value = "admin_communes")]
+        layer: String,
+        /// Numeric attribute(s) of the layer's units to re-express instead of a file.
+        #[arg(long)]
+        field: Vec<String>,
+        /// Write the CSV here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 /// The fields a lineage adds to the admin family's.
@@ -75,7 +97,189 @@ pub async fn run(store: &dyn Store, action: AdminAction) -> Result<()> {
             )
             .await
         }
+        AdminAction::Reexpress {
+            file,
+            to,
+            from,
+            layer,
+            field,
+            out,
+        } => {
+            let from = from.or_else(|| to.pred_opt()).unwrap_or(to);
+            reexpress(
+                store,
+                file.as_deref(),
+                &layer,
+                &field,
+                from,
+                to,
+                out.as_deref(),
+            )
+            .await
+        }
     }
+}
+
+async fn reexpress(
+    store: &dyn Store,
+    file: Option<&std::path::Path>,
+    layer: &str,
+    fields: &[String],
+    from: NaiveDate,
+    to: NaiveDate,
+    out: Option<&std::path::Path>,
+) -> Result<()> {
+    if to < from {
+        bail!("--to {to} is before --from {from}: re-expression runs forward in time");
+    }
+    let id = LayerId::parse(layer).map_err(|e| anyhow::anyhow!("--layer: {e}"))?;
+    let Some(meta) = store.layer(&id).await? else {
+        bail!("layer '{layer}' is not in {}", store.describe());
+    };
+    let mut features: Vec<Feature> = store.features(&id).await?.try_collect().await?;
+    features.sort_unstable_by_key(|f| f.id);
+    let units: Vec<admin::TimedUnit> = features
+        .iter()
+        .map(|f| admin::TimedUnit::from_feature(&meta.schema, &f.values, &f.geometry))
+        .collect();
+    let (columns, values) = match (file, fields.is_empty()) {
+        (Some(path), true) => read_table(path, &units, from)?,
+        (None, false) => {
+            let at: Vec<usize> = fields
+                .iter()
+                .map(|f| {
+                    meta.schema
+                        .index_of(f)
+                        .with_context(|| format!("--field: the layer has no field '{f}'"))
+                })
+                .collect::<Result<_>>()?;
+            let values = features
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| units[*i].valid_on(from))
+                .map(|(i, f)| {
+                    (
+                        i,
+                        at.iter()
+                            .map(|&c| number(&f.values[c]).unwrap_or(0.0))
+                            .collect(),
+                    )
+                })
+                .collect();
+            (fields.to_vec(), values)
+        }
+        _ => bail!("give either a CSV file or --field, not both nor neither"),
+    };
+    let result = admin::reexpress(&units, &values, to);
+    let mut csv = format!("code,name,{}\n", columns.join(","));
+    for (i, row) in &result.rows {
+        let u = &units[*i];
+        let cells: Vec<String> = row.iter().map(|v| v.to_string()).collect();
+        csv.push_str(&format!(
+            "{},\"{}\",{}\n",
+            u.code.as_deref().unwrap_or(""),
+            u.name.replace('"', "\"\""),
+            cells.join(",")
+        ));
+    }
+    if result.carried.unplaced > 0 {
+        let cells: Vec<String> = result.unplaced.iter().map(|v| v.to_string()).collect();
+        csv.push_str(&format!(",\"(unplaced)\",{}\n", cells.join(",")));
+    }
+    match out {
+        Some(path) => std::fs::write(path, &csv)
+            .with_context(|| format!("{}: cannot write", path.display()))?,
+        None => print!("{csv}"),
+    }
+    let total_in: Vec<f64> = (0..columns.len())
+        .map(|c| values.iter().map(|(_, v)| v[c]).sum())
+        .collect();
+    eprintln!(
+        "re-expressed {} units of {from} into {} units of {to}: {} by lineage, {} by overlap, {} unplaced; totals in {total_in:?}",
+        values.len(),
+        result.rows.len(),
+        result.carried.by_lineage,
+        result.carried.by_overlay,
+        result.carried.unplaced,
+    );
+    Ok(())
+}
+
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        Value::Text(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A table to re-express: its column names, and per unit (index) its values.
+type Table = (Vec<String>, Vec<(usize, Vec<f64>)>);
+
+/// A CSV keyed by `code`: each row's unit is the one with that code valid on `from`; its
+/// other columns (but `name`) are the numbers to re-express.
+fn read_table(
+    path: &std::path::Path,
+    units: &[admin::TimedUnit],
+    from: NaiveDate,
+) -> Result<Table> {
+    let shown = path.display();
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .with_context(|| format!("{shown}: cannot read"))?;
+    let headers = reader
+        .headers()
+        .with_context(|| format!("{shown}: no header"))?
+        .clone();
+    let code_col = headers
+        .iter()
+        .position(|h| h.eq_ignore_ascii_case("code"))
+        .with_context(|| format!("{shown}: no 'code' column"))?;
+    let columns: Vec<(usize, String)> = headers
+        .iter()
+        .enumerate()
+        .filter(|(i, h)| *i != code_col && !h.eq_ignore_ascii_case("name"))
+        .map(|(i, h)| (i, h.to_owned()))
+        .collect();
+    let mut problems = Vec::new();
+    let mut values = Vec::new();
+    for (n, record) in reader.records().enumerate() {
+        let line = n + 2;
+        let Ok(record) = record else {
+            problems.push(format!("line {line}: not a CSV row"));
+            continue;
+        };
+        let code = record.get(code_col).unwrap_or("");
+        let Some(u) = units
+            .iter()
+            .position(|u| u.code.as_deref() == Some(code) && u.valid_on(from))
+        else {
+            problems.push(format!(
+                "line {line}: no unit with code '{code}' valid on {from}"
+            ));
+            continue;
+        };
+        let mut row = Vec::new();
+        for (c, name) in &columns {
+            let cell = record.get(*c).unwrap_or("");
+            match cell.parse::<f64>() {
+                Ok(v) if v.is_finite() => row.push(v),
+                _ if cell.is_empty() => row.push(0.0),
+                _ => problems.push(format!("line {line}: {name} '{cell}' is not a number")),
+            }
+        }
+        values.push((u, row));
+    }
+    if !problems.is_empty() {
+        bail!(
+            "{shown}: {} problem(s), nothing re-expressed:\n  {}",
+            problems.len(),
+            problems.join("\n  ")
+        );
+    }
+    Ok((columns.into_iter().map(|(_, n)| n).collect(), values))
 }
 
 pub async fn import_lineage(
@@ -353,6 +557,40 @@ fn build(
             values,
         });
         next_id += 1;
+    }
+    // Units valid on an eve that no row names: their land goes to no new unit. (The 2009
+    // communes merged away in 2020–2024 have no code in the 2009 file, so no lineage row can
+    // name them: the new units around them are smaller than the real ones.)
+    let days: std::collections::BTreeSet<NaiveDate> = lineage
+        .events
+        .iter()
+        .map(|e| e.citation.effective)
+        .collect();
+    for day in days {
+        let eve = day.pred_opt().unwrap_or(day);
+        let orphans: Vec<String> = kept
+            .iter()
+            .enumerate()
+            .filter(|(i, f)| {
+                !successors.contains_key(i)
+                    && date(&f.values[at.valid_from]).is_none_or(|d| d <= eve)
+                    && date(&f.values[at.valid_to]).is_none_or(|d| d >= eve)
+            })
+            .map(|(_, f)| {
+                let name = f.values[at.name].as_str().unwrap_or("?");
+                match f.values[at.code].as_str() {
+                    Some(c) => format!("{c} {name}"),
+                    None => name.to_owned(),
+                }
+            })
+            .collect();
+        if !orphans.is_empty() {
+            gaps.push(format!(
+                "{} units valid on {eve} are in no row of the table, so their land is in no unit from {day}: {}",
+                orphans.len(),
+                orphans.join(", ")
+            ));
+        }
     }
     for (i, list) in successors {
         let f = &mut kept[i];

@@ -449,3 +449,177 @@ print(json.dumps({"dimensions": l.dimensions, "land_use": w.contents["land_use"]
         );
     }
 }
+
+/// Reads the CSV `admin reexpress` writes: (code or "(unplaced)", value of the first column).
+fn reexpressed(text: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let cols: Vec<&str> = l.split(',').collect();
+            let code = if cols[0].is_empty() {
+                "(unplaced)".to_owned()
+            } else {
+                cols[0].to_owned()
+            };
+            (code, cols.last().unwrap().parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn statistics_of_2009_communes_are_re_expressed_in_the_2025_ones() {
+    let Some(db) = TestDb::create("admin_reexpress") else {
+        return;
+    };
+    let store = vec!["--database-url".to_string(), db.url.clone()];
+    import_admin(&store);
+    let v = version(&store, "admin_communes");
+    let table = format!("cuulong_data.\"l_admin_communes_v{v}\"");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("population_2025.csv");
+    // The 2009 census population of every commune (coded or not), in the 2025 communes.
+    let o = ok(run(cuulong()
+        .args(&store)
+        .args([
+            "admin",
+            "reexpress",
+            "--field",
+            "population_2009",
+            "--from",
+            "2020-01-01",
+            "--to",
+            "2025-07-01",
+            "--out",
+        ])
+        .arg(&out)));
+    let rows = reexpressed(&std::fs::read_to_string(&out).unwrap());
+    let total_in = db.scalar_i64(&format!(
+        "SELECT sum(population_2009)::bigint FROM {table} WHERE {}",
+        valid_on("2020-01-01")
+    ));
+    let total_out: f64 = rows.iter().map(|(_, v)| v).sum();
+    assert!(
+        (total_out - total_in as f64).abs() < 1e-6,
+        "totals {total_out} vs {total_in}"
+    );
+    assert!(stderr(&o).contains("144 by lineage"), "{}", stderr(&o));
+    // Each 2025 commune's value equals the same computation in PostGIS: a 2009 commune with a
+    // recorded successor gives it all its population; one without (ended before 2025, no
+    // lineage here) gives each 2025 commune the share of its geodesic area that commune covers.
+    let want: std::collections::HashMap<String, f64> = db
+        .strings(&format!(
+            "WITH o AS (SELECT fid, population_2009::float8 v, geom, successors FROM {table} WHERE {old}), \
+                  n AS (SELECT code, geom FROM {table} WHERE {new}), \
+                  l AS (SELECT (successors::jsonb)->0->>'code' code, v x FROM o WHERE successors IS NOT NULL), \
+                  ov AS (SELECT o.fid, n.code, o.v, ST_Area(ST_Intersection(o.geom, n.geom)::geography) a FROM o JOIN n ON ST_Intersects(o.geom, n.geom) WHERE o.successors IS NULL), \
+                  s AS (SELECT ov.code, ov.v * ov.a / ST_Area(o.geom::geography) x FROM ov JOIN o USING (fid) UNION ALL SELECT code, x FROM l) \
+             SELECT code || ' ' || sum(x)::text FROM s WHERE x IS NOT NULL GROUP BY code",
+            old = valid_on("2020-01-01"),
+            new = valid_on("2025-07-01")
+        ))
+        .iter()
+        .map(|r| {
+            let (c, v) = r.split_once(' ').unwrap();
+            (c.to_owned(), v.parse().unwrap())
+        })
+        .collect();
+    let mut compared = 0;
+    for (code, got) in &rows {
+        if code == "(unplaced)" {
+            continue;
+        }
+        let w = want.get(code).copied().unwrap_or(0.0);
+        assert!(
+            (got - w).abs() <= 1e-3 * w.max(1.0),
+            "{code}: {got} vs PostGIS {w}"
+        );
+        compared += 1;
+    }
+    assert_eq!(compared, 48);
+    // The endpoint answers the same.
+    let server = Server::start(&store, &[]);
+    let (st, _, body) = server
+        .get(
+            "/admin/reexpress?field=population_2009&from=2020-01-01&to=2025-07-01",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    let j: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(j["total_in"], total_in as f64);
+    for (code, got) in &rows {
+        let served = if code == "(unplaced)" {
+            j["unplaced"].as_f64().unwrap()
+        } else {
+            j["units"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|u| u["code"] == code.as_str())
+                .unwrap()["value"]
+                .as_f64()
+                .unwrap()
+        };
+        // The server holds EPSG:3857 and measures after the way back to lon/lat.
+        assert!(
+            (served - got).abs() <= 1e-6 * got.abs().max(1.0),
+            "{code}: endpoint {served} vs CLI {got}"
+        );
+    }
+    assert_eq!(
+        server
+            .get("/admin/reexpress?field=name&to=2025-07-01", &[])
+            .unwrap()
+            .0,
+        400
+    );
+    assert_eq!(
+        server
+            .get(
+                "/admin/reexpress?field=population_2009&to=2020-01-01&from=2025-07-01",
+                &[]
+            )
+            .unwrap()
+            .0,
+        400
+    );
+    drop(server);
+
+    // A table keyed by the old codes (what agencies hold): sums follow the lineage exactly.
+    let input = tmp.path().join("households_2020.csv");
+    let mut csv = String::from("code,households\n");
+    for row in db.strings(&format!("SELECT code || ',' || (population_2009 / 4)::text FROM {table} WHERE code IS NOT NULL AND {}", valid_on("2020-01-01"))) {
+        csv.push_str(&row);
+        csv.push('\n');
+    }
+    std::fs::write(&input, &csv).unwrap();
+    let o = ok(run(cuulong()
+        .args(&store)
+        .args(["admin", "reexpress"])
+        .arg(&input)
+        .args(["--to", "2025-07-01"])));
+    let rows = reexpressed(&stdout(&o));
+    let phu_tuc = rows.iter().find(|(c, _)| c == "28810").unwrap().1;
+    let want = db.scalar_i64(&format!(
+        "SELECT sum(population_2009 / 4)::bigint FROM {table} WHERE code IN ('28810','28804','28855','28819') AND valid_to = '2025-06-30'"
+    ));
+    assert_eq!(phu_tuc, want as f64, "Xã Phú Túc = its four predecessors");
+    // An unknown code or a non-number is named, with its line; nothing is printed.
+    std::fs::write(&input, "code,households\n28810,10\n99999,5\n28804,many\n").unwrap();
+    let o = run(cuulong()
+        .args(&store)
+        .args(["admin", "reexpress"])
+        .arg(&input)
+        .args(["--to", "2025-07-01"]));
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("line 3: no unit with code '99999' valid on 2025-06-30"),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 4: households 'many' is not a number"),
+        "{err}"
+    );
+    assert!(stdout(&o).is_empty());
+}

@@ -561,6 +561,237 @@ pub fn dissolve(parts: &[&MultiPolygon<f64>]) -> MultiPolygon<f64> {
     geo::unary_union(parts.iter().flat_map(|m| m.0.iter()))
 }
 
+/// A unit version as re-expression sees it: validity, boundary (lon/lat), and the successors
+/// its lineage names.
+#[derive(Debug, Clone)]
+pub struct TimedUnit {
+    pub code: Option<String>,
+    pub name: String,
+    pub valid_from: Option<NaiveDate>,
+    pub valid_to: Option<NaiveDate>,
+    pub geometry: MultiPolygon<f64>,
+    pub successors: Vec<Successor>,
+}
+
+/// A successor as the lineage records it on the old unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Successor {
+    pub code: String,
+    pub effective: NaiveDate,
+    pub whole: bool,
+}
+
+impl TimedUnit {
+    pub fn valid_on(&self, day: NaiveDate) -> bool {
+        self.valid_from.is_none_or(|f| f <= day) && self.valid_to.is_none_or(|t| t >= day)
+    }
+}
+
+impl TimedUnit {
+    /// A unit of an admin layer: its `code`, `name`, `valid_from`, `valid_to` and the
+    /// `successors` a lineage import wrote (JSON), with its boundary in lon/lat.
+    pub fn from_feature(
+        schema: &crate::Schema,
+        values: &[crate::Value],
+        lonlat: &geo::Geometry<f64>,
+    ) -> TimedUnit {
+        let get = |name: &str| schema.index_of(name).map(|i| &values[i]);
+        let text = |name: &str| get(name).and_then(|v| v.as_str()).map(str::to_owned);
+        let day = |name: &str| match get(name) {
+            Some(crate::Value::Date(d)) => Some(*d),
+            Some(crate::Value::DateTime(t)) => Some(t.date_naive()),
+            Some(crate::Value::Text(s)) => NaiveDate::parse_from_str(s, "%Y-%m-%d").ok(),
+            _ => None,
+        };
+        let successors = text("successors")
+            .and_then(|t| serde_json::from_str::<Vec<serde_json::Value>>(&t).ok())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|s| {
+                Some(Successor {
+                    code: s["code"].as_str()?.to_owned(),
+                    effective: NaiveDate::parse_from_str(
+                        s["citation"]["effective"].as_str()?,
+                        "%Y-%m-%d",
+                    )
+                    .ok()?,
+                    whole: s["whole"].as_bool().unwrap_or(true),
+                })
+            })
+            .collect();
+        let geometry = match lonlat {
+            geo::Geometry::Polygon(p) => MultiPolygon(vec![p.clone()]),
+            geo::Geometry::MultiPolygon(m) => m.clone(),
+            _ => MultiPolygon(vec![]),
+        };
+        TimedUnit {
+            code: text("code").filter(|c| !c.is_empty()),
+            name: text("name").unwrap_or_default(),
+            valid_from: day("valid_from"),
+            valid_to: day("valid_to"),
+            geometry,
+            successors,
+        }
+    }
+}
+
+/// How a unit's value was carried: by its lineage, or by overlaying boundaries (for units that
+/// ended without a recorded event, and for splits).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Carried {
+    pub by_lineage: usize,
+    pub by_overlay: usize,
+    pub unplaced: usize,
+}
+
+/// A table re-expressed in the units of another day: per unit valid then, the sum of what came
+/// to it; what could be placed nowhere (an old unit outside every new one) apart.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reexpressed {
+    /// (index into the units, one value per column), in unit order.
+    pub rows: Vec<(usize, Vec<f64>)>,
+    pub unplaced: Vec<f64>,
+    pub carried: Carried,
+}
+
+fn geodesic_area(m: &MultiPolygon<f64>) -> f64 {
+    use geo::orient::{Direction, Orient};
+    use geo::GeodesicArea;
+    // Oriented first: a clockwise ring would measure the rest of the globe.
+    m.orient(Direction::Default).geodesic_area_unsigned()
+}
+
+fn geodesic_overlap(a: &MultiPolygon<f64>, b: &MultiPolygon<f64>) -> f64 {
+    use geo::{BooleanOps, BoundingRect, Intersects};
+    match (a.bounding_rect(), b.bounding_rect()) {
+        (Some(x), Some(y)) if x.intersects(&y) => geodesic_area(&a.intersection(b)),
+        _ => 0.0,
+    }
+}
+
+/// The shares of unit `u` among the units valid on `to`: whole successors take all of it,
+/// several successors (a split) or no recorded successor share it by overlapping area
+/// (normalised, so nothing is lost); `None` when it overlaps no unit of that day.
+fn shares(
+    units: &[TimedUnit],
+    u: usize,
+    to: NaiveDate,
+    depth: usize,
+    by_lineage: &mut bool,
+) -> Option<Vec<(usize, f64)>> {
+    let unit = &units[u];
+    if unit.valid_on(to) {
+        return Some(vec![(u, 1.0)]);
+    }
+    let next: Vec<usize> = unit
+        .successors
+        .iter()
+        .filter(|s| s.effective <= to)
+        .filter_map(|s| {
+            units.iter().position(|n| {
+                n.code.as_deref() == Some(s.code.as_str()) && n.valid_from == Some(s.effective)
+            })
+        })
+        .collect();
+    let weighted: Vec<(usize, f64)> = if next.is_empty() || depth > 16 {
+        // No lineage: each unit of that day takes the share of the area it covers; what no
+        // unit covers stays unplaced (not spread over slivers of neighbours).
+        let own = geodesic_area(&unit.geometry);
+        if own <= 0.0 {
+            return None;
+        }
+        let overlaps: Vec<(usize, f64)> = units
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.valid_on(to))
+            .map(|(i, n)| {
+                (
+                    i,
+                    (geodesic_overlap(&unit.geometry, &n.geometry) / own).min(1.0),
+                )
+            })
+            .filter(|(_, w)| *w > 0.0)
+            .collect();
+        return (!overlaps.is_empty()).then_some(overlaps);
+    } else if let [only] = next[..] {
+        *by_lineage = true;
+        vec![(only, 1.0)]
+    } else {
+        *by_lineage = true;
+        let areas: Vec<f64> = next
+            .iter()
+            .map(|&n| geodesic_overlap(&unit.geometry, &units[n].geometry))
+            .collect();
+        let total: f64 = areas.iter().sum();
+        if total <= 0.0 {
+            // A split without boundaries: equal shares would be a guess.
+            return None;
+        }
+        next.iter()
+            .zip(areas)
+            .map(|(&n, a)| (n, a / total))
+            .collect()
+    };
+    let mut out: Vec<(usize, f64)> = Vec::new();
+    for (n, w) in weighted {
+        for (m, w2) in shares(units, n, to, depth + 1, by_lineage)? {
+            match out.iter_mut().find(|(k, _)| *k == m) {
+                Some(e) => e.1 += w * w2,
+                None => out.push((m, w * w2)),
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Re-expresses `values` (per unit index, one number per column) in the units valid on `to`.
+/// Forward in time: each value follows its unit's lineage (a merge carries it whole; a split,
+/// by the area of each part) or, for a unit that ended without a recorded event, the share of
+/// its area each unit of that day covers — the part no unit covers is `unplaced`. Totals are
+/// kept: every value ends in some unit or in `unplaced`.
+pub fn reexpress(units: &[TimedUnit], values: &[(usize, Vec<f64>)], to: NaiveDate) -> Reexpressed {
+    let columns = values.first().map_or(0, |(_, v)| v.len());
+    let mut sums: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+    let mut unplaced = vec![0.0; columns];
+    let mut carried = Carried::default();
+    for (u, v) in values {
+        let mut by_lineage = false;
+        match shares(units, *u, to, 0, &mut by_lineage) {
+            Some(parts) => {
+                if by_lineage {
+                    carried.by_lineage += 1;
+                } else if !units[*u].valid_on(to) {
+                    carried.by_overlay += 1;
+                }
+                let placed: f64 = parts.iter().map(|(_, w)| w).sum();
+                for (n, w) in parts {
+                    let row = sums.entry(n).or_insert_with(|| vec![0.0; columns]);
+                    for (acc, x) in row.iter_mut().zip(v) {
+                        *acc += w * x;
+                    }
+                }
+                // Land of an old unit that no new unit covers.
+                if placed < 1.0 - 1e-9 {
+                    for (acc, x) in unplaced.iter_mut().zip(v) {
+                        *acc += (1.0 - placed) * x;
+                    }
+                }
+            }
+            None => {
+                carried.unplaced += 1;
+                for (acc, x) in unplaced.iter_mut().zip(v) {
+                    *acc += x;
+                }
+            }
+        }
+    }
+    Reexpressed {
+        rows: sums.into_iter().collect(),
+        unplaced,
+        carried,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -766,6 +997,79 @@ mod tests {
             UnitKind::of_name("Thi tran Tiem Tom"),
             Some(UnitKind::ThiTran)
         );
+    }
+
+    #[test]
+    fn reexpression_follows_lineage_then_overlap_and_keeps_totals() {
+        use geo::Polygon;
+        let square = |x: f64, w: f64| {
+            MultiPolygon(vec![Polygon::new(
+                vec![(x, 0.0), (x + w, 0.0), (x + w, 0.1), (x, 0.1), (x, 0.0)].into(),
+                vec![],
+            )])
+        };
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
+        let eff = d("2025-07-01").unwrap();
+        let old = |code: &str, x: f64, successor: Option<&str>| TimedUnit {
+            code: Some(code.into()),
+            name: code.into(),
+            valid_from: d("2009-04-01"),
+            valid_to: d("2025-06-30"),
+            geometry: square(x, 0.1),
+            successors: successor
+                .map(|s| {
+                    vec![Successor {
+                        code: s.into(),
+                        effective: eff,
+                        whole: true,
+                    }]
+                })
+                .unwrap_or_default(),
+        };
+        let new = |code: &str, x: f64, w: f64| TimedUnit {
+            code: Some(code.into()),
+            name: code.into(),
+            valid_from: Some(eff),
+            valid_to: None,
+            geometry: square(x, w),
+            successors: vec![],
+        };
+        let units = vec![
+            old("A", 0.0, Some("AB")),
+            old("B", 0.1, Some("AB")),
+            // No recorded successor: half in AB, half in C, by area.
+            old("X", 0.15, None),
+            // Outside every new unit.
+            old("Z", 5.0, None),
+            new("AB", 0.0, 0.2),
+            new("C", 0.2, 0.1),
+        ];
+        let r = reexpress(
+            &units,
+            &[
+                (0, vec![10.0]),
+                (1, vec![20.0]),
+                (2, vec![4.0]),
+                (3, vec![1.0]),
+            ],
+            eff,
+        );
+        let by: std::collections::HashMap<usize, f64> =
+            r.rows.iter().map(|(i, v)| (*i, v[0])).collect();
+        assert!((by[&4] - 32.0).abs() < 1e-5, "{r:?}");
+        assert!((by[&5] - 2.0).abs() < 1e-5, "{r:?}");
+        // Z, and the rounding of X's two geodesic halves against its whole.
+        assert!((r.unplaced[0] - 1.0).abs() < 1e-5, "{r:?}");
+        assert_eq!(
+            r.carried,
+            Carried {
+                by_lineage: 2,
+                by_overlay: 1,
+                unplaced: 1
+            }
+        );
+        let total: f64 = r.rows.iter().map(|(_, v)| v[0]).sum::<f64>() + r.unplaced[0];
+        assert!((total - 35.0).abs() < 1e-9);
     }
 
     #[test]

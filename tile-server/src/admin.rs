@@ -354,3 +354,82 @@ fn follow<'a>(all: &'a [Unit], from: &'a Unit, at: NaiveDate) -> Vec<&'a Unit> {
     }
     out
 }
+
+/// `GET /admin/reexpress?field=…&to=…[&from=…][&layer=…]`: a numeric attribute of the units
+/// valid on `from` (default the day before `to`) re-expressed in the units valid on `to` —
+/// by lineage where one is recorded, by the share of area each new unit covers otherwise;
+/// totals kept, the part no new unit covers reported as unplaced.
+pub async fn reexpress(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<HashMap<String, String>>,
+    Auth(caller): Auth,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    only_params(&q, &["field", "from", "to", "layer"])?;
+    let to = date_param(&q, "to")?
+        .ok_or_else(|| ApiError::BadRequest("to: required (the day whose units to use)".into()))?;
+    let from = date_param(&q, "from")?
+        .or_else(|| to.pred_opt())
+        .unwrap_or(to);
+    if to < from {
+        return Err(ApiError::BadRequest(format!(
+            "to: {to} is before from {from}: re-expression runs forward in time"
+        )));
+    }
+    let layer_id = q.get("layer").map_or("admin_communes", String::as_str);
+    let layer = state.whole(&state.collection(&caller, layer_id, "admin/reexpress")?);
+    let field = q
+        .get("field")
+        .ok_or_else(|| ApiError::BadRequest("field: required (a numeric attribute)".into()))?
+        .clone();
+    let meta = layer.meta().clone();
+    let column = meta
+        .schema
+        .index_of(&field)
+        .filter(|&i| {
+            matches!(
+                meta.schema.fields[i].kind,
+                cuulong_core::FieldType::Int | cuulong_core::FieldType::Float
+            )
+        })
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "field: '{}' is not a numeric attribute of '{layer_id}'",
+                field.chars().take(64).collect::<String>()
+            ))
+        })?;
+    // Intersections of boundaries: CPU work, off the async workers.
+    state
+        .work
+        .run(move |interrupt| {
+            let mut units = Vec::new();
+            let mut values = Vec::new();
+            for (n, f) in layer.features().enumerate() {
+                if n % 64 == 0 {
+                    interrupt.check()?;
+                }
+                let lonlat = cuulong_core::tile::geometry_to_lonlat(f.geometry);
+                let unit = cuulong_core::admin::TimedUnit::from_feature(&meta.schema, f.values, &lonlat);
+                if unit.valid_on(from) {
+                    let v = match &f.values[column] {
+                        Value::Int(i) => *i as f64,
+                        Value::Float(x) => *x,
+                        _ => 0.0,
+                    };
+                    values.push((units.len(), vec![v]));
+                }
+                units.push(unit);
+            }
+            let r = cuulong_core::admin::reexpress(&units, &values, to);
+            let total_in: f64 = values.iter().map(|(_, v)| v[0]).sum();
+            let rows: Vec<serde_json::Value> = r
+                .rows
+                .iter()
+                .map(|(i, v)| serde_json::json!({"code": units[*i].code, "name": units[*i].name, "value": v[0]}))
+                .collect();
+            Ok(Json(serde_json::json!({
+                "layer": meta.id.to_string(), "field": field, "from": from, "to": to,
+                "total_in": total_in, "unplaced": r.unplaced[0], "carried": r.carried, "units": rows,
+            })))
+        })
+        .await
+}

@@ -133,6 +133,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/query/point", get(query::point))
         .route("/admin/lineage/{code}", get(admin::lineage))
         .route("/admin/resolve", get(admin::resolve))
+        .route("/admin/reexpress", get(admin::reexpress))
         .route(
             "/query/summary",
             axum::routing::post(query::summary).get(query::summary),

@@ -285,6 +285,17 @@ fn query_paths() -> serde_json::Map<String, Json> {
                 ],
                 "responses": {"200": response("Matches", &[("application/json", json!({"type": "object", "required": ["matches", "results"]}))]),
                     "400": error("Invalid parameter"), "404": error("No such commune")}}},
+            "/admin/reexpress": {"get": {
+                "summary": "A numeric attribute of the units of one day re-expressed in the units of a later day: by lineage where recorded, else by the share of area each new unit covers; totals kept, the uncovered part reported as unplaced",
+                "operationId": "adminReexpress",
+                "parameters": [
+                    query_param("field", "Numeric attribute of the layer's units", json!({"type": "string", "example": "population_2009"}), true),
+                    query_param("to", "The day whose units the result is in", json!({"type": "string", "format": "date", "example": "2025-07-01"}), true),
+                    query_param("from", "The day whose units carry the values (default: the day before `to`)", json!({"type": "string", "format": "date"}), false),
+                    query_param("layer", "The admin layer (default admin_communes)", json!({"type": "string"}), false),
+                ],
+                "responses": {"200": response("Re-expressed values", &[("application/json", json!({"type": "object", "required": ["units", "total_in", "unplaced"]}))]),
+                    "400": error("Invalid parameter"), "404": error("Unknown layer"), "503": error("Busy")}}},
     });
     paths.as_object().cloned().unwrap_or_default()
 }
