@@ -39,6 +39,25 @@ pub enum AdminAction {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Import official boundaries for units a lineage made: each feature (by its code) becomes
+    /// the unit's boundary; the derived one it replaces is kept as history (`recorded_to`), so
+    /// the record says what cuulong showed before and since when it knows better.
+    ImportBoundaries {
+        /// Any file GDAL reads, one feature per unit.
+        file: PathBuf,
+        /// The admin layer with the units.
+        #[arg(long, default_value = "admin_communes")]
+        layer: String,
+        /// The day the units begin (the lineage's effective date).
+        #[arg(long)]
+        valid_from: NaiveDate,
+        /// The file's field with the GSO code.
+        #[arg(long, default_value = "code")]
+        code_field: String,
+        /// The file's CRS when it does not say.
+        #[arg(long)]
+        src_crs: Option<String>,
+    },
     /// Re-express a table keyed by the units of one day in the units of a later day: values
     /// follow the lineage (merges whole, splits by area), units that ended without a recorded
     /// event by the overlap of their boundaries; totals are kept. Prints CSV.
@@ -64,14 +83,16 @@ pub enum AdminAction {
 }
 
 /// The fields a lineage adds to the admin family's.
-const LINEAGE_FIELDS: [(&str, FieldType); 7] = [
+const LINEAGE_FIELDS: [(&str, FieldType); 9] = [
     ("kind", FieldType::Text),
+    ("label", FieldType::Text),
     ("status", FieldType::Text),
     ("event", FieldType::Text),
     ("predecessors", FieldType::Text),
     ("successors", FieldType::Text),
     ("citation", FieldType::Text),
     ("recorded_at", FieldType::DateTime),
+    ("recorded_to", FieldType::DateTime),
 ];
 
 /// `status` of units a lineage import made: dropped and made again by the next one.
@@ -97,6 +118,13 @@ pub async fn run(store: &dyn Store, action: AdminAction) -> Result<()> {
             )
             .await
         }
+        AdminAction::ImportBoundaries {
+            file,
+            layer,
+            valid_from,
+            code_field,
+            src_crs,
+        } => import_boundaries(store, &file, &layer, valid_from, &code_field, src_crs).await,
         AdminAction::Reexpress {
             file,
             to,
@@ -118,6 +146,123 @@ pub async fn run(store: &dyn Store, action: AdminAction) -> Result<()> {
             .await
         }
     }
+}
+
+async fn import_boundaries(
+    store: &dyn Store,
+    file: &std::path::Path,
+    layer: &str,
+    valid_from: NaiveDate,
+    code_field: &str,
+    src_crs: Option<String>,
+) -> Result<()> {
+    let started = std::time::Instant::now();
+    let shown = file.display().to_string();
+    let id = LayerId::parse(layer).map_err(|e| anyhow::anyhow!("--layer: {e}"))?;
+    let Some(meta) = store.layer(&id).await? else {
+        bail!("layer '{layer}' is not in {}", store.describe());
+    };
+    let mut opts = cuulong_importers::ImportOptions::new(file.to_path_buf(), id.clone());
+    opts.src_crs = src_crs;
+    let (def, official) = cuulong_importers::read_all(opts)
+        .await
+        .with_context(|| format!("{shown}: reading the boundaries"))?;
+    let code_at = def
+        .schema
+        .index_of(code_field)
+        .with_context(|| format!("{shown}: no field '{code_field}' (--code-field)"))?;
+    let mut features: Vec<Feature> = store.features(&id).await?.try_collect().await?;
+    features.sort_unstable_by_key(|f| f.id);
+    let schema = meta.schema.clone();
+    let at = Columns::of(&schema).with_context(|| {
+        format!("layer '{layer}' has no lineage yet: import one first (admin import-lineage)")
+    })?;
+    let now = Utc::now();
+    let mut next_id = features.iter().map(|f| f.id).max().unwrap_or(0) + 1;
+    let mut problems = Vec::new();
+    let mut added = Vec::new();
+    for (n, o) in official.iter().enumerate() {
+        let code = match &o.values[code_at] {
+            Value::Text(t) => t.trim().to_owned(),
+            Value::Int(i) => i.to_string(),
+            _ => String::new(),
+        };
+        let current = features.iter().position(|f| {
+            f.values[at.recorded_to].is_null()
+                && f.values[at.code].as_str() == Some(code.as_str())
+                && date(&f.values[at.valid_from]) == Some(valid_from)
+        });
+        let Some(i) = current else {
+            problems.push(format!(
+                "feature {}: no unit with code '{code}' beginning on {valid_from} in '{layer}'",
+                n + 1
+            ));
+            continue;
+        };
+        // The replaced boundary stays, as what the record held until now.
+        let mut unit = features[i].clone();
+        features[i].values[at.recorded_to] = Value::DateTime(now);
+        unit.id = next_id;
+        next_id += 1;
+        unit.geometry = o.geometry.clone();
+        unit.values[at.status] = Value::Text("official".into());
+        unit.values[at.recorded_at] = Value::DateTime(now);
+        unit.values[at.recorded_to] = Value::Null;
+        let name = unit.values[at.name].as_str().unwrap_or("").to_owned();
+        unit.values[at.label] =
+            Value::Text(format!("{name} (từ {})", valid_from.format("%-d/%-m/%Y")));
+        added.push(unit);
+    }
+    if !problems.is_empty() {
+        bail!(
+            "{shown}: {} problem(s), nothing written:\n  {}",
+            problems.len(),
+            problems.join("\n  ")
+        );
+    }
+    let replaced = added.len();
+    features.extend(added);
+    let mut writer = store
+        .begin_replace(LayerDef {
+            id: id.clone(),
+            title_vi: meta.title_vi.clone(),
+            title_en: meta.title_en.clone(),
+            family: meta.family.clone(),
+            geometry_type: meta.geometry_type.clone(),
+            access: meta.access,
+            owner: meta.owner.clone(),
+            licence: meta.licence.clone(),
+            lineage: meta.lineage.clone(),
+            schema,
+        })
+        .await?;
+    for batch in features.chunks(512) {
+        writer.write_batch(batch).await?;
+    }
+    writer.set_geometry_type(&meta.geometry_type);
+    let bytes = std::fs::read(file).unwrap_or_default();
+    let meta = writer
+        .commit(ImportRecord {
+            layer_id: layer.to_owned(),
+            version: 0,
+            file: shown.clone(),
+            sha256: hex::encode(Sha256::digest(&bytes)),
+            src_crs: def.lineage.clone().unwrap_or_default(),
+            transformation: "official boundaries over derived ones".into(),
+            read: official.len() as i64,
+            imported: replaced as i64,
+            repaired: 0,
+            rejected: 0,
+            duration_ms: started.elapsed().as_millis() as i64,
+            finished_at: now,
+            warnings: Vec::new(),
+        })
+        .await?;
+    println!(
+        "{shown}: {replaced} official boundaries in '{layer}' (version {}); the derived ones they replace are kept as history",
+        meta.version
+    );
+    Ok(())
 }
 
 async fn reexpress(
@@ -170,7 +315,7 @@ async fn reexpress(
         }
         _ => bail!("give either a CSV file or --field, not both nor neither"),
     };
-    let result = admin::reexpress(&units, &values, to);
+    let result = admin::reexpress(&units, columns.len(), &values, to);
     let mut csv = format!("code,name,{}\n", columns.join(","));
     for (i, row) in &result.rows {
         let u = &units[*i];
@@ -316,10 +461,27 @@ pub async fn import_lineage(
             f.values.resize(schema.fields.len(), Value::Null);
             f
         })
-        .filter(|f| !matches!(f.values[at.status].as_str(), Some(DERIVED | PARTIAL)))
+        .filter(|f| {
+            !f.values[at.recorded_to].is_null()
+                || !matches!(f.values[at.status].as_str(), Some(DERIVED | PARTIAL))
+        })
+        .collect();
+    // Units this table makes that already have an official boundary are not made again; what
+    // the record replaced (recorded_to set) is history, not a unit of today.
+    let made_here: std::collections::HashSet<(String, NaiveDate)> = rows
+        .iter()
+        .map(|r| (r.new.code.clone(), r.citation.effective))
         .collect();
     let known: Vec<KnownUnit> = kept
         .iter()
+        .filter(|f| f.values[at.recorded_to].is_null())
+        .filter(|f| {
+            let key = f.values[at.code]
+                .as_str()
+                .map(str::to_owned)
+                .zip(date(&f.values[at.valid_from]));
+            !key.is_some_and(|k| made_here.contains(&k))
+        })
         .filter_map(|f| {
             Some(KnownUnit {
                 code: f.values[at.code].as_str()?.to_owned(),
@@ -402,12 +564,14 @@ struct Columns {
     valid_from: usize,
     valid_to: usize,
     kind: usize,
+    label: usize,
     status: usize,
     event: usize,
     predecessors: usize,
     successors: usize,
     citation: usize,
     recorded_at: usize,
+    recorded_to: usize,
 }
 
 impl Columns {
@@ -425,12 +589,14 @@ impl Columns {
             valid_from: at("valid_from")?,
             valid_to: at("valid_to")?,
             kind: at("kind")?,
+            label: at("label")?,
             status: at("status")?,
             event: at("event")?,
             predecessors: at("predecessors")?,
             successors: at("successors")?,
             citation: at("citation")?,
             recorded_at: at("recorded_at")?,
+            recorded_to: at("recorded_to")?,
         })
     }
 }
@@ -470,7 +636,8 @@ fn build(
     // Which stored feature each old unit of an event is: its code, valid on the eve.
     let find = |kept: &[Feature], code: &str, eve: NaiveDate| {
         kept.iter().position(|f| {
-            f.values[at.code].as_str() == Some(code)
+            f.values[at.recorded_to].is_null()
+                && f.values[at.code].as_str() == Some(code)
                 && date(&f.values[at.valid_from]).is_none_or(|d| d <= eve)
                 && date(&f.values[at.valid_to]).is_none_or(|d| d >= eve)
         })
@@ -481,6 +648,11 @@ fn build(
     let (mut derived, mut partial) = (0, 0);
     for e in &lineage.events {
         let eve = e.eve();
+        let official = kept.iter().any(|f| {
+            f.values[at.recorded_to].is_null()
+                && f.values[at.code].as_str() == Some(e.new.code.as_str())
+                && date(&f.values[at.valid_from]) == Some(e.citation.effective)
+        });
         let mut shapes: Vec<MultiPolygon<f64>> = Vec::new();
         let mut missing = Vec::new();
         for p in &e.parts {
@@ -498,6 +670,10 @@ fn build(
                 }
                 None => missing.push(format!("{} '{}'", p.old.code, p.old.name)),
             }
+        }
+        if official {
+            // An official boundary was imported for it: nothing to derive.
+            continue;
         }
         let split = e.parts.iter().any(|p| !p.whole);
         if split || shapes.is_empty() {
@@ -546,6 +722,26 @@ fn build(
             .new
             .kind
             .map_or(Value::Null, |k| Value::Text(k.label_vi().to_owned()));
+        // The name as of its day ("Tỉnh Vĩnh Long (từ 1/7/2025), khu vực Bến Tre cũ").
+        let mut label = format!(
+            "{} (từ {})",
+            e.new.name,
+            e.citation.effective.format("%-d/%-m/%Y")
+        );
+        if status == PARTIAL {
+            let drawn: Vec<String> = e
+                .parts
+                .iter()
+                .filter(|p| {
+                    !missing
+                        .iter()
+                        .any(|m| m.starts_with(&format!("{} ", p.old.code)))
+                })
+                .map(|p| short_name(&p.old.name))
+                .collect();
+            label.push_str(&format!(", khu vực {} cũ", drawn.join(", ")));
+        }
+        values[at.label] = Value::Text(label);
         values[at.status] = Value::Text(status.into());
         values[at.event] = Value::Text(format!("{:?}", e.kind).to_lowercase());
         values[at.predecessors] = Value::Text(serde_json::Value::from(predecessors).to_string());
@@ -573,6 +769,7 @@ fn build(
             .enumerate()
             .filter(|(i, f)| {
                 !successors.contains_key(i)
+                    && f.values[at.recorded_to].is_null()
                     && date(&f.values[at.valid_from]).is_none_or(|d| d <= eve)
                     && date(&f.values[at.valid_to]).is_none_or(|d| d >= eve)
             })
@@ -601,6 +798,8 @@ fn build(
             .and_then(|d| d.pred_opt());
         if let Some(eve) = eve {
             f.values[at.valid_to] = Value::Date(eve);
+            let name = f.values[at.name].as_str().unwrap_or("").to_owned();
+            f.values[at.label] = Value::Text(format!("{name} (đến {})", eve.format("%-d/%-m/%Y")));
         }
         f.values[at.successors] = Value::Text(serde_json::Value::from(list).to_string());
         if f.values[at.kind].is_null() {
@@ -619,6 +818,22 @@ fn build(
         partial,
         gaps,
     }
+}
+
+/// A unit's name without its kind ("Tỉnh Bến Tre" → "Bến Tre").
+fn short_name(name: &str) -> String {
+    [
+        "Tỉnh ",
+        "Thành phố ",
+        "Huyện ",
+        "Thị trấn ",
+        "Phường ",
+        "Xã ",
+    ]
+    .iter()
+    .find_map(|p| name.strip_prefix(p))
+    .unwrap_or(name)
+    .to_owned()
 }
 
 fn multi_polygon(g: &Geometry<f64>) -> Option<MultiPolygon<f64>> {

@@ -241,6 +241,34 @@ fn lineage_and_old_addresses_answer_over_http() {
     assert_eq!(s, 200, "{j}");
     assert_eq!(j["versions"][0]["boundary"], false);
     assert_eq!(j["versions"][0]["successors"][0]["name"], "Xã Tân Thủy");
+    // The catalogue names the province as of each period.
+    let (_, catalogue) = get("/catalog");
+    let province = catalogue["dataset"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["identifier"] == "admin_province")
+        .unwrap();
+    let names: Vec<&str> = province["temporal"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| {
+            p["names"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n.as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Tỉnh Bến Tre (đến 30/6/2025)",
+            "Tỉnh Vĩnh Long (từ 1/7/2025), khu vực Bến Tre cũ"
+        ],
+        "{province}"
+    );
     assert_eq!(get("/admin/lineage/12345").0, 404);
     assert_eq!(get("/admin/lineage/12a45").0, 400);
 
@@ -353,6 +381,12 @@ fn every_endpoint_answers_with_the_units_of_its_day() {
             "/tiles/admin_communes/{z}/{x}/{y}.mvt?{}",
             arg.trim_start_matches('&')
         ));
+        // OGC API – Tiles in WebMercatorQuad: the same tile of the same day.
+        let ogc = get(&format!(
+            "/collections/admin_communes/tiles/WebMercatorQuad/{z}/{y}/{x}?{}",
+            arg.trim_start_matches('&')
+        ));
+        assert_eq!(ogc, tile, "OGC API tile {z}/{y}/{x} on {d}");
         let tile = geozero::mvt::Tile::decode(&tile[..]).unwrap();
         let l = &tile.layers[0];
         let code_key = l.keys.iter().position(|k| k == "name").unwrap() as u32;
@@ -573,6 +607,17 @@ fn statistics_of_2009_communes_are_re_expressed_in_the_2025_ones() {
             .0,
         400
     );
+    // A day with no units: nothing to carry, an empty answer (schemathesis found a 500 here).
+    let (st, _, body) = server
+        .get(
+            "/admin/reexpress?field=population_2009&to=2025-07-01&from=2000-01-01",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    let j: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(j["total_in"].as_f64(), Some(0.0));
+    assert_eq!(j["units"].as_array().map(Vec::len), Some(0));
     assert_eq!(
         server
             .get(
@@ -622,4 +667,105 @@ fn statistics_of_2009_communes_are_re_expressed_in_the_2025_ones() {
         "{err}"
     );
     assert!(stdout(&o).is_empty());
+}
+
+#[test]
+fn an_official_boundary_supersedes_the_derived_one_and_the_record_keeps_it() {
+    let Some(db) = TestDb::create("admin_official") else {
+        return;
+    };
+    let store = vec!["--database-url".to_string(), db.url.clone()];
+    import_admin(&store);
+    let v = version(&store, "admin_communes");
+    let table = format!("cuulong_data.\"l_admin_communes_v{v}\"");
+    // "Official" boundary of Phường An Hội (partial here: old An Hội has no 2009 boundary): the
+    // partial one grown by ~200 m, as a GeoJSON file an agency would send.
+    let geojson = db.strings(&format!(
+        "SELECT json_build_object('type','FeatureCollection','features',json_agg(json_build_object('type','Feature','properties',json_build_object('code',code,'ten','Phường An Hội'),'geometry',ST_AsGeoJSON(ST_Buffer(geom, 0.002))::json)))::text \
+         FROM {table} WHERE code = '28777' AND valid_from = '2025-07-01'"
+    ));
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("an_hoi_official.geojson");
+    std::fs::write(&file, &geojson[0]).unwrap();
+    let o = ok(run(cuulong()
+        .args(&store)
+        .args(["admin", "import-boundaries"])
+        .arg(&file)
+        .args(["--valid-from", "2025-07-01"])));
+    assert!(
+        stdout(&o).contains("1 official boundaries"),
+        "{}",
+        stdout(&o)
+    );
+    let v2 = version(&store, "admin_communes");
+    let t2 = format!("cuulong_data.\"l_admin_communes_v{v2}\"");
+    // Both are in the record: the partial one replaced (recorded_to set), the official one current.
+    let rows = db.strings(&format!(
+        "SELECT status || ' ' || (recorded_to IS NULL)::text FROM {t2} WHERE code = '28777' AND valid_from = '2025-07-01' ORDER BY fid"
+    ));
+    assert_eq!(rows, ["partial false", "official true"]);
+    let server = Server::start(&store, &[]);
+    let get = |path: &str| {
+        let (s, _, body) = server.get(path, &[]).unwrap();
+        assert_eq!(s, 200, "{path}: {}", String::from_utf8_lossy(&body));
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()
+    };
+    // Served: the official boundary, once.
+    let items = get("/collections/admin_communes/items?code=28777&limit=10");
+    assert_eq!(items["numberMatched"], 1, "{items}");
+    assert_eq!(items["features"][0]["properties"]["status"], "official");
+    let official_ha: f64 = db.strings(&format!("SELECT (ST_Area(geom::geography) / 10000)::text FROM {t2} WHERE code = '28777' AND status = 'official'"))[0].parse().unwrap();
+    let s = get("/query/summary?admin=28777&layers=land_use");
+    assert!(
+        (s["area_ha"].as_f64().unwrap() - official_ha).abs() / official_ha < 1e-3,
+        "{s} vs {official_ha}"
+    );
+    // The lineage keeps the replaced version, with when it was replaced.
+    let l = get("/admin/lineage/28777");
+    let versions = l["versions"].as_array().unwrap();
+    let replaced: Vec<&serde_json::Value> = versions
+        .iter()
+        .filter(|x| x["recorded_to"].is_string())
+        .collect();
+    assert_eq!(replaced.len(), 1, "{l}");
+    assert_eq!(replaced[0]["status"], "partial");
+    assert!(
+        versions
+            .iter()
+            .any(|x| x["status"] == "official" && x["recorded_to"].is_null()),
+        "{l}"
+    );
+    drop(server);
+    // The lineage imported again keeps the official boundary (nothing derived over it).
+    ok(run(cuulong()
+        .args(&store)
+        .args(["admin", "import-lineage"])
+        .arg(lineage_csv())
+        .args(["--parent-code", "86"])));
+    let v3 = version(&store, "admin_communes");
+    let t3 = format!("cuulong_data.\"l_admin_communes_v{v3}\"");
+    assert_eq!(
+        db.strings(&format!("SELECT status FROM {t3} WHERE code = '28777' AND valid_from = '2025-07-01' AND recorded_to IS NULL")),
+        ["official"]
+    );
+    assert_eq!(
+        db.scalar_i64(&format!(
+            "SELECT count(*) FROM {t3} WHERE valid_from = '2025-07-01' AND recorded_to IS NULL"
+        )),
+        48
+    );
+    // A code no unit has is refused, naming the feature; nothing is written.
+    std::fs::write(&file, r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"code":"99999"},"geometry":{"type":"Polygon","coordinates":[[[106.3,10.2],[106.31,10.2],[106.31,10.21],[106.3,10.2]]]}}]}"#).unwrap();
+    let o = run(cuulong()
+        .args(&store)
+        .args(["admin", "import-boundaries"])
+        .arg(&file)
+        .args(["--valid-from", "2025-07-01"]));
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("feature 1: no unit with code '99999' beginning on 2025-07-01"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(version(&store, "admin_communes"), v3);
 }

@@ -98,3 +98,50 @@ fn styles_validate_with_the_maplibre_style_spec() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn the_date_control_shows_the_admin_units_of_its_day() {
+    if !test_tools() || !require_tool("chromium") {
+        return;
+    }
+    let (tmp, _store, server) = serve_samples(&[]);
+    let o = Command::new("node")
+        .arg(root().join("tests/web/map_check.mjs"))
+        .arg(server.url("/map"))
+        .arg(tmp.path().join("map.png"))
+        .env("MAP_CHECK_DATES", "2025-06-30")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "map check failed: {out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let names = |day: &str| -> Vec<String> {
+        j["admin_names"][day]
+            .as_array()
+            .unwrap_or_else(|| panic!("{j}"))
+            .iter()
+            .map(|n| n.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (today, before) = (names(""), names("2025-06-30"));
+    // Today: the communes of 1 July 2025 (Phường Bến Tre is new); none of the 2009 ones that
+    // were merged (Xã Tân Thạch went into Xã Phú Túc).
+    assert!(today.contains(&"Phường Bến Tre".to_string()), "{today:?}");
+    assert!(!today.contains(&"Xã Tân Thạch".to_string()), "{today:?}");
+    assert!(before.contains(&"Xã Tân Thạch".to_string()), "{before:?}");
+    assert!(
+        !before.contains(&"Phường Bến Tre".to_string()),
+        "{before:?}"
+    );
+    assert!(
+        before.len() > today.len() * 2,
+        "{} units before vs {} today",
+        before.len(),
+        today.len()
+    );
+    assert_eq!(j["console_errors"].as_array().unwrap().len(), 0, "{j}");
+}

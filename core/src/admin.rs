@@ -749,8 +749,12 @@ fn shares(
 /// by the area of each part) or, for a unit that ended without a recorded event, the share of
 /// its area each unit of that day covers — the part no unit covers is `unplaced`. Totals are
 /// kept: every value ends in some unit or in `unplaced`.
-pub fn reexpress(units: &[TimedUnit], values: &[(usize, Vec<f64>)], to: NaiveDate) -> Reexpressed {
-    let columns = values.first().map_or(0, |(_, v)| v.len());
+pub fn reexpress(
+    units: &[TimedUnit],
+    columns: usize,
+    values: &[(usize, Vec<f64>)],
+    to: NaiveDate,
+) -> Reexpressed {
     let mut sums: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
     let mut unplaced = vec![0.0; columns];
     let mut carried = Carried::default();
@@ -1046,6 +1050,7 @@ mod tests {
         ];
         let r = reexpress(
             &units,
+            1,
             &[
                 (0, vec![10.0]),
                 (1, vec![20.0]),
@@ -1054,6 +1059,8 @@ mod tests {
             ],
             eff,
         );
+        // Nothing to carry: an empty table, its columns kept.
+        assert_eq!(reexpress(&units, 1, &[], eff).unplaced, vec![0.0]);
         let by: std::collections::HashMap<usize, f64> =
             r.rows.iter().map(|(i, v)| (*i, v[0])).collect();
         assert!((by[&4] - 32.0).abs() < 1e-5, "{r:?}");

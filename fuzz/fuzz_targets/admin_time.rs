@@ -23,6 +23,7 @@ fuzz_target!(|data: &[u8]| {
     for path in [
         format!("/admin/resolve?name={q}&district={q}&date={q}"),
         format!("/admin/lineage/{}?date={q}", q.replace('/', "%2F")),
+        format!("/admin/reexpress?field=population_2009&to={q}&from={q}"),
         format!("/tiles/land_use/12/3256/1931.mvt?datetime={q}"),
         format!("/query/point?lon=106.25&lat=10.15&datetime={q}"),
         format!("/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=land_use&STYLES=&CRS=EPSG:3857&BBOX=11822000,1128000,11835000,1141000&WIDTH=8&HEIGHT=8&FORMAT=image/png&TIME={q}"),

@@ -25,7 +25,8 @@ use chrono::Utc;
 use sha2::{Digest, Sha256};
 
 use cuulong_core::{
-    Access, Bbox, Family, FamilyError, ImportRecord, LayerId, LayerMeta, MappingError,
+    Access, Bbox, Family, FamilyError, Feature, ImportRecord, LayerDef, LayerId, LayerMeta,
+    MappingError,
 };
 use cuulong_store::{Store, StoreError};
 
@@ -166,6 +167,55 @@ fn sha256_of(path: &Path) -> Result<String, ImportError> {
         hasher.update(&buf[..n]);
     }
     Ok(hex::encode(hasher.finalize()))
+}
+
+/// Reads a whole source as an import would (GDAL, CRS to EPSG:4326, validation and repair,
+/// mapping) without storing it: its layer definition and features, in memory. For small
+/// files that feed another command (official admin boundaries); rejected features are an
+/// error naming the first.
+pub async fn read_all(opts: ImportOptions) -> Result<(LayerDef, Vec<Feature>), ImportError> {
+    gdal_errors::install();
+    if !opts.file.exists() {
+        return Err(ImportError::NotFound {
+            file: opts.file.display().to_string(),
+        });
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(4);
+    let reader_opts = opts.clone();
+    let reader = tokio::task::spawn_blocking(move || {
+        if let Err(e) = read::read_source(&reader_opts, &tx) {
+            let _ = tx.blocking_send(Msg::Failed(e));
+        }
+    });
+    let file = opts.file.display().to_string();
+    let mut def = None;
+    let mut features = Vec::new();
+    let result = loop {
+        match rx.recv().await {
+            Some(Msg::Start(d, _)) => def = Some(*d),
+            Some(Msg::Batch(batch)) => features.extend(batch),
+            Some(Msg::Done(t)) => break Ok(*t),
+            Some(Msg::Failed(e)) => break Err(e),
+            None => {
+                break Err(ImportError::Read {
+                    file: file.clone(),
+                    feature: 0,
+                    message: "the reader stopped unexpectedly".into(),
+                })
+            }
+        }
+    };
+    let _ = reader.await;
+    let tally = result?;
+    if let Some(r) = tally.rejected.first() {
+        return Err(ImportError::Read {
+            file,
+            feature: r.feature,
+            message: r.reason.clone(),
+        });
+    }
+    let def = def.ok_or_else(|| ImportError::Empty { file })?;
+    Ok((def, features))
 }
 
 /// Runs one import: reads on a blocking thread, writes through the store, commits only when

@@ -65,6 +65,19 @@ try {
     } catch (e) {
         consoleErrors.push(`timeout: map not loaded after ${timeout} ms`);
     }
+    // MAP_CHECK_DATES=2025-06-30,…: the admin units drawn today and on each day of the date
+    // control, as {"": [names], "2025-06-30": [names]} in `admin_names`.
+    if (process.env.MAP_CHECK_DATES && await page.evaluate(() => !!window.cuulongSetDate)) {
+        const layer = process.env.MAP_CHECK_ADMIN_LAYER || 'admin_communes';
+        result.admin_names = {'': await page.evaluate((l) => window.cuulongAdminNames(l), layer)};
+        for (const day of process.env.MAP_CHECK_DATES.split(',')) {
+            await page.evaluate((d) => window.cuulongSetDate(d), day);
+            await page.waitForFunction(() => window.cuulongStatus.loaded === true, null, {timeout, polling: 200});
+            result.admin_names[day] = await page.evaluate((l) => window.cuulongAdminNames(l), layer);
+        }
+        await page.evaluate(() => window.cuulongSetDate(''));
+        await page.waitForFunction(() => window.cuulongStatus.loaded === true, null, {timeout, polling: 200});
+    }
     const st = await page.evaluate(() => window.cuulongStatus ?? null);
     if (st) {
         result.loaded = st.loaded === true;

@@ -36,6 +36,11 @@ struct Unit {
 }
 
 impl Unit {
+    /// Not replaced by a later record (an official boundary over a derived one).
+    fn current(&self) -> bool {
+        !self.extra.contains_key("recorded_to")
+    }
+
     fn valid_on(&self, day: NaiveDate) -> bool {
         self.valid_from.is_none_or(|f| f <= day) && self.valid_to.is_none_or(|t| t >= day)
     }
@@ -70,8 +75,8 @@ fn day(v: &Value) -> Option<NaiveDate> {
 fn units(state: &AppState, caller: &cuulong_core::access::Caller) -> Vec<Unit> {
     let mut out = Vec::new();
     for served in state.visible(caller).values() {
-        // Every period of the layer, not only today's units.
-        let layer = state.whole(served);
+        // Every period of the layer, and what later records replaced.
+        let layer = state.history(served);
         let meta = layer.meta();
         if meta.family.as_deref() != Some("admin") {
             continue;
@@ -85,10 +90,18 @@ fn units(state: &AppState, caller: &cuulong_core::access::Caller) -> Vec<Unit> {
         let at = |n: &str| s.index_of(n);
         let (parent, from, to) = (at("parent_code"), at("valid_from"), at("valid_to"));
         let (pre, suc) = (at("predecessors"), at("successors"));
-        let extras: Vec<(usize, &str)> = ["kind", "status", "event", "citation"]
-            .into_iter()
-            .filter_map(|n| at(n).map(|i| (i, n)))
-            .collect();
+        let extras: Vec<(usize, &str)> = [
+            "kind",
+            "label",
+            "status",
+            "event",
+            "citation",
+            "recorded_at",
+            "recorded_to",
+        ]
+        .into_iter()
+        .filter_map(|n| at(n).map(|i| (i, n)))
+        .collect();
         let list = |i: Option<usize>, values: &[Value]| -> Vec<serde_json::Value> {
             i.and_then(|i| text(&values[i]))
                 .and_then(|t| serde_json::from_str(&t).ok())
@@ -98,10 +111,15 @@ fn units(state: &AppState, caller: &cuulong_core::access::Caller) -> Vec<Unit> {
             let v = f.values;
             let mut extra = serde_json::Map::new();
             for (i, n) in &extras {
-                if let Some(t) = text(&v[*i]) {
-                    let x = serde_json::from_str(&t).unwrap_or(serde_json::Value::String(t));
-                    extra.insert((*n).to_owned(), x);
-                }
+                let x = match &v[*i] {
+                    Value::DateTime(t) => serde_json::Value::String(t.to_rfc3339()),
+                    other => match text(other) {
+                        // The lineage's JSON columns (citation) stay JSON.
+                        Some(t) => serde_json::from_str(&t).unwrap_or(serde_json::Value::String(t)),
+                        None => continue,
+                    },
+                };
+                extra.insert((*n).to_owned(), x);
             }
             out.push(Unit {
                 layer: meta.id.to_string(),
@@ -294,7 +312,7 @@ pub async fn resolve(
     };
     let matches: Vec<&Unit> = all
         .iter()
-        .filter(|u| u.level == "commune")
+        .filter(|u| u.level == "commune" && u.current())
         .filter(|u| keys.contains(&strip_kind(&fold(&u.name))))
         .filter(|u| date.is_none_or(|d| u.valid_on(d)))
         .filter(|u| in_district(u))
@@ -343,7 +361,8 @@ fn follow<'a>(all: &'a [Unit], from: &'a Unit, at: NaiveDate) -> Vec<&'a Unit> {
                 .as_str()
                 .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
             let next = all.iter().find(|n| {
-                n.code.as_deref() == s["code"].as_str()
+                n.current()
+                    && n.code.as_deref() == s["code"].as_str()
                     && n.valid_from == effective
                     && effective.is_some()
             });
@@ -419,7 +438,7 @@ pub async fn reexpress(
                 }
                 units.push(unit);
             }
-            let r = cuulong_core::admin::reexpress(&units, &values, to);
+            let r = cuulong_core::admin::reexpress(&units, 1, &values, to);
             let total_in: f64 = values.iter().map(|(_, v)| v[0]).sum();
             let rows: Vec<serde_json::Value> = r
                 .rows

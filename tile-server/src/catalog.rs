@@ -81,7 +81,37 @@ async fn dataset(state: &AppState, m: &LayerMeta, base: &str) -> serde_json::Val
             "read": h.read, "imported": h.imported, "rejected": h.rejected,
         })).collect::<Vec<_>>(),
         "distribution": distributions,
+        "temporal": periods(state, m),
     })
+}
+
+/// An admin layer in time: its periods, with the names of their units when there are few (the
+/// province's name as of each day: "Tỉnh Bến Tre (đến 30/6/2025)", "Tỉnh Vĩnh Long (từ
+/// 1/7/2025), khu vực Bến Tre cũ"). `None` for other layers.
+fn periods(state: &AppState, m: &LayerMeta) -> Option<Vec<serde_json::Value>> {
+    let temporal = state.temporal.load();
+    let epochs = temporal.get(m.id.as_str())?;
+    let label = m.schema.index_of("label");
+    let name = m.schema.index_of("name");
+    Some(
+        epochs
+            .periods()
+            .filter(|(_, _, s)| !s.is_empty())
+            .map(|(from, to, s)| {
+                let names: Vec<String> = if s.len() <= 3 {
+                    s.features()
+                        .filter_map(|f| {
+                            let text = |i: Option<usize>| i.and_then(|i| f.values[i].as_str());
+                            text(label).or(text(name)).map(str::to_owned)
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                serde_json::json!({"from": from, "to": to, "units": s.len(), "names": names})
+            })
+            .collect(),
+    )
 }
 
 pub async fn catalog(
@@ -110,8 +140,20 @@ pub async fn catalog(
                 .iter()
                 .map(|(ext, name, _)| format!("<a href=\"/downloads/{}.{ext}\">{name}</a>", m.id))
                 .collect();
+            // The names of a few-unit admin layer as of each period (the province's).
+            let named: Vec<String> = periods(&state, m)
+                .unwrap_or_default()
+                .iter()
+                .flat_map(|p| p["names"].as_array().cloned().unwrap_or_default())
+                .filter_map(|n| n.as_str().map(html_escape))
+                .collect();
+            let dated = if named.is_empty() {
+                String::new()
+            } else {
+                format!("<br><small>{}</small>", named.join(" → "))
+            };
             html.push_str(&format!(
-                "<tr><td><b>{}</b><br>{}<br><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td></tr>",
+                "<tr><td><b>{}</b>{dated}<br>{}<br><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td></tr>",
                 html_escape(&m.title_vi),
                 html_escape(&m.title_en),
                 m.id,

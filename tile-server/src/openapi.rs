@@ -248,14 +248,16 @@ fn query_paths() -> serde_json::Map<String, Json> {
                     query_param("lat", "Latitude (WGS 84)", json!({"type": "number", "minimum": -85, "maximum": 85}), true),
                     layers_param(),
                     query_param("radius_m", "Search radius in metres", json!({"type": "number", "minimum": 0, "maximum": crate::query::MAX_RADIUS_M}), false),
+                    query_param("datetime", "The day whose administrative units to answer with (default today)", json!({"type": "string", "format": "date"}), false),
                 ],
                 "responses": {"200": response("Features here", &[("application/json", schema_ref("pointResult"))]),
                     "400": error("Invalid parameter"), "404": error("Unknown layer")}}},
             "/query/summary": {
                 "get": {"summary": "Area or length per class inside an administrative unit", "operationId": "summaryByAdmin",
                     "parameters": [
-                        query_param("admin", "GSO code of the province, a district or a commune", json!({"type": "string", "pattern": "^[0-9]{2,5}$", "example": "29011"}), true),
+                        query_param("admin", "GSO code of the province, a district or a commune", json!({"type": "string", "pattern": "^[0-9]{2,5}$", "example": "28810"}), true),
                         layers_param(),
+                        query_param("datetime", "The day whose administrative units to use (default today)", json!({"type": "string", "format": "date"}), false),
                     ],
                     "responses": {"200": response("Summary", &[("application/json", schema_ref("summary"))]),
                         "400": error("Invalid parameter"), "404": error("Unknown unit or layer"), "413": error("Body too large")}},
@@ -314,6 +316,12 @@ fn tiles_paths(ids: &[&str], grids: &[&str]) -> serde_json::Map<String, Json> {
             json!({"name": "tileRow", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 0, "maximum": 16777215}}),
             json!({"name": "tileCol", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 0, "maximum": 16777215}}),
             query_param("f", "Tile format", format, false),
+            query_param(
+                "datetime",
+                "The day whose administrative units the tile holds (default today)",
+                json!({"type": "string", "format": "date", "example": "2025-06-30"}),
+                false,
+            ),
         ]
     };
     let tile_responses = |media: &[&str]| {

@@ -172,6 +172,15 @@ impl AppState {
             .collect()
     }
 
+    /// Everything an admin layer in time ever recorded, replaced boundaries included (for the
+    /// lineage endpoints); else the layer.
+    pub fn history(&self, layer: &Served) -> Served {
+        self.temporal
+            .load()
+            .get(layer.meta().id.as_str())
+            .map_or_else(|| layer.clone(), |e| e.history.clone())
+    }
+
     /// The whole of a layer: every period of an admin layer in time, else the layer.
     pub fn whole(&self, layer: &Served) -> Served {
         self.temporal

@@ -15,9 +15,11 @@ use cuulong_core::{Feature, LayerMeta, Value};
 
 use crate::state::Served;
 
-/// The periods of one layer, and the whole layer (for intervals and the lineage endpoints).
+/// The periods of one layer, the whole layer as cuulong knows it now (for intervals), and its
+/// history — with the boundaries a later record replaced (`recorded_to` set), for the lineage.
 pub struct Epochs {
     pub all: Served,
+    pub history: Served,
     periods: Vec<Period>,
 }
 
@@ -34,6 +36,11 @@ impl Epochs {
             .iter()
             .find(|p| p.from.is_none_or(|f| f <= day) && p.to.is_none_or(|t| t >= day))
             .map_or_else(|| self.all.clone(), |p| p.source.clone())
+    }
+
+    /// Each period: its first and last day (`None`: open) and its units.
+    pub fn periods(&self) -> impl Iterator<Item = (Option<NaiveDate>, Option<NaiveDate>, &Served)> {
+        self.periods.iter().map(|p| (p.from, p.to, &p.source))
     }
 
     /// The first and last day with units (`None`: open), for a collection's temporal extent.
@@ -96,6 +103,13 @@ pub fn index(
     if meta.family.as_deref() != Some("admin") {
         return (Arc::new(LayerIndex::build(meta, features)), None);
     }
+    // What a later record replaced (an official boundary over a derived one) is history only.
+    let replaced = meta.schema.index_of("recorded_to");
+    let history = features.clone();
+    let features: Vec<Feature> = features
+        .into_iter()
+        .filter(|f| replaced.is_none_or(|i| f.values[i].is_null()))
+        .collect();
     // The days on which the set of valid units changes.
     let mut cuts = BTreeSet::new();
     for f in &features {
@@ -140,9 +154,21 @@ pub fn index(
             source,
         });
     }
-    let all: Served = Arc::new(LayerIndex::build(meta, features));
+    let all: Served = Arc::new(LayerIndex::build(meta.clone(), features));
+    let history: Served = if replaced.is_some() {
+        Arc::new(LayerIndex::build(meta, history))
+    } else {
+        all.clone()
+    };
     let current = current.unwrap_or_else(|| all.clone());
-    (current, Some(Arc::new(Epochs { all, periods })))
+    (
+        current,
+        Some(Arc::new(Epochs {
+            all,
+            history,
+            periods,
+        })),
+    )
 }
 
 #[cfg(test)]

@@ -92,6 +92,7 @@ pub async fn vector_tile(
 ) -> Result<Response, ApiError> {
     vector_format(q.get("f").map(String::as_str))?;
     let layers = vec![state.collection(&caller, &id, "tiles")?];
+    let layers = state.on_day(layers, crate::tiles::datetime(&q)?);
     let request = GridRequest::parse(&state.grids, &tms, &level, &row, &col)?;
     check_limits(&request, &layers)?;
     serve_vector_tile(&state, layers, &request, &headers).await
@@ -132,9 +133,18 @@ pub async fn map_tile(
 ) -> Result<Response, ApiError> {
     let jpeg = map_format(q.get("f").map(String::as_str))?;
     let layers = vec![state.collection(&caller, &id, "map tiles")?];
+    let layers = state.on_day(layers, crate::tiles::datetime(&q)?);
     let request = GridRequest::parse(&state.grids, &tms, &level, &row, &col)?;
     check_limits(&request, &layers)?;
     serve_map_tile(&state, layers, &request, None, jpeg, &headers).await
+}
+
+/// `datetime=` of a dataset tile: the day whose admin units it holds.
+fn dataset_day(q: &[(String, String)]) -> Result<Option<chrono::NaiveDate>, ApiError> {
+    q.iter()
+        .find(|(k, _)| k == "datetime")
+        .map(|(_, v)| crate::http::day_param("datetime", v))
+        .transpose()
 }
 
 /// A tile outside its tileset's `tileMatrixSetLimits` is a 404, as one outside the matrix.
@@ -293,6 +303,7 @@ pub async fn dataset_vector_tile(
     let f = q.iter().find(|(k, _)| k == "f").map(|(_, v)| v.as_str());
     vector_format(f)?;
     let layers = dataset_layers(&state, &caller, &q)?;
+    let layers = state.on_day(layers, dataset_day(&q)?);
     let request = GridRequest::parse(&state.grids, &a, &b, &c, &d)?;
     check_limits(&request, &layers)?;
     serve_vector_tile(&state, layers, &request, &headers).await
@@ -310,6 +321,7 @@ pub async fn dataset_map_tile(
     let f = q.iter().find(|(k, _)| k == "f").map(|(_, v)| v.as_str());
     let jpeg = map_format(f)?;
     let layers = dataset_layers(&state, &caller, &q)?;
+    let layers = state.on_day(layers, dataset_day(&q)?);
     let request = GridRequest::parse(&state.grids, &tms, &level, &row, &col)?;
     check_limits(&request, &layers)?;
     serve_map_tile(&state, layers, &request, None, jpeg, &headers).await
