@@ -79,6 +79,13 @@ pub enum AdminAction {
         /// Write the CSV here instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Share by the land of this layer (e.g. land_use) instead of plain area where values
+        /// are shared by overlap (splits, units without a recorded successor).
+        #[arg(long)]
+        weight_layer: Option<String>,
+        /// Only the weight layer's features of this class (land use: an lu_code such as LUC).
+        #[arg(long, requires = "weight_layer")]
+        weight_class: Option<String>,
     },
 }
 
@@ -132,8 +139,14 @@ pub async fn run(store: &dyn Store, action: AdminAction) -> Result<()> {
             layer,
             field,
             out,
+            weight_layer,
+            weight_class,
         } => {
             let from = from.or_else(|| to.pred_opt()).unwrap_or(to);
+            let weights = match weight_layer {
+                Some(w) => Some(weight_land(store, &w, weight_class.as_deref()).await?),
+                None => None,
+            };
             reexpress(
                 store,
                 file.as_deref(),
@@ -142,6 +155,7 @@ pub async fn run(store: &dyn Store, action: AdminAction) -> Result<()> {
                 from,
                 to,
                 out.as_deref(),
+                weights.as_deref(),
             )
             .await
         }
@@ -265,6 +279,51 @@ async fn import_boundaries(
     Ok(())
 }
 
+/// The polygons of a weight layer (of one class, if given), in lon/lat.
+async fn weight_land(
+    store: &dyn Store,
+    layer: &str,
+    class: Option<&str>,
+) -> Result<Vec<MultiPolygon<f64>>> {
+    let id = LayerId::parse(layer).map_err(|e| anyhow::anyhow!("--weight-layer: {e}"))?;
+    let Some(meta) = store.layer(&id).await? else {
+        bail!(
+            "--weight-layer: layer '{layer}' is not in {}",
+            store.describe()
+        );
+    };
+    let field = match class {
+        Some(_) => Some(
+            cuulong_core::family::class_field(meta.family.as_deref())
+                .and_then(|f| meta.schema.index_of(f))
+                .with_context(|| {
+                    format!(
+                        "--weight-class: layer '{layer}' has no class field (family {:?})",
+                        meta.family
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    let features: Vec<Feature> = store.features(&id).await?.try_collect().await?;
+    let land: Vec<MultiPolygon<f64>> = features
+        .iter()
+        .filter(|f| match (field, class) {
+            (Some(i), Some(c)) => f.values[i].as_str() == Some(c),
+            _ => true,
+        })
+        .filter_map(|f| multi_polygon(&f.geometry))
+        .collect();
+    if land.is_empty() {
+        bail!(
+            "--weight-layer: no polygons of {layer}{} to weight by",
+            class.map(|c| format!(" of class {c}")).unwrap_or_default()
+        );
+    }
+    Ok(land)
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn reexpress(
     store: &dyn Store,
     file: Option<&std::path::Path>,
@@ -273,6 +332,7 @@ async fn reexpress(
     from: NaiveDate,
     to: NaiveDate,
     out: Option<&std::path::Path>,
+    weights: Option<&[MultiPolygon<f64>]>,
 ) -> Result<()> {
     if to < from {
         bail!("--to {to} is before --from {from}: re-expression runs forward in time");
@@ -315,7 +375,13 @@ async fn reexpress(
         }
         _ => bail!("give either a CSV file or --field, not both nor neither"),
     };
-    let result = admin::reexpress(&units, columns.len(), &values, to);
+    let result = match weights {
+        Some(land) => {
+            let by_land = admin::land_measure(land);
+            admin::reexpress_by(&units, columns.len(), &values, to, &by_land)
+        }
+        None => admin::reexpress(&units, columns.len(), &values, to),
+    };
     let mut csv = format!("code,name,{}\n", columns.join(","));
     for (i, row) in &result.rows {
         let u = &units[*i];

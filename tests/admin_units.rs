@@ -630,6 +630,70 @@ fn statistics_of_2009_communes_are_re_expressed_in_the_2025_ones() {
     );
     drop(server);
 
+    // Weighted by rice land (LUC) instead of plain area: the same lineage sums, the overlap
+    // shares by rice land; totals kept; the endpoint answers the same.
+    let weighted = tmp.path().join("population_2025_by_rice.csv");
+    ok(run(cuulong()
+        .args(&store)
+        .args([
+            "admin",
+            "reexpress",
+            "--field",
+            "population_2009",
+            "--from",
+            "2020-01-01",
+            "--to",
+            "2025-07-01",
+            "--weight-layer",
+            "land_use",
+            "--weight-class",
+            "LUC",
+            "--out",
+        ])
+        .arg(&weighted)));
+    let by_rice = reexpressed(&std::fs::read_to_string(&weighted).unwrap());
+    let total: f64 = by_rice.iter().map(|(_, v)| v).sum();
+    assert!(
+        (total - total_in as f64).abs() < 1e-6,
+        "weighted totals {total} vs {total_in}"
+    );
+    let phu_tuc = |rows: &[(String, f64)]| rows.iter().find(|(c, _)| c == "28810").unwrap().1;
+    assert!(
+        phu_tuc(&by_rice) >= 30_727.0 && phu_tuc(&rows) >= 30_727.0,
+        "lineage sums stay"
+    );
+    let server = Server::start(&store, &[]);
+    let (st, _, body) = server
+        .get("/admin/reexpress?field=population_2009&from=2020-01-01&to=2025-07-01&weight_layer=land_use&weight_class=LUC", &[])
+        .unwrap();
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    let j: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    for (code, got) in by_rice.iter().filter(|(c, _)| c != "(unplaced)") {
+        let served = j["units"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["code"] == code.as_str())
+            .unwrap()["value"]
+            .as_f64()
+            .unwrap();
+        assert!(
+            (served - got).abs() <= 1e-6 * got.abs().max(1.0),
+            "{code}: endpoint {served} vs CLI {got}"
+        );
+    }
+    assert_eq!(
+        server
+            .get(
+                "/admin/reexpress?field=population_2009&to=2025-07-01&weight_class=LUC",
+                &[]
+            )
+            .unwrap()
+            .0,
+        400
+    );
+    drop(server);
+
     // A table keyed by the old codes (what agencies hold): sums follow the lineage exactly.
     let input = tmp.path().join("households_2020.csv");
     let mut csv = String::from("code,households\n");

@@ -661,10 +661,30 @@ fn geodesic_area(m: &MultiPolygon<f64>) -> f64 {
     m.orient(Direction::Default).geodesic_area_unsigned()
 }
 
-fn geodesic_overlap(a: &MultiPolygon<f64>, b: &MultiPolygon<f64>) -> f64 {
+/// How much of a region counts when a value is shared by overlap: its geodesic area by
+/// default, or the area of a weight layer's land inside it (say, rice land for a harvest).
+pub type Measure<'a> = &'a dyn Fn(&MultiPolygon<f64>) -> f64;
+
+/// The geodesic area (m²) of a region: the default [`Measure`].
+pub fn area_measure(m: &MultiPolygon<f64>) -> f64 {
+    geodesic_area(m)
+}
+
+/// A [`Measure`] by the land of `weights` (lon/lat) inside a region: the geodesic area of its
+/// intersection with each.
+pub fn land_measure(weights: &[MultiPolygon<f64>]) -> impl Fn(&MultiPolygon<f64>) -> f64 + '_ {
+    move |region| {
+        weights
+            .iter()
+            .map(|w| overlap(region, w, &area_measure))
+            .sum()
+    }
+}
+
+fn overlap(a: &MultiPolygon<f64>, b: &MultiPolygon<f64>, measure: Measure<'_>) -> f64 {
     use geo::{BooleanOps, BoundingRect, Intersects};
     match (a.bounding_rect(), b.bounding_rect()) {
-        (Some(x), Some(y)) if x.intersects(&y) => geodesic_area(&a.intersection(b)),
+        (Some(x), Some(y)) if x.intersects(&y) => measure(&a.intersection(b)),
         _ => 0.0,
     }
 }
@@ -678,6 +698,7 @@ fn shares(
     to: NaiveDate,
     depth: usize,
     by_lineage: &mut bool,
+    measure: Measure<'_>,
 ) -> Option<Vec<(usize, f64)>> {
     let unit = &units[u];
     if unit.valid_on(to) {
@@ -696,7 +717,14 @@ fn shares(
     let weighted: Vec<(usize, f64)> = if next.is_empty() || depth > 16 {
         // No lineage: each unit of that day takes the share of the area it covers; what no
         // unit covers stays unplaced (not spread over slivers of neighbours).
-        let own = geodesic_area(&unit.geometry);
+        // A unit with none of the weight land in it is shared by plain area.
+        let weighted_own = measure(&unit.geometry);
+        let measure: Measure<'_> = if weighted_own > 0.0 {
+            measure
+        } else {
+            &area_measure
+        };
+        let own = measure(&unit.geometry);
         if own <= 0.0 {
             return None;
         }
@@ -707,7 +735,7 @@ fn shares(
             .map(|(i, n)| {
                 (
                     i,
-                    (geodesic_overlap(&unit.geometry, &n.geometry) / own).min(1.0),
+                    (overlap(&unit.geometry, &n.geometry, measure) / own).min(1.0),
                 )
             })
             .filter(|(_, w)| *w > 0.0)
@@ -720,7 +748,7 @@ fn shares(
         *by_lineage = true;
         let areas: Vec<f64> = next
             .iter()
-            .map(|&n| geodesic_overlap(&unit.geometry, &units[n].geometry))
+            .map(|&n| overlap(&unit.geometry, &units[n].geometry, measure))
             .collect();
         let total: f64 = areas.iter().sum();
         if total <= 0.0 {
@@ -734,7 +762,7 @@ fn shares(
     };
     let mut out: Vec<(usize, f64)> = Vec::new();
     for (n, w) in weighted {
-        for (m, w2) in shares(units, n, to, depth + 1, by_lineage)? {
+        for (m, w2) in shares(units, n, to, depth + 1, by_lineage, measure)? {
             match out.iter_mut().find(|(k, _)| *k == m) {
                 Some(e) => e.1 += w * w2,
                 None => out.push((m, w * w2)),
@@ -755,12 +783,23 @@ pub fn reexpress(
     values: &[(usize, Vec<f64>)],
     to: NaiveDate,
 ) -> Reexpressed {
+    reexpress_by(units, columns, values, to, &area_measure)
+}
+
+/// [`reexpress`], sharing by `measure` (a weight layer's land) instead of plain area.
+pub fn reexpress_by(
+    units: &[TimedUnit],
+    columns: usize,
+    values: &[(usize, Vec<f64>)],
+    to: NaiveDate,
+    measure: Measure<'_>,
+) -> Reexpressed {
     let mut sums: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
     let mut unplaced = vec![0.0; columns];
     let mut carried = Carried::default();
     for (u, v) in values {
         let mut by_lineage = false;
-        match shares(units, *u, to, 0, &mut by_lineage) {
+        match shares(units, *u, to, 0, &mut by_lineage, measure) {
             Some(parts) => {
                 if by_lineage {
                     carried.by_lineage += 1;
@@ -1059,6 +1098,13 @@ mod tests {
             ],
             eff,
         );
+        // Weighted by a land layer lying only in C's half of X: all of X's value goes to C.
+        let rice = vec![square(0.2, 0.05)];
+        let by_rice = land_measure(&rice);
+        let w = reexpress_by(&units, 1, &[(2, vec![4.0])], eff, &by_rice);
+        assert_eq!(w.rows.len(), 1, "{w:?}");
+        assert_eq!(w.rows[0].0, 5);
+        assert!((w.rows[0].1[0] - 4.0).abs() < 1e-9, "{w:?}");
         // Nothing to carry: an empty table, its columns kept.
         assert_eq!(reexpress(&units, 1, &[], eff).unplaced, vec![0.0]);
         let by: std::collections::HashMap<usize, f64> =

@@ -739,6 +739,18 @@ pub fn normalise_road_class(raw: &str) -> Option<&'static str> {
     })
 }
 
+/// The attribute a family's statistics are grouped by (and weights chosen by class).
+pub fn class_field(family: Option<&str>) -> Option<&'static str> {
+    match family? {
+        "land_use" => Some("lu_code"),
+        "soil" => Some("soil_group"),
+        "transport" => Some("road_class"),
+        "hydrology" => Some("kind"),
+        "admin" => Some("level"),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -383,7 +383,17 @@ pub async fn reexpress(
     Query(q): Query<HashMap<String, String>>,
     Auth(caller): Auth,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    only_params(&q, &["field", "from", "to", "layer"])?;
+    only_params(
+        &q,
+        &[
+            "field",
+            "from",
+            "to",
+            "layer",
+            "weight_layer",
+            "weight_class",
+        ],
+    )?;
     let to = date_param(&q, "to")?
         .ok_or_else(|| ApiError::BadRequest("to: required (the day whose units to use)".into()))?;
     let from = date_param(&q, "from")?
@@ -400,6 +410,34 @@ pub async fn reexpress(
         .get("field")
         .ok_or_else(|| ApiError::BadRequest("field: required (a numeric attribute)".into()))?
         .clone();
+    // Shares by overlap weighted by a layer's land (of one class), else by plain area.
+    let weights = match q.get("weight_layer") {
+        Some(w) => {
+            let source = state.collection(&caller, w, "admin/reexpress")?;
+            let wm = source.meta();
+            let class = match q.get("weight_class") {
+                Some(c) => Some((
+                    cuulong_core::family::class_field(wm.family.as_deref())
+                        .and_then(|f| wm.schema.index_of(f))
+                        .ok_or_else(|| {
+                            ApiError::BadRequest(format!(
+                                "weight_class: layer '{}' has no class field",
+                                wm.id
+                            ))
+                        })?,
+                    c.clone(),
+                )),
+                None => None,
+            };
+            Some((source, class))
+        }
+        None if q.contains_key("weight_class") => {
+            return Err(ApiError::BadRequest(
+                "weight_class: needs weight_layer".into(),
+            ))
+        }
+        None => None,
+    };
     let meta = layer.meta().clone();
     let column = meta
         .schema
@@ -438,7 +476,25 @@ pub async fn reexpress(
                 }
                 units.push(unit);
             }
-            let r = cuulong_core::admin::reexpress(&units, 1, &values, to);
+            let land: Option<Vec<geo::MultiPolygon<f64>>> = weights.map(|(source, class)| {
+                source
+                    .features()
+                    .filter(|f| class.as_ref().is_none_or(|(i, c)| f.values[*i].as_str() == Some(c.as_str())))
+                    .filter_map(|f| match cuulong_core::tile::geometry_to_lonlat(f.geometry) {
+                        geo::Geometry::Polygon(p) => Some(geo::MultiPolygon(vec![p])),
+                        geo::Geometry::MultiPolygon(m) => Some(m),
+                        _ => None,
+                    })
+                    .collect()
+            });
+            interrupt.check()?;
+            let r = match &land {
+                Some(land) => {
+                    let by_land = cuulong_core::admin::land_measure(land);
+                    cuulong_core::admin::reexpress_by(&units, 1, &values, to, &by_land)
+                }
+                None => cuulong_core::admin::reexpress(&units, 1, &values, to),
+            };
             let total_in: f64 = values.iter().map(|(_, v)| v[0]).sum();
             let rows: Vec<serde_json::Value> = r
                 .rows

@@ -295,6 +295,8 @@ fn query_paths() -> serde_json::Map<String, Json> {
                     query_param("to", "The day whose units the result is in", json!({"type": "string", "format": "date", "example": "2025-07-01"}), true),
                     query_param("from", "The day whose units carry the values (default: the day before `to`)", json!({"type": "string", "format": "date"}), false),
                     query_param("layer", "The admin layer (default admin_communes)", json!({"type": "string"}), false),
+                    query_param("weight_layer", "Share by this layer's land instead of plain area where values are shared by overlap", json!({"type": "string", "example": "land_use"}), false),
+                    query_param("weight_class", "Only the weight layer's features of this class (land use: lu_code)", json!({"type": "string", "example": "LUC"}), false),
                 ],
                 "responses": {"200": response("Re-expressed values", &[("application/json", json!({"type": "object", "required": ["units", "total_in", "unplaced"]}))]),
                     "400": error("Invalid parameter"), "404": error("Unknown layer"), "503": error("Busy")}}},

@@ -33,17 +33,7 @@ pub struct SummaryQuery {
     key: Option<String>,
 }
 
-/// The attribute a family's statistics are grouped by.
-fn class_field(family: Option<&str>) -> Option<&'static str> {
-    match family? {
-        "land_use" => Some("lu_code"),
-        "soil" => Some("soil_group"),
-        "transport" => Some("road_class"),
-        "hydrology" => Some("kind"),
-        "admin" => Some("level"),
-        _ => None,
-    }
-}
+use cuulong_core::family::class_field;
 
 pub async fn summary(
     State(state): State<Arc<AppState>>,
