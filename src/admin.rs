@@ -520,7 +520,19 @@ pub async fn import_lineage(
         }
     }
     let at = Columns::of(&schema)?;
-    // Units an earlier lineage import made are made again from this table.
+    // Units an earlier import of this table made are made again from it; what a later table
+    // recorded on them (their end, their successors) is carried over.
+    let made_here: std::collections::HashSet<(String, NaiveDate)> = rows
+        .iter()
+        .map(|r| (r.new.code.clone(), r.citation.effective))
+        .collect();
+    let key = |f: &Feature| {
+        f.values[at.code]
+            .as_str()
+            .map(str::to_owned)
+            .zip(date(&f.values[at.valid_from]))
+    };
+    let mut remade: BTreeMap<(String, NaiveDate), (Value, Value, Value)> = BTreeMap::new();
     let kept: Vec<Feature> = features
         .into_iter()
         .map(|mut f| {
@@ -528,15 +540,23 @@ pub async fn import_lineage(
             f
         })
         .filter(|f| {
-            !f.values[at.recorded_to].is_null()
-                || !matches!(f.values[at.status].as_str(), Some(DERIVED | PARTIAL))
+            let again = f.values[at.recorded_to].is_null()
+                && matches!(f.values[at.status].as_str(), Some(DERIVED | PARTIAL))
+                && key(f).is_some_and(|k| made_here.contains(&k));
+            if again {
+                if let Some(k) = key(f) {
+                    remade.insert(
+                        k,
+                        (
+                            f.values[at.valid_to].clone(),
+                            f.values[at.successors].clone(),
+                            f.values[at.label].clone(),
+                        ),
+                    );
+                }
+            }
+            !again
         })
-        .collect();
-    // Units this table makes that already have an official boundary are not made again; what
-    // the record replaced (recorded_to set) is history, not a unit of today.
-    let made_here: std::collections::HashSet<(String, NaiveDate)> = rows
-        .iter()
-        .map(|r| (r.new.code.clone(), r.citation.effective))
         .collect();
     let known: Vec<KnownUnit> = kept
         .iter()
@@ -559,7 +579,16 @@ pub async fn import_lineage(
         .collect();
     let lineage =
         admin::check(&rows, &known).map_err(|errors| listed(&shown.to_string(), &errors))?;
-    let built = build(kept, &lineage, &at, level, parent_code);
+    let mut built = build(kept, &lineage, &at, level, parent_code);
+    for f in &mut built.features {
+        if let Some((valid_to, successors, label)) = key(f).and_then(|k| remade.get(&k)) {
+            if !valid_to.is_null() {
+                f.values[at.valid_to] = valid_to.clone();
+                f.values[at.successors] = successors.clone();
+                f.values[at.label] = label.clone();
+            }
+        }
+    }
     report(&shown.to_string(), layer, &lineage, &built);
     if dry_run {
         println!("dry run: nothing written");

@@ -833,3 +833,84 @@ fn an_official_boundary_supersedes_the_derived_one_and_the_record_keeps_it() {
     );
     assert_eq!(version(&store, "admin_communes"), v3);
 }
+
+#[test]
+fn a_split_without_an_official_boundary_is_a_gap_not_a_guess() {
+    let Some(db) = TestDb::create("admin_split") else {
+        return;
+    };
+    let store = vec!["--database-url".to_string(), db.url.clone()];
+    import_admin(&store);
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("split.csv");
+    // Xã Tân Thạch of 2025-07-01 (made by the samples' lineage, code 28810 is Phú Túc) split in
+    // two on 2026-01-01, the way a boundary adjustment would read.
+    std::fs::write(
+        &file,
+        "new_code,new_name,new_kind,old_code,old_name,old_district,resolution,article,effective\n\
+         90001,Xã Phú Túc Bắc,xa,28810,Xã Phú Túc,,R/TEST,k1,2026-01-01\n\
+         90002,Xã Phú Túc Nam,xa,28810,Xã Phú Túc,,R/TEST,k2,2026-01-01\n",
+    )
+    .unwrap();
+    let o = ok(run(cuulong()
+        .args(&store)
+        .args(["admin", "import-lineage"])
+        .arg(&file)));
+    let out = stdout(&o);
+    assert!(
+        out.contains("2 events into admin_communes (2 split)"),
+        "{out}"
+    );
+    assert!(out.contains("90001 'Xã Phú Túc Bắc' (Split, R/TEST): no boundary — part of a predecessor goes elsewhere"), "{out}");
+    let v = version(&store, "admin_communes");
+    let table = format!("cuulong_data.\"l_admin_communes_v{v}\"");
+    // No boundary guessed for either part; the old unit ends on the eve and names both.
+    assert_eq!(
+        db.scalar_i64(&format!(
+            "SELECT count(*) FROM {table} WHERE code IN ('90001', '90002')"
+        )),
+        0
+    );
+    let successors = db.strings(&format!(
+        "SELECT successors FROM {table} WHERE code = '28810' AND valid_from = '2025-07-01'"
+    ));
+    assert!(
+        successors[0].contains("90001")
+            && successors[0].contains("90002")
+            && successors[0].contains("\"whole\":false"),
+        "{successors:?}"
+    );
+    assert_eq!(
+        db.strings(&format!(
+            "SELECT valid_to::text FROM {table} WHERE code = '28810' AND valid_from = '2025-07-01'"
+        )),
+        ["2025-12-31"]
+    );
+    // The units of the earlier table stay (a table only makes again what it makes itself)...
+    assert_eq!(
+        db.scalar_i64(&format!(
+            "SELECT count(*) FROM {table} WHERE valid_from = '2025-07-01'"
+        )),
+        48
+    );
+    // ...and the earlier table imported again keeps what the later one recorded on them.
+    ok(run(cuulong()
+        .args(&store)
+        .args(["admin", "import-lineage"])
+        .arg(lineage_csv())
+        .args(["--parent-code", "86"])));
+    let v = version(&store, "admin_communes");
+    let table = format!("cuulong_data.\"l_admin_communes_v{v}\"");
+    assert_eq!(
+        db.strings(&format!(
+            "SELECT valid_to::text FROM {table} WHERE code = '28810' AND valid_from = '2025-07-01'"
+        )),
+        ["2025-12-31"]
+    );
+    assert_eq!(
+        db.scalar_i64(&format!(
+            "SELECT count(*) FROM {table} WHERE valid_from = '2025-07-01'"
+        )),
+        48
+    );
+}
