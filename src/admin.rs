@@ -236,20 +236,7 @@ async fn import_boundaries(
     }
     let replaced = added.len();
     features.extend(added);
-    let mut writer = store
-        .begin_replace(LayerDef {
-            id: id.clone(),
-            title_vi: meta.title_vi.clone(),
-            title_en: meta.title_en.clone(),
-            family: meta.family.clone(),
-            geometry_type: meta.geometry_type.clone(),
-            access: meta.access,
-            owner: meta.owner.clone(),
-            licence: meta.licence.clone(),
-            lineage: meta.lineage.clone(),
-            schema,
-        })
-        .await?;
+    let mut writer = store.begin_replace(meta.def(schema)).await?;
     for batch in features.chunks(512) {
         writer.write_batch(batch).await?;
     }
@@ -595,21 +582,13 @@ pub async fn import_lineage(
         return Ok(());
     }
     let def = LayerDef {
-        id: id.clone(),
-        title_vi: meta.title_vi.clone(),
-        title_en: meta.title_en.clone(),
-        family: meta.family.clone(),
-        geometry_type: meta.geometry_type.clone(),
-        access: meta.access,
-        owner: meta.owner.clone(),
-        licence: meta.licence.clone(),
         lineage: Some(format!(
             "{}; lineage {}",
             meta.lineage.clone().unwrap_or_default(),
             file.file_name()
                 .map_or(shown.to_string(), |n| n.to_string_lossy().into_owned())
         )),
-        schema,
+        ..meta.def(schema)
     };
     let mut writer = store.begin_replace(def).await?;
     for batch in built.features.chunks(512) {
@@ -697,12 +676,7 @@ impl Columns {
 }
 
 fn date(v: &Value) -> Option<NaiveDate> {
-    match v {
-        Value::Date(d) => Some(*d),
-        Value::DateTime(t) => Some(t.date_naive()),
-        Value::Text(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d").ok(),
-        _ => None,
-    }
+    v.as_date()
 }
 
 /// What the import writes, and what it could not draw.

@@ -597,12 +597,7 @@ impl TimedUnit {
     ) -> TimedUnit {
         let get = |name: &str| schema.index_of(name).map(|i| &values[i]);
         let text = |name: &str| get(name).and_then(|v| v.as_str()).map(str::to_owned);
-        let day = |name: &str| match get(name) {
-            Some(crate::Value::Date(d)) => Some(*d),
-            Some(crate::Value::DateTime(t)) => Some(t.date_naive()),
-            Some(crate::Value::Text(s)) => NaiveDate::parse_from_str(s, "%Y-%m-%d").ok(),
-            _ => None,
-        };
+        let day = |name: &str| get(name).and_then(crate::Value::as_date);
         let successors = text("successors")
             .and_then(|t| serde_json::from_str::<Vec<serde_json::Value>>(&t).ok())
             .unwrap_or_default()

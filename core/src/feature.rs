@@ -107,6 +107,17 @@ impl Value {
         }
     }
 
+    /// The day a value names: a date, a date-time's day, or `YYYY-MM-DD` text (how validity
+    /// is read from any store).
+    pub fn as_date(&self) -> Option<NaiveDate> {
+        match self {
+            Value::Date(d) => Some(*d),
+            Value::DateTime(t) => Some(t.date_naive()),
+            Value::Text(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d").ok(),
+            _ => None,
+        }
+    }
+
     /// Converts to `kind`, the way a mapped source column is coerced into a family field.
     /// Returns `None` when the value cannot be represented (e.g. "abc" as an integer).
     pub fn coerce(&self, kind: FieldType) -> Option<Value> {

@@ -164,6 +164,23 @@ pub struct LayerMeta {
 }
 
 impl LayerMeta {
+    /// The definition to write a new version of this layer with (same titles, family, access,
+    /// provenance), with `schema`.
+    pub fn def(&self, schema: crate::Schema) -> LayerDef {
+        LayerDef {
+            id: self.id.clone(),
+            title_vi: self.title_vi.clone(),
+            title_en: self.title_en.clone(),
+            family: self.family.clone(),
+            geometry_type: self.geometry_type.clone(),
+            access: self.access,
+            owner: self.owner.clone(),
+            licence: self.licence.clone(),
+            lineage: self.lineage.clone(),
+            schema,
+        }
+    }
+
     /// An open layer of version 1 made now, titled by its id, without extent or count: what a
     /// layer built by code (rather than imported) starts from; set the rest with `..`.
     pub fn new(id: LayerId, geometry_type: &str, schema: Schema) -> Self {

@@ -169,24 +169,39 @@ fn sha256_of(path: &Path) -> Result<String, ImportError> {
     Ok(hex::encode(hasher.finalize()))
 }
 
-/// Reads a whole source as an import would (GDAL, CRS to EPSG:4326, validation and repair,
-/// mapping) without storing it: its layer definition and features, in memory. For small
-/// files that feed another command (official admin boundaries); rejected features are an
-/// error naming the first.
-pub async fn read_all(opts: ImportOptions) -> Result<(LayerDef, Vec<Feature>), ImportError> {
+/// Starts reading `opts.file` on a blocking thread: its messages (definition, batches, tally or
+/// failure) arrive on the returned channel.
+fn start_reading(
+    opts: &ImportOptions,
+) -> Result<
+    (
+        tokio::sync::mpsc::Receiver<Msg>,
+        tokio::task::JoinHandle<()>,
+    ),
+    ImportError,
+> {
     gdal_errors::install();
     if !opts.file.exists() {
         return Err(ImportError::NotFound {
             file: opts.file.display().to_string(),
         });
     }
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(4);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Msg>(4);
     let reader_opts = opts.clone();
     let reader = tokio::task::spawn_blocking(move || {
         if let Err(e) = read::read_source(&reader_opts, &tx) {
             let _ = tx.blocking_send(Msg::Failed(e));
         }
     });
+    Ok((rx, reader))
+}
+
+/// Reads a whole source as an import would (GDAL, CRS to EPSG:4326, validation and repair,
+/// mapping) without storing it: its layer definition and features, in memory. For small
+/// files that feed another command (official admin boundaries); rejected features are an
+/// error naming the first.
+pub async fn read_all(opts: ImportOptions) -> Result<(LayerDef, Vec<Feature>), ImportError> {
+    let (mut rx, reader) = start_reading(&opts)?;
     let file = opts.file.display().to_string();
     let mut def = None;
     let mut features = Vec::new();
@@ -225,24 +240,12 @@ pub async fn import(
     opts: ImportOptions,
 ) -> Result<ImportSummary, ImportError> {
     let started = Instant::now();
-    gdal_errors::install();
-    if !opts.file.exists() {
-        return Err(ImportError::NotFound {
-            file: opts.file.display().to_string(),
-        });
-    }
+    let (mut rx, reader) = start_reading(&opts)?;
     // Hashing runs beside the reading; both hit the page cache.
     let sha256 = {
         let path = opts.file.clone();
         tokio::task::spawn_blocking(move || sha256_of(&path))
     };
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(4);
-    let reader_opts = opts.clone();
-    let reader = tokio::task::spawn_blocking(move || {
-        if let Err(e) = read::read_source(&reader_opts, &tx) {
-            let _ = tx.blocking_send(Msg::Failed(e));
-        }
-    });
     let file = opts.file.display().to_string();
     let (def, plan) = match rx.recv().await {
         Some(Msg::Start(def, plan)) => (def, plan),

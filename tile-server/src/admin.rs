@@ -62,15 +62,6 @@ fn text(v: &Value) -> Option<String> {
     v.as_str().map(str::to_owned).filter(|s| !s.is_empty())
 }
 
-fn day(v: &Value) -> Option<NaiveDate> {
-    match v {
-        Value::Date(d) => Some(*d),
-        Value::DateTime(t) => Some(t.date_naive()),
-        Value::Text(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d").ok(),
-        _ => None,
-    }
-}
-
 /// Every unit of the admin layers the caller may see.
 fn units(state: &AppState, caller: &cuulong_core::access::Caller) -> Vec<Unit> {
     let mut out = Vec::new();
@@ -127,8 +118,8 @@ fn units(state: &AppState, caller: &cuulong_core::access::Caller) -> Vec<Unit> {
                 name: text(&v[name]).unwrap_or_default(),
                 level: text(&v[level]).unwrap_or_default(),
                 parent_code: parent.and_then(|i| text(&v[i])),
-                valid_from: from.and_then(|i| day(&v[i])),
-                valid_to: to.and_then(|i| day(&v[i])),
+                valid_from: from.and_then(|i| v[i].as_date()),
+                valid_to: to.and_then(|i| v[i].as_date()),
                 extra,
                 predecessors: list(pre, v),
                 successors: list(suc, v),

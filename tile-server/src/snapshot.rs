@@ -10,7 +10,7 @@ use std::sync::Arc;
 use cuulong_core::access::ApiKey;
 use cuulong_core::source::LayerSource;
 use cuulong_core::tile::geometry_to_lonlat;
-use cuulong_core::{Feature, ImportRecord, LayerDef, LayerMeta};
+use cuulong_core::{Feature, ImportRecord, LayerMeta};
 use cuulong_store::{EmbeddedStore, Store};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
@@ -146,18 +146,7 @@ fn restrict_tree(dir: &Path) -> std::io::Result<()> {
 
 async fn write_layer(store: &EmbeddedStore, index: &dyn LayerSource) -> Result<(), SnapshotError> {
     let m = index.meta();
-    let def = LayerDef {
-        id: m.id.clone(),
-        title_vi: m.title_vi.clone(),
-        title_en: m.title_en.clone(),
-        family: m.family.clone(),
-        geometry_type: m.geometry_type.clone(),
-        access: m.access,
-        owner: m.owner.clone(),
-        licence: m.licence.clone(),
-        lineage: m.lineage.clone(),
-        schema: m.schema.clone(),
-    };
+    let def = m.def(m.schema.clone());
     let mut writer = store.begin_replace(def).await?;
     let mut batch = Vec::with_capacity(1000);
     for f in index.features() {

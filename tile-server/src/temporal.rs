@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
 use cuulong_core::index::LayerIndex;
-use cuulong_core::{Feature, LayerMeta, Value};
+use cuulong_core::{Feature, LayerMeta};
 
 use crate::state::Served;
 
@@ -77,15 +77,6 @@ pub fn today() -> NaiveDate {
     (Utc::now() + chrono::Duration::hours(7)).date_naive()
 }
 
-fn day(v: &Value) -> Option<NaiveDate> {
-    match v {
-        Value::Date(d) => Some(*d),
-        Value::DateTime(t) => Some(t.date_naive()),
-        Value::Text(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d").ok(),
-        _ => None,
-    }
-}
-
 /// Indexes a layer: a temporal admin layer as the index of `today`'s period (with its periods
 /// beside it), any other layer whole.
 pub fn index(
@@ -113,8 +104,8 @@ pub fn index(
     // The days on which the set of valid units changes.
     let mut cuts = BTreeSet::new();
     for f in &features {
-        cuts.extend(day(&f.values[from]));
-        cuts.extend(day(&f.values[to]).and_then(|d| d.succ_opt()));
+        cuts.extend(f.values[from].as_date());
+        cuts.extend(f.values[to].as_date().and_then(|d| d.succ_opt()));
     }
     if cuts.len() < 2 {
         return (Arc::new(LayerIndex::build(meta, features)), None);
@@ -134,8 +125,8 @@ pub fn index(
         let kept: Vec<Feature> = features
             .iter()
             .filter(|f| {
-                day(&f.values[from]).is_none_or(|d| d <= probe)
-                    && day(&f.values[to]).is_none_or(|d| d >= probe)
+                f.values[from].as_date().is_none_or(|d| d <= probe)
+                    && f.values[to].as_date().is_none_or(|d| d >= probe)
             })
             .cloned()
             .collect();
@@ -174,7 +165,7 @@ pub fn index(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cuulong_core::{Field, FieldType, LayerId, Schema};
+    use cuulong_core::{Field, FieldType, LayerId, Schema, Value};
 
     fn unit(id: i64, x: f64, from: &str, to: Option<&str>) -> Feature {
         let d = |s: &str| Value::Date(NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap());
