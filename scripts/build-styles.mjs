@@ -70,9 +70,9 @@ const ADMIN = {
 
 // Titles as in data-samples/samples.toml (the catalogue gives the served ones).
 const TITLES = {
-    admin_province: ['Ranh giới tỉnh Bến Tre (2009)', 'Bến Tre province boundary (2009)'],
+    admin_province: ['Ranh giới tỉnh (Bến Tre đến 30/6/2025, Vĩnh Long từ 1/7/2025)', 'Province boundary (Bến Tre until 30 June 2025, Vĩnh Long from 1 July 2025)'],
     admin_districts: ['Ranh giới huyện (2009)', 'District boundaries (2009)'],
-    admin_communes: ['Ranh giới xã, phường, thị trấn (2009)', 'Commune boundaries (2009)'],
+    admin_communes: ['Ranh giới xã, phường, thị trấn (2009 và từ 1/7/2025)', 'Commune boundaries (2009 and from 1 July 2025)'],
     rivers_canals: ['Sông, kênh', 'Rivers and canals'],
     water_areas: ['Mặt nước sông và biển', 'River and sea water areas'],
     salinity_stations: ['Trạm quan trắc độ mặn', 'Salinity monitoring stations'],
