@@ -73,6 +73,20 @@ fn hostile_requests_get_4xx_and_the_server_keeps_serving() {
         "/map/tiles/WorldCRS84Quad/23/99999999/99999999",
         "/tileMatrixSets/..%2F..%2Fetc%2Fpasswd",
         "/collections/..%2F..%2F/tiles",
+        // Admin units in time: days, codes, names and layers as a hostile caller sends them.
+        "/admin/lineage/..%2F..%2Fetc",
+        "/admin/lineage/99999999999999999999",
+        "/admin/lineage/28810?date=9999-99-99",
+        "/admin/resolve?name=",
+        "/admin/resolve?name=%27%3B%20DROP%20TABLE%20x%3B--&date=2020-13-45",
+        "/admin/resolve?name=Tan%20Thach&sql=1",
+        "/admin/reexpress?field=population_2009&to=NaN",
+        "/admin/reexpress?field=..%2F..%2F&to=2025-07-01",
+        "/admin/reexpress?field=population_2009&to=2025-07-01&layer=..%2F..%2F",
+        "/admin/reexpress?field=population_2009&to=2025-07-01&weight_layer=..%2F",
+        "/admin/reexpress?field=population_2009&to=2025-07-01&weight_class=LUC",
+        "/tiles/admin_communes/9/406/241.mvt?datetime=-infinity",
+        "/query/point?lon=106.4&lat=10.1&datetime=1e308",
     ];
     for path in json_4xx {
         let (s, h, body) = server.get(path, &[]).unwrap();
@@ -85,6 +99,11 @@ fn hostile_requests_get_4xx_and_the_server_keeps_serving() {
         let j: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert!(j["description"].is_string(), "{path}: {j}");
     }
+    // A name over 128 characters is refused before any unit is compared.
+    let (s, _, _) = server
+        .get(&format!("/admin/resolve?name={}", "a".repeat(1_000)), &[])
+        .unwrap();
+    assert_eq!(s, 400, "a 1 000-character name");
     // WMS answers hostile input with XML service exceptions, never a 5xx.
     let map = "/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=land_use&STYLES=&CRS=EPSG:3857&BBOX=11800000,1100000,11850000,1150000&WIDTH=64&HEIGHT=64&FORMAT=image/png";
     let wms_4xx = [

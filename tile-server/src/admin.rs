@@ -479,13 +479,20 @@ pub async fn reexpress(
                     .collect()
             });
             interrupt.check()?;
-            let r = match &land {
-                Some(land) => {
-                    let by_land = cuulong_core::admin::land_measure(land);
-                    cuulong_core::admin::reexpress_by(&units, 1, &values, to, &by_land)
+            // Every overlap goes through the measure: once the client has gone (or the
+            // deadline passed) it measures nothing, so the work ends with the request.
+            let by_land = land.as_deref().map(cuulong_core::admin::land_measure);
+            let measure = |m: &geo::MultiPolygon<f64>| {
+                if interrupt.is_cancelled() {
+                    return 0.0;
                 }
-                None => cuulong_core::admin::reexpress(&units, 1, &values, to),
+                match &by_land {
+                    Some(f) => f(m),
+                    None => cuulong_core::admin::area_measure(m),
+                }
             };
+            let r = cuulong_core::admin::reexpress_by(&units, 1, &values, to, &measure);
+            interrupt.check()?;
             let total_in: f64 = values.iter().map(|(_, v)| v[0]).sum();
             let rows: Vec<serde_json::Value> = r
                 .rows
