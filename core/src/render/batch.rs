@@ -3,6 +3,7 @@
 use tiny_skia::{PathBuilder, Pixmap, Stroke};
 
 use super::coverage::Coverage;
+use super::dots::{Dot, Dots};
 use super::shape::Shape;
 
 /// Strokes at most this wide (pixels, undashed) are drawn as quads through [`Coverage`]; at
@@ -19,6 +20,8 @@ pub(super) const THIN_STROKE: f32 = 1.5;
 #[derive(Default)]
 pub(super) struct Batches {
     fills: Vec<([u8; 4], Polylines)>,
+    /// Fills under a pixel, of every paint, drawn in one pass after the larger ones.
+    dots: Dots,
     thin: Vec<(([u8; 4], u32), Polylines)>,
     strokes: Vec<(StrokeKey, Stroke, PathBuilder)>,
 }
@@ -28,7 +31,8 @@ pub(super) struct Batches {
 struct Polylines {
     points: Vec<(f32, f32)>,
     ends: Vec<(usize, bool)>,
-    /// Rings no larger than a pixel each way, as their box and signed area.
+    /// Holes no larger than a pixel each way in larger rings, as their box and (negative)
+    /// area.
     dots: Vec<([f32; 4], f32)>,
 }
 
@@ -39,21 +43,36 @@ impl Polylines {
         self.ends.push((self.points.len(), closed));
     }
 
-    /// The polylines top to bottom (by their first point's row): the accumulation buffer is
-    /// then written row after row instead of all over — it is larger than the CPU's caches
-    /// for big images, and features arrive in file order, not in space order.
-    fn each(&self) -> impl Iterator<Item = (&[(f32, f32)], bool)> {
-        let mut order: Vec<(u32, usize, usize, bool)> = Vec::with_capacity(self.ends.len());
+    /// The polylines top to bottom (by their first point's row, `rows` and beyond counting as
+    /// the last): the accumulation buffer is then written row after row instead of all over —
+    /// it is larger than the CPU's caches for big images, and features arrive in file order,
+    /// not in space order. A counting sort: linear in polylines and rows.
+    fn each(&self, rows: usize) -> impl Iterator<Item = (&[(f32, f32)], bool)> {
+        let row_of = |start: usize| -> usize {
+            self.points
+                .get(start)
+                .map_or(0, |p| (p.1.max(0.0) as usize).min(rows))
+        };
+        let mut starts = vec![0u32; rows + 2];
         let mut start = 0;
-        for &(end, closed) in &self.ends {
-            let row = self.points.get(start).map_or(0, |p| p.1.max(0.0) as u32);
-            order.push((row, start, end, closed));
+        for &(end, _) in &self.ends {
+            starts[row_of(start) + 1] += 1;
             start = end;
         }
-        order.sort_unstable_by_key(|o| o.0);
+        for r in 1..starts.len() {
+            starts[r] += starts[r - 1];
+        }
+        let mut order = vec![(0usize, 0usize, false); self.ends.len()];
+        let mut start = 0;
+        for &(end, closed) in &self.ends {
+            let slot = &mut starts[row_of(start)];
+            order[*slot as usize] = (start, end, closed);
+            *slot += 1;
+            start = end;
+        }
         order
             .into_iter()
-            .map(move |(_, start, end, closed)| (&self.points[start..end], closed))
+            .map(move |(start, end, closed)| (&self.points[start..end], closed))
     }
 }
 
@@ -118,14 +137,31 @@ pub(super) fn append(
 impl Batches {
     pub(super) fn fill(&mut self, key: [u8; 4], s: &Shape<'_>) {
         let rings = slot(&mut self.fills, key);
+        // Whether the current polygon's exterior went to the dots: its holes then take their
+        // area from it.
+        let mut exterior_dot = false;
         for (ring, exterior) in s.rings() {
             let area = signed_area(ring);
             if let Some(bbox) = within_a_pixel(ring) {
-                // Exteriors add, holes take away, whatever their winding in the data.
                 let a = area.abs() as f32;
-                rings.dots.push((bbox, if exterior { a } else { -a }));
+                if exterior {
+                    let paint = self.dots.paint(key);
+                    self.dots.push(Dot {
+                        bbox,
+                        area: a,
+                        paint,
+                    });
+                    exterior_dot = true;
+                } else if exterior_dot {
+                    if let Some(dot) = self.dots.last_mut() {
+                        dot.area -= a;
+                    }
+                } else {
+                    rings.dots.push((bbox, -a));
+                }
                 continue;
             }
+            exterior_dot = exterior_dot && !exterior;
             // Pixel space has y down: exteriors get positive area here, holes negative.
             if (area > 0.0) == exterior {
                 rings.push(ring.iter().copied(), true);
@@ -163,9 +199,20 @@ impl Batches {
     pub(super) fn flush(&mut self, pixmap: &mut Pixmap, coverage: &mut Option<Coverage>) {
         let (w, h) = (pixmap.width(), pixmap.height());
         let mut scratch = Vec::new();
+        if std::env::var("DBG_DOTS").is_ok() {
+            eprintln!(
+                "DBG fills {} rings {} dots {}",
+                self.fills.len(),
+                self.fills.iter().map(|f| f.1.ends.len()).sum::<usize>(),
+                self.dots.len()
+            );
+        }
         for (color, rings) in self.fills.drain(..) {
+            if rings.ends.is_empty() && rings.dots.is_empty() {
+                continue;
+            }
             let c = coverage.get_or_insert_with(|| Coverage::new(w, h));
-            for (ring, _) in rings.each() {
+            for (ring, _) in rings.each(h as usize) {
                 c.ring(ring);
             }
             for &(bbox, area) in &rings.dots {
@@ -173,10 +220,13 @@ impl Batches {
             }
             c.composite(pixmap, color);
         }
+        if !self.dots.is_empty() {
+            self.dots.draw(pixmap);
+        }
         for ((color, width), lines) in self.thin.drain(..) {
             let c = coverage.get_or_insert_with(|| Coverage::new(w, h));
             let width = f32::from_bits(width);
-            for (line, closed) in lines.each() {
+            for (line, closed) in lines.each(h as usize) {
                 if closed && c.ring_outline(line, width, &mut scratch) {
                     continue;
                 }

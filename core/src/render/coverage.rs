@@ -237,7 +237,10 @@ impl Coverage {
         let unit = |a: (f32, f32), b: (f32, f32)| -> Option<(f32, f32)> {
             let (dx, dy) = (b.0 - a.0, b.1 - a.1);
             let l = (dx * dx + dy * dy).sqrt();
-            (l > 1e-6 && l.is_finite()).then(|| (dx / l, dy / l))
+            (l > 1e-6 && l.is_finite()).then(|| {
+                let inv = l.recip();
+                (dx * inv, dy * inv)
+            })
         };
         let Some(mut d0) = unit(ring[n - 1], ring[0]) else {
             return false;
@@ -246,20 +249,16 @@ impl Coverage {
             let Some(d1) = unit(ring[i], ring[(i + 1) % n]) else {
                 return false;
             };
-            // The left normals of the edges in and out, and the mitre between them.
-            let (n0, n1) = ((-d0.1, d0.0), (-d1.1, d1.0));
-            let (mx, my) = (n0.0 + n1.0, n0.1 + n1.1);
-            let ml = (mx * mx + my * my).sqrt();
-            if ml < 1e-6 {
+            // The mitre point between the left normals n0, n1 of the edges in and out lies at
+            // half · (n0 + n1) / (1 + n0·n1): 1 + n0·n1 = 2cos²(θ/2), so it is half / cos(θ/2)
+            // away, and within the limit when 1 + n0·n1 ≥ 2 / limit². No square root.
+            let denominator = 1.0 + d0.0 * d1.0 + d0.1 * d1.1;
+            // (NaN fails too.)
+            if denominator.is_nan() || denominator < 2.0 / (MITER_LIMIT * MITER_LIMIT) {
                 return false;
             }
-            let (mx, my) = (mx / ml, my / ml);
-            let cos = mx * n0.0 + my * n0.1;
-            if cos < 1.0 / MITER_LIMIT {
-                return false;
-            }
-            let k = half / cos;
-            scratch.push((ring[i].0 + mx * k, ring[i].1 + my * k));
+            let k = half / denominator;
+            scratch.push((ring[i].0 - (d0.1 + d1.1) * k, ring[i].1 + (d0.0 + d1.0) * k));
             d0 = d1;
         }
         for i in 0..n {
@@ -581,10 +580,12 @@ impl Paint {
             src: [[0; 4]; 256],
             keep: [0; 256],
         };
+        // Everything here is ≥ 0, so adding a half and truncating rounds (without a libm
+        // call per entry: a label composites twice).
         for level in 0..256 {
             let coverage = level as f32 / 255.0;
-            paint.src[level] = premultiplied.map(|c| (c * coverage).round() as u16);
-            paint.keep[level] = ((1.0 - alpha * coverage) * 65536.0).round() as u32;
+            paint.src[level] = premultiplied.map(|c| (c * coverage + 0.5) as u16);
+            paint.keep[level] = ((1.0 - alpha * coverage) * 65536.0 + 0.5) as u32;
         }
         paint
     }

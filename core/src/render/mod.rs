@@ -8,6 +8,7 @@
 
 mod batch;
 mod coverage;
+mod dots;
 mod legend;
 mod project;
 mod props;
@@ -18,7 +19,7 @@ use tiny_skia::{FillRule, LineCap, LineJoin, PathBuilder, Pixmap, Stroke, Stroke
 
 use crate::interrupt::{Interrupt, Interrupted};
 use crate::source::{FeatureRef, LayerSource};
-use crate::style::{Context, LayerKind, Rgba, StyleLayer, Val};
+use crate::style::{Context, Expr, LayerKind, Rgba, StyleLayer, Val};
 
 use batch::{Batches, StrokeKey};
 pub use legend::{constant_color, legend_size, render_legend, LegendRow};
@@ -198,7 +199,7 @@ pub fn render_until(
                     feature: candidates[s.position],
                     geometry_type: s.geometry_type,
                 };
-                if !style.accepts(&ctx) {
+                if !memo.accepts(style, &ctx) {
                     continue;
                 }
                 draw(
@@ -240,6 +241,8 @@ struct PaintMemo {
     constant: bool,
     fill: Option<Option<[u8; 4]>>,
     line: Option<Option<(StrokeKey, Stroke)>>,
+    /// The filter's answer per geometry type, when that is all it reads.
+    filter_by_type: Option<Vec<(&'static str, bool)>>,
 }
 
 impl PaintMemo {
@@ -250,7 +253,30 @@ impl PaintMemo {
                 .all(|p| style.prop(p).is_none_or(|e| e.is_feature_constant())),
             fill: None,
             line: None,
+            filter_by_type: style
+                .filter
+                .as_ref()
+                .is_some_and(Expr::reads_only_geometry_type)
+                .then(Vec::new),
         }
+    }
+
+    /// Whether the feature passes the style layer's filter.
+    fn accepts(&mut self, style: &StyleLayer, ctx: &FeatureCtx<'_>) -> bool {
+        let Some(known) = &mut self.filter_by_type else {
+            return style.accepts(ctx);
+        };
+        // Geometry type names are static strings: compared by address first.
+        let kind = ctx.geometry_type;
+        if let Some(&(_, pass)) = known
+            .iter()
+            .find(|(k, _)| std::ptr::eq(*k, kind) || *k == kind)
+        {
+            return pass;
+        }
+        let pass = style.accepts(ctx);
+        known.push((kind, pass));
+        pass
     }
 
     fn fill(&mut self, style: &StyleLayer, ctx: &FeatureCtx<'_>) -> Option<[u8; 4]> {

@@ -219,6 +219,9 @@ pub(super) fn place_labels(pixmap: &mut Pixmap, labels: &[Label], coverage: &mut
     TEXT.with(|text| place_with(&mut text.borrow_mut(), pixmap, labels, coverage));
 }
 
+/// A placed label's glyphs, text colour, and halo colour and outline.
+type Placed = (tiny_skia::Path, [u8; 4], Option<([u8; 4], tiny_skia::Path)>);
+
 fn place_with(
     text: &mut TextRenderer,
     pixmap: &mut Pixmap,
@@ -227,6 +230,7 @@ fn place_with(
 ) {
     let mut scratch = Vec::new();
     let mut placed: Vec<[f64; 4]> = Vec::new();
+    let mut drawn: Vec<Placed> = Vec::new();
     let (w, h) = (f64::from(pixmap.width()), f64::from(pixmap.height()));
     for label in labels {
         // Measured first: glyphs are built only for labels that find room.
@@ -293,19 +297,40 @@ fn place_with(
         let Some(path) = path.transform(t) else {
             continue;
         };
-        let c = coverage.get_or_insert_with(|| Coverage::new(pixmap.width(), pixmap.height()));
-        if let Some((halo_color, halo_w)) = label.halo {
+        let halo = label.halo.and_then(|(color, halo_w)| {
             let stroke = Stroke {
                 width: (halo_w * 2.0) as f32,
                 line_join: LineJoin::Round,
                 ..Stroke::default()
             };
-            if let Some(outline) = path.stroke(&stroke, 1.0) {
-                c.path(&outline, &mut scratch);
-                c.composite(pixmap, halo_color.to_u8());
+            Some((color.to_u8(), path.stroke(&stroke, 1.0)?))
+        });
+        drawn.push((path, label.color.to_u8(), halo));
+    }
+    if drawn.is_empty() {
+        return;
+    }
+    // All halos, then all glyphs, one composite per colour (as MapLibre draws a layer's halos
+    // before its text): placed labels do not overlap, so only the number of passes changes.
+    let c = coverage.get_or_insert_with(|| Coverage::new(pixmap.width(), pixmap.height()));
+    let mut colours: Vec<[u8; 4]> = drawn.iter().filter_map(|d| Some(d.2.as_ref()?.0)).collect();
+    colours.sort_unstable();
+    colours.dedup();
+    for colour in colours {
+        for (_, _, halo) in &drawn {
+            if let Some((_, outline)) = halo.as_ref().filter(|h| h.0 == colour) {
+                c.path(outline, &mut scratch);
             }
         }
-        c.path(&path, &mut scratch);
-        c.composite(pixmap, label.color.to_u8());
+        c.composite(pixmap, colour);
+    }
+    let mut colours: Vec<[u8; 4]> = drawn.iter().map(|d| d.1).collect();
+    colours.sort_unstable();
+    colours.dedup();
+    for colour in colours {
+        for (path, _, _) in drawn.iter().filter(|d| d.1 == colour) {
+            c.path(path, &mut scratch);
+        }
+        c.composite(pixmap, colour);
     }
 }

@@ -506,8 +506,20 @@ impl Expr {
 
     /// True when the expression reads no feature property (so it can be evaluated once).
     pub fn is_feature_constant(&self) -> bool {
+        self.constant(true)
+    }
+
+    /// True when the expression reads no feature property other than its geometry type (so it
+    /// can be evaluated once per geometry type).
+    pub fn reads_only_geometry_type(&self) -> bool {
+        self.constant(false)
+    }
+
+    /// No feature property read, the geometry type counting as one when `geometry`.
+    fn constant(&self, geometry: bool) -> bool {
         match self {
-            Expr::Get(_) | Expr::Has(_) | Expr::GeometryType => false,
+            Expr::Get(_) | Expr::Has(_) => false,
+            Expr::GeometryType => !geometry,
             Expr::Lit(_) | Expr::Zoom => true,
             Expr::Match {
                 input,
@@ -515,35 +527,33 @@ impl Expr {
                 default,
                 ..
             } => {
-                input.is_feature_constant()
-                    && default.is_feature_constant()
-                    && arms.iter().all(|(_, e)| e.is_feature_constant())
+                input.constant(geometry)
+                    && default.constant(geometry)
+                    && arms.iter().all(|(_, e)| e.constant(geometry))
             }
             Expr::Case { arms, default } => {
-                default.is_feature_constant()
+                default.constant(geometry)
                     && arms
                         .iter()
-                        .all(|(c, e)| c.is_feature_constant() && e.is_feature_constant())
+                        .all(|(c, e)| c.constant(geometry) && e.constant(geometry))
             }
             Expr::Step { input, base, stops } => {
-                input.is_feature_constant()
-                    && base.is_feature_constant()
-                    && stops.iter().all(|(_, e)| e.is_feature_constant())
+                input.constant(geometry)
+                    && base.constant(geometry)
+                    && stops.iter().all(|(_, e)| e.constant(geometry))
             }
             Expr::Interpolate { input, stops, .. } => {
-                input.is_feature_constant() && stops.iter().all(|(_, e)| e.is_feature_constant())
+                input.constant(geometry) && stops.iter().all(|(_, e)| e.constant(geometry))
             }
             Expr::Coalesce(l) | Expr::All(l) | Expr::Any(l) | Expr::Concat(l) => {
-                l.iter().all(Expr::is_feature_constant)
+                l.iter().all(|e| e.constant(geometry))
             }
             Expr::ToString(e)
             | Expr::ToNumber(e)
             | Expr::Not(e)
             | Expr::Upcase(e)
-            | Expr::Downcase(e) => e.is_feature_constant(),
-            Expr::Compare(_, a, b) | Expr::In(a, b) => {
-                a.is_feature_constant() && b.is_feature_constant()
-            }
+            | Expr::Downcase(e) => e.constant(geometry),
+            Expr::Compare(_, a, b) | Expr::In(a, b) => a.constant(geometry) && b.constant(geometry),
         }
     }
 }
