@@ -199,14 +199,6 @@ impl Batches {
     pub(super) fn flush(&mut self, pixmap: &mut Pixmap, coverage: &mut Option<Coverage>) {
         let (w, h) = (pixmap.width(), pixmap.height());
         let mut scratch = Vec::new();
-        if std::env::var("DBG_DOTS").is_ok() {
-            eprintln!(
-                "DBG fills {} rings {} dots {}",
-                self.fills.len(),
-                self.fills.iter().map(|f| f.1.ends.len()).sum::<usize>(),
-                self.dots.len()
-            );
-        }
         for (color, rings) in self.fills.drain(..) {
             if rings.ends.is_empty() && rings.dots.is_empty() {
                 continue;

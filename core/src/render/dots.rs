@@ -48,9 +48,6 @@ impl Dots {
         self.dots.last_mut()
     }
 
-    pub(super) fn len(&self) -> usize {
-        self.dots.len()
-    }
     pub(super) fn is_empty(&self) -> bool {
         self.dots.is_empty()
     }
@@ -112,10 +109,11 @@ impl Dots {
                 *slot += 1;
             }
         }
-        // Row buffers for rows y and y + 1 (a dot reaches two rows), one more column for the
-        // right neighbour of the last pixel.
-        let stride = width + 1;
-        let mut rows = [vec![[0f32; 4]; stride], vec![[0f32; 4]; stride]];
+        // Row buffers for rows y and y + 1 (a dot reaches two rows).
+        let mut rows = [vec![[0f32; 4]; width], vec![[0f32; 4]; width]];
+        // The columns each row buffer has had dots in, `lo..hi`, so a row is blended only
+        // there.
+        let mut spans = [(usize::MAX, 0usize); 2];
         let data = pixmap.data_mut();
         // Slot k of `starts` holds dots whose first row is k − 1 (k = 0: above the image).
         for k in 0..=height {
@@ -132,12 +130,14 @@ impl Dots {
                         continue;
                     }
                     let row = &mut rows[(r & 1) as usize];
+                    let span = &mut spans[(r & 1) as usize];
                     for (c, share_x) in [(col, wx), (col + 1, 1.0 - wx)] {
                         if c < 0 || c >= width as i64 || share_x <= 0.0 {
                             continue;
                         }
                         let v = d.area * share_x * share_y;
                         let cell = &mut row[c as usize];
+                        *span = (span.0.min(c as usize), span.1.max(c as usize + 1));
                         for ch in 0..4 {
                             cell[ch] += v * colour[ch];
                         }
@@ -148,9 +148,13 @@ impl Dots {
                 continue;
             }
             let y = y as usize;
-            let row = &mut rows[y & 1];
-            let out = &mut data[y * width * 4..(y + 1) * width * 4];
-            for (cell, px) in row[..width].iter_mut().zip(out.chunks_exact_mut(4)) {
+            let (lo, hi) = std::mem::replace(&mut spans[y & 1], (usize::MAX, 0));
+            if lo >= hi {
+                continue;
+            }
+            let row = &mut rows[y & 1][lo..hi];
+            let out = &mut data[(y * width + lo) * 4..(y * width + hi) * 4];
+            for (cell, px) in row.iter_mut().zip(out.chunks_exact_mut(4)) {
                 let [r, g, b, a] = std::mem::take(cell);
                 if a <= 0.0 {
                     continue;
@@ -160,7 +164,7 @@ impl Dots {
                 let keep = 1.0 - a * scale;
                 for (ch, v) in [r, g, b, a].into_iter().enumerate() {
                     let mixed = v * scale * 255.0 + f32::from(px[ch]) * keep;
-                    px[ch] = mixed.round().clamp(0.0, 255.0) as u8;
+                    px[ch] = (mixed + 0.5).clamp(0.0, 255.0) as u8;
                 }
             }
         }
