@@ -540,6 +540,71 @@ mod tests {
         assert!(dark > 20, "label pixels: {dark}");
     }
 
+    /// Filters that read only the geometry type are answered once per type, not once for all.
+    #[test]
+    fn geometry_type_filters_are_answered_per_type() {
+        let multi = |lon: f64| match square(lon, 10.0, 0.1) {
+            Geometry::Polygon(p) => Geometry::MultiPolygon(geo_types::MultiPolygon(vec![p])),
+            _ => unreachable!(),
+        };
+        let features = vec![
+            Feature {
+                id: 1,
+                geometry: square(106.0, 10.0, 0.1),
+                values: vec![Value::Text("LUC".into()), Value::Null],
+            },
+            Feature {
+                id: 2,
+                geometry: multi(106.1),
+                values: vec![Value::Text("LUC".into()), Value::Null],
+            },
+            Feature {
+                id: 3,
+                geometry: square(106.2, 10.0, 0.1),
+                values: vec![Value::Text("LUC".into()), Value::Null],
+            },
+        ];
+        let index = LayerIndex::build(meta(), features);
+        let style = Style::parse(
+            "t",
+            r##"{"layers":[
+              {"id":"p","type":"fill","source":"s","source-layer":"land_use",
+               "filter":["match",["geometry-type"],["Polygon"],true,false],
+               "paint":{"fill-color":"#FF0000"}},
+              {"id":"m","type":"fill","source":"s","source-layer":"land_use",
+               "filter":["==",["geometry-type"],"MultiPolygon"],
+               "paint":{"fill-color":"#0000FF"}}]}"##,
+        )
+        .unwrap();
+        let (x0, y0) = to_mercator(106.0, 10.0);
+        let (x1, y1) = to_mercator(106.3, 10.1);
+        let view = MercatorView {
+            bbox: [x0, y0, x1, y1],
+            width: 300,
+            height: 100,
+        };
+        let req = MapRequest {
+            width: 300,
+            height: 100,
+            bounds: view.bbox,
+            metres_per_pixel: (x1 - x0) / 300.0,
+            projector: &view,
+            background: None,
+        };
+        let draw = DrawLayer {
+            source: &index,
+            style_layers: style.layers.iter().collect(),
+        };
+        let img = render(&req, &[draw]);
+        let px = |x: u32| {
+            let p = img.pixel(x, 50).unwrap().demultiply();
+            [p.red(), p.green(), p.blue(), p.alpha()]
+        };
+        assert_eq!(px(50), [0xFF, 0, 0, 255], "Polygon");
+        assert_eq!(px(150), [0, 0, 0xFF, 255], "MultiPolygon");
+        assert_eq!(px(250), [0xFF, 0, 0, 255], "Polygon again");
+    }
+
     #[test]
     fn text_measures_vietnamese_glyphs() {
         let t = TextRenderer::new();
