@@ -389,8 +389,12 @@ impl Coverage {
         if p1.1 <= 0.0 || p0.1 >= bottom {
             return;
         }
-        let dxdy = (p1.0 - p0.0) / (p1.1 - p0.1);
         let top = p0.1.max(0.0);
+        if p0.0 == p1.0 {
+            self.vertical(p0.0, top, p1.1.min(bottom), dir);
+            return;
+        }
+        let dxdy = (p1.0 - p0.0) / (p1.1 - p0.1);
         let max_x = self.width as f32;
         let mut x = (p0.0 + (top - p0.1) * dxdy).clamp(0.0, max_x);
         let y_first = whole(top);
@@ -436,6 +440,24 @@ impl Coverage {
                 acc[x1i] += d * am;
             }
             x = xnext;
+        }
+    }
+
+    /// [`Coverage::line`] for a vertical edge at `x` from `top` down to `last` (both within
+    /// the image): one cell pair per row, split at `x` — the edges of anything axis-aligned
+    /// in pixel space, like a grid's cells.
+    fn vertical(&mut self, x: f32, top: f32, last: f32, dir: f32) {
+        let x = x.clamp(0.0, self.width as f32);
+        let xi = whole(x);
+        let right = x - xi as f32;
+        let y_first = whole(top);
+        let y_end = (whole(last) + usize::from((whole(last) as f32) < last)).min(self.height);
+        for y in y_first..y_end {
+            let dy = ((y + 1) as f32).min(last) - (y as f32).max(top);
+            let d = dy * dir;
+            let cells = &mut self.acc[y * self.stride + xi..y * self.stride + xi + 2];
+            cells[0] += d - d * right;
+            cells[1] += d * right;
         }
     }
 
