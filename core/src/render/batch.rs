@@ -24,6 +24,17 @@ pub(super) struct Batches {
     dots: Dots,
     thin: Vec<(([u8; 4], u32), Polylines)>,
     strokes: Vec<(StrokeKey, Stroke, PathBuilder)>,
+    /// Emptied buffers of groups already drawn, for the next groups: a map of thousands of
+    /// small shapes would otherwise grow new ones (copying as they double) per style layer.
+    spare: Vec<Polylines>,
+}
+
+/// Spare polyline buffers up to this many points are kept by the thread that used them, for
+/// its next map.
+const KEPT_POINTS: usize = 1 << 19;
+
+thread_local! {
+    static KEPT: std::cell::RefCell<Vec<Polylines>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Pixel-space polylines in one buffer: `ends[i]` is where the i-th one stops in `points`.
@@ -37,6 +48,12 @@ struct Polylines {
 }
 
 impl Polylines {
+    fn clear(&mut self) {
+        self.points.clear();
+        self.ends.clear();
+        self.dots.clear();
+    }
+
     fn push(&mut self, points: impl Iterator<Item = (f64, f64)>, closed: bool) {
         self.points
             .extend(points.map(|(x, y)| (x as f32, y as f32)));
@@ -91,11 +108,16 @@ fn within_a_pixel(ring: &[(f64, f64)]) -> Option<[f32; 4]> {
     (x0 <= x1).then_some([x0 as f32, y0 as f32, x1 as f32, y1 as f32])
 }
 
-fn slot<K: PartialEq, V: Default>(groups: &mut Vec<(K, V)>, key: K) -> &mut V {
+/// The polylines of `key`, a spare (cleared) buffer when a new group starts.
+fn slot<'a, K: PartialEq>(
+    groups: &'a mut Vec<(K, Polylines)>,
+    key: K,
+    spare: &mut Vec<Polylines>,
+) -> &'a mut Polylines {
     let i = match groups.iter().position(|(k, _)| *k == key) {
         Some(i) => i,
         None => {
-            groups.push((key, V::default()));
+            groups.push((key, spare.pop().unwrap_or_default()));
             groups.len() - 1
         }
     };
@@ -135,8 +157,30 @@ pub(super) fn append(
 }
 
 impl Batches {
+    /// Empty batches with the thread's kept buffers.
+    pub(super) fn take() -> Batches {
+        Batches {
+            spare: KEPT.with(|k| std::mem::take(&mut *k.borrow_mut())),
+            ..Batches::default()
+        }
+    }
+
+    /// Gives the spare buffers back to the thread for its next map, unless they grew too large.
+    pub(super) fn keep(mut self) {
+        let mut spare = std::mem::take(&mut self.spare);
+        spare.extend(self.fills.drain(..).map(|(_, p)| p));
+        spare.extend(self.thin.drain(..).map(|(_, p)| p));
+        if spare.iter().map(|p| p.points.capacity()).sum::<usize>() > KEPT_POINTS {
+            return;
+        }
+        for p in &mut spare {
+            p.clear();
+        }
+        KEPT.with(|k| *k.borrow_mut() = spare);
+    }
+
     pub(super) fn fill(&mut self, key: [u8; 4], s: &Shape<'_>) {
-        let rings = slot(&mut self.fills, key);
+        let rings = slot(&mut self.fills, key, &mut self.spare);
         // Whether the current polygon's exterior went to the dots: its holes then take their
         // area from it.
         let mut exterior_dot = false;
@@ -173,7 +217,7 @@ impl Batches {
 
     pub(super) fn stroke(&mut self, key: StrokeKey, stroke: Stroke, s: &Shape<'_>) {
         if stroke.dash.is_none() && stroke.width <= THIN_STROKE {
-            let lines = slot(&mut self.thin, (key.color, key.width));
+            let lines = slot(&mut self.thin, (key.color, key.width), &mut self.spare);
             for part in s.parts().filter(|p| p.len() >= 2) {
                 lines.push(part.iter().copied(), s.polygon);
             }
@@ -199,23 +243,24 @@ impl Batches {
     pub(super) fn flush(&mut self, pixmap: &mut Pixmap, coverage: &mut Option<Coverage>) {
         let (w, h) = (pixmap.width(), pixmap.height());
         let mut scratch = Vec::new();
-        for (color, rings) in self.fills.drain(..) {
-            if rings.ends.is_empty() && rings.dots.is_empty() {
-                continue;
+        for (color, mut rings) in self.fills.drain(..) {
+            if !(rings.ends.is_empty() && rings.dots.is_empty()) {
+                let c = coverage.get_or_insert_with(|| Coverage::new(w, h));
+                for (ring, _) in rings.each(h as usize) {
+                    c.ring(ring);
+                }
+                for &(bbox, area) in &rings.dots {
+                    c.dot(bbox, area);
+                }
+                c.composite(pixmap, color);
             }
-            let c = coverage.get_or_insert_with(|| Coverage::new(w, h));
-            for (ring, _) in rings.each(h as usize) {
-                c.ring(ring);
-            }
-            for &(bbox, area) in &rings.dots {
-                c.dot(bbox, area);
-            }
-            c.composite(pixmap, color);
+            rings.clear();
+            self.spare.push(rings);
         }
         if !self.dots.is_empty() {
             self.dots.draw(pixmap);
         }
-        for ((color, width), lines) in self.thin.drain(..) {
+        for ((color, width), mut lines) in self.thin.drain(..) {
             let c = coverage.get_or_insert_with(|| Coverage::new(w, h));
             let width = f32::from_bits(width);
             for (line, closed) in lines.each(h as usize) {
@@ -230,6 +275,8 @@ impl Batches {
                 }
             }
             c.composite(pixmap, color);
+            lines.clear();
+            self.spare.push(lines);
         }
         for (key, stroke, pb) in self.strokes.drain(..) {
             let Some(path) = pb.finish() else {

@@ -166,6 +166,7 @@ pub fn render_until(
     let mut labels: Vec<Label> = Vec::new();
     let mut coverage = None;
     let mut shapes = Shapes::take();
+    let mut batches = Batches::take();
     for layer in layers {
         let active: Vec<&StyleLayer> = layer
             .style_layers
@@ -186,7 +187,6 @@ pub fn render_until(
             shapes.add(n, f.geometry, &clip, req.projector, want_anchor);
         }
         let fields = Fields::new(&layer.source.meta().schema);
-        let mut batches = Batches::default();
         for style in active {
             let mut memo = PaintMemo::new(style);
             for (n, s) in shapes.iter().enumerate() {
@@ -217,6 +217,7 @@ pub fn render_until(
         }
     }
     shapes.keep();
+    batches.keep();
     interrupt.check()?;
     place_labels(&mut pixmap, &labels, &mut coverage);
     Ok(pixmap)
