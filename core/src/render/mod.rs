@@ -606,6 +606,81 @@ mod tests {
         assert_eq!(px(250), [0xFF, 0, 0, 255], "Polygon again");
     }
 
+    /// Polygons under a pixel go out by area, their holes taken away: the ink on the image is
+    /// the polygon's area in pixels, with or without a hole.
+    #[test]
+    fn sub_pixel_polygons_draw_their_area_less_their_holes() {
+        let ring = |lon: f64, lat: f64, d: f64| {
+            geo_types::LineString::from(vec![
+                (lon, lat),
+                (lon + d, lat),
+                (lon + d, lat + d),
+                (lon, lat + d),
+                (lon, lat),
+            ])
+        };
+        // A view 22 m across (no generalised band at this scale) and a square of 17 cm.
+        let (lon, lat, d) = (106.000_101_3, 10.000_102_7, 0.000_001_5);
+        let (x0, y0) = to_mercator(106.0, 10.0);
+        let (x1, y1) = to_mercator(106.0002, 10.0002);
+        let px_per_m = 100.0 / (x1 - x0);
+        let area_px = |lon: f64, lat: f64, d: f64| {
+            let (a, b) = (to_mercator(lon, lat), to_mercator(lon + d, lat + d));
+            (b.0 - a.0) * (b.1 - a.1) * px_per_m * px_per_m
+        };
+        let ink = |holes: Vec<geo_types::LineString<f64>>| {
+            let index = LayerIndex::build(
+                meta(),
+                vec![Feature {
+                    id: 1,
+                    geometry: Geometry::Polygon(geo_types::Polygon::new(ring(lon, lat, d), holes)),
+                    values: vec![Value::Text("LUC".into()), Value::Null],
+                }],
+            );
+            let style = Style::parse(
+                "t",
+                r##"{"layers":[{"id":"f","type":"fill","source":"s","source-layer":"land_use",
+                   "paint":{"fill-color":"#000000"}}]}"##,
+            )
+            .unwrap();
+            let view = MercatorView {
+                bbox: [x0, y0, x1, y1],
+                width: 100,
+                height: 100,
+            };
+            let req = MapRequest {
+                width: 100,
+                height: 100,
+                bounds: view.bbox,
+                metres_per_pixel: (x1 - x0) / 100.0,
+                projector: &view,
+                background: None,
+            };
+            let draw = DrawLayer {
+                source: &index,
+                style_layers: style.layers.iter().collect(),
+            };
+            let img = render(&req, &[draw]);
+            img.pixels()
+                .iter()
+                .map(|p| f64::from(p.alpha()) / 255.0)
+                .sum::<f64>()
+        };
+        let outer = area_px(lon, lat, d);
+        assert!(
+            outer > 0.2 && outer < 1.0,
+            "a sub-pixel square: {outer} px²"
+        );
+        let whole = ink(vec![]);
+        assert!((whole - outer).abs() < 0.02, "ink {whole} for {outer} px²");
+        let hole = area_px(lon + d / 4.0, lat + d / 4.0, d / 2.0);
+        let holed = ink(vec![ring(lon + d / 4.0, lat + d / 4.0, d / 2.0)]);
+        assert!(
+            (holed - (outer - hole)).abs() < 0.02,
+            "ink {holed} for {outer} − {hole} px²"
+        );
+    }
+
     #[test]
     fn text_measures_vietnamese_glyphs() {
         let t = TextRenderer::new();

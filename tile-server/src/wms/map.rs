@@ -111,7 +111,8 @@ fn encode(pixmap: &Pixmap, format: ImageFormat, bg: Rgba) -> Result<Vec<u8>, Str
                     data.extend_from_slice(&[c.red(), c.green(), c.blue(), c.alpha()]);
                 }
             }
-            let mut out = Vec::new();
+            // Room for a typical map's PNG (a third of the raw pixels), not grown from empty.
+            let mut out = Vec::with_capacity(data.len() / 3);
             let mut enc = png::Encoder::new(&mut out, w, h);
             enc.set_color(if opaque {
                 png::ColorType::Rgb
