@@ -3,7 +3,10 @@
 # mapserv as FastCGI children under spawn-fcgi, behind nginx) on two cases, each at 256×256 and
 # 1024×768, EPSG:3857 PNG, the same colours:
 #   parcels — the 200k-polygon land-use layer (polygons 20–60 m across, coloured by lu_code) plus
-#             the provincial roads (cuulong also draws casings and labels, MapServer one line);
+#             the provincial roads, one 2-px line per class; cuulong is given styles that draw
+#             just that (target/bench-fixtures/wms_styles), and runs a second time with its
+#             default styles (land-use outlines and labels, road casings, bridges, labels),
+#             reported as cuulong-styled;
 #   dense   — 200 000 squares of 240 m on a 300 m grid (scripts/make_dense_grid.py): ~2 px at z10,
 #             so both servers must fill and outline every one (fill #B8B8B8 at 55 %, outline
 #             #6E6E6E; cuulong's outline is 0.5–0.9 px by zoom, MapServer's 0.7 px).
@@ -254,7 +257,7 @@ run_wrk() { # case size server base-url lua
   # shellcheck disable=SC2086 # RESULT's fields, split on purpose
   set -- "$1" "$2" "$3" $res
   ROWS+=("$1 $2 $3 $5 $6 $7 $8 $9 ${10}")
-  printf '%-8s | %-5s | %-9s | %10s | %9s | %9s | non-2xx %s, socket errors %s, not PNG %s\n' "$1" "$2" "$3" "$5" "$6" "$7" "$8" "$9" "${10}" >&2
+  printf '%-8s | %-5s | %-14s | %10s | %9s | %9s | non-2xx %s, socket errors %s, not PNG %s\n' "$1" "$2" "$3" "$5" "$6" "$7" "$8" "$9" "${10}" >&2
 }
 
 run_cases() { # server base-url path-prefix: a sample PNG checked, then wrk, per case and size
@@ -270,12 +273,50 @@ run_cases() { # server base-url path-prefix: a sample PNG checked, then wrk, per
 }
 
 # --- cuulong -----------------------------------------------------------------------------------
-if [ "$PEER_ONLY" != 1 ]; then
-  "$CUULONG" --database-url "$DB_URL" serve --bind "127.0.0.1:$CUULONG_PORT" --tile-cache-mb 0 --no-snapshot --anonymous-rate-limit-per-minute 0 >"$FIX/wms_cuulong.log" 2>&1 &
+# The same features on both sides: cuulong's styles with the parcels case reduced to what the
+# mapfile below draws — the land-use fills in their colours (no outline, no labels) and one
+# round-capped 2-px line per provincial road class in the colours of provincial_roads-line (no
+# casing, bridge, dash or label). The dense case's generic style is drawn as it is. A second
+# cuulong run with the default styles (everything above) is reported beside it.
+SAME="$FIX/wms_styles"
+rm -rf "$SAME" && cp -r styles "$SAME"
+python3 - "$SAME" <<'PY'
+import json, sys
+d = sys.argv[1]
+lu = json.load(open(f"{d}/land_use.json", encoding="utf-8"))
+lu["layers"] = [l for l in lu["layers"] if l["id"] == "land_use-fill"]
+assert len(lu["layers"]) == 1, "land_use.json: no land_use-fill layer"
+json.dump(lu, open(f"{d}/land_use.json", "w", encoding="utf-8"), ensure_ascii=False)
+tr = json.load(open(f"{d}/transport.json", encoding="utf-8"))
+kept = []
+for l in tr["layers"]:
+    if l.get("source-layer") != "provincial_roads":
+        kept.append(l)
+    elif l["id"] == "provincial_roads-line":
+        l.pop("minzoom", None)
+        l.pop("maxzoom", None)
+        l["layout"] = {"line-cap": "round", "line-join": "round"}
+        l["paint"] = {"line-color": l["paint"]["line-color"], "line-width": 2}
+        kept.append(l)
+tr["layers"] = kept
+assert sum(l.get("source-layer") == "provincial_roads" for l in kept) == 1, "transport.json: no provincial_roads-line"
+json.dump(tr, open(f"{d}/transport.json", "w", encoding="utf-8"), ensure_ascii=False)
+PY
+start_cuulong() { # styles-dir
+  "$CUULONG" --database-url "$DB_URL" serve --bind "127.0.0.1:$CUULONG_PORT" --tile-cache-mb 0 --no-snapshot \
+    --anonymous-rate-limit-per-minute 0 --styles-dir "$1" >"$FIX/wms_cuulong.log" 2>&1 &
   CUULONG_PID=$!
   wait_http "http://127.0.0.1:$CUULONG_PORT/ready"
+}
+if [ "$PEER_ONLY" != 1 ]; then
+  start_cuulong "$SAME"
   run_cases cuulong "http://127.0.0.1:$CUULONG_PORT" /wms?
   stop_cuulong
+  if [[ " $CASES " == *" parcels "* ]]; then
+    start_cuulong styles
+    CASES=parcels run_cases cuulong-styled "http://127.0.0.1:$CUULONG_PORT" /wms?
+    stop_cuulong
+  fi
 fi
 
 # --- MapServer: mapfile generated from the tables and cuulong's styles -------------------------
@@ -435,24 +476,31 @@ stop_mapserver
 # --- table ---------------------------------------------------------------------------------------
 echo
 echo "WMS GetMap, wrk -t2 -c$CONNS -d${DURATION}s, $REQUESTS views per list; MapServer $FCGI_CHILDREN FastCGI children on Shapefiles (EPSG:3857, shptree); $(nproc) cores"
-printf '%-8s | %-8s | %-9s | %10s | %9s | %9s | %s\n' case size server "req/s" "p50 ms" "p99 ms" "errors (non-2xx/socket/not PNG)"
+printf '%-8s | %-8s | %-14s | %10s | %9s | %9s | %s\n' case size server "req/s" "p50 ms" "p99 ms" "errors (non-2xx/socket/not PNG)"
 bad=0
 for r in "${ROWS[@]}"; do
   read -r case size server rps p50 p99 n2 se np <<< "$r"
   label=$size; [ "$size" = 256 ] && label=256x256; [ "$size" = 1024 ] && label=1024x768
-  printf '%-8s | %-8s | %-9s | %10s | %9s | %9s | %s/%s/%s\n' "$case" "$label" "$server" "$rps" "$p50" "$p99" "$n2" "$se" "$np"
+  printf '%-8s | %-8s | %-14s | %10s | %9s | %9s | %s/%s/%s\n' "$case" "$label" "$server" "$rps" "$p50" "$p99" "$n2" "$se" "$np"
   [ "$((n2 + se + np))" = 0 ] || bad=1
 done
 if [ "$PEER_ONLY" != 1 ]; then
   for case in $CASES; do
     for size in 256 1024; do
-      a=""; b=""
+      a=""; b=""; full=""
       for r in "${ROWS[@]}"; do
         read -r c sz server rps _ <<< "$r"
         [ "$c" = "$case" ] && [ "$sz" = "$size" ] || continue
-        if [ "$server" = cuulong ]; then a=$rps; else b=$rps; fi
+        case $server in
+          cuulong) a=$rps ;;
+          cuulong-styled) full=$rps ;;
+          *) b=$rps ;;
+        esac
       done
       awk -v c="$case" -v s="$size" -v a="$a" -v b="$b" 'BEGIN { printf "ratio cuulong/MapServer, %s %s: %.2fx\n", c, s, a / b }'
+      if [ -n "$full" ]; then
+        awk -v c="$case" -v s="$size" -v a="$full" -v b="$b" 'BEGIN { printf "  cuulong with its default styles (outlines, labels, casings) / MapServer, %s %s: %.2fx\n", c, s, a / b }'
+      fi
     done
   done
 fi
