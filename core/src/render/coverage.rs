@@ -297,15 +297,6 @@ impl Coverage {
             return;
         }
         let [x0, y0, x1, y1] = bbox;
-        let split = |lo: f32, hi: f32| -> (i64, f32) {
-            let first = lo.floor();
-            let share = if hi - lo > 0.0 {
-                ((first + 1.0).min(hi) - lo) / (hi - lo)
-            } else {
-                1.0
-            };
-            (first as i64, share)
-        };
         let (col, wx) = split(x0, x1);
         let (row, wy) = split(y0, y1);
         // Coverage here is the negated signed area of the accumulated ring (see `line`).
@@ -523,6 +514,17 @@ impl Coverage {
         self.first = self.height;
         self.end = 0;
     }
+}
+
+/// The pixel a span `lo..hi` starts in and the share of the span inside that pixel.
+pub(super) fn split(lo: f32, hi: f32) -> (i64, f32) {
+    let first = lo.floor();
+    let share = if hi - lo > 0.0 {
+        ((first + 1.0).min(hi) - lo) / (hi - lo)
+    } else {
+        1.0
+    };
+    (first as i64, share)
 }
 
 /// Line pieces for a curve from `a` to `d` with control points `b`, `c`: the control polygon's

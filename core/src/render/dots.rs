@@ -11,6 +11,8 @@
 
 use tiny_skia::Pixmap;
 
+use super::coverage::split;
+
 /// A shape no larger than a pixel each way: its box `[x0, y0, x1, y1]`, area (pixels) and
 /// paint.
 #[derive(Clone, Copy)]
@@ -171,17 +173,6 @@ impl Dots {
         self.dots.clear();
         self.paints.clear();
     }
-}
-
-/// The pixel a span `lo..hi` starts in and the share of the span inside that pixel.
-fn split(lo: f32, hi: f32) -> (i64, f32) {
-    let first = lo.floor();
-    let share = if hi - lo > 0.0 {
-        ((first + 1.0).min(hi) - lo) / (hi - lo)
-    } else {
-        1.0
-    };
-    (first as i64, share)
 }
 
 #[cfg(test)]

@@ -482,6 +482,37 @@ mod tests {
         ])
     }
 
+    /// Renders `index` with every layer of `style` in a Mercator view of the lon/lat box,
+    /// `width` × `height` pixels, no background.
+    fn draw(
+        index: &LayerIndex,
+        style: &Style,
+        (lon0, lat0, lon1, lat1): (f64, f64, f64, f64),
+        width: u32,
+        height: u32,
+    ) -> Pixmap {
+        let (x0, y0) = to_mercator(lon0, lat0);
+        let (x1, y1) = to_mercator(lon1, lat1);
+        let view = MercatorView {
+            bbox: [x0, y0, x1, y1],
+            width,
+            height,
+        };
+        let req = MapRequest {
+            width,
+            height,
+            bounds: view.bbox,
+            metres_per_pixel: (x1 - x0) / f64::from(width),
+            projector: &view,
+            background: None,
+        };
+        let layer = DrawLayer {
+            source: index,
+            style_layers: style.layers.iter().collect(),
+        };
+        render(&req, &[layer])
+    }
+
     #[test]
     fn fills_take_the_style_colour_and_labels_draw_vietnamese() {
         let features = vec![
@@ -507,26 +538,7 @@ mod tests {
                "paint":{"text-color":"#000000"}}]}"##,
         )
         .unwrap();
-        let (x0, y0) = to_mercator(106.0, 10.0);
-        let (x1, y1) = to_mercator(106.2, 10.1);
-        let view = MercatorView {
-            bbox: [x0, y0, x1, y1],
-            width: 200,
-            height: 100,
-        };
-        let req = MapRequest {
-            width: 200,
-            height: 100,
-            bounds: view.bbox,
-            metres_per_pixel: (x1 - x0) / 200.0,
-            projector: &view,
-            background: None,
-        };
-        let draw = DrawLayer {
-            source: &index,
-            style_layers: style.layers.iter().collect(),
-        };
-        let img = render(&req, &[draw]);
+        let img = draw(&index, &style, (106.0, 10.0, 106.2, 10.1), 200, 100);
         let px = |x: u32, y: u32| {
             let p = img.pixel(x, y).unwrap().demultiply();
             [p.red(), p.green(), p.blue(), p.alpha()]
@@ -577,26 +589,7 @@ mod tests {
                "paint":{"fill-color":"#0000FF"}}]}"##,
         )
         .unwrap();
-        let (x0, y0) = to_mercator(106.0, 10.0);
-        let (x1, y1) = to_mercator(106.3, 10.1);
-        let view = MercatorView {
-            bbox: [x0, y0, x1, y1],
-            width: 300,
-            height: 100,
-        };
-        let req = MapRequest {
-            width: 300,
-            height: 100,
-            bounds: view.bbox,
-            metres_per_pixel: (x1 - x0) / 300.0,
-            projector: &view,
-            background: None,
-        };
-        let draw = DrawLayer {
-            source: &index,
-            style_layers: style.layers.iter().collect(),
-        };
-        let img = render(&req, &[draw]);
+        let img = draw(&index, &style, (106.0, 10.0, 106.3, 10.1), 300, 100);
         let px = |x: u32| {
             let p = img.pixel(x, 50).unwrap().demultiply();
             [p.red(), p.green(), p.blue(), p.alpha()]
@@ -643,24 +636,7 @@ mod tests {
                    "paint":{"fill-color":"#000000"}}]}"##,
             )
             .unwrap();
-            let view = MercatorView {
-                bbox: [x0, y0, x1, y1],
-                width: 100,
-                height: 100,
-            };
-            let req = MapRequest {
-                width: 100,
-                height: 100,
-                bounds: view.bbox,
-                metres_per_pixel: (x1 - x0) / 100.0,
-                projector: &view,
-                background: None,
-            };
-            let draw = DrawLayer {
-                source: &index,
-                style_layers: style.layers.iter().collect(),
-            };
-            let img = render(&req, &[draw]);
+            let img = draw(&index, &style, (106.0, 10.0, 106.0002, 10.0002), 100, 100);
             img.pixels()
                 .iter()
                 .map(|p| f64::from(p.alpha()) / 255.0)
