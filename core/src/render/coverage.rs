@@ -634,6 +634,35 @@ mod tests {
         p.pixel(x, y).unwrap().alpha()
     }
 
+    /// A thread keeps the accumulation buffer of its last map for the next one only up to
+    /// `KEPT_CELLS`, and keeps it zeroed.
+    #[test]
+    fn a_thread_keeps_buffers_up_to_the_bound_and_zeroed() {
+        // A thread of its own: the harness's threads run other tests that keep buffers too.
+        std::thread::spawn(|| {
+            let kept = || KEPT.with(|k| k.borrow().len());
+            let mut small = Coverage::new(256, 256);
+            let mut p = Pixmap::new(256, 256).unwrap();
+            small.ring(&[(10.0, 10.0), (200.0, 10.0), (200.0, 200.0), (10.0, 200.0)]);
+            small.composite(&mut p, [0, 0, 0, 255]);
+            // Stopped between accumulating and compositing: dirty rows to clear on drop.
+            small.ring(&[(20.0, 20.0), (90.0, 20.0), (90.0, 90.0)]);
+            drop(small);
+            assert_eq!(kept(), 258 * 256, "a 256 × 256 buffer is kept");
+            assert!(
+                KEPT.with(|k| k.borrow().iter().all(|&v| v == 0.0)),
+                "and zeroed"
+            );
+            let big = Coverage::new(2048, 1024);
+            assert_eq!(kept(), 0, "the big map took the kept buffer… ");
+            drop(big);
+            assert_eq!(kept(), 0, "…and, over the bound, did not leave its own");
+            const { assert!(2050 * 1024 > KEPT_CELLS) };
+        })
+        .join()
+        .unwrap();
+    }
+
     #[test]
     fn a_pixel_aligned_square_covers_exactly_its_pixels() {
         let mut c = Coverage::new(16, 16);

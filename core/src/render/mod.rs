@@ -616,10 +616,11 @@ mod tests {
         let (lon, lat, d) = (106.000_101_3, 10.000_102_7, 0.000_001_5);
         let (x0, y0) = to_mercator(106.0, 10.0);
         let (x1, y1) = to_mercator(106.0002, 10.0002);
-        let px_per_m = 100.0 / (x1 - x0);
+        // Pixels per metre across and down (the 100 × 100 image of a box of degrees).
+        let (sx, sy) = (100.0 / (x1 - x0), 100.0 / (y1 - y0));
         let area_px = |lon: f64, lat: f64, d: f64| {
             let (a, b) = (to_mercator(lon, lat), to_mercator(lon + d, lat + d));
-            (b.0 - a.0) * (b.1 - a.1) * px_per_m * px_per_m
+            (b.0 - a.0) * (b.1 - a.1) * sx * sy
         };
         let ink = |holes: Vec<geo_types::LineString<f64>>| {
             let index = LayerIndex::build(
