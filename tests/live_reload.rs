@@ -242,3 +242,96 @@ fn an_edited_style_reaches_the_web_map_and_wms_together() {
     assert_eq!(s, 200);
     assert!(has_new_colour(&after), "WMS still draws the old style");
 }
+
+/// Tiled WMS: a 256 × 256 GetMap asked again is answered from the cache with the same bytes;
+/// another day, an edited style or a new version of a layer draws it anew; maps of other
+/// sizes (one-off views) are not kept.
+#[test]
+fn tiled_getmaps_come_from_the_cache_until_a_style_or_layer_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let styles = tmp.path().join("styles");
+    std::fs::create_dir(&styles).unwrap();
+    for entry in std::fs::read_dir(root().join("styles")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) == Some("json") {
+            std::fs::copy(&path, styles.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let styles_arg = styles.display().to_string();
+    let (_data, store, server) = serve_samples(&["--styles-dir", &styles_arg]);
+    let tile = "/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&FORMAT=image/png&LAYERS=land_use&STYLES=&CRS=EPSG:3857&BBOX=11836000,1141000,11843500,1148500&WIDTH=256&HEIGHT=256";
+    let counts = || {
+        let (_, _, body) = server.get("/metrics", &[]).unwrap();
+        let text = String::from_utf8(body).unwrap();
+        (
+            metric(&text, "cuulong_wms_cache_hits_total").unwrap(),
+            metric(&text, "cuulong_wms_cache_misses_total").unwrap(),
+        )
+    };
+    let get = |path: &str| {
+        let (s, h, body) = server.get(path, &[]).unwrap();
+        assert_eq!(s, 200, "{path}: {}", String::from_utf8_lossy(&body));
+        assert_eq!(header(&h, "content-type"), Some("image/png"));
+        body
+    };
+    let first = get(tile);
+    assert_eq!(counts(), (0.0, 1.0));
+    assert_eq!(get(tile), first, "the cached bytes are the drawn ones");
+    assert_eq!(counts(), (1.0, 1.0));
+    // Another day draws anew (its admin units may differ), and is kept too.
+    get(&format!("{tile}&TIME=2020-01-01"));
+    get(&format!("{tile}&TIME=2020-01-01"));
+    assert_eq!(counts(), (2.0, 2.0));
+    // A one-off view: neither looked up nor kept.
+    let view = tile.replace("WIDTH=256&HEIGHT=256", "WIDTH=300&HEIGHT=200");
+    get(&view);
+    get(&view);
+    assert_eq!(counts(), (2.0, 2.0));
+
+    // An edited style: the tile (mostly urban land, ODT) is drawn again with it.
+    let file = styles.join("land_use.json");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("#FFA0FF"), "ODT's colour");
+    std::fs::write(&file, text.replace("#FFA0FF", "#123456")).unwrap();
+    let t0 = Instant::now();
+    loop {
+        let (_, _, style) = server.get("/styles/land_use.json", &[]).unwrap();
+        if String::from_utf8_lossy(&style).contains("#123456") {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "style not reloaded");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let restyled = get(tile);
+    assert_eq!(counts(), (2.0, 3.0), "an edited style misses the cache");
+    assert_ne!(restyled, first, "urban land is drawn in the new colour");
+
+    // A new version of the layer: drawn anew.
+    let src = samples().join("land-use/land_use_synthetic_tm3.shp");
+    let mapping = samples().join("land-use/land_use_synthetic_tm3.mapping.toml");
+    ok(run(cuulong().args(&store).args([
+        "import",
+        src.to_str().unwrap(),
+        "--layer",
+        "land_use",
+        "--family",
+        "land_use",
+        "--mapping",
+        mapping.to_str().unwrap(),
+        "--quiet",
+    ])));
+    let t0 = Instant::now();
+    loop {
+        let (_, _, body) = server.get("/ready", &[]).unwrap();
+        let r: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        if r["layers"]["land_use"] == 2 {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "not reloaded: {r}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    get(tile);
+    assert_eq!(counts(), (2.0, 4.0), "a new layer version misses the cache");
+    get(tile);
+    assert_eq!(counts(), (3.0, 4.0));
+}

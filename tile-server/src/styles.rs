@@ -20,7 +20,13 @@ pub struct StyleSet {
     texts: std::collections::BTreeMap<String, String>,
     /// What the folder looked like when read: each file's name, size and modification time.
     fingerprint: Vec<(std::path::PathBuf, u64, Option<std::time::SystemTime>)>,
+    /// A number no other set read by this process has: caches of drawn images key on it, so
+    /// a reloaded style never meets an image drawn with the one before.
+    generation: u64,
 }
+
+/// The generation of the next style set read.
+static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// The `*.json` files of `dir`, sorted, with their size and modification time.
 fn fingerprint(dir: &Path) -> Vec<(std::path::PathBuf, u64, Option<std::time::SystemTime>)> {
@@ -112,7 +118,13 @@ impl StyleSet {
             styles,
             texts,
             fingerprint,
+            generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
+    }
+
+    /// This set's generation (see the field).
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Whether the files of `dir` differ from those this set was read from.

@@ -25,6 +25,8 @@ pub struct Metrics {
     pub(crate) latency: Mutex<BTreeMap<String, Histogram>>,
     pub tile_cache_hits: AtomicU64,
     pub tile_cache_misses: AtomicU64,
+    pub wms_cache_hits: AtomicU64,
+    pub wms_cache_misses: AtomicU64,
     pub in_flight: AtomicI64,
     pub shed: AtomicU64,
     pub(crate) next_id: AtomicU64,

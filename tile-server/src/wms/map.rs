@@ -1,8 +1,10 @@
 //! GetMap and GetLegendGraphic: images drawn by `cuulong_core::render` with the layers'
 //! MapLibre styles.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use cuulong_core::access::Caller;
@@ -12,7 +14,8 @@ use cuulong_core::style::{LayerKind, Rgba};
 use tiny_skia::Pixmap;
 
 use super::request::{
-    chosen_style, parse_frame, parse_layers, quote, style_not_defined, Params, Version, WmsError,
+    chosen_style, parse_frame, parse_layers, quote, style_not_defined, Params, Requested, Version,
+    WmsError,
 };
 use crate::error::ApiError;
 use crate::reproject::{FrameProjector, Reprojector};
@@ -154,19 +157,20 @@ fn encode(pixmap: &Pixmap, format: ImageFormat, bg: Rgba) -> Result<Vec<u8>, Str
 }
 
 /// An image; `public` only when every layer in it is open (see the tile handler).
-fn image_response(bytes: Vec<u8>, format: ImageFormat, public: bool) -> Response {
+fn image_response(bytes: impl Into<Bytes>, format: ImageFormat, public: bool) -> Response {
     let cache = if public {
         "public, max-age=60"
     } else {
         "private, max-age=60"
     };
+    let body: Bytes = bytes.into();
     (
         [
             (header::CONTENT_TYPE, format.mime()),
             (header::CACHE_CONTROL, cache),
             (header::VARY, "Authorization"),
         ],
-        bytes,
+        body,
     )
         .into_response()
 }
@@ -270,6 +274,26 @@ pub async fn get_map(
     let bg = parse_bgcolor(p)?;
     let background = (!transparent || format == ImageFormat::Jpeg).then_some(bg);
     let public = all_open(layers.iter().map(|l| l.source.meta()));
+    // Tiled WMS (a client asking tile by tile, again and again as users pan): answered from
+    // the tile cache when drawn before with the same layer versions and styles.
+    let key = tiled(&frame)
+        .then(|| {
+            state
+                .cache
+                .as_ref()
+                .map(|_| cache_key(state, p, &frame, &layers, format, transparent, bg))
+        })
+        .flatten();
+    if let Some(key) = &key {
+        if let Some(bytes) = state.cache.as_ref().and_then(|c| c.get(key)) {
+            state.metrics.wms_cache_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(image_response(bytes, format, public));
+        }
+        state
+            .metrics
+            .wms_cache_misses
+            .fetch_add(1, Ordering::Relaxed);
+    }
     // The image's buffers come out of the render budget before they are allocated.
     let memory = state
         .work
@@ -288,7 +312,50 @@ pub async fn get_map(
             })
         })
         .await?;
+    let bytes = Bytes::from(bytes);
+    if let (Some(key), Some(cache)) = (key, state.cache.as_ref()) {
+        cache.insert(key, bytes.clone());
+    }
     Ok(image_response(bytes, format, public))
+}
+
+/// Whether a GetMap looks like one tile of a tiled WMS client (OpenLayers' `TileWMS`,
+/// Leaflet's `tileLayer.wms`, QGIS and GeoWebCache asking tile by tile): a square of 256 or
+/// 512 pixels. Maps of other sizes are one-off views and are not kept.
+fn tiled(frame: &super::request::Frame) -> bool {
+    frame.width == frame.height && matches!(frame.width, 256 | 512)
+}
+
+/// What makes a GetMap's bytes: the layers and their versions, the style set's generation and
+/// each layer's style, the day (`TIME`), CRS, box, size, format, transparency, background.
+#[allow(clippy::too_many_arguments)]
+fn cache_key(
+    state: &AppState,
+    p: &Params,
+    frame: &super::request::Frame,
+    layers: &[Requested],
+    format: ImageFormat,
+    transparent: bool,
+    bg: Rgba,
+) -> String {
+    let sources: Vec<_> = layers.iter().map(|l| l.source.clone()).collect();
+    let styles: Vec<&str> = layers
+        .iter()
+        .map(|l| l.style.as_ref().map_or("-", |s| s.name.as_str()))
+        .collect();
+    let day = p.get("TIME").map(str::trim).unwrap_or("");
+    format!(
+        "wms/{}/{}/{}/{day}/{:?}/{:?}/{}x{}/{}/{transparent}/{:?}",
+        crate::tiles::version_token(&sources),
+        state.styles.load().generation(),
+        styles.join(","),
+        frame.crs,
+        frame.bbox,
+        frame.width,
+        frame.height,
+        format.mime(),
+        bg.to_u8(),
+    )
 }
 
 /// EXCEPTIONS=INIMAGE (the message drawn into an image of the requested size, within
