@@ -181,7 +181,7 @@ fn gauges(state: &AppState) -> Vec<(&'static str, &'static str, &'static str, St
         ("cuulong_tile_cache_hits_total", "Tile cache hits.", "counter", load(&m.tile_cache_hits)),
         ("cuulong_tile_cache_misses_total", "Tile cache misses (tiles rendered).", "counter", load(&m.tile_cache_misses)),
         ("cuulong_wms_cache_hits_total", "Tiled-WMS GetMaps answered from the cache.", "counter", load(&m.wms_cache_hits)),
-        ("cuulong_wms_cache_misses_total", "Tiled-WMS GetMaps drawn (not in the cache).", "counter", load(&m.wms_cache_misses)),
+        ("cuulong_wms_cache_misses_total", "Tiled-WMS GetMaps not in the cache when they came (drawn, or found there once their turn came).", "counter", load(&m.wms_cache_misses)),
         ("cuulong_tile_cache_bytes", "Bytes held by the tile cache.", "gauge", bytes.to_string()),
         ("cuulong_tile_cache_entries", "Tiles held by the tile cache.", "gauge", entries.to_string()),
         ("cuulong_layers_loaded", "Layers in memory (all of them; the per-layer series below only those the scrape may see).", "gauge", state.snapshot().len().to_string()),

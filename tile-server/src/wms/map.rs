@@ -299,23 +299,29 @@ pub async fn get_map(
         .work
         .reserve(render_bytes(frame.width, frame.height))
         .await?;
+    let cache = key.and_then(|k| Some((k, state.cache.clone()?)));
     let bytes = state
         .work
-        .run(move |interrupt| -> Result<Vec<u8>, WmsError> {
+        .run(move |interrupt| -> Result<Bytes, WmsError> {
             let _memory = memory;
+            // Requests for one new tile queue here together: the first draws it, the others
+            // find it in the cache when their turn comes.
+            if let Some(bytes) = cache.as_ref().and_then(|(k, c)| c.get(k)) {
+                return Ok(bytes);
+            }
             let r = render_frame(&frame, &layers, background, interrupt)?;
-            encode(&r.pixmap, format, bg).map_err(|e| {
+            let bytes = Bytes::from(encode(&r.pixmap, format, bg).map_err(|e| {
                 WmsError::failed(
                     format!("could not encode the image: {e}"),
                     axum::http::StatusCode::BAD_REQUEST,
                 )
-            })
+            })?);
+            if let Some((k, c)) = cache {
+                c.insert(k, bytes.clone());
+            }
+            Ok(bytes)
         })
         .await?;
-    let bytes = Bytes::from(bytes);
-    if let (Some(key), Some(cache)) = (key, state.cache.as_ref()) {
-        cache.insert(key, bytes.clone());
-    }
     Ok(image_response(bytes, format, public))
 }
 
