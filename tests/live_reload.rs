@@ -108,32 +108,8 @@ fn reimport_under_load_swaps_without_failures() {
         "[fields]\ncode_system = \"code_sys\"\n[constants]\nyear = 2031\n",
     )
     .unwrap();
-    let src = samples().join("land-use/land_use_synthetic_tm3.shp");
-    ok(run(cuulong().args(&store).args([
-        "import",
-        src.to_str().unwrap(),
-        "--layer",
-        "land_use",
-        "--family",
-        "land_use",
-        "--mapping",
-        mapping.to_str().unwrap(),
-        "--quiet",
-    ])));
     // The server picks the new version up within seconds.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, _, body) = server.get("/ready", &[]).unwrap();
-        let r: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        if r["layers"]["land_use"] == 2 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "new version not loaded in 30 s: {r}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    reimport_land_use(&server, &store, &mapping, 2);
     std::thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::Relaxed);
     for w in workers {
@@ -186,12 +162,39 @@ fn rgb_pixels(png_bytes: &[u8]) -> Vec<[u8; 3]> {
     rgba.chunks(4).map(|p| [p[0], p[1], p[2]]).collect()
 }
 
-/// An edited style reaches the web map's style and the WMS images together, without a
-/// restart: both come from one set, reloaded when the styles folder changes.
-#[test]
-fn an_edited_style_reaches_the_web_map_and_wms_together() {
-    let tmp = tempfile::tempdir().unwrap();
-    let styles = tmp.path().join("styles");
+/// Imports the sample land use again (with `mapping`) into `store` and waits until `server`
+/// serves it as `version` (30 s at most).
+fn reimport_land_use(server: &Server, store: &[String], mapping: &std::path::Path, version: u64) {
+    let src = samples().join("land-use/land_use_synthetic_tm3.shp");
+    ok(run(cuulong().args(store).args([
+        "import",
+        src.to_str().unwrap(),
+        "--layer",
+        "land_use",
+        "--family",
+        "land_use",
+        "--mapping",
+        mapping.to_str().unwrap(),
+        "--quiet",
+    ])));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, _, body) = server.get("/ready", &[]).unwrap();
+        let r: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        if r["layers"]["land_use"] == version {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "version {version} not loaded in 30 s: {r}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A copy of the repository's styles in `dir`/styles, for a server to read and a test to edit.
+fn copy_of_the_styles(dir: &std::path::Path) -> std::path::PathBuf {
+    let styles = dir.join("styles");
     std::fs::create_dir(&styles).unwrap();
     for entry in std::fs::read_dir(root().join("styles")).unwrap() {
         let path = entry.unwrap().path();
@@ -199,6 +202,37 @@ fn an_edited_style_reaches_the_web_map_and_wms_together() {
             std::fs::copy(&path, styles.join(path.file_name().unwrap())).unwrap();
         }
     }
+    styles
+}
+
+/// Replaces colour `from` by `to` in `styles`/land_use.json and waits until the server
+/// serves the edited style (30 s at most).
+fn recolour_land_use(server: &Server, styles: &std::path::Path, from: &str, to: &str) {
+    let file = styles.join("land_use.json");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains(from), "land_use.json has no {from}");
+    std::fs::write(&file, text.replace(from, to)).unwrap();
+    let t0 = Instant::now();
+    loop {
+        let (_, _, style) = server.get("/styles/land_use.json", &[]).unwrap();
+        if String::from_utf8_lossy(&style).contains(to) {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the edited style was not served in 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("edited style served after {} ms", t0.elapsed().as_millis());
+}
+
+/// An edited style reaches the web map's style and the WMS images together, without a
+/// restart: both come from one set, reloaded when the styles folder changes.
+#[test]
+fn an_edited_style_reaches_the_web_map_and_wms_together() {
+    let tmp = tempfile::tempdir().unwrap();
+    let styles = copy_of_the_styles(tmp.path());
     let styles_arg = styles.display().to_string();
     let (_data, _store, server) = serve_samples(&["--styles-dir", &styles_arg]);
     let legend = "/wms?SERVICE=WMS&REQUEST=GetLegendGraphic&LAYER=land_use&FORMAT=image/png";
@@ -220,23 +254,7 @@ fn an_edited_style_reaches_the_web_map_and_wms_together() {
     assert!(String::from_utf8_lossy(&style).contains("#FFFC8C"));
 
     // Rice land (LUC) turns dark blue in the file.
-    let file = styles.join("land_use.json");
-    let text = std::fs::read_to_string(&file).unwrap();
-    assert!(text.contains("#FFFC8C"));
-    std::fs::write(&file, text.replace("#FFFC8C", "#123456")).unwrap();
-    let t0 = Instant::now();
-    loop {
-        let (_, _, style) = server.get("/styles/land_use.json", &[]).unwrap();
-        if String::from_utf8_lossy(&style).contains("#123456") {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "the edited style was not served in 30 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    eprintln!("edited style served after {} ms", t0.elapsed().as_millis());
+    recolour_land_use(&server, &styles, "#FFFC8C", "#123456");
     // Whoever sees the new style sees the new legend too: the same set draws it.
     let (s, _, after) = server.get(legend, &[]).unwrap();
     assert_eq!(s, 200);
@@ -249,14 +267,7 @@ fn an_edited_style_reaches_the_web_map_and_wms_together() {
 #[test]
 fn tiled_getmaps_come_from_the_cache_until_a_style_or_layer_changes() {
     let tmp = tempfile::tempdir().unwrap();
-    let styles = tmp.path().join("styles");
-    std::fs::create_dir(&styles).unwrap();
-    for entry in std::fs::read_dir(root().join("styles")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().and_then(|e| e.to_str()) == Some("json") {
-            std::fs::copy(&path, styles.join(path.file_name().unwrap())).unwrap();
-        }
-    }
+    let styles = copy_of_the_styles(tmp.path());
     let styles_arg = styles.display().to_string();
     let (_data, store, server) = serve_samples(&["--styles-dir", &styles_arg]);
     let tile = "/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&FORMAT=image/png&LAYERS=land_use&STYLES=&CRS=EPSG:3857&BBOX=11836000,1141000,11843500,1148500&WIDTH=256&HEIGHT=256";
@@ -289,47 +300,14 @@ fn tiled_getmaps_come_from_the_cache_until_a_style_or_layer_changes() {
     assert_eq!(counts(), (2.0, 2.0));
 
     // An edited style: the tile (mostly urban land, ODT) is drawn again with it.
-    let file = styles.join("land_use.json");
-    let text = std::fs::read_to_string(&file).unwrap();
-    assert!(text.contains("#FFA0FF"), "ODT's colour");
-    std::fs::write(&file, text.replace("#FFA0FF", "#123456")).unwrap();
-    let t0 = Instant::now();
-    loop {
-        let (_, _, style) = server.get("/styles/land_use.json", &[]).unwrap();
-        if String::from_utf8_lossy(&style).contains("#123456") {
-            break;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(30), "style not reloaded");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    recolour_land_use(&server, &styles, "#FFA0FF", "#123456");
     let restyled = get(tile);
     assert_eq!(counts(), (2.0, 3.0), "an edited style misses the cache");
     assert_ne!(restyled, first, "urban land is drawn in the new colour");
 
     // A new version of the layer: drawn anew.
-    let src = samples().join("land-use/land_use_synthetic_tm3.shp");
     let mapping = samples().join("land-use/land_use_synthetic_tm3.mapping.toml");
-    ok(run(cuulong().args(&store).args([
-        "import",
-        src.to_str().unwrap(),
-        "--layer",
-        "land_use",
-        "--family",
-        "land_use",
-        "--mapping",
-        mapping.to_str().unwrap(),
-        "--quiet",
-    ])));
-    let t0 = Instant::now();
-    loop {
-        let (_, _, body) = server.get("/ready", &[]).unwrap();
-        let r: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        if r["layers"]["land_use"] == 2 {
-            break;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(30), "not reloaded: {r}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    reimport_land_use(&server, &store, &mapping, 2);
     get(tile);
     assert_eq!(counts(), (2.0, 4.0), "a new layer version misses the cache");
     get(tile);

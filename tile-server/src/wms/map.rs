@@ -268,6 +268,9 @@ pub async fn get_map(
     version: Version,
 ) -> Result<Response, WmsError> {
     let frame = parse_frame(p, version, state.wms_max_size)?;
+    // Read before the styles are chosen: should they be reloaded in between, an image drawn
+    // with the new ones goes under the old generation, which no later request asks for.
+    let generation = state.styles.load().generation();
     let layers = parse_layers(state, caller, p, "LAYERS", true)?;
     let format = parse_format(p)?;
     let transparent = parse_transparent(p)?;
@@ -281,7 +284,7 @@ pub async fn get_map(
             state
                 .cache
                 .as_ref()
-                .map(|_| cache_key(state, p, &frame, &layers, format, transparent, bg))
+                .map(|_| cache_key(generation, p, &frame, &layers, format, transparent, bg))
         })
         .flatten();
     if let Some(key) = &key {
@@ -336,7 +339,7 @@ fn tiled(frame: &super::request::Frame) -> bool {
 /// each layer's style, the day (`TIME`), CRS, box, size, format, transparency, background.
 #[allow(clippy::too_many_arguments)]
 fn cache_key(
-    state: &AppState,
+    generation: u64,
     p: &Params,
     frame: &super::request::Frame,
     layers: &[Requested],
@@ -353,7 +356,7 @@ fn cache_key(
     format!(
         "wms/{}/{}/{}/{day}/{:?}/{:?}/{}x{}/{}/{transparent}/{:?}",
         crate::tiles::version_token(&sources),
-        state.styles.load().generation(),
+        generation,
         styles.join(","),
         frame.crs,
         frame.bbox,
