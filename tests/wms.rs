@@ -234,7 +234,7 @@ print(json.dumps(out))
         "/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=land_use&CRS=EPSG:4326&BBOX=10.15,106.3,10.3,106.45&FORMAT=image/png",
     );
     let png = tmp.path().join("gdal.png");
-    let o = Command::new("gdal_translate")
+    let o = gdal_tool("gdal_translate")
         .args(["-q", "-of", "PNG", "-outsize", "256", "256"])
         .arg(format!("WMS:{url}"))
         .arg(&png)
@@ -256,7 +256,7 @@ print(json.dumps(out))
     );
 
     // ... and gdallocationinfo sends a GetFeatureInfo that finds the same feature.
-    let o = Command::new("gdallocationinfo")
+    let o = gdal_tool("gdallocationinfo")
         .args(["-b", "1", "-wgs84"])
         .arg(format!("WMS:{url}"))
         .args([lon.to_string(), lat.to_string()])

@@ -65,7 +65,7 @@ print(json.dumps({
     let (row, col) = (r["row"].as_u64().unwrap(), r["col"].as_u64().unwrap());
     let b = grid.bounds(grid.tile("7", row, col).unwrap());
     let out = tmp.path().join("gdal_wmts.png");
-    let o = Command::new("gdal_translate")
+    let o = gdal_tool("gdal_translate")
         .args(["-q", "-of", "PNG", "-projwin"])
         .args([b[0], b[3], b[2], b[1]].map(|v| v.to_string()))
         .args(["-outsize", "256", "256"])
@@ -102,7 +102,7 @@ print(json.dumps({
     );
 
     // gdalinfo sees the grids' CRS for Web Mercator too.
-    let o = Command::new("gdalinfo")
+    let o = gdal_tool("gdalinfo")
         .arg(format!(
             "WMTS:{caps},layer=land_use,tilematrixset=WebMercatorQuad"
         ))

@@ -729,3 +729,14 @@ pub fn png_rgba(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
     }
     (info.width, info.height, rgba)
 }
+
+/// A GDAL tool with its WMS/WMTS tile cache off: left on, it writes `gdalwmscache/` into the
+/// working directory (the repository) and could answer from tiles of an earlier run.
+pub fn gdal_tool(tool: &str) -> std::process::Command {
+    let mut c = std::process::Command::new(tool);
+    c.env("GDAL_ENABLE_WMS_CACHE", "NO").env(
+        "GDAL_DEFAULT_WMS_CACHE_PATH",
+        std::env::temp_dir().join("cuulong-tests-gdalwmscache"),
+    );
+    c
+}
