@@ -4,7 +4,9 @@ use tiny_skia::{PathBuilder, Pixmap, Stroke};
 
 use super::coverage::Coverage;
 use super::dots::{Dot, Dots};
+// Spare polyline buffers are kept under the same bound as the shape buffers.
 use super::shape::Shape;
+use super::shape::KEPT_POINTS;
 
 /// Strokes at most this wide (pixels, undashed) are drawn as quads through [`Coverage`]; at
 /// that width caps and joins are under a pixel and tiny-skia's stroker costs more than it shows.
@@ -28,10 +30,6 @@ pub(super) struct Batches {
     /// small shapes would otherwise grow new ones (copying as they double) per style layer.
     spare: Vec<Polylines>,
 }
-
-/// Spare polyline buffers up to this many points are kept by the thread that used them, for
-/// its next map.
-const KEPT_POINTS: usize = 1 << 19;
 
 thread_local! {
     static KEPT: std::cell::RefCell<Vec<Polylines>> = const { std::cell::RefCell::new(Vec::new()) };

@@ -80,7 +80,7 @@ pub(super) fn coords(l: &LineString<f64>) -> Vec<(f64, f64)> {
 
 /// Shape buffers up to this many points are kept by the thread that used them, for its next
 /// map: growing them again costs copies and page faults on every request.
-const KEPT_POINTS: usize = 1 << 19;
+pub(super) const KEPT_POINTS: usize = 1 << 19;
 
 thread_local! {
     static KEPT: std::cell::RefCell<Shapes> = std::cell::RefCell::new(Shapes::default());

@@ -329,7 +329,7 @@ pub async fn get_map(
 }
 
 /// Whether a GetMap looks like one tile of a tiled WMS client (OpenLayers' `TileWMS`,
-/// Leaflet's `tileLayer.wms`, QGIS and GeoWebCache asking tile by tile): a square of 256 or
+/// Leaflet's `tileLayer.wms` and GeoWebCache asking tile by tile): a square of 256 or
 /// 512 pixels. Maps of other sizes are one-off views and are not kept.
 fn tiled(frame: &super::request::Frame) -> bool {
     frame.width == frame.height && matches!(frame.width, 256 | 512)
