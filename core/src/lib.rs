@@ -17,6 +17,7 @@ pub mod mvt;
 pub mod query;
 pub mod render;
 pub mod source;
+pub mod sta;
 pub mod style;
 pub mod tcvn3;
 pub mod tile;
