@@ -15,9 +15,14 @@ pub enum KeysAction {
         /// The agency the key belongs to.
         #[arg(long)]
         agency: String,
-        /// A restricted layer this key may read (repeat for several).
+        /// A restricted layer this key may read, or `datastream:<id>` for a restricted
+        /// datastream (repeat for several).
         #[arg(long = "grant", value_name = "LAYER")]
         grants: Vec<String>,
+        /// What the key may do beyond reading: `observations:write` (every datastream it may
+        /// see) or `observations:write:<datastream id>` (repeat for several).
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
         /// Last day the key works (YYYY-MM-DD, UTC); it stops at the end of that day.
         #[arg(long, value_name = "DATE")]
         expires: Option<chrono::NaiveDate>,
@@ -37,6 +42,7 @@ struct KeyListing<'a> {
     name: &'a str,
     agency: &'a str,
     grants: &'a [String],
+    scopes: &'a [String],
     created_at: chrono::DateTime<chrono::Utc>,
     expires_at: Option<chrono::DateTime<chrono::Utc>>,
     revoked_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -48,6 +54,7 @@ impl<'a> From<&'a ApiKey> for KeyListing<'a> {
             name: &k.name,
             agency: &k.agency,
             grants: &k.grants,
+            scopes: &k.scopes,
             created_at: k.created_at,
             expires_at: k.expires_at,
             revoked_at: k.revoked_at,
@@ -68,12 +75,36 @@ pub async fn run(store: &dyn Store, action: KeysAction) -> Result<()> {
             name,
             agency,
             grants,
+            scopes,
             expires,
         } => {
             if name.trim().is_empty() || agency.trim().is_empty() {
                 bail!("--name and --agency must not be empty");
             }
+            let network = store.sta_catalog().await?;
+            let datastream = |id: &str| {
+                id.parse::<u32>()
+                    .ok()
+                    .and_then(|id| network.datastream(id))
+                    .is_some()
+            };
+            for s in &scopes {
+                match s.strip_prefix(cuulong_core::access::WRITE_OBSERVATIONS) {
+                    Some("") => {}
+                    Some(rest) if rest.strip_prefix(':').is_some_and(datastream) => {}
+                    _ => bail!(
+                        "--scope {s}: expected observations:write or observations:write:<id> \
+                         of an existing datastream"
+                    ),
+                }
+            }
             for g in &grants {
+                if let Some(ds) = g.strip_prefix("datastream:") {
+                    if !datastream(ds) {
+                        bail!("--grant {g}: datastream '{ds}' does not exist");
+                    }
+                    continue;
+                }
                 let id = LayerId::parse(g).map_err(anyhow::Error::msg)?;
                 if store.layer(&id).await?.is_none() {
                     bail!("--grant {g}: layer '{g}' does not exist");
@@ -97,6 +128,7 @@ pub async fn run(store: &dyn Store, action: KeysAction) -> Result<()> {
                     created_at: chrono::Utc::now(),
                     expires_at,
                     revoked_at: None,
+                    scopes,
                 })
                 .await?;
             eprintln!("cuulong: key '{name}' created; it is shown only now — keep it safe:");

@@ -5,6 +5,7 @@ mod config;
 mod import;
 mod keys;
 mod layers;
+mod observations;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -89,6 +90,11 @@ enum Command {
         #[command(subcommand)]
         action: admin::AdminAction,
     },
+    /// Observations (SensorThings): set up the station network, import tables, simulate.
+    Observations {
+        #[command(subcommand)]
+        action: observations::ObservationsAction,
+    },
     /// List the layers of the catalogue, or change one.
     Layers {
         /// Print a JSON array instead of a table.
@@ -158,6 +164,7 @@ async fn run(cli: Cli) -> Result<()> {
                 Command::Keys { action } => keys::run(store.as_ref(), action).await,
                 Command::Admin { action } => admin::run(store.as_ref(), action).await,
                 Command::Layers { json, action } => layers::run(store.as_ref(), json, action).await,
+                Command::Observations { action } => observations::run(store, action).await,
                 Command::Import(_) => unreachable!("handled above"),
             }
         }

@@ -24,6 +24,10 @@ pub struct ApiKey {
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// What the key may do beyond reading: `observations:write` (every datastream it may
+    /// see) or `observations:write:<datastream id>`.
+    #[serde(default)]
+    pub scopes: Vec<String>,
 }
 
 pub fn hash_key(salt: &str, key: &str) -> String {
@@ -101,6 +105,7 @@ pub enum Caller {
         name: String,
         agency: String,
         grants: Vec<String>,
+        scopes: Vec<String>,
     },
 }
 
@@ -110,22 +115,47 @@ impl Caller {
             name: k.name.clone(),
             agency: k.agency.clone(),
             grants: k.grants.clone(),
+            scopes: k.scopes.clone(),
         }
     }
 
     /// The one rule: may this caller see this layer?
     pub fn can_see(&self, layer: &LayerMeta) -> bool {
-        match (layer.access, self) {
+        self.may_see(layer.access, layer.id.as_str(), layer.owner.as_deref())
+    }
+
+    /// The same rule for anything with an access class: `grant` is what a key's grants name
+    /// it by (a layer id; `datastream:<id>` for a datastream).
+    pub fn may_see(&self, access: Access, grant: &str, owner: Option<&str>) -> bool {
+        match (access, self) {
             (Access::Open, _) => true,
             (_, Caller::Anonymous) => false,
             (Access::Shared, Caller::Key { .. }) => true,
             (Access::Restricted, Caller::Key { agency, grants, .. }) => {
-                grants.iter().any(|g| g == layer.id.as_str())
-                    || layer.owner.as_deref() == Some(agency.as_str())
+                grants.iter().any(|g| g == grant) || owner == Some(agency.as_str())
             }
         }
     }
+
+    /// Whether this caller may add observations to a datastream: it must see it, and its key
+    /// must carry `observations:write` or `observations:write:<id>`.
+    pub fn may_write_observations(
+        &self,
+        datastream: u32,
+        access: Access,
+        owner: Option<&str>,
+    ) -> bool {
+        let Caller::Key { scopes, .. } = self else {
+            return false;
+        };
+        let this = format!("{WRITE_OBSERVATIONS}:{datastream}");
+        self.may_see(access, &format!("datastream:{datastream}"), owner)
+            && scopes.iter().any(|s| s == WRITE_OBSERVATIONS || *s == this)
+    }
 }
+
+/// The scope that lets a key write observations.
+pub const WRITE_OBSERVATIONS: &str = "observations:write";
 
 #[cfg(test)]
 mod tests {
@@ -161,6 +191,7 @@ mod tests {
             name: "k".into(),
             agency: agency.into(),
             grants: grants.iter().map(|g| g.to_string()).collect(),
+            scopes: vec![],
         };
         assert!(anon.can_see(&open) && !anon.can_see(&shared) && !anon.can_see(&restricted));
         let k = key("Sở GTVT", &[]);
@@ -170,6 +201,25 @@ mod tests {
             key("Sở TNMT", &[]).can_see(&restricted),
             "the owner agency sees its layer"
         );
+    }
+
+    #[test]
+    fn writing_observations_needs_the_scope_and_sight_of_the_datastream() {
+        let key = |grants: &[&str], scopes: &[&str]| Caller::Key {
+            name: "logger".into(),
+            agency: "Đài KTTV".into(),
+            grants: grants.iter().map(|g| g.to_string()).collect(),
+            scopes: scopes.iter().map(|g| g.to_string()).collect(),
+        };
+        let open = Access::Open;
+        assert!(!Caller::Anonymous.may_write_observations(1, open, None));
+        assert!(!key(&[], &[]).may_write_observations(1, open, None), "read-only key");
+        assert!(key(&[], &["observations:write"]).may_write_observations(1, open, None));
+        assert!(key(&[], &["observations:write:1"]).may_write_observations(1, open, None));
+        assert!(!key(&[], &["observations:write:2"]).may_write_observations(1, open, None));
+        let r = Access::Restricted;
+        assert!(!key(&[], &["observations:write"]).may_write_observations(1, r, Some("Sở TNMT")));
+        assert!(key(&["datastream:1"], &["observations:write"]).may_write_observations(1, r, None));
     }
 
     #[test]
@@ -186,6 +236,7 @@ mod tests {
             created_at: now,
             expires_at: None,
             revoked_at: None,
+            scopes: vec![],
         };
         assert!(!k.hash.contains(presented));
         assert_eq!(

@@ -8,7 +8,7 @@ mod gdal_errors;
 pub mod geometry;
 pub mod manifest;
 mod pipeline;
-mod progress;
+pub mod progress;
 mod read;
 mod report;
 pub mod source;

@@ -45,10 +45,14 @@ struct Catalog {
     history: Vec<ImportRecord>,
     #[serde(default)]
     keys: Vec<ApiKey>,
+    /// The observation network (SensorThings), once set up.
+    #[serde(default)]
+    sta: Option<cuulong_core::sta::Catalog>,
 }
 
 pub struct EmbeddedStore {
     dir: PathBuf,
+    observations: std::sync::Arc<crate::obs_log::ObservationLogs>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -109,6 +113,7 @@ impl EmbeddedStore {
         fs::create_dir_all(dir.join(LAYERS)).map_err(io(dir))?;
         let store = Self {
             dir: dir.to_owned(),
+            observations: std::sync::Arc::new(crate::obs_log::ObservationLogs::new(dir)),
         };
         let _lock = DirLock::acquire(dir)?;
         store.clean_up()?;
@@ -286,6 +291,54 @@ impl Store for EmbeddedStore {
         entry.meta.access = access;
         self.write_catalog(&catalog)
     }
+
+    async fn sta_catalog(&self) -> Result<cuulong_core::sta::Catalog> {
+        Ok(self.read_catalog()?.sta.unwrap_or_default())
+    }
+
+    async fn save_sta_catalog(&self, sta: &cuulong_core::sta::Catalog) -> Result<()> {
+        let _lock = DirLock::acquire(&self.dir)?;
+        let mut catalog = self.read_catalog()?;
+        catalog.sta = Some(sta.clone());
+        self.write_catalog(&catalog)
+    }
+
+    async fn append_observations(&self, batch: &[cuulong_core::sta::Observation]) -> Result<u64> {
+        let (dir, logs, batch) = (self.dir.clone(), self.observations.clone(), batch.to_vec());
+        tokio::task::spawn_blocking(move || {
+            let _lock = DirLock::acquire(&dir)?;
+            logs.append(&batch)
+        })
+        .await
+        .map_err(|e| StoreError::Config(format!("observation write task failed: {e}")))?
+    }
+
+    async fn announce_observations(&self) -> Result<()> {
+        let dir = self.dir.join("observations");
+        fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let token = format!(
+            "{}-{}",
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default(),
+            std::process::id()
+        );
+        write_atomic(&dir.join("imported"), |w| w.write_all(token.as_bytes()))
+    }
+
+    async fn observations_token(&self) -> Result<Option<String>> {
+        let path = self.dir.join("observations").join("imported");
+        match fs::read_to_string(&path) {
+            Ok(t) => Ok(Some(t)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    async fn observations(&self, datastream: u32) -> Result<Vec<cuulong_core::sta::Observation>> {
+        let logs = self.observations.clone();
+        tokio::task::spawn_blocking(move || logs.read(datastream))
+            .await
+            .map_err(|e| StoreError::Config(format!("observation read task failed: {e}")))?
+    }
 }
 
 fn column_type(kind: FieldType) -> ColumnType {
@@ -384,7 +437,10 @@ impl LayerWriter for EmbeddedWriter {
         } = *self;
         tokio::task::spawn_blocking(move || {
             let _lock = DirLock::acquire(&dir)?;
-            let store = EmbeddedStore { dir: dir.clone() };
+            let store = EmbeddedStore {
+                dir: dir.clone(),
+                observations: std::sync::Arc::new(crate::obs_log::ObservationLogs::new(&dir)),
+            };
             let mut catalog = store.read_catalog()?;
             let old = catalog.layers.iter().position(|e| e.meta.id == def.id);
             let version = old.map_or(1, |i| catalog.layers[i].meta.version + 1);

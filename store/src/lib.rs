@@ -4,6 +4,8 @@
 
 mod copy;
 pub mod embedded;
+pub mod obs_log;
+mod obs_pg;
 pub mod postgis;
 
 use std::path::PathBuf;
@@ -21,6 +23,8 @@ pub use postgis::PostgisStore;
 pub const NOTIFY_CHANNEL: &str = "cuulong_layers";
 /// The payload announcing a change of API keys (not a valid layer id).
 pub const KEYS_CHANGED: &str = "!keys";
+/// The payload announcing a change of the observation network or a batch import.
+pub const OBSERVATIONS_CHANGED: &str = "!observations";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -129,6 +133,27 @@ pub trait Store: Send + Sync {
     async fn changes(&self) -> Result<Option<BoxStream<'static, String>>> {
         Ok(None)
     }
+
+    /// The observation network (SensorThings catalogue); empty until set up.
+    async fn sta_catalog(&self) -> Result<cuulong_core::sta::Catalog>;
+
+    /// Replaces the observation network (ids are the caller's: see `Catalog::merge`).
+    async fn save_sta_catalog(&self, catalog: &cuulong_core::sta::Catalog) -> Result<()>;
+
+    /// Stores observations durably (fsync'd log, committed transaction) before it returns; a
+    /// (datastream, phenomenon time) already stored is skipped, so a retried batch duplicates
+    /// nothing. Returns how many were new.
+    async fn append_observations(&self, batch: &[cuulong_core::sta::Observation]) -> Result<u64>;
+
+    /// Every stored observation of a datastream.
+    async fn observations(&self, datastream: u32) -> Result<Vec<cuulong_core::sta::Observation>>;
+
+    /// Tells servers that observations were written outside them (a batch import): they
+    /// reload the series. Servers write through their own ingest and need no announcement.
+    async fn announce_observations(&self) -> Result<()>;
+
+    /// Changes whenever [`Store::announce_observations`] is called.
+    async fn observations_token(&self) -> Result<Option<String>>;
 }
 
 /// Receives the features of a new layer version, then swaps it in.

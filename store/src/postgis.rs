@@ -417,8 +417,8 @@ impl Store for PostgisStore {
 
     async fn keys(&self) -> Result<Vec<ApiKey>> {
         let rows = sqlx::query(
-            "SELECT name, agency, grants, prefix, salt, hash, created_at, expires_at, revoked_at \
-             FROM cuulong.api_keys ORDER BY name",
+            "SELECT name, agency, grants, prefix, salt, hash, created_at, expires_at, revoked_at, \
+             scopes FROM cuulong.api_keys ORDER BY name",
         )
         .fetch_all(&self.pool)
         .await
@@ -435,6 +435,7 @@ impl Store for PostgisStore {
                     created_at: r.try_get("created_at")?,
                     expires_at: r.try_get("expires_at")?,
                     revoked_at: r.try_get("revoked_at")?,
+                    scopes: r.try_get("scopes")?,
                 })
             })
             .collect::<std::result::Result<_, sqlx::Error>>()
@@ -445,7 +446,8 @@ impl Store for PostgisStore {
         let mut tx = self.pool.begin().await.map_err(db("adding an API key"))?;
         let done = sqlx::query(
             "INSERT INTO cuulong.api_keys (name, agency, grants, prefix, salt, hash, created_at, \
-             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (name) DO NOTHING",
+             expires_at, scopes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (name) DO NOTHING",
         )
         .bind(&key.name)
         .bind(&key.agency)
@@ -455,6 +457,7 @@ impl Store for PostgisStore {
         .bind(&key.hash)
         .bind(key.created_at)
         .bind(key.expires_at)
+        .bind(&key.scopes)
         .execute(&mut *tx)
         .await
         .map_err(db("adding an API key"))?;
@@ -463,6 +466,30 @@ impl Store for PostgisStore {
         }
         notify(&mut tx, KEYS_CHANGED).await?;
         tx.commit().await.map_err(db("adding an API key"))
+    }
+
+    async fn sta_catalog(&self) -> Result<cuulong_core::sta::Catalog> {
+        crate::obs_pg::catalog(&self.pool).await
+    }
+
+    async fn save_sta_catalog(&self, catalog: &cuulong_core::sta::Catalog) -> Result<()> {
+        crate::obs_pg::save_catalog(&self.pool, catalog).await
+    }
+
+    async fn append_observations(&self, batch: &[cuulong_core::sta::Observation]) -> Result<u64> {
+        crate::obs_pg::append(&self.pool, batch).await
+    }
+
+    async fn observations(&self, datastream: u32) -> Result<Vec<cuulong_core::sta::Observation>> {
+        crate::obs_pg::read(&self.pool, datastream).await
+    }
+
+    async fn announce_observations(&self) -> Result<()> {
+        crate::obs_pg::announce(&self.pool).await
+    }
+
+    async fn observations_token(&self) -> Result<Option<String>> {
+        crate::obs_pg::token(&self.pool).await
     }
 
     async fn revoke_key(&self, name: &str) -> Result<()> {

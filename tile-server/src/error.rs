@@ -18,6 +18,8 @@ pub enum ApiError {
     NotReady,
     #[error("{0}")]
     Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("too many requests for this API key; retry in {0} s")]
     RateLimited(u64),
     #[error("the server is busy; retry in a second")]
@@ -50,6 +52,7 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NotFound"),
             ApiError::NotReady => (StatusCode::SERVICE_UNAVAILABLE, "NotReady"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "InvalidApiKey"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "Forbidden"),
             ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests"),
             ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "ServerBusy"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge"),

@@ -19,6 +19,7 @@ mod query;
 mod ratelimit;
 mod reproject;
 pub mod snapshot;
+pub mod sta;
 pub mod state;
 mod styles;
 mod telemetry;
@@ -104,8 +105,12 @@ pub fn app(state: Arc<AppState>) -> Router {
     let web = state.web_dir.clone();
     let cors = CorsLayer::new()
         .allow_origin(Any)
-        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
-        .allow_headers([header::IF_NONE_MATCH, header::AUTHORIZATION])
+        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS, Method::POST])
+        .allow_headers([
+            header::IF_NONE_MATCH,
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+        ])
         .expose_headers([header::ETAG, header::CONTENT_ENCODING]);
     Router::new()
         .route("/", get(features::landing))
@@ -168,6 +173,14 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/catalog", get(catalog::catalog))
         .route("/downloads/{file}", get(downloads::download))
         .route("/events", get(web::events))
+        .route("/sta/v1.1", get(sta::root))
+        .route("/sta/v1.1/", get(sta::root))
+        .route(
+            "/sta/v1.1/{*path}",
+            get(sta::get)
+                .post(sta::post)
+                .layer(axum::extract::DefaultBodyLimit::max(sta::MAX_BODY)),
+        )
         .route("/health", get(web::health))
         .route("/ready", get(web::ready))
         .route("/metrics", get(metrics::metrics))
@@ -189,6 +202,7 @@ pub async fn serve(store: Arc<dyn Store>, config: ServerConfig) -> std::io::Resu
     tokio::spawn(auth::audit_writer(store.clone(), audit_rx));
     let state = Arc::new(AppState::new(store, &config, audit_tx));
     tokio::spawn(loader::run(state.clone()));
+    tokio::spawn(sta::live::run(state.clone()));
     tokio::spawn(loader::watch_styles(state.clone()));
     // Responses go out whole in one write; Nagle would only hold back the last segment of
     // a pipelined or large response for a delayed ACK.

@@ -52,6 +52,19 @@ async fn sync_inner(state: &AppState) -> Result<(), LoadError> {
     if **state.keys.load() != keys {
         state.keys.store(Arc::new(keys));
     }
+    let network = state.store.sta_catalog().await?;
+    let token = state.store.observations_token().await?;
+    let seen = state
+        .observations_token
+        .lock()
+        .map(|t| t.clone())
+        .unwrap_or_default();
+    if **state.observations.catalog.load() != network || seen != token {
+        crate::sta::load(state).await?;
+        if let Ok(mut t) = state.observations_token.lock() {
+            *t = token;
+        }
+    }
     let metas = state.store.layers().await?;
     let current = state.snapshot();
     for meta in &metas {
@@ -90,6 +103,7 @@ async fn sync_inner(state: &AppState) -> Result<(), LoadError> {
         .snapshot()
         .keys()
         .filter(|id| !metas.iter().any(|m| m.id.as_str() == id.as_str()))
+        .filter(|id| !state.live_layers.contains(id))
         .cloned()
         .collect();
     for id in gone {

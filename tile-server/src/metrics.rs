@@ -128,6 +128,7 @@ pub async fn metrics(
         );
     }
     write_layers(&layers, &mut out);
+    write_rejections(&state, &mut out);
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -189,7 +190,19 @@ fn gauges(state: &AppState) -> Vec<(&'static str, &'static str, &'static str, St
         ("cuulong_render_memory_budget_bytes", "The render budget (--render-memory-mb).", "gauge", (state.work.render_budget_mb() * 1024 * 1024).to_string()),
         ("cuulong_event_streams", "Event streams open.", "gauge", state.event_streams.load(Ordering::Relaxed).to_string()),
         ("cuulong_store_up", "1 when the last contact with the store succeeded.", "gauge", u8::from(state.store_ok()).to_string()),
+        ("cuulong_observations_accepted_total", "Observations stored (new ones; re-sends not counted).", "counter", load(&state.observations.counters.accepted)),
+        ("cuulong_observations_duplicates_total", "Observations re-sent: already stored, acknowledged again, not stored twice.", "counter", load(&state.observations.counters.duplicates)),
     ]
+}
+
+/// Refused observations by reason.
+fn write_rejections(state: &AppState, out: &mut String) {
+    let _ = writeln!(out, "# HELP cuulong_observations_rejected_total Observations refused, by reason.\n# TYPE cuulong_observations_rejected_total counter");
+    if let Ok(r) = state.observations.counters.rejected.lock() {
+        for (reason, n) in r.iter() {
+            let _ = writeln!(out, "cuulong_observations_rejected_total{{reason=\"{reason}\"}} {n}");
+        }
+    }
 }
 
 /// Version, features and index memory of each layer in `layers`.

@@ -72,6 +72,12 @@ pub struct AppState {
     pub from_snapshot: AtomicBool,
     /// One snapshot write at a time.
     pub snapshot_lock: tokio::sync::Mutex<()>,
+    /// The observation network, the series of every datastream, ingest counters.
+    pub observations: crate::sta::Observations,
+    /// The live layers (built from observations, not from the store).
+    pub live_layers: crate::sta::live::LiveIds,
+    /// The store's observation import token last seen.
+    pub observations_token: std::sync::Mutex<Option<String>>,
 }
 
 impl AppState {
@@ -125,6 +131,9 @@ impl AppState {
             snapshot_dir: config.snapshot_dir.clone(),
             from_snapshot: AtomicBool::new(false),
             snapshot_lock: tokio::sync::Mutex::new(()),
+            observations: Default::default(),
+            live_layers: Default::default(),
+            observations_token: Default::default(),
         }
     }
 

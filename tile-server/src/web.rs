@@ -184,16 +184,24 @@ pub async fn events(
         return Err(ApiError::Busy);
     }
     let mut rx = state.events.subscribe();
+    let mut observations = state.observations.events.subscribe();
     let mut shutdown = state.shutdown.subscribe();
     let mut recheck = tokio::time::interval(RECHECK_EVERY);
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    enum Next {
+        Layer(Result<crate::state::LayerEvent, RecvError>),
+        Observation(Result<crate::sta::ObservationEvent, RecvError>),
+        Recheck,
+    }
+    use tokio::sync::broadcast::error::RecvError;
     let stream = async_stream::stream! {
         let _slot = slot;
         yield Ok(Event::default().event("hello").data("{}"));
         loop {
             let next = tokio::select! {
-                r = rx.recv() => Some(r),
-                _ = recheck.tick() => None,
+                r = rx.recv() => Next::Layer(r),
+                r = observations.recv() => Next::Observation(r),
+                _ = recheck.tick() => Next::Recheck,
                 // End the stream on shutdown so graceful shutdown does not wait for clients.
                 _ = shutdown.wait_for(|s| *s) => break,
             };
@@ -205,8 +213,8 @@ pub async fn events(
                 break;
             };
             match next {
-                None => {}
-                Some(Ok(ev)) => {
+                Next::Recheck => {}
+                Next::Layer(Ok(ev)) => {
                     // Only about layers this caller may see (now).
                     if !state.visible(&caller).contains_key(&ev.layer) {
                         continue;
@@ -214,11 +222,20 @@ pub async fn events(
                     let data = serde_json::to_string(&ev).unwrap_or_default();
                     yield Ok(Event::default().event("layer").data(data));
                 }
+                Next::Observation(Ok(ev)) => {
+                    // Only about datastreams this caller may see (now).
+                    let catalog = state.observations.catalog.load();
+                    if !state.observations.may_see(&caller, &catalog, ev.datastream) {
+                        continue;
+                    }
+                    let data = serde_json::to_string(&ev).unwrap_or_default();
+                    yield Ok(Event::default().event("observation").data(data));
+                }
                 // A slow client missed events: tell it to reload everything.
-                Some(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
+                Next::Layer(Err(RecvError::Lagged(_))) | Next::Observation(Err(RecvError::Lagged(_))) => {
                     yield Ok(Event::default().event("reload").data("{}"));
                 }
-                Some(Err(tokio::sync::broadcast::error::RecvError::Closed)) => break,
+                Next::Layer(Err(RecvError::Closed)) | Next::Observation(Err(RecvError::Closed)) => break,
             }
         }
     };

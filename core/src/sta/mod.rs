@@ -6,6 +6,7 @@
 pub mod filter;
 pub mod options;
 pub mod series;
+pub mod simulate;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -360,6 +361,8 @@ pub enum Rejection {
     Future(DateTime<Utc>),
     #[error("phenomenon time {0} is outside 1970..2109")]
     OutOfEra(DateTime<Utc>),
+    #[error("unknown station '{station}' or property '{property}'")]
+    UnknownStation { station: String, property: String },
     #[error("{0}")]
     Malformed(String),
 }
@@ -373,6 +376,7 @@ impl Rejection {
             Rejection::Impossible { .. } => "impossible_value",
             Rejection::Future(_) => "future_time",
             Rejection::OutOfEra(_) => "time_out_of_range",
+            Rejection::UnknownStation { .. } => "unknown_station",
             Rejection::Malformed(_) => "malformed",
         }
     }
