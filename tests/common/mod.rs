@@ -422,6 +422,7 @@ pub fn import_samples(store_args: &[String]) {
 /// Under CI=true they must be.
 pub fn test_tools() -> bool {
     let ok = root().join(".tools/venv/bin/python").exists()
+        && root().join(".tools/sta-venv/bin/python").exists()
         && root().join(".tools/node/node_modules").exists();
     if !ok {
         if !skip_requested("test-tools") {

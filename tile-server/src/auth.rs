@@ -25,6 +25,11 @@ fn presented_key(headers: &HeaderMap, uri: &Uri) -> Option<String> {
         if let Some(k) = v.strip_prefix("Bearer ") {
             return Some(k.trim().to_owned());
         }
+        // HTTP Basic with the key as the password (user name free): what SensorThings
+        // clients such as FROST's and QGIS offer.
+        if let Some(k) = v.strip_prefix("Basic ").and_then(basic_password) {
+            return Some(k);
+        }
     }
     uri.query().and_then(|q| {
         q.split('&')
@@ -32,6 +37,16 @@ fn presented_key(headers: &HeaderMap, uri: &Uri) -> Option<String> {
             .find(|(k, _)| *k == "key")
             .map(|(_, v)| v.to_owned())
     })
+}
+
+fn basic_password(encoded: &str) -> Option<String> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (_, password) = text.split_once(':')?;
+    (!password.is_empty()).then(|| password.to_owned())
 }
 
 /// The outcome of [`authenticate`], left in the request's extensions for the handlers.

@@ -131,12 +131,11 @@ impl QueryOptions {
                 "$orderby" => {
                     for part in split_top(value, ',') {
                         let part = part.trim();
-                        let (expr, descending) = if let Some(e) = part.strip_suffix(" desc") {
-                            (e, true)
-                        } else if let Some(e) = part.strip_suffix(" asc") {
-                            (e, false)
-                        } else {
-                            (part, false)
+                        // `desc`/`asc` in any case (FROST's client sends `DESC`).
+                        let (expr, descending) = match part.rsplit_once(' ') {
+                            Some((e, dir)) if dir.eq_ignore_ascii_case("desc") => (e, true),
+                            Some((e, dir)) if dir.eq_ignore_ascii_case("asc") => (e, false),
+                            _ => (part, false),
                         };
                         o.orderby.push(Order {
                             by: Expr::parse(expr.trim())?,
@@ -280,7 +279,7 @@ mod tests {
             ("$skip", "10"),
             ("$count", "true"),
             ("$filter", "result gt 2"),
-            ("$orderby", "phenomenonTime desc, result"),
+            ("$orderby", "phenomenonTime DESC, result"),
             ("$select", "@iot.id,result"),
             (
                 "$expand",
