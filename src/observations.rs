@@ -98,12 +98,22 @@ pub async fn run(store: Arc<dyn Store>, action: ObservationsAction) -> Result<()
             let sink = match url {
                 Some(url) => Sink::Http {
                     url: url.trim_end_matches('/').to_owned(),
-                    key: key.context("--url needs --key (a key with the scope observations:write)")?,
+                    key: key
+                        .context("--url needs --key (a key with the scope observations:write)")?,
                     client: reqwest::Client::new(),
                 },
                 None => Sink::Store(store.clone()),
             };
-            simulate(store.as_ref(), &sink, days, seed, step_minutes, follow, every_seconds).await
+            simulate(
+                store.as_ref(),
+                &sink,
+                days,
+                seed,
+                step_minutes,
+                follow,
+                every_seconds,
+            )
+            .await
         }
     }
 }
@@ -139,12 +149,21 @@ fn parse_time(s: &str, offset: Option<FixedOffset>) -> Result<DateTime<Utc>, Rej
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
-    for f in ["%Y-%m-%d %H:%M:%S%:z", "%Y-%m-%d %H:%M%:z", "%Y-%m-%d %H:%M:%S %:z"] {
+    for f in [
+        "%Y-%m-%d %H:%M:%S%:z",
+        "%Y-%m-%d %H:%M%:z",
+        "%Y-%m-%d %H:%M:%S %:z",
+    ] {
         if let Ok(t) = DateTime::parse_from_str(s, f) {
             return Ok(t.with_timezone(&Utc));
         }
     }
-    for f in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%d/%m/%Y %H:%M"] {
+    for f in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%d/%m/%Y %H:%M",
+    ] {
         if let Ok(n) = NaiveDateTime::parse_from_str(s, f) {
             return match offset {
                 Some(o) => n
@@ -241,13 +260,40 @@ async fn import(
     }
     let (header, rows) = read_table(path)?;
     let file = path.display().to_string();
-    let station = column(&header, &["station", "station_code", "ma_tram", "mã trạm", "code"])
-        .with_context(|| format!("{file}: no station column (station, station_code, ma_tram)"))?;
-    let time = column(&header, &["time", "phenomenon_time", "phenomenontime", "thoi_gian", "thời gian", "datetime"])
-        .with_context(|| format!("{file}: no time column (time, phenomenon_time, thoi_gian)"))?;
-    let value = column(&header, &["value", "result", "gia_tri", "giá trị", "do_man", "độ mặn", "salinity"])
-        .with_context(|| format!("{file}: no value column (value, result, gia_tri)"))?;
-    let property = column(&header, &["property", "observed_property", "chi_tieu", "chỉ tiêu"]);
+    let station = column(
+        &header,
+        &["station", "station_code", "ma_tram", "mã trạm", "code"],
+    )
+    .with_context(|| format!("{file}: no station column (station, station_code, ma_tram)"))?;
+    let time = column(
+        &header,
+        &[
+            "time",
+            "phenomenon_time",
+            "phenomenontime",
+            "thoi_gian",
+            "thời gian",
+            "datetime",
+        ],
+    )
+    .with_context(|| format!("{file}: no time column (time, phenomenon_time, thoi_gian)"))?;
+    let value = column(
+        &header,
+        &[
+            "value",
+            "result",
+            "gia_tri",
+            "giá trị",
+            "do_man",
+            "độ mặn",
+            "salinity",
+        ],
+    )
+    .with_context(|| format!("{file}: no value column (value, result, gia_tri)"))?;
+    let property = column(
+        &header,
+        &["property", "observed_property", "chi_tieu", "chỉ tiêu"],
+    );
     let now = Utc::now();
     let total = rows.len() as u64;
     let mut progress = cuulong_importers::progress::Progress::new(!quiet, Some(total), &file);
@@ -260,10 +306,13 @@ async fn import(
         let checked = (|| -> Result<Observation, Rejection> {
             let code = cell(station).trim();
             let prop = property.map_or(default_property, |i| cell(i).trim());
-            let ds = catalog.datastream_of(code, prop).ok_or_else(|| Rejection::UnknownStation {
-                station: code.chars().take(40).collect(),
-                property: prop.chars().take(40).collect(),
-            })?;
+            let ds =
+                catalog
+                    .datastream_of(code, prop)
+                    .ok_or_else(|| Rejection::UnknownStation {
+                        station: code.chars().take(40).collect(),
+                        property: prop.chars().take(40).collect(),
+                    })?;
             let t = parse_time(cell(time), offset)?;
             let v = serde_json::Value::String(cell(value).trim().replace(',', "."));
             catalog.check(i64::from(ds.id), t, &v, now)
@@ -345,11 +394,14 @@ impl Sink {
                 for chunk in obs.chunks(10_000) {
                     let mut groups: BTreeMap<u32, Vec<serde_json::Value>> = BTreeMap::new();
                     for o in chunk {
-                        groups.entry(o.datastream).or_default().push(serde_json::json!([
-                            cuulong_core::sta::iso_time(o.time_ms),
-                            o.result,
-                            o.quality.as_str()
-                        ]));
+                        groups
+                            .entry(o.datastream)
+                            .or_default()
+                            .push(serde_json::json!([
+                                cuulong_core::sta::iso_time(o.time_ms),
+                                o.result,
+                                o.quality.as_str()
+                            ]));
                     }
                     let body: Vec<serde_json::Value> = groups
                         .into_iter()
@@ -373,7 +425,10 @@ impl Sink {
                     let status = resp.status();
                     if !status.is_success() {
                         let text = resp.text().await.unwrap_or_default();
-                        bail!("{url}: {status}: {}", text.chars().take(300).collect::<String>());
+                        bail!(
+                            "{url}: {status}: {}",
+                            text.chars().take(300).collect::<String>()
+                        );
                     }
                     let links: Vec<String> = resp.json().await.context("reading the answer")?;
                     sent += links.iter().filter(|l| !l.starts_with("error")).count() as u64;

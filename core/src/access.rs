@@ -213,7 +213,10 @@ mod tests {
         };
         let open = Access::Open;
         assert!(!Caller::Anonymous.may_write_observations(1, open, None));
-        assert!(!key(&[], &[]).may_write_observations(1, open, None), "read-only key");
+        assert!(
+            !key(&[], &[]).may_write_observations(1, open, None),
+            "read-only key"
+        );
         assert!(key(&[], &["observations:write"]).may_write_observations(1, open, None));
         assert!(key(&[], &["observations:write:1"]).may_write_observations(1, open, None));
         assert!(!key(&[], &["observations:write:2"]).may_write_observations(1, open, None));

@@ -242,7 +242,11 @@ mod tests {
         let logs = ObservationLogs::new(dir.path());
         let batch: Vec<_> = (0..10).map(|i| obs(1, i * 1000, i as f64)).collect();
         assert_eq!(logs.append(&batch).unwrap(), 10);
-        assert_eq!(logs.append(&batch).unwrap(), 0, "a re-sent batch writes nothing");
+        assert_eq!(
+            logs.append(&batch).unwrap(),
+            0,
+            "a re-sent batch writes nothing"
+        );
         // A second process (fresh state) sees the same log and skips the same times.
         let other = ObservationLogs::new(dir.path());
         assert_eq!(other.append(&batch[5..]).unwrap(), 0);

@@ -72,14 +72,18 @@ pub async fn token(pool: &PgPool) -> Result<Option<String>> {
 /// The first instant (UTC) of the month of `ms`.
 fn month_start(ms: i64) -> Option<DateTime<Utc>> {
     let t = DateTime::<Utc>::from_timestamp_millis(ms)?;
-    Utc.with_ymd_and_hms(t.year(), t.month(), 1, 0, 0, 0).single()
+    Utc.with_ymd_and_hms(t.year(), t.month(), 1, 0, 0, 0)
+        .single()
 }
 
 pub async fn append(pool: &PgPool, batch: &[Observation]) -> Result<u64> {
     if batch.is_empty() {
         return Ok(0);
     }
-    let mut months: Vec<DateTime<Utc>> = batch.iter().filter_map(|o| month_start(o.time_ms)).collect();
+    let mut months: Vec<DateTime<Utc>> = batch
+        .iter()
+        .filter_map(|o| month_start(o.time_ms))
+        .collect();
     months.sort_unstable();
     months.dedup();
     let mut ds = Vec::with_capacity(batch.len());

@@ -335,7 +335,7 @@ pub fn http_get(port: u16, path: &str, headers: &[(&str, &str)]) -> std::io::Res
     http_request(port, "GET", path, headers, &[])
 }
 
-fn http_request(
+pub fn http_request(
     port: u16,
     method: &str,
     path: &str,

@@ -200,7 +200,10 @@ fn write_rejections(state: &AppState, out: &mut String) {
     let _ = writeln!(out, "# HELP cuulong_observations_rejected_total Observations refused, by reason.\n# TYPE cuulong_observations_rejected_total counter");
     if let Ok(r) = state.observations.counters.rejected.lock() {
         for (reason, n) in r.iter() {
-            let _ = writeln!(out, "cuulong_observations_rejected_total{{reason=\"{reason}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "cuulong_observations_rejected_total{{reason=\"{reason}\"}} {n}"
+            );
         }
     }
 }

@@ -193,7 +193,8 @@ fn lex(src: &str) -> Result<Vec<(usize, Tok)>, FilterError> {
                 i += 1;
             }
             b'\'' => {
-                let (s, next) = quoted(src, i).ok_or_else(|| syntax("unterminated string", start))?;
+                let (s, next) =
+                    quoted(src, i).ok_or_else(|| syntax("unterminated string", start))?;
                 out.push((start, Tok::Str(s)));
                 i = next;
             }
@@ -449,8 +450,8 @@ impl Parser {
                 "true" => Expr::Literal(Val::Bool(true)),
                 "false" => Expr::Literal(Val::Bool(false)),
                 "null" => Expr::Literal(Val::Null),
-                "eq" | "ne" | "gt" | "ge" | "lt" | "le" | "and" | "or" | "add" | "sub"
-                | "mul" | "div" | "mod" => {
+                "eq" | "ne" | "gt" | "ge" | "lt" | "le" | "and" | "or" | "add" | "sub" | "mul"
+                | "div" | "mod" => {
                     self.pos -= 1;
                     return Err(self.syntax(format!("operand expected before '{w}'")));
                 }
@@ -490,7 +491,13 @@ impl Parser {
                 _ => {
                     let path: Vec<String> = w
                         .split('/')
-                        .map(|s| if s == "@iot.id" { "id".to_owned() } else { s.to_owned() })
+                        .map(|s| {
+                            if s == "@iot.id" {
+                                "id".to_owned()
+                            } else {
+                                s.to_owned()
+                            }
+                        })
                         .collect();
                     if path.iter().any(|s| s.is_empty()) {
                         self.pos -= 1;
@@ -771,19 +778,28 @@ mod tests {
     use super::*;
 
     fn entity(path: &[String]) -> Val {
-        match path.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        match path
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
             ["result"] => Val::Num(4.5),
             ["phenomenonTime"] => Val::Time(1_764_460_800_000), // 2025-11-30T00:00:00Z
             ["name"] => Val::Str("Sơn Đốc".into()),
             ["Datastream", "ObservedProperty", "name"] => Val::Str("Độ mặn".into()),
-            ["location"] => Val::Geom(Box::new(Geometry::Point(geo_types::point!(x: 106.464, y: 10.054)))),
+            ["location"] => Val::Geom(Box::new(Geometry::Point(
+                geo_types::point!(x: 106.464, y: 10.054),
+            ))),
             ["properties", "river"] => Val::Str("Hàm Luông".into()),
             _ => Val::Null,
         }
     }
 
     fn holds(src: &str) -> bool {
-        Expr::parse(src).unwrap_or_else(|e| panic!("{src}: {e}")).matches(&entity)
+        Expr::parse(src)
+            .unwrap_or_else(|e| panic!("{src}: {e}"))
+            .matches(&entity)
     }
 
     #[test]
@@ -792,7 +808,9 @@ mod tests {
         assert!(holds("result ge 4.5 and result le 4.5"));
         assert!(holds("not (result lt 4) or result eq 0"));
         assert!(!holds("result ne 4.5"));
-        assert!(holds("result mul 2 eq 9 and result sub 0.5 eq 4 and result div 2 eq 2.25"));
+        assert!(holds(
+            "result mul 2 eq 9 and result sub 0.5 eq 4 and result div 2 eq 2.25"
+        ));
         assert!(holds("result add 1 gt 5 and result mod 2 eq 0.5"));
         assert!(holds("-result lt 0"));
         assert!(holds("(result gt 1 or result lt 0) and name eq 'Sơn Đốc'"));
@@ -806,7 +824,9 @@ mod tests {
         assert!(holds("phenomenonTime eq 2025-11-30T07:00:00+07:00"));
         assert!(holds("year(phenomenonTime) eq 2025 and month(phenomenonTime) eq 11 and day(phenomenonTime) eq 30"));
         assert!(holds("hour(phenomenonTime) eq 0 and minute(phenomenonTime) eq 0 and second(phenomenonTime) eq 0"));
-        assert!(holds("phenomenonTime lt now() and phenomenonTime gt mindatetime()"));
+        assert!(holds(
+            "phenomenonTime lt now() and phenomenonTime gt mindatetime()"
+        ));
         assert!(holds("date(phenomenonTime) eq '2025-11-30'"));
     }
 
@@ -815,10 +835,16 @@ mod tests {
         assert!(holds("startswith(name, 'Sơn') and endswith(name, 'Đốc')"));
         assert!(holds("substringof('n Đ', name) and contains(name, 'n Đ')"));
         assert!(holds("length(name) eq 7 and indexof(name, 'Đ') eq 4"));
-        assert!(holds("substring(name, 4) eq 'Đốc' and substring(name, 0, 3) eq 'Sơn'"));
+        assert!(holds(
+            "substring(name, 4) eq 'Đốc' and substring(name, 0, 3) eq 'Sơn'"
+        ));
         assert!(holds("tolower(name) eq 'sơn đốc' and toupper('a') eq 'A'"));
-        assert!(holds("trim(' x ') eq 'x' and concat(name, '!') eq 'Sơn Đốc!'"));
-        assert!(holds("round(result) eq 5 and floor(result) eq 4 and ceiling(result) eq 5"));
+        assert!(holds(
+            "trim(' x ') eq 'x' and concat(name, '!') eq 'Sơn Đốc!'"
+        ));
+        assert!(holds(
+            "round(result) eq 5 and floor(result) eq 4 and ceiling(result) eq 5"
+        ));
         assert!(holds("Datastream/ObservedProperty/name eq 'Độ mặn'"));
         assert!(holds("properties/river eq 'Hàm Luông'"));
         assert!(holds("name eq 'O''Brien' or true"));
@@ -826,17 +852,30 @@ mod tests {
 
     #[test]
     fn spatial_functions() {
-        let area = "geography'POLYGON((106.4 10.0, 106.5 10.0, 106.5 10.1, 106.4 10.1, 106.4 10.0))'";
+        let area =
+            "geography'POLYGON((106.4 10.0, 106.5 10.0, 106.5 10.1, 106.4 10.1, 106.4 10.0))'";
         assert!(holds(&format!("st_within(location, {area})")));
         assert!(holds(&format!("geo.intersects(location, {area})")));
-        assert!(holds(&format!("st_intersects(location, {area}) and st_contains({area}, location)")));
+        assert!(holds(&format!(
+            "st_intersects(location, {area}) and st_contains({area}, location)"
+        )));
         assert!(holds(&format!("not st_disjoint(location, {area})")));
-        assert!(!holds("st_within(location, geography'POLYGON((0 0, 1 0, 1 1, 0 1, 0 0))')"));
-        assert!(holds("geo.distance(location, geography'POINT(106.464 10.154)') lt 0.11"));
+        assert!(!holds(
+            "st_within(location, geography'POLYGON((0 0, 1 0, 1 1, 0 1, 0 0))')"
+        ));
+        assert!(holds(
+            "geo.distance(location, geography'POINT(106.464 10.154)') lt 0.11"
+        ));
         assert!(holds("geo.length(geography'LINESTRING(0 0, 3 4)') eq 5"));
-        assert!(holds("st_equals(location, geography'POINT(106.464 10.054)')"));
-        assert!(holds("st_touches(geography'LINESTRING(0 0, 1 0)', geography'LINESTRING(1 0, 2 0)')"));
-        assert!(holds("st_crosses(geography'LINESTRING(0 0, 2 2)', geography'LINESTRING(0 2, 2 0)')"));
+        assert!(holds(
+            "st_equals(location, geography'POINT(106.464 10.054)')"
+        ));
+        assert!(holds(
+            "st_touches(geography'LINESTRING(0 0, 1 0)', geography'LINESTRING(1 0, 2 0)')"
+        ));
+        assert!(holds(
+            "st_crosses(geography'LINESTRING(0 0, 2 2)', geography'LINESTRING(0 2, 2 0)')"
+        ));
         assert!(holds("st_overlaps(geography'POLYGON((0 0, 2 0, 2 2, 0 2, 0 0))', geography'POLYGON((1 1, 3 1, 3 3, 1 3, 1 1))')"));
     }
 

@@ -458,7 +458,10 @@ mod tests {
     use super::*;
 
     fn network() -> Network {
-        Network::parse(include_str!("../../../data-samples/observations/network.toml")).unwrap()
+        Network::parse(include_str!(
+            "../../../data-samples/observations/network.toml"
+        ))
+        .unwrap()
     }
 
     #[test]
@@ -481,7 +484,11 @@ mod tests {
         let salinity_bt03 = first.datastream_of("BT03", "salinity").unwrap().id;
         let mut changed = n.clone();
         changed.stations.reverse();
-        let bt09 = changed.stations.iter_mut().find(|s| s.code == "BT09").unwrap();
+        let bt09 = changed
+            .stations
+            .iter_mut()
+            .find(|s| s.code == "BT09")
+            .unwrap();
         bt09.properties.push("ph".into());
         let second = first.merge(&changed, now);
         assert_eq!(
@@ -505,7 +512,10 @@ mod tests {
         let t = now - chrono::Duration::hours(1);
         let ok = c.check(ds, t, &serde_json::json!(4.2), now).unwrap();
         assert_eq!(ok.result, 4.2);
-        assert_eq!(split_observation_id(ok.id()), Some((ok.datastream, ok.time_ms)));
+        assert_eq!(
+            split_observation_id(ok.id()),
+            Some((ok.datastream, ok.time_ms))
+        );
         let reason = |r: Result<Observation, Rejection>| r.unwrap_err().reason();
         assert_eq!(
             reason(c.check(ds, t, &serde_json::json!("abc"), now)),
@@ -520,20 +530,34 @@ mod tests {
             "impossible_value"
         );
         assert_eq!(
-            reason(c.check(ds, now + chrono::Duration::hours(2), &serde_json::json!(1.0), now)),
+            reason(c.check(
+                ds,
+                now + chrono::Duration::hours(2),
+                &serde_json::json!(1.0),
+                now
+            )),
             "future_time"
         );
         assert_eq!(
             reason(c.check(9999, t, &serde_json::json!(1.0), now)),
             "unknown_datastream"
         );
-        assert_eq!(c.check(ds, t, &serde_json::json!("3.5"), now).unwrap().result, 3.5);
+        assert_eq!(
+            c.check(ds, t, &serde_json::json!("3.5"), now)
+                .unwrap()
+                .result,
+            3.5
+        );
     }
 
     #[test]
     fn a_bad_network_file_is_named() {
         let mut text = include_str!("../../../data-samples/observations/network.toml").to_owned();
-        text = text.replacen("properties = [\"salinity\", \"water_level\"]", "properties = [\"salt\"]", 1);
+        text = text.replacen(
+            "properties = [\"salinity\", \"water_level\"]",
+            "properties = [\"salt\"]",
+            1,
+        );
         assert!(matches!(
             Network::parse(&text),
             Err(NetworkError::UnknownProperty { .. })

@@ -104,16 +104,14 @@ impl QueryOptions {
                     o.top = Some(n);
                 }
                 "$skip" => {
-                    o.skip = value
-                        .parse::<u32>()
-                        .map_err(|_| OptionError::Invalid {
-                            option: "$skip",
-                            message: format!(
-                                "'{}' is not an integer from 0 to {}",
-                                clip(value),
-                                u32::MAX
-                            ),
-                        })? as usize;
+                    o.skip = value.parse::<u32>().map_err(|_| OptionError::Invalid {
+                        option: "$skip",
+                        message: format!(
+                            "'{}' is not an integer from 0 to {}",
+                            clip(value),
+                            u32::MAX
+                        ),
+                    })? as usize;
                 }
                 "$count" => {
                     o.count = match value {
@@ -198,12 +196,13 @@ impl QueryOptions {
     ) -> Result<Expand, OptionError> {
         let (path, inner) = match item.find('(') {
             Some(open) => {
-                let inner = item[open + 1..]
-                    .strip_suffix(')')
-                    .ok_or_else(|| OptionError::Invalid {
-                        option: "$expand",
-                        message: format!("')' missing in '{}'", clip(item)),
-                    })?;
+                let inner =
+                    item[open + 1..]
+                        .strip_suffix(')')
+                        .ok_or_else(|| OptionError::Invalid {
+                            option: "$expand",
+                            message: format!("')' missing in '{}'", clip(item)),
+                        })?;
                 (&item[..open], inner)
             }
             None => (item, ""),

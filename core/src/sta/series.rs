@@ -113,7 +113,10 @@ mod tests {
         assert!(s.insert(30, 3.0, Quality::Good));
         assert!(s.insert(10, 1.0, Quality::Good));
         assert!(s.insert(20, 2.0, Quality::Suspect));
-        assert!(!s.insert(20, 9.0, Quality::Good), "a re-send changes nothing");
+        assert!(
+            !s.insert(20, 9.0, Quality::Good),
+            "a re-send changes nothing"
+        );
         assert_eq!(s.times(), &[10, 20, 30]);
         assert_eq!(s.values(), &[1.0, 2.0, 3.0]);
         assert_eq!(s.get(20), Some((2.0, Quality::Suspect)));

@@ -56,7 +56,8 @@ impl Simulation {
     pub fn run(&self, catalog: &Catalog) -> Vec<Observation> {
         let mut out = Vec::new();
         for d in &catalog.datastreams {
-            let (Some(thing), Some(p)) = (catalog.thing(d.thing), catalog.property(d.property)) else {
+            let (Some(thing), Some(p)) = (catalog.thing(d.thing), catalog.property(d.property))
+            else {
                 continue;
             };
             let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ (u64::from(d.id) << 32));
@@ -96,10 +97,7 @@ impl Simulation {
                             (v.max(0.05), Quality::Good)
                         }
                     }
-                    "water_level" => (
-                        1.1 * tide + 0.3 * diurnal + 0.03 * noise,
-                        Quality::Good,
-                    ),
+                    "water_level" => (1.1 * tide + 0.3 * diurnal + 0.03 * noise, Quality::Good),
                     "ph" => (7.2 + 0.25 * diurnal + 0.05 * noise, Quality::Good),
                     "dissolved_oxygen" => (5.0 + 1.2 * diurnal + 0.2 * noise, Quality::Good),
                     "temperature" => (29.0 + 1.5 * diurnal + 0.2 * noise, Quality::Good),
@@ -140,7 +138,10 @@ mod tests {
     use crate::sta::Network;
 
     fn catalog() -> Catalog {
-        let n = Network::parse(include_str!("../../../data-samples/observations/network.toml")).unwrap();
+        let n = Network::parse(include_str!(
+            "../../../data-samples/observations/network.toml"
+        ))
+        .unwrap();
         Catalog::default().merge(&n, chrono::Utc::now())
     }
 
@@ -149,7 +150,13 @@ mod tests {
         let c = catalog();
         let day = 24 * HOUR_MS;
         let from = 1_774_000_000_000 - 1_774_000_000_000 % day; // March 2026
-        let sim = Simulation { seed: 7, from_ms: from, to_ms: from + 7 * day, step_ms: 15 * 60_000, clean: false };
+        let sim = Simulation {
+            seed: 7,
+            from_ms: from,
+            to_ms: from + 7 * day,
+            step_ms: 15 * 60_000,
+            clean: false,
+        };
         let a = sim.run(&c);
         assert_eq!(a, sim.run(&c));
         let ds = c.datastream_of("BT03", "salinity").unwrap().id;
@@ -157,13 +164,20 @@ mod tests {
         assert!(an_thuan.len() > 500 && an_thuan.len() <= 7 * 96);
         let max = an_thuan.iter().map(|o| o.result).fold(0.0, f64::max);
         let min = an_thuan.iter().map(|o| o.result).fold(f64::MAX, f64::min);
-        assert!(max > 15.0 && max <= 45.0, "dry-season peak near the mouth: {max}");
+        assert!(
+            max > 15.0 && max <= 45.0,
+            "dry-season peak near the mouth: {max}"
+        );
         assert!(max - min > 5.0, "the tide moves salinity: {min}..{max}");
         // Within 12.42 h there is a high and a low: the semi-diurnal cycle.
         let fault = c.datastream_of("BT05", "salinity").unwrap().id;
-        assert!(a.iter().any(|o| o.datastream == fault && o.quality == Quality::Suspect));
+        assert!(a
+            .iter()
+            .any(|o| o.datastream == fault && o.quality == Quality::Suspect));
         for o in &a {
-            let p = c.property(c.datastream(o.datastream).unwrap().property).unwrap();
+            let p = c
+                .property(c.datastream(o.datastream).unwrap().property)
+                .unwrap();
             assert!(o.result >= p.range[0] && o.result <= p.range[1]);
         }
     }

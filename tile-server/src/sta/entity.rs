@@ -84,7 +84,14 @@ impl Kind {
     pub fn properties(self) -> &'static [&'static str] {
         match self {
             Kind::Thing => &["id", "name", "description", "properties"],
-            Kind::Location => &["id", "name", "description", "encodingType", "location", "properties"],
+            Kind::Location => &[
+                "id",
+                "name",
+                "description",
+                "encodingType",
+                "location",
+                "properties",
+            ],
             Kind::HistoricalLocation => &["id", "time"],
             Kind::Datastream => &[
                 "id",
@@ -97,7 +104,14 @@ impl Kind {
                 "resultTime",
                 "properties",
             ],
-            Kind::Sensor => &["id", "name", "description", "encodingType", "metadata", "properties"],
+            Kind::Sensor => &[
+                "id",
+                "name",
+                "description",
+                "encodingType",
+                "metadata",
+                "properties",
+            ],
             Kind::ObservedProperty => &["id", "name", "definition", "description", "properties"],
             Kind::Observation => &[
                 "id",
@@ -108,7 +122,14 @@ impl Kind {
                 "validTime",
                 "parameters",
             ],
-            Kind::FeatureOfInterest => &["id", "name", "description", "encodingType", "feature", "properties"],
+            Kind::FeatureOfInterest => &[
+                "id",
+                "name",
+                "description",
+                "encodingType",
+                "feature",
+                "properties",
+            ],
         }
     }
 }
@@ -151,7 +172,12 @@ impl Ctx<'_> {
 
     /// A station is visible when one of its datastreams is (or it has none yet).
     fn thing_visible(&self, id: u32) -> bool {
-        let mut streams = self.catalog.datastreams.iter().filter(|d| d.thing == id).peekable();
+        let mut streams = self
+            .catalog
+            .datastreams
+            .iter()
+            .filter(|d| d.thing == id)
+            .peekable();
         if streams.peek().is_none() {
             return self.catalog.thing(id).is_some();
         }
@@ -161,7 +187,9 @@ impl Ctx<'_> {
     pub fn visible(&self, e: &Ent) -> bool {
         match e {
             Ent::Meta(Kind::Datastream, id) => self.datastream_visible(*id),
-            Ent::Meta(Kind::Sensor | Kind::ObservedProperty, id) => self.catalog.property(*id).is_some(),
+            Ent::Meta(Kind::Sensor | Kind::ObservedProperty, id) => {
+                self.catalog.property(*id).is_some()
+            }
             Ent::Meta(_, id) => self.thing_visible(*id),
             Ent::Observation(o) => self.datastream_visible(o.datastream),
         }
@@ -185,7 +213,9 @@ impl Ctx<'_> {
         };
         let exists = match e {
             Ent::Meta(Kind::Datastream, id) => self.catalog.datastream(id).is_some(),
-            Ent::Meta(Kind::Sensor | Kind::ObservedProperty, id) => self.catalog.property(id).is_some(),
+            Ent::Meta(Kind::Sensor | Kind::ObservedProperty, id) => {
+                self.catalog.property(id).is_some()
+            }
             Ent::Meta(_, id) => self.catalog.thing(id).is_some(),
             Ent::Observation(_) => true,
         };
@@ -196,7 +226,9 @@ impl Ctx<'_> {
     pub fn all(&self, kind: Kind) -> Vec<Ent> {
         let ids: Vec<u32> = match kind {
             Kind::Datastream => self.catalog.datastreams.iter().map(|d| d.id).collect(),
-            Kind::Sensor | Kind::ObservedProperty => self.catalog.properties.iter().map(|p| p.id).collect(),
+            Kind::Sensor | Kind::ObservedProperty => {
+                self.catalog.properties.iter().map(|p| p.id).collect()
+            }
             Kind::Observation => {
                 return self
                     .catalog
@@ -221,7 +253,11 @@ impl Ctx<'_> {
         let c = self.catalog;
         let out: Vec<Ent> = match (e, nav) {
             (Ent::Meta(Kind::Thing, id), "Locations" | "HistoricalLocations") => {
-                let k = if nav == "Locations" { Kind::Location } else { Kind::HistoricalLocation };
+                let k = if nav == "Locations" {
+                    Kind::Location
+                } else {
+                    Kind::HistoricalLocation
+                };
                 vec![Ent::Meta(k, *id)]
             }
             (Ent::Meta(Kind::Thing, id), "Datastreams") => c
@@ -230,15 +266,20 @@ impl Ctx<'_> {
                 .filter(|d| d.thing == *id)
                 .map(|d| Ent::Meta(Kind::Datastream, d.id))
                 .collect(),
-            (Ent::Meta(Kind::Location, id), "Things") | (Ent::Meta(Kind::HistoricalLocation, id), "Thing") => {
+            (Ent::Meta(Kind::Location, id), "Things")
+            | (Ent::Meta(Kind::HistoricalLocation, id), "Thing") => {
                 vec![Ent::Meta(Kind::Thing, *id)]
             }
             (Ent::Meta(Kind::Location, id), "HistoricalLocations") => {
                 vec![Ent::Meta(Kind::HistoricalLocation, *id)]
             }
-            (Ent::Meta(Kind::HistoricalLocation, id), "Locations") => vec![Ent::Meta(Kind::Location, *id)],
+            (Ent::Meta(Kind::HistoricalLocation, id), "Locations") => {
+                vec![Ent::Meta(Kind::Location, *id)]
+            }
             (Ent::Meta(Kind::Datastream, id), "Thing" | "Sensor" | "ObservedProperty") => {
-                let Some(d) = c.datastream(*id) else { return Vec::new() };
+                let Some(d) = c.datastream(*id) else {
+                    return Vec::new();
+                };
                 vec![match nav {
                     "Thing" => Ent::Meta(Kind::Thing, d.thing),
                     "Sensor" => Ent::Meta(Kind::Sensor, d.property),
@@ -275,7 +316,13 @@ impl Ctx<'_> {
     }
 
     pub fn self_link(&self, e: &Ent) -> String {
-        format!("{}{}/{}({})", self.base, super::PREFIX, e.kind().set(), e.id())
+        format!(
+            "{}{}/{}({})",
+            self.base,
+            super::PREFIX,
+            e.kind().set(),
+            e.id()
+        )
     }
 
     /// The entity as SensorThings JSON: its properties (only `select` ones when given) and,
@@ -300,7 +347,10 @@ impl Ctx<'_> {
         }
         if select.is_none() {
             for (nav, _, _) in e.kind().navigation() {
-                out.insert(format!("{nav}@iot.navigationLink"), json!(format!("{link}/{nav}")));
+                out.insert(
+                    format!("{nav}@iot.navigationLink"),
+                    json!(format!("{link}/{nav}")),
+                );
             }
         }
         out
@@ -320,12 +370,20 @@ impl Ctx<'_> {
                 m.insert("validTime".into(), Value::Null);
                 m.insert("parameters".into(), Value::Null);
             }
-            Ent::Meta(kind @ (Kind::Thing | Kind::Location | Kind::HistoricalLocation | Kind::FeatureOfInterest), id) => {
+            Ent::Meta(
+                kind @ (Kind::Thing
+                | Kind::Location
+                | Kind::HistoricalLocation
+                | Kind::FeatureOfInterest),
+                id,
+            ) => {
                 let Some(t) = c.thing(*id) else { return m };
                 let s = &t.station;
                 let point = json!({"type": "Point", "coordinates": [s.lon, s.lat]});
                 let description = s.description.clone().unwrap_or_else(|| match &s.river {
-                    Some(r) => format!("Trạm quan trắc trên sông {r} / monitoring station on the {r}"),
+                    Some(r) => {
+                        format!("Trạm quan trắc trên sông {r} / monitoring station on the {r}")
+                    }
                     None => "Trạm quan trắc / monitoring station".to_owned(),
                 });
                 let props = json!({
@@ -348,7 +406,11 @@ impl Ctx<'_> {
                         m.insert("properties".into(), props);
                         if *kind != Kind::Thing {
                             m.insert("encodingType".into(), json!("application/geo+json"));
-                            let key = if *kind == Kind::Location { "location" } else { "feature" };
+                            let key = if *kind == Kind::Location {
+                                "location"
+                            } else {
+                                "feature"
+                            };
                             m.insert(key.into(), point);
                         }
                     }
@@ -370,17 +432,26 @@ impl Ctx<'_> {
                         format!("{}/{}", iso_time(first), iso_time(last))
                     })
                 });
-                m.insert("name".into(), json!(format!("{} — {} / {}", s.name, p.name_vi, p.name_en)));
+                m.insert(
+                    "name".into(),
+                    json!(format!("{} — {} / {}", s.name, p.name_vi, p.name_en)),
+                );
                 m.insert(
                     "description".into(),
-                    json!(format!("{} ({}) tại trạm {} / at station {}", p.name_vi, p.unit.symbol, s.code, s.code)),
+                    json!(format!(
+                        "{} ({}) tại trạm {} / at station {}",
+                        p.name_vi, p.unit.symbol, s.code, s.code
+                    )),
                 );
                 m.insert(
                     "observationType".into(),
                     json!("http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement"),
                 );
                 m.insert("unitOfMeasurement".into(), json!(p.unit));
-                m.insert("observedArea".into(), json!({"type": "Point", "coordinates": [s.lon, s.lat]}));
+                m.insert(
+                    "observedArea".into(),
+                    json!({"type": "Point", "coordinates": [s.lon, s.lat]}),
+                );
                 m.insert("phenomenonTime".into(), json!(span));
                 m.insert("resultTime".into(), json!(span));
                 m.insert(
@@ -396,17 +467,37 @@ impl Ctx<'_> {
             }
             Ent::Meta(Kind::Sensor, id) => {
                 let Some(p) = c.property(*id) else { return m };
-                m.insert("name".into(), json!(format!("Cảm biến {} / {} sensor", p.name_vi.to_lowercase(), p.name_en.to_lowercase())));
-                m.insert("description".into(), json!(format!("Đầu đo {} tự động / automatic {} probe", p.name_vi.to_lowercase(), p.name_en.to_lowercase())));
+                m.insert(
+                    "name".into(),
+                    json!(format!(
+                        "Cảm biến {} / {} sensor",
+                        p.name_vi.to_lowercase(),
+                        p.name_en.to_lowercase()
+                    )),
+                );
+                m.insert(
+                    "description".into(),
+                    json!(format!(
+                        "Đầu đo {} tự động / automatic {} probe",
+                        p.name_vi.to_lowercase(),
+                        p.name_en.to_lowercase()
+                    )),
+                );
                 m.insert("encodingType".into(), json!("text/html"));
                 m.insert("metadata".into(), json!(p.definition));
                 m.insert("properties".into(), json!({"observedProperty": p.code}));
             }
             Ent::Meta(Kind::ObservedProperty, id) => {
                 let Some(p) = c.property(*id) else { return m };
-                m.insert("name".into(), json!(format!("{} / {}", p.name_vi, p.name_en)));
+                m.insert(
+                    "name".into(),
+                    json!(format!("{} / {}", p.name_vi, p.name_en)),
+                );
                 m.insert("definition".into(), json!(p.definition));
-                m.insert("description".into(), json!(format!("{} ({})", p.name_en, p.unit.symbol)));
+                m.insert(
+                    "description".into(),
+                    json!(format!("{} ({})", p.name_en, p.unit.symbol)),
+                );
                 let limits: Vec<_> = c.limits.iter().filter(|l| l.property == p.code).collect();
                 m.insert(
                     "properties".into(),
@@ -420,7 +511,9 @@ impl Ctx<'_> {
 
     /// The value of a `$filter`/`$orderby` path on an entity, following navigation.
     pub fn resolve(&self, e: &Ent, path: &[String]) -> Val {
-        let Some(first) = path.first() else { return Val::Null };
+        let Some(first) = path.first() else {
+            return Val::Null;
+        };
         if let Ent::Observation(o) = e {
             // The hot path: a year of readings is filtered per request.
             match (first.as_str(), path.len()) {

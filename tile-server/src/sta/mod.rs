@@ -117,9 +117,7 @@ impl Observations {
     }
 
     pub fn len(&self, datastream: u32) -> usize {
-        self.series(datastream)
-            .read()
-            .map_or(0, |s| s.len())
+        self.series(datastream).read().map_or(0, |s| s.len())
     }
 
     /// Adds durable readings to the series; returns the new ones per datastream (those held
@@ -168,7 +166,11 @@ impl Observations {
     /// Whether a caller may see a datastream.
     pub fn may_see(&self, caller: &Caller, catalog: &Catalog, datastream: u32) -> bool {
         catalog.datastream(datastream).is_some_and(|d| {
-            caller.may_see(d.access, &format!("datastream:{}", d.id), d.owner.as_deref())
+            caller.may_see(
+                d.access,
+                &format!("datastream:{}", d.id),
+                d.owner.as_deref(),
+            )
         })
     }
 

@@ -101,7 +101,9 @@ fn resolve_path(ctx: &Ctx, path: &str) -> Result<Resource, ApiError> {
             Resource::Collection(kind, members) => {
                 // `Things(1)/Datastreams(3)`: one member of a navigated collection.
                 let (name, id) = segment(seg)?;
-                let id = id.filter(|_| name.is_empty()).ok_or_else(|| not_found(path))?;
+                let id = id
+                    .filter(|_| name.is_empty())
+                    .ok_or_else(|| not_found(path))?;
                 let _ = kind;
                 Resource::Entity(
                     members
@@ -184,10 +186,9 @@ fn check_options(kind: Kind, o: &QueryOptions) -> Result<(), ApiError> {
     }
     if let Some(sel) = &o.select {
         let navs = kind.navigation();
-        if let Some(bad) = sel
-            .iter()
-            .find(|s| !kind.properties().contains(&s.as_str()) && !navs.iter().any(|(n, _, _)| n == *s))
-        {
+        if let Some(bad) = sel.iter().find(|s| {
+            !kind.properties().contains(&s.as_str()) && !navs.iter().any(|(n, _, _)| n == *s)
+        }) {
             return Err(ApiError::BadRequest(format!(
                 "$select: {} has no property '{bad}'",
                 kind.set()
@@ -202,7 +203,10 @@ fn check_options(kind: Kind, o: &QueryOptions) -> Result<(), ApiError> {
                 .iter()
                 .find(|(n, _, _)| n == seg)
                 .ok_or_else(|| {
-                    ApiError::BadRequest(format!("$expand: {} has no navigation property '{seg}'", k.set()))
+                    ApiError::BadRequest(format!(
+                        "$expand: {} has no navigation property '{seg}'",
+                        k.set()
+                    ))
                 })?;
             k = *target;
         }
@@ -379,7 +383,10 @@ fn entity_json(
             m.insert(nav.clone(), Value::Array(items));
         } else if let Some(r) = related.first() {
             budget.take(1)?;
-            m.insert(nav.clone(), Value::Object(entity_json(ctx, r, &x.options, budget)?));
+            m.insert(
+                nav.clone(),
+                Value::Object(entity_json(ctx, r, &x.options, budget)?),
+            );
         }
     }
     Ok(m)
@@ -395,7 +402,13 @@ fn next_link(base: &str, uri: &Uri, pairs: &[(String, String)], skip: usize) -> 
     q.push(("$skip".into(), skip.to_string()));
     let query: Vec<String> = q
         .iter()
-        .map(|(k, v)| format!("{}={}", crate::http::urlencode(k), crate::http::urlencode(v)))
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                crate::http::urlencode(k),
+                crate::http::urlencode(v)
+            )
+        })
         .collect();
     format!("{base}{}?{}", uri.path(), query.join("&"))
 }
@@ -454,7 +467,9 @@ pub async fn get(
     state
         .work
         .run(move |interrupt| {
-            read_resource(&job_state, &caller, &base, &uri, &pairs, &path, &options, interrupt)
+            read_resource(
+                &job_state, &caller, &base, &uri, &pairs, &path, &options, interrupt,
+            )
         })
         .await
 }
@@ -510,7 +525,12 @@ fn read_resource(
         }
         Resource::Entity(e) => {
             check_options(e.kind(), options)?;
-            Ok(json_response(&Value::Object(entity_json(&ctx, &e, options, &mut budget)?)))
+            Ok(json_response(&Value::Object(entity_json(
+                &ctx,
+                &e,
+                options,
+                &mut budget,
+            )?)))
         }
         Resource::Property(e, name, raw) => {
             let v = ctx.properties(&e).remove(&name).unwrap_or(Value::Null);
@@ -519,7 +539,9 @@ fn read_resource(
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
-                return Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response());
+                return Ok(
+                    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response(),
+                );
             }
             Ok(json_response(&json!({ name: v })))
         }

@@ -48,7 +48,9 @@ fn time_of(v: &Value) -> Result<Option<DateTime<Utc>>, Rejection> {
                     ))
                 })
         }
-        _ => Err(Rejection::Malformed("phenomenonTime must be a string".into())),
+        _ => Err(Rejection::Malformed(
+            "phenomenonTime must be a string".into(),
+        )),
     }
 }
 
@@ -63,7 +65,9 @@ fn quality_of(v: Option<&Value>) -> Result<Quality, Rejection> {
                 "resultQuality: good, suspect or bad".into(),
             )),
         },
-        _ => Err(Rejection::Malformed("resultQuality must be a string".into())),
+        _ => Err(Rejection::Malformed(
+            "resultQuality must be a string".into(),
+        )),
     }
 }
 
@@ -88,7 +92,11 @@ pub fn check_all(
             let d = catalog
                 .datastream(o.datastream)
                 .ok_or(Rejection::UnknownDatastream(r.datastream))?;
-            if !caller.may_see(d.access, &format!("datastream:{}", d.id), d.owner.as_deref()) {
+            if !caller.may_see(
+                d.access,
+                &format!("datastream:{}", d.id),
+                d.owner.as_deref(),
+            ) {
                 // A datastream the caller may not see does not exist for it.
                 return Err(Rejection::UnknownDatastream(r.datastream));
             }
@@ -109,7 +117,10 @@ pub async fn ingest(
     state: &AppState,
     checked: &[Result<Observation, Rejection>],
 ) -> Result<(), ApiError> {
-    let good: Vec<Observation> = checked.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
+    let good: Vec<Observation> = checked
+        .iter()
+        .filter_map(|r| r.as_ref().ok().copied())
+        .collect();
     for r in checked {
         if let Err(e) = r {
             state.observations.counters.reject(e.reason());
@@ -124,9 +135,10 @@ pub async fn ingest(
     })?;
     let counters = &state.observations.counters;
     counters.accepted.fetch_add(stored, Ordering::Relaxed);
-    counters
-        .duplicates
-        .fetch_add(good.len() as u64 - stored.min(good.len() as u64), Ordering::Relaxed);
+    counters.duplicates.fetch_add(
+        good.len() as u64 - stored.min(good.len() as u64),
+        Ordering::Relaxed,
+    );
     state.observations.insert(&good);
     Ok(())
 }
@@ -151,9 +163,10 @@ fn write_caller(caller: &Caller) -> Result<(), ApiError> {
 
 fn body_json(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
     let body = body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::TooLarge(format!("body: larger than {} MiB", MAX_BODY / (1024 * 1024)))
-        }
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(format!(
+            "body: larger than {} MiB",
+            MAX_BODY / (1024 * 1024)
+        )),
         _ => ApiError::BadRequest(format!("body: {}", e.body_text())),
     })?;
     serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("body: not JSON: {e}")))
@@ -237,9 +250,9 @@ pub async fn post(
             )
                 .into_response())
         }
-        Some(Err(Rejection::UnknownDatastream(id))) => {
-            Err(ApiError::BadRequest(format!("Datastream {id} does not exist")))
-        }
+        Some(Err(Rejection::UnknownDatastream(id))) => Err(ApiError::BadRequest(format!(
+            "Datastream {id} does not exist"
+        ))),
         Some(Err(e)) => Err(ApiError::BadRequest(format!("observation refused: {e}"))),
         None => Err(ApiError::Internal("no reading".into())),
     }
@@ -275,7 +288,13 @@ async fn create_observations(
         if let Some(c) = components.iter().find(|c| {
             !matches!(
                 **c,
-                "phenomenonTime" | "result" | "resultTime" | "resultQuality" | "FeatureOfInterest/id" | "parameters" | "validTime"
+                "phenomenonTime"
+                    | "result"
+                    | "resultTime"
+                    | "resultQuality"
+                    | "FeatureOfInterest/id"
+                    | "parameters"
+                    | "validTime"
             )
         }) {
             return Err(ApiError::BadRequest(format!(
