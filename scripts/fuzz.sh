@@ -72,10 +72,19 @@ done
 for q in "2025-07-01" "2020-01-01T12:00:00Z" "current" "Xã Tân Thạch" "28810"; do
   printf '%s' "$q" > "$corpus/admin_time/seed$i"; i=$((i + 1))
 done
+mkdir -p "$corpus/sta_query"
+i=0
+for q in 'Observations?$filter=result gt 2 and year(phenomenonTime) eq 2026&$orderby=result desc&$top=5' \
+         'Things(1)?$expand=Datastreams($select=name;$expand=Observations($top=2;$orderby=phenomenonTime desc)),Locations' \
+         "Locations?\$filter=st_within(location, geography'POLYGON((106 9, 107 9, 107 11, 106 11, 106 9))')" \
+         'Datastreams(1)/Observations?$resultFormat=dataArray&$select=phenomenonTime,result&$count=true' \
+         'Things/$ref?$skip=2' 'Things(1)/name/$value'; do
+  printf '%s' "$q" > "$corpus/sta_query/seed$i"; i=$((i + 1))
+done
 
 cd fuzz
 cargo fuzz build -s none 2>&1 | { grep -vE "^ +Compiling" || true; } >&2
-for target in mapping tcvn3 mvt_clip style cql2 features_query wms_kvp layer_lists tile_requests admin_time; do
+for target in mapping tcvn3 mvt_clip style cql2 features_query wms_kvp layer_lists tile_requests admin_time sta_query; do
   echo "cuulong: fuzzing $target for ${SECONDS_EACH}s" >&2
   cargo fuzz run -s none "$target" "$corpus/$target" -- \
     -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -print_final_stats=1 2>&1 |

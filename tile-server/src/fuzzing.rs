@@ -120,6 +120,25 @@ fn layers() -> Layers {
     out
 }
 
+/// The sample observation network with two days of simulated readings, in memory.
+fn observations(state: &AppState) {
+    use cuulong_core::sta::{simulate::Simulation, Catalog, Network};
+    let network = Network::parse(include_str!("../../data-samples/observations/network.toml"))
+        .expect("the sample network parses");
+    let catalog = Catalog::default().merge(&network, chrono::Utc::now());
+    let day = 86_400_000;
+    let readings = Simulation {
+        seed: 1,
+        from_ms: 1_770_000_000_000,
+        to_ms: 1_770_000_000_000 + 2 * day,
+        step_ms: 3_600_000,
+        clean: false,
+    }
+    .run(&catalog);
+    state.observations.catalog.store(Arc::new(catalog));
+    state.observations.insert(&readings);
+}
+
 impl Harness {
     /// Small limits (maps up to 64 pixels, no rate limits) so each input runs quickly.
     pub fn new() -> Harness {
@@ -142,6 +161,7 @@ impl Harness {
         runtime.spawn(async move { while audit_rx.recv().await.is_some() {} });
         let state = Arc::new(AppState::new(Arc::new(store), &config, audit));
         state.layers.store(Arc::new(layers()));
+        observations(&state);
         state.set_ready();
         Harness {
             runtime,
@@ -258,6 +278,11 @@ mod tests {
             ("/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=land_use&STYLES=&CRS=CRS:84&BBOX=106.2,10.1,106.3,10.2&WIDTH=64&HEIGHT=64&FORMAT=image/png", 200),
             ("/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=land_use&STYLES=&CRS=CRS:84&BBOX=106.2,10.1,106.3,10.2&WIDTH=65&HEIGHT=64&FORMAT=image/png", 400),
             ("/no/such/route", 404),
+            ("/sta/v1.1", 200),
+            ("/sta/v1.1/Things?$expand=Datastreams($expand=Observations($top=2))", 200),
+            ("/sta/v1.1/Observations?$filter=result%20gt%201&$orderby=result%20desc&$top=5", 200),
+            ("/sta/v1.1/Things(11)", 404),
+            ("/sta/v1.1/Observations?$top=999999999", 400),
         ] {
             assert_eq!(h.get(path), Some(status), "{path}");
         }
