@@ -37,6 +37,14 @@ const SOIL = [
 ];
 const SOIL_DEFAULT = '#D9D9D9';
 
+// Salinity classes of the live layer (salinity_latest), from the observation network file.
+const networkToml = readFileSync(path.join(repo, 'data-samples/observations/network.toml'), 'utf8');
+const SALINITY = [...networkToml.matchAll(
+    /\{ below = [0-9.]+, code = "([a-z0-9_]+)", name_vi = "([^"]*)", name_en = "([^"]*)", colour = "(#[0-9a-fA-F]{6})" \}/g,
+)].map(([, code, vi, en, color]) => ({code, vi, en, color: color.toUpperCase()}));
+if (SALINITY.length < 4) throw new Error('could not read the salinity classes of data-samples/observations/network.toml');
+const NO_READING = '#9E9E9E';
+
 // Road classes (Road Law 2024, Art. 8). width: px at zoom 8 / 12 / 16 (the line itself).
 const ROADS = [
     {code: 'QL', vi: 'Quốc lộ', en: 'National road', color: '#E5483F', casing: '#9E2A22', w: [2.2, 5, 14]},
@@ -76,6 +84,7 @@ const TITLES = {
     rivers_canals: ['Sông, kênh', 'Rivers and canals'],
     water_areas: ['Mặt nước sông và biển', 'River and sea water areas'],
     salinity_stations: ['Trạm quan trắc độ mặn', 'Salinity monitoring stations'],
+    salinity_latest: ['Độ mặn mới nhất (trực tiếp)', 'Latest salinity (live)'],
     national_roads: ['Quốc lộ', 'National roads'],
     provincial_roads: ['Đường tỉnh, huyện, xã', 'Provincial, district and commune roads'],
     land_use: ['Hiện trạng sử dụng đất', 'Land use'],
@@ -343,6 +352,34 @@ function stations() {
     };
 }
 
+/** The live layer: each station's latest salinity, coloured by its class (crop limits). */
+function salinityLive() {
+    const id = 'salinity_latest';
+    const legend = [...SALINITY, {code: '–', vi: 'Chưa có số đo', en: 'No reading yet', color: NO_READING}];
+    return {
+        base: [{
+            id: 'salinity_latest-circle', type: 'circle', source: 'live', 'source-layer': id,
+            metadata: meta(id, legend, 'class_code'),
+            paint: {
+                'circle-radius': ['interpolate', ['linear'], ['zoom'], 8, 7, 12, 10, 16, 14],
+                'circle-color': matchBy(['get', 'class_code'], SALINITY, 'color', NO_READING),
+                'circle-stroke-color': '#263238',
+                'circle-stroke-width': 1.5,
+            },
+        }],
+        labels: [{
+            id: 'salinity_latest-label', type: 'symbol', source: 'live', 'source-layer': id,
+            metadata: meta(id),
+            layout: {
+                'text-field': ['to-string', ['coalesce', ['get', 'label'], ['get', 'station_code']]],
+                'text-font': FONT, 'text-size': 12, 'text-anchor': 'top', 'text-offset': ['literal', [0, 1.1]],
+                'text-allow-overlap': false,
+            },
+            paint: {'text-color': '#263238', ...halo('#FFFFFF', 1.6)},
+        }],
+    };
+}
+
 function admin() {
     const hit = (id) => ({
         // Invisible fill: makes the whole unit clickable for the attribute popup; draws nothing.
@@ -468,6 +505,12 @@ function build() {
     const soHidden = soil(false);
     const ids = ['water_areas', 'land_use', 'soil', 'admin_communes', 'admin_districts', 'admin_province',
         'rivers_canals', 'provincial_roads', 'national_roads', 'salinity_stations'];
+    const live = salinityLive();
+    // The live layer has a source of its own: it changes every few seconds, the others seldom.
+    const liveSource = {sources: {
+        cuulong: {type: 'vector', url: `{{base}}/tiles/${ids.join(',')}.json`},
+        live: {type: 'vector', url: '{{base}}/tiles/salinity_latest.json'},
+    }};
     out.bentre = style('cuulong Bến Tre', 'Bản đồ tỉnh Bến Tre', 'Bến Tre province map', ids, [
         ...wa.base,
         ...lu.base,
@@ -477,10 +520,11 @@ function build() {
         ...rv.base,
         ...roadBase(pr, nr),
         ...st.base,
+        ...live.base,
         // labels, least important first (MapLibre places later layers' labels first)
         ...lu.labels, ...soHidden.labels, ...rv.labels, ...pr.labels, ...nr.labels,
-        ...ad.labels, ...st.labels,
-    ]);
+        ...ad.labels, ...st.labels, ...live.labels,
+    ], liveSource);
     return out;
 }
 

@@ -72,7 +72,16 @@ for (const f of process.argv.slice(2)) {
   if (!src || src.type !== 'vector' || !/^\{\{base\}\}\/tiles\/[^/]+\.json$/.test(src.url ?? '')) {
     err(f, 'needs sources.cuulong = {type: vector, url: {{base}}/tiles/<ids>.json}');
   }
-  if (Object.keys(s.sources ?? {}).length !== 1) err(f, 'exactly one source (cuulong)');
+  // Besides cuulong, a `live` source may carry the live layers (ids ending in _latest).
+  const live = s.sources?.live;
+  const liveIds = [];
+  if (live) {
+    const m = /^\{\{base\}\}\/tiles\/([a-z0-9_,]+)\.json$/.exec(live.url ?? '');
+    if (live.type !== 'vector' || !m || !m[1].split(',').every((id) => id.endsWith('_latest'))) {
+      err(f, 'sources.live must be {type: vector, url: {{base}}/tiles/<*_latest ids>.json}');
+    } else liveIds.push(...m[1].split(','));
+  }
+  if (Object.keys(s.sources ?? {}).length !== (live ? 2 : 1)) err(f, 'one source (cuulong), and live for live layers');
   const ids = (src?.url ?? '').replace(/^.*\/tiles\//, '').replace(/\.json$/, '').split(',');
   if (s.glyphs !== '{{base}}/fonts/{fontstack}/{range}.pbf') err(f, 'glyphs must be {{base}}/fonts/{fontstack}/{range}.pbf');
   const seen = new Set();
@@ -84,7 +93,8 @@ for (const f of process.argv.slice(2)) {
       if (typeof m[k] !== 'string' || !m[k]) err(f, `${at}: metadata.${k} missing`);
     }
     if (m['cuulong:layer'] !== l['source-layer']) err(f, `${at}: metadata cuulong:layer ≠ source-layer`);
-    if (!ids.includes(l['source-layer'])) err(f, `${at}: source-layer ${l['source-layer']} not in the source url`);
+    const own = l.source === 'live' ? liveIds : ids;
+    if (!own.includes(l['source-layer'])) err(f, `${at}: source-layer ${l['source-layer']} not in the source url`);
     seen.add(l['source-layer']);
     for (const e of m['cuulong:legend'] ?? []) {
       if (!e.code || !e.vi || !e.en || !/^#[0-9A-Fa-f]{6}$/.test(e.color ?? '')) err(f, `${at}: legend entry ${JSON.stringify(e)}`);

@@ -145,3 +145,39 @@ fn the_date_control_shows_the_admin_units_of_its_day() {
     );
     assert_eq!(j["console_errors"].as_array().unwrap().len(), 0, "{j}");
 }
+
+/// The live stations on the web map, coloured by class, and a station's 7-day chart (readings,
+/// tidal maxima, crop limits) drawn by the vendored uPlot when it is clicked — in chromium.
+#[test]
+fn live_stations_and_their_chart_in_a_browser() {
+    if !test_tools() || !require_tool("chromium") {
+        return;
+    }
+    let (tmp, store, server) = serve_samples(&[]);
+    ok(run(cuulong().args(&store).args(["observations", "setup"])));
+    ok(run(cuulong()
+        .args(&store)
+        .args(["observations", "simulate", "--days", "7", "--seed", "3"])));
+    let t0 = std::time::Instant::now();
+    while server.get("/tiles/salinity_latest.json", &[]).unwrap().0 != 200 {
+        assert!(t0.elapsed().as_secs() < 60, "the live layer did not appear");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let shot = tmp.path().join("live.png");
+    let o = Command::new("node")
+        .arg(root().join("tests/web/map_check.mjs"))
+        .arg(server.url("/map"))
+        .arg(&shot)
+        .env("MAP_CHECK_LIVE", "BT03")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "map check failed: {out}\n{}", String::from_utf8_lossy(&o.stderr));
+    let j: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert!(j["live"]["stations"].as_u64().unwrap() >= 9, "{j}");
+    assert_eq!(j["live"]["charts"], 1, "{j}");
+    assert!(j["live"]["chart_svg_or_canvas"].as_u64().unwrap() >= 1, "{j}");
+    if let Ok(dir) = std::env::var("CUULONG_SCREENSHOT_DIR") {
+        std::fs::copy(&shot, std::path::Path::new(&dir).join("observations-map.png")).unwrap();
+    }
+}

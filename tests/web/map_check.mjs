@@ -78,6 +78,41 @@ try {
         await page.evaluate(() => window.cuulongSetDate(''));
         await page.waitForFunction(() => window.cuulongStatus.loaded === true, null, {timeout, polling: 200});
     }
+    // MAP_CHECK_LIVE=STATION_CODE: wait for the live stations, click that one and wait for its
+    // 7-day chart; `live` = {stations, charts} (stations drawn, charts drawn).
+    if (process.env.MAP_CHECK_LIVE) {
+        const code = process.env.MAP_CHECK_LIVE;
+        // The province filling the view, its stations away from the edges.
+        await page.evaluate(() => window.cuulongMap.jumpTo({center: [106.55, 10.12], zoom: 9.4}));
+        await page.waitForFunction(() => window.cuulongMap.loaded() && window.cuulongMap.areTilesLoaded(),
+            null, {timeout, polling: 200});
+        await page.waitForFunction(() => window.cuulongMap.queryRenderedFeatures({layers: ['salinity_latest-circle']}).length > 0,
+            null, {timeout, polling: 200});
+        const point = await page.evaluate((c) => {
+            const m = window.cuulongMap;
+            const f = m.queryRenderedFeatures({layers: ['salinity_latest-circle']}).find((x) => x.properties.station_code === c);
+            if (!f) return null;
+            const p = m.project(f.geometry.coordinates);
+            const box = m.getCanvas().getBoundingClientRect();
+            return {x: box.left + p.x, y: box.top + p.y};
+        }, code);
+        if (!point) {
+            consoleErrors.push(`live station ${code} not drawn`);
+        } else {
+            await page.mouse.click(point.x, point.y);
+            await page.waitForFunction(() => (window.cuulongStatus.charts || 0) > 0, null, {timeout, polling: 200});
+            // The popup may pan the map: let the tiles of the new view arrive before the shot.
+            await page.waitForFunction(() => window.cuulongMap.loaded() && window.cuulongMap.areTilesLoaded(),
+                null, {timeout, polling: 200});
+            await page.evaluate(() => window.cuulongMap.triggerRepaint());
+            await page.waitForTimeout(500);
+        }
+        result.live = await page.evaluate(() => ({
+            stations: window.cuulongMap.queryRenderedFeatures({layers: ['salinity_latest-circle']}).length,
+            charts: window.cuulongStatus.charts || 0,
+            chart_svg_or_canvas: document.querySelectorAll('.popup .chart canvas').length,
+        }));
+    }
     const st = await page.evaluate(() => window.cuulongStatus ?? null);
     if (st) {
         result.loaded = st.loaded === true;

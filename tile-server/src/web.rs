@@ -65,12 +65,12 @@ pub async fn style(
             .replace("{{layers}}", &layer)
             .replace("{{layer}}", &layer);
     }
+    // Layers the caller may not see, or that are not served (a live layer before the
+    // observation network is set up), leave the style.
     let visible = state.visible(&caller);
-    if visible.len() < state.snapshot().len() {
-        text = restrict_style(&text, &state.base_url(&headers), &|id| {
-            visible.contains_key(id)
-        })?;
-    }
+    text = restrict_style(&text, &state.base_url(&headers), &|id| {
+        visible.contains_key(id)
+    })?;
     Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
 }
 

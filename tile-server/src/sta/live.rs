@@ -50,6 +50,7 @@ fn schema() -> Schema {
         Field::new("colour", FieldType::Text),
         Field::new("trend_24h", FieldType::Float),
         Field::new("synthetic", FieldType::Bool),
+        Field::new("label", FieldType::Text),
     ])
 }
 
@@ -118,6 +119,10 @@ pub fn build(
                     text(class.map(|c| &c.colour)),
                     trend.map_or(Value::Null, Value::Float),
                     Value::Bool(s.synthetic),
+                    Value::Text(match latest {
+                        Some((_, v)) => format!("{} {v:.1} {}", s.name, p.unit.symbol),
+                        None => s.name.clone(),
+                    }),
                 ],
             });
         }
