@@ -117,6 +117,27 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub metrics_token: Option<String>,
+    /// Take observations from an MQTT broker (`mqtt://host:port`): SensorThings topics
+    /// `v1.1/Datastreams(id)/Observations`, `v1.1/Observations`, and each --mqtt-topic.
+    #[arg(long, env = "CUULONG_MQTT_URL", value_name = "URL")]
+    pub mqtt_url: Option<String>,
+    /// The API key (scope observations:write) MQTT readings are written with, or a file
+    /// holding it. A secret: flag or environment only.
+    #[arg(
+        long,
+        env = "CUULONG_MQTT_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    pub mqtt_key: Option<String>,
+    /// An extra topic pattern with {station} and {property} levels, e.g.
+    /// bentre/{station}/{property} (payload {"time", "value"} or a SensorThings Observation).
+    #[arg(long = "mqtt-topic", value_name = "PATTERN")]
+    pub mqtt_topics: Vec<String>,
+    /// The MQTT client id; the broker keeps its session (and what it has not acknowledged)
+    /// while the server is away [default: cuulong-<bind address>].
+    #[arg(long, env = "CUULONG_MQTT_CLIENT_ID", value_name = "ID")]
+    pub mqtt_client_id: Option<String>,
 }
 
 /// The server's configuration: [`ServeArgs::resolve`], and the tile grids of the configured
@@ -126,11 +147,47 @@ pub fn serve_config(args: ServeArgs, file: ServeFile) -> Result<cuulong_tile_ser
         .tile_matrix_sets
         .clone()
         .or_else(|| file.tile_matrix_sets.clone());
+    let mqtt = mqtt_config(&args)?;
     let mut config = args.resolve(file);
     if let Some(dir) = grids_dir {
         config.tile_matrix_sets = load_grids(&dir)?;
     }
+    config.mqtt = mqtt;
     Ok(config)
+}
+
+/// The MQTT subscription asked for, checked (URL, key, patterns) before the server starts.
+fn mqtt_config(args: &ServeArgs) -> Result<Option<cuulong_tile_server::sta::mqtt::MqttConfig>> {
+    let Some(url) = args.mqtt_url.clone() else {
+        if args.mqtt_key.is_some() || !args.mqtt_topics.is_empty() {
+            anyhow::bail!("--mqtt-key and --mqtt-topic need --mqtt-url");
+        }
+        return Ok(None);
+    };
+    let key = match args.mqtt_key.clone() {
+        Some(k) if Path::new(&k).is_file() => std::fs::read_to_string(&k)
+            .map_err(|e| anyhow::anyhow!("--mqtt-key {k}: {e}"))?
+            .trim()
+            .to_owned(),
+        Some(k) => k,
+        None => {
+            anyhow::bail!("--mqtt-url needs --mqtt-key (a key with the scope observations:write)")
+        }
+    };
+    let bind = args
+        .bind
+        .map_or_else(|| "127.0.0.1:8080".to_owned(), |b| b.to_string());
+    let config = cuulong_tile_server::sta::mqtt::MqttConfig {
+        url,
+        key,
+        topics: args.mqtt_topics.clone(),
+        client_id: args
+            .mqtt_client_id
+            .clone()
+            .unwrap_or_else(|| format!("cuulong-{}", bind.replace([':', '.', '[', ']'], "-"))),
+    };
+    cuulong_tile_server::sta::mqtt::check(&config)?;
+    Ok(Some(config))
 }
 
 /// Every `*.json` of `dir` as a tile matrix set, in file name order; ids must be new.
@@ -208,6 +265,7 @@ impl ServeArgs {
                 .unwrap_or(d.max_event_streams),
             metrics_token: self.metrics_token.filter(|t| !t.is_empty()),
             tile_matrix_sets: Vec::new(),
+            mqtt: None,
             snapshot_dir: if self.no_snapshot {
                 None
             } else {

@@ -79,7 +79,7 @@ enum Command {
         quiet: bool,
     },
     /// Serve vector tiles, TileJSON, styles and the web map from memory.
-    Serve(config::ServeArgs),
+    Serve(Box<config::ServeArgs>),
     /// API keys: agencies' keys see shared layers; restricted layers need a grant.
     Keys {
         #[command(subcommand)]
@@ -142,7 +142,7 @@ async fn run(cli: Cli) -> Result<()> {
         // A server on PostGIS keeps a snapshot of what it serves; with one it starts even
         // while PostgreSQL is unreachable and catches up when it returns.
         (Command::Serve(args), StoreConfig::Postgis { url }) => {
-            return serve_on_postgis(&config, url, config::serve_config(args, file.serve)?).await
+            return serve_on_postgis(&config, url, config::serve_config(*args, file.serve)?).await
         }
         (command, _) => {
             let store: Arc<dyn Store> = cuulong_store::open(&config).await?;
@@ -153,7 +153,7 @@ async fn run(cli: Cli) -> Result<()> {
                     quiet,
                 } => import::manifest(store, &manifest, strict, quiet).await,
                 Command::Serve(args) => {
-                    let mut config = config::serve_config(args, file.serve)?;
+                    let mut config = config::serve_config(*args, file.serve)?;
                     // The embedded store is already a local copy: no snapshot of it.
                     config.snapshot_dir = None;
                     let bind = config.bind;

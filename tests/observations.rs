@@ -434,9 +434,11 @@ fn sensorthings_reads_writes_and_access_on_both_stores() {
         let xt = datastream(s, Some(&owner), "XT01", "ph");
         let now = chrono::Utc::now();
         let at = |mins: i64| (now - chrono::Duration::minutes(mins)).to_rfc3339();
+        // Newer than any simulated reading (those end at the last quarter hour before now).
+        let newest = (now - chrono::Duration::seconds(5)).to_rfc3339();
         let batch = json!([
             {"Datastream": {"@iot.id": salinity}, "components": ["phenomenonTime", "result"],
-             "dataArray": [[at(20), 8.5], [at(10), 9.0], [t.to_rfc3339(), 7.75], [at(5), "abc"], [at(4), -3], [at(-120), 1.0], [at(3), 2.5]]},
+             "dataArray": [[at(20), 8.5], [at(10), 9.0], [t.to_rfc3339(), 7.75], [at(5), "abc"], [at(4), -3], [at(-120), 1.0], [newest.clone(), 2.5]]},
             {"Datastream": {"@iot.id": 99999}, "components": ["phenomenonTime", "result"], "dataArray": [[at(1), 1.0]]},
             {"Datastream": {"@iot.id": xt}, "components": ["phenomenonTime", "result"], "dataArray": [[at(1), 7.1]]}
         ]);

@@ -155,9 +155,14 @@ fn live_stations_and_their_chart_in_a_browser() {
     }
     let (tmp, store, server) = serve_samples(&[]);
     ok(run(cuulong().args(&store).args(["observations", "setup"])));
-    ok(run(cuulong()
-        .args(&store)
-        .args(["observations", "simulate", "--days", "7", "--seed", "3"])));
+    ok(run(cuulong().args(&store).args([
+        "observations",
+        "simulate",
+        "--days",
+        "7",
+        "--seed",
+        "3",
+    ])));
     let t0 = std::time::Instant::now();
     while server.get("/tiles/salinity_latest.json", &[]).unwrap().0 != 200 {
         assert!(t0.elapsed().as_secs() < 60, "the live layer did not appear");
@@ -172,12 +177,23 @@ fn live_stations_and_their_chart_in_a_browser() {
         .output()
         .unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "map check failed: {out}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "map check failed: {out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let j: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
     assert!(j["live"]["stations"].as_u64().unwrap() >= 9, "{j}");
     assert_eq!(j["live"]["charts"], 1, "{j}");
-    assert!(j["live"]["chart_svg_or_canvas"].as_u64().unwrap() >= 1, "{j}");
+    assert!(
+        j["live"]["chart_svg_or_canvas"].as_u64().unwrap() >= 1,
+        "{j}"
+    );
     if let Ok(dir) = std::env::var("CUULONG_SCREENSHOT_DIR") {
-        std::fs::copy(&shot, std::path::Path::new(&dir).join("observations-map.png")).unwrap();
+        std::fs::copy(
+            &shot,
+            std::path::Path::new(&dir).join("observations-map.png"),
+        )
+        .unwrap();
     }
 }

@@ -137,6 +137,10 @@ fn observations(state: &AppState) {
     .run(&catalog);
     state.observations.catalog.store(Arc::new(catalog));
     state.observations.insert(&readings);
+    state
+        .observations
+        .loaded
+        .store(true, std::sync::atomic::Ordering::Release);
 }
 
 impl Harness {

@@ -75,6 +75,8 @@ pub struct ServerConfig {
     /// Where a server on PostGIS keeps its copy of the served layers (to start and serve from
     /// while PostgreSQL is unreachable); `None` keeps none.
     pub snapshot_dir: Option<PathBuf>,
+    /// Observations over MQTT: the broker, the key to write with, extra topic patterns.
+    pub mqtt: Option<sta::mqtt::MqttConfig>,
 }
 
 impl Default for ServerConfig {
@@ -96,6 +98,7 @@ impl Default for ServerConfig {
             wms_max_size: wms::DEFAULT_MAX_SIZE,
             tile_matrix_sets: Vec::new(),
             snapshot_dir: None,
+            mqtt: None,
         }
     }
 }
@@ -203,6 +206,9 @@ pub async fn serve(store: Arc<dyn Store>, config: ServerConfig) -> std::io::Resu
     let state = Arc::new(AppState::new(store, &config, audit_tx));
     tokio::spawn(loader::run(state.clone()));
     tokio::spawn(sta::live::run(state.clone()));
+    if let Some(mqtt) = config.mqtt.clone() {
+        tokio::spawn(sta::mqtt::run(state.clone(), mqtt));
+    }
     tokio::spawn(loader::watch_styles(state.clone()));
     // Responses go out whole in one write; Nagle would only hold back the last segment of
     // a pipelined or large response for a delayed ACK.

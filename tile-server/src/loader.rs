@@ -59,7 +59,10 @@ async fn sync_inner(state: &AppState) -> Result<(), LoadError> {
         .lock()
         .map(|t| t.clone())
         .unwrap_or_default();
-    if **state.observations.catalog.load() != network || seen != token {
+    if !state.observations.is_loaded()
+        || **state.observations.catalog.load() != network
+        || seen != token
+    {
         crate::sta::load(state).await?;
         if let Ok(mut t) = state.observations_token.lock() {
             *t = token;

@@ -191,6 +191,7 @@ fn gauges(state: &AppState) -> Vec<(&'static str, &'static str, &'static str, St
         ("cuulong_event_streams", "Event streams open.", "gauge", state.event_streams.load(Ordering::Relaxed).to_string()),
         ("cuulong_store_up", "1 when the last contact with the store succeeded.", "gauge", u8::from(state.store_ok()).to_string()),
         ("cuulong_observations_accepted_total", "Observations stored (new ones; re-sends not counted).", "counter", load(&state.observations.counters.accepted)),
+        ("cuulong_mqtt_messages_total", "MQTT messages taken and acknowledged (after their readings were stored).", "counter", load(&state.observations.counters.mqtt_messages)),
         ("cuulong_observations_duplicates_total", "Observations re-sent: already stored, acknowledged again, not stored twice.", "counter", load(&state.observations.counters.duplicates)),
     ]
 }

@@ -6,6 +6,7 @@
 
 mod entity;
 pub mod live;
+pub mod mqtt;
 mod read;
 mod write;
 
@@ -50,6 +51,8 @@ pub struct ObservationEvent {
 pub struct Counters {
     pub accepted: AtomicU64,
     pub duplicates: AtomicU64,
+    /// MQTT messages taken and acknowledged.
+    pub mqtt_messages: AtomicU64,
     pub rejected: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -69,6 +72,9 @@ pub struct Observations {
     pub counters: Counters,
     /// Set when readings arrived; the live-layer task rebuilds and clears it.
     pub live_dirty: tokio::sync::Notify,
+    /// True once the network and the series were read from the store (a server started from
+    /// its snapshot while PostgreSQL is away has not: it takes no readings until then).
+    pub loaded: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Observations {
@@ -79,6 +85,7 @@ impl Default for Observations {
             events: broadcast::channel(1024).0,
             counters: Counters::default(),
             live_dirty: tokio::sync::Notify::new(),
+            loaded: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -153,14 +160,15 @@ impl Observations {
         new
     }
 
-    /// Replaces a datastream's series with what the store holds.
-    pub fn replace(&self, datastream: u32, obs: &[Observation]) {
-        let mut fresh = Series::default();
-        for o in obs {
-            fresh.insert(o.time_ms, o.result, o.quality);
-        }
+    /// Adds what the store holds of a datastream to its series. A union, not a replacement:
+    /// every reading already in memory was stored before it got there, and an ingest may
+    /// have stored (and added) one since the store was read.
+    pub fn merge(&self, datastream: u32, obs: &[Observation]) {
         let series = self.series(datastream);
-        *series.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        let mut s = series.write().unwrap_or_else(|e| e.into_inner());
+        for o in obs {
+            s.insert(o.time_ms, o.result, o.quality);
+        }
     }
 
     /// Whether a caller may see a datastream.
@@ -174,6 +182,10 @@ impl Observations {
         })
     }
 
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
+    }
+
     pub fn accepted(&self) -> u64 {
         self.counters.accepted.load(Ordering::Relaxed)
     }
@@ -185,10 +197,11 @@ pub async fn load(state: &crate::AppState) -> Result<(), cuulong_store::StoreErr
     let catalog = state.store.sta_catalog().await?;
     for d in &catalog.datastreams {
         let obs = state.store.observations(d.id).await?;
-        state.observations.replace(d.id, &obs);
+        state.observations.merge(d.id, &obs);
     }
     let n = catalog.datastreams.len();
     state.observations.catalog.store(Arc::new(catalog));
+    state.observations.loaded.store(true, Ordering::Release);
     if n > 0 {
         tracing::info!(datastreams = n, "observations loaded");
         state.observations.live_dirty.notify_one();

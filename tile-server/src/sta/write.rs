@@ -180,6 +180,10 @@ pub async fn post(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     write_caller(&caller)?;
+    // Until the network is loaded every datastream would look unknown.
+    if !state.observations.is_loaded() {
+        return Err(ApiError::NotReady);
+    }
     let base = crate::http::base_url(state.public_url.as_deref(), &headers);
     let path = path.trim_matches('/');
     if path == "CreateObservations" {
