@@ -27,12 +27,13 @@ impl Broker {
             .local_addr()
             .unwrap()
             .port();
-        // As docs/deploy would configure it: no cap on the messages queued for a session
-        // (mosquitto drops QoS 1 messages beyond max_queued_messages, 1000 by default).
+        // As README says to configure it: no cap on the messages queued for a session
+        // (mosquitto drops QoS 1 messages beyond max_queued_messages, 1000 by default), and an
+        // in-flight window wide enough for batches (20 by default).
         let conf = std::env::temp_dir().join(format!("cuulong-mosquitto-{port}.conf"));
         std::fs::write(
             &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nmax_queued_bytes 0\n"),
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nmax_queued_bytes 0\nmax_inflight_messages 1000\n"),
         )
         .unwrap();
         let child = std::process::Command::new("mosquitto")

@@ -941,3 +941,57 @@ fn frost_and_stapy_clients_read_and_write() {
         before + 2
     );
 }
+
+/// A bulletin table as Excel writes it: Vietnamese headers, a date-time cell, a decimal comma.
+#[test]
+fn xlsx_bulletins_import_with_their_local_times() {
+    use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ban_tin.xlsx");
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    let when = Format::new().set_num_format("yyyy-mm-dd hh:mm");
+    for (c, h) in ["Mã trạm", "Thời gian", "Độ mặn"].iter().enumerate() {
+        ws.write_string(0, c as u16, *h).unwrap();
+    }
+    let rows = [("BT03", 7, "12.4"), ("BT04", 7, "13,5"), ("BT05", 7, "x")];
+    for (r, (code, hour, value)) in rows.iter().enumerate() {
+        let r = r as u32 + 1;
+        ws.write_string(r, 0, *code).unwrap();
+        let t = ExcelDateTime::from_ymd(2026, 3, 1)
+            .unwrap()
+            .and_hms(*hour, 0, 0)
+            .unwrap();
+        ws.write_datetime_with_format(r, 1, &t, &when).unwrap();
+        ws.write_string(r, 2, *value).unwrap();
+    }
+    wb.save(&file).unwrap();
+    let store = vec![
+        "--data-dir".to_string(),
+        dir.path().join("data").display().to_string(),
+    ];
+    ok(run(cuulong().args(&store).args(["observations", "setup"])));
+    let o = ok(run(cuulong().args(&store).args([
+        "observations",
+        "import",
+        file.to_str().unwrap(),
+        "--quiet",
+        "--assume-offset",
+        "+07:00",
+    ])));
+    let report: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(report["stored"], 2, "{report}");
+    assert_eq!(report["rejected"]["not_a_number"], 1, "{report}");
+    let server = Server::start(&store, &[]);
+    let ds = datastream(&server, None, "BT04", "salinity");
+    let v = ok_json(
+        &server,
+        &format!("/sta/v1.1/Datastreams({ds})/Observations"),
+        None,
+    );
+    assert_eq!(v["value"][0]["result"], 13.5);
+    assert_eq!(
+        v["value"][0]["phenomenonTime"], "2026-03-01T00:00:00Z",
+        "07:00 in Bến Tre"
+    );
+}

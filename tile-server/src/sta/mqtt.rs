@@ -19,8 +19,9 @@ use serde_json::Value;
 use super::write::{check_all, ingest, Reading};
 use crate::state::AppState;
 
-/// Largest message taken, bytes (a larger one is refused by the client library).
-pub const MAX_MESSAGE: usize = 256 * 1024;
+/// Largest message taken, bytes (a larger one is refused by the client library). With the
+/// broker's in-flight window this bounds the memory of messages held before they are stored.
+pub const MAX_MESSAGE: usize = 64 * 1024;
 /// Most readings stored in one batch.
 const BATCH: usize = 2000;
 /// How long a batch waits for more messages.
@@ -254,9 +255,13 @@ pub async fn run(state: Arc<AppState>, config: MqttConfig) {
         "v1.1/Observations".to_owned(),
     ];
     filters.extend(config.topics.iter().filter_map(|t| filter_of(t).ok()));
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<(Publish, Result<Reading, Rejection>)>>(4);
-    // Batches are stored on their own task so the connection keeps being served (keep-alive)
-    // while the store is slow or away.
+    // Batches are stored on their own task so the connection keeps being served (keep-alive,
+    // and the acknowledgements the writer queues) while the store is slow or away. The queue
+    // needs no bound of its own: the broker sends at most its in-flight window
+    // (`max_inflight_messages`) of messages this session has not acknowledged, and nothing is
+    // acknowledged before it is stored.
+    let (tx, mut rx) =
+        tokio::sync::mpsc::unbounded_channel::<Vec<(Publish, Result<Reading, Rejection>)>>();
     let writer = {
         let (state, client, config) = (state.clone(), client.clone(), config.clone());
         tokio::spawn(async move {
@@ -301,7 +306,7 @@ pub async fn run(state: Arc<AppState>, config: MqttConfig) {
         }
         if !batch.is_empty()
             && (batch.len() >= BATCH || lingered)
-            && tx.send(std::mem::take(&mut batch)).await.is_err()
+            && tx.send(std::mem::take(&mut batch)).is_err()
         {
             break;
         }
