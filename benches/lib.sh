@@ -36,7 +36,7 @@ big_layer() {
   echo "$path"
 }
 
-# Runs wrk (-t2, $CONNS connections, $DURATION s, gzip accepted) cycling through the request
+# Runs wrk (-t${THREADS:-2}, $CONNS connections, $DURATION s, gzip accepted) cycling through the request
 # paths of the file PATHS against BASE_URL; prints one row "NAME req/s p50 p99 non-2xx" and
 # keeps the rate in $FIX/rps_NAME. Any non-2xx answer fails the run.
 wrk_paths() { # NAME BASE_URL PATHS
@@ -50,7 +50,7 @@ request = function()
 end
 LUA
   local out rps p50 p99 errs
-  out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -s "$FIX/$1.lua" "$2")
+  out=$(wrk -t"${THREADS:-2}" -c"$CONNS" -d"${DURATION}s" --latency -s "$FIX/$1.lua" "$2")
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p50=$(echo "$out" | awk '$1=="50%" {print $2}')
   p99=$(echo "$out" | awk '$1=="99%" {print $2}')

@@ -174,7 +174,7 @@ SELECT ST_AsMVT(t, 'salinity_latest') FROM (
 SQL
 sql_rows=$(psql -X -tA "$DB_URL" -c "SELECT count(*) FROM bench_stations")
 [ "$sql_rows" = "$features" ] || { echo "stations differ: SQL $sql_rows, cuulong $features" >&2; exit 1; }
-CONNS=1
+CONNS=1 THREADS=1
 tile_row=$(wrk_paths obs_latest_tile "http://127.0.0.1:$PORT" "$FIX/latest_tile.txt")
 pg_tile=$(pgbench -n -c1 -j1 -T "$DURATION" -f "$FIX/latest_tile.pgbench" "$DB_URL" 2>&1 | awk '/latency average/ {print $4}')
 

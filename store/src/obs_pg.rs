@@ -76,7 +76,33 @@ fn month_start(ms: i64) -> Option<DateTime<Utc>> {
         .single()
 }
 
-pub async fn append(pool: &PgPool, batch: &[Observation]) -> Result<u64> {
+/// The months whose partition a store has made sure of: partitions are never dropped by
+/// cuulong, so each is asked for once; after a failed insert (one dropped by hand) all are
+/// checked again.
+#[derive(Default)]
+pub struct KnownMonths(std::sync::Mutex<std::collections::HashSet<i64>>);
+
+impl KnownMonths {
+    fn unknown(&self, months: &[DateTime<Utc>]) -> Vec<DateTime<Utc>> {
+        let known = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        months
+            .iter()
+            .filter(|m| !known.contains(&m.timestamp()))
+            .copied()
+            .collect()
+    }
+
+    fn remember(&self, months: &[DateTime<Utc>], ok: bool) {
+        let mut known = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if ok {
+            known.extend(months.iter().map(|m| m.timestamp()));
+        } else {
+            known.clear();
+        }
+    }
+}
+
+pub async fn append(pool: &PgPool, known: &KnownMonths, batch: &[Observation]) -> Result<u64> {
     if batch.is_empty() {
         return Ok(0);
     }
@@ -99,11 +125,28 @@ pub async fn append(pool: &PgPool, batch: &[Observation]) -> Result<u64> {
         results.push(o.result);
         quality.push(i16::from(o.quality.as_u8()));
     }
-    sqlx::query("SELECT cuulong.ensure_observation_partitions($1)")
-        .bind(&months)
-        .execute(pool)
-        .await
-        .map_err(db("making the observation partitions"))?;
+    let months_to_make = known.unknown(&months);
+    if !months_to_make.is_empty() {
+        sqlx::query("SELECT cuulong.ensure_observation_partitions($1)")
+            .bind(&months_to_make)
+            .execute(pool)
+            .await
+            .map_err(db("making the observation partitions"))?;
+    }
+    // The fast path: binary COPY straight into the table, as most batches are new readings.
+    // A re-sent reading fails it on the primary key; the batch then goes in with INSERT …
+    // ON CONFLICT DO NOTHING. Either way in one transaction: all of the batch or none.
+    match copy_new(pool, batch).await {
+        Ok(n) => {
+            known.remember(&months, true);
+            return Ok(n);
+        }
+        Err(e) if is_unique_violation(&e) => {}
+        Err(e) => {
+            known.remember(&months, false);
+            return Err(db("copying observations")(e));
+        }
+    }
     let done = sqlx::query(
         "INSERT INTO cuulong.observations (datastream_id, phenomenon_time, result, quality) \
          SELECT * FROM unnest($1::int4[], $2::timestamptz[], $3::float8[], $4::int2[]) \
@@ -114,9 +157,53 @@ pub async fn append(pool: &PgPool, batch: &[Observation]) -> Result<u64> {
     .bind(&results)
     .bind(&quality)
     .execute(pool)
-    .await
-    .map_err(db("writing observations"))?;
-    Ok(done.rows_affected())
+    .await;
+    known.remember(&months, done.is_ok());
+    Ok(done.map_err(db("writing observations"))?.rows_affected())
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("23505"))
+}
+
+/// Microseconds from 1970 to PostgreSQL's epoch, 2000-01-01.
+const PG_EPOCH_US: i64 = 946_684_800_000_000;
+
+/// The batch as one binary COPY payload: datastream_id int4, phenomenon_time timestamptz,
+/// result float8, quality int2.
+fn encode(batch: &[Observation]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(19 + batch.len() * 40 + 2);
+    out.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+    out.extend_from_slice(&0i32.to_be_bytes());
+    out.extend_from_slice(&0i32.to_be_bytes());
+    for o in batch {
+        out.extend_from_slice(&4i16.to_be_bytes());
+        out.extend_from_slice(&4i32.to_be_bytes());
+        out.extend_from_slice(&(o.datastream as i32).to_be_bytes());
+        out.extend_from_slice(&8i32.to_be_bytes());
+        out.extend_from_slice(&(o.time_ms * 1000 - PG_EPOCH_US).to_be_bytes());
+        out.extend_from_slice(&8i32.to_be_bytes());
+        out.extend_from_slice(&o.result.to_bits().to_be_bytes());
+        out.extend_from_slice(&2i32.to_be_bytes());
+        out.extend_from_slice(&i16::from(o.quality.as_u8()).to_be_bytes());
+    }
+    out.extend_from_slice(&(-1i16).to_be_bytes());
+    out
+}
+
+async fn copy_new(pool: &PgPool, batch: &[Observation]) -> std::result::Result<u64, sqlx::Error> {
+    let payload = encode(batch);
+    let mut tx = pool.begin().await?;
+    let mut copy = tx
+        .copy_in_raw(
+            "COPY cuulong.observations (datastream_id, phenomenon_time, result, quality) \
+             FROM STDIN (FORMAT binary)",
+        )
+        .await?;
+    copy.send(payload.as_slice()).await?;
+    let n = copy.finish().await?;
+    tx.commit().await?;
+    Ok(n)
 }
 
 pub async fn read(pool: &PgPool, datastream: u32) -> Result<Vec<Observation>> {

@@ -28,6 +28,8 @@ pub struct PostgisStore {
     /// Set once PostGIS was checked and the migrations applied (at once by `connect`, at the
     /// first successful call for a store opened with `connect_lazy`).
     prepared: tokio::sync::OnceCell<()>,
+    /// Months whose observation partition exists (made sure of by this store).
+    known_months: crate::obs_pg::KnownMonths,
 }
 
 /// Quotes an identifier for SQL. Layer ids are validated and field names come from files, so
@@ -66,6 +68,7 @@ impl PostgisStore {
             pool,
             description,
             prepared: tokio::sync::OnceCell::new(),
+            known_months: Default::default(),
         };
         store.prepare().await?;
         Ok(store)
@@ -84,6 +87,7 @@ impl PostgisStore {
             pool,
             description,
             prepared: tokio::sync::OnceCell::new(),
+            known_months: Default::default(),
         })
     }
 
@@ -477,7 +481,7 @@ impl Store for PostgisStore {
     }
 
     async fn append_observations(&self, batch: &[cuulong_core::sta::Observation]) -> Result<u64> {
-        crate::obs_pg::append(&self.pool, batch).await
+        crate::obs_pg::append(&self.pool, &self.known_months, batch).await
     }
 
     async fn observations(&self, datastream: u32) -> Result<Vec<cuulong_core::sta::Observation>> {

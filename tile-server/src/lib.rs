@@ -13,6 +13,7 @@ pub mod fuzzing;
 mod http;
 mod loader;
 pub mod metrics;
+pub mod observations;
 mod ogc_tiles;
 mod openapi;
 mod query;

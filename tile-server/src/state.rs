@@ -73,9 +73,9 @@ pub struct AppState {
     /// One snapshot write at a time.
     pub snapshot_lock: tokio::sync::Mutex<()>,
     /// The observation network, the series of every datastream, ingest counters.
-    pub observations: crate::sta::Observations,
+    pub observations: crate::observations::Observations,
     /// The live layers (built from observations, not from the store).
-    pub live_layers: crate::sta::live::LiveIds,
+    pub live_layers: crate::observations::LiveIds,
     /// The store's observation import token last seen.
     pub observations_token: std::sync::Mutex<Option<String>>,
 }

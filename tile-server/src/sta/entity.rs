@@ -356,6 +356,65 @@ impl Ctx<'_> {
         out
     }
 
+    /// An observation as JSON text, written straight into `out` (what `json` makes, without a
+    /// tree of values: a year of readings is one response).
+    pub fn write_observation(&self, out: &mut String, o: &Observation, select: Option<&[String]>) {
+        use std::fmt::Write;
+        let wanted = |name: &str| select.is_none_or(|s| s.iter().any(|n| n == name));
+        let id = o.id();
+        out.push('{');
+        let mut first = true;
+        let mut key = |out: &mut String, k: &str| {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            out.push('"');
+            out.push_str(k);
+            out.push_str("\":");
+        };
+        if wanted("id") {
+            key(out, "@iot.id");
+            let _ = write!(out, "{id}");
+        }
+        let link = select
+            .is_none()
+            .then(|| format!("{}{}/Observations({id})", self.base, super::PREFIX));
+        if let Some(l) = &link {
+            key(out, "@iot.selfLink");
+            out.push_str(&serde_json::to_string(l).unwrap_or_default());
+        }
+        for name in ["phenomenonTime", "resultTime"] {
+            if wanted(name) {
+                key(out, name);
+                out.push('"');
+                cuulong_core::sta::push_iso_time(out, o.time_ms);
+                out.push('"');
+            }
+        }
+        if wanted("result") {
+            key(out, "result");
+            let _ = write!(out, "{}", o.result);
+        }
+        if wanted("resultQuality") {
+            key(out, "resultQuality");
+            let _ = write!(out, "\"{}\"", o.quality.as_str());
+        }
+        for name in ["validTime", "parameters"] {
+            if wanted(name) {
+                key(out, name);
+                out.push_str("null");
+            }
+        }
+        if let Some(l) = &link {
+            for nav in ["Datastream", "FeatureOfInterest"] {
+                key(out, &format!("{nav}@iot.navigationLink"));
+                out.push_str(&serde_json::to_string(&format!("{l}/{nav}")).unwrap_or_default());
+            }
+        }
+        out.push('}');
+    }
+
     /// The entity's properties as JSON values (navigation aside).
     pub fn properties(&self, e: &Ent) -> Map<String, Value> {
         let c = self.catalog;

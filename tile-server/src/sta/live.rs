@@ -8,7 +8,7 @@
 //! none open (the discharge monitoring) gets a restricted layer of its owner.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -20,16 +20,6 @@ use crate::state::{AppState, LayerEvent};
 
 /// Readings arriving within this long after another make one rebuild.
 pub const COALESCE: Duration = Duration::from_millis(100);
-
-/// The ids of the live layers served (the store's sync leaves them alone).
-#[derive(Default)]
-pub struct LiveIds(Mutex<HashSet<String>>);
-
-impl LiveIds {
-    pub fn contains(&self, id: &str) -> bool {
-        self.0.lock().is_ok_and(|s| s.contains(id))
-    }
-}
 
 pub fn layer_id(property: &str) -> String {
     format!("{property}_latest")

@@ -83,27 +83,34 @@ pub fn check_all(
     readings: Vec<Result<Reading, Rejection>>,
     now: DateTime<Utc>,
 ) -> Vec<Result<Observation, Rejection>> {
+    // The caller's rights per datastream, decided once a request (batches hold thousands of
+    // readings of a few datastreams).
+    let mut rights: std::collections::HashMap<u32, (bool, bool)> = Default::default();
     readings
         .into_iter()
         .map(|r| {
             let r = r?;
             let mut o = catalog.check(r.datastream, r.time.unwrap_or(now), &r.result, now)?;
             o.quality = r.quality;
-            let d = catalog
-                .datastream(o.datastream)
-                .ok_or(Rejection::UnknownDatastream(r.datastream))?;
-            if !caller.may_see(
-                d.access,
-                &format!("datastream:{}", d.id),
-                d.owner.as_deref(),
-            ) {
+            let (sees, writes) = *rights.entry(o.datastream).or_insert_with(|| {
+                catalog
+                    .datastream(o.datastream)
+                    .map_or((false, false), |d| {
+                        let grant = format!("datastream:{}", d.id);
+                        (
+                            caller.may_see(d.access, &grant, d.owner.as_deref()),
+                            caller.may_write_observations(d.id, d.access, d.owner.as_deref()),
+                        )
+                    })
+            });
+            if !sees {
                 // A datastream the caller may not see does not exist for it.
                 return Err(Rejection::UnknownDatastream(r.datastream));
             }
-            if !caller.may_write_observations(d.id, d.access, d.owner.as_deref()) {
+            if !writes {
                 return Err(Rejection::Malformed(format!(
                     "this API key may not write to datastream {}",
-                    d.id
+                    o.datastream
                 )));
             }
             Ok(o)
