@@ -418,12 +418,19 @@ fn openapi_document_validates_and_schemathesis_finds_nothing() {
     assert_eq!(ids.as_array().unwrap().len(), 10, "{ids}");
     // Observations to read, so the SensorThings operations run on entities.
     ok(run(cuulong().args(&store).args(["observations", "setup"])));
-    ok(run(cuulong()
-        .args(&store)
-        .args(["observations", "simulate", "--days", "1"])));
+    ok(run(cuulong().args(&store).args([
+        "observations",
+        "simulate",
+        "--days",
+        "1",
+    ])));
     let t0 = std::time::Instant::now();
-    while !String::from_utf8_lossy(&server.get("/sta/v1.1/Things", &[]).unwrap().2).contains("BT01") {
-        assert!(t0.elapsed().as_secs() < 60, "the observation network did not load");
+    while !String::from_utf8_lossy(&server.get("/sta/v1.1/Things", &[]).unwrap().2).contains("BT01")
+    {
+        assert!(
+            t0.elapsed().as_secs() < 60,
+            "the observation network did not load"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let file = tmp.path().join("api.json");
