@@ -275,17 +275,7 @@ fn mqtt_ingest_survives_sigkill_and_a_postgres_restart() {
                 publish_all(port, &stream, 100, Duration::from_millis(40))
             });
             wait_until("ingest under way", || count(&server, ds) >= before + 300);
-            let version = std::fs::read_dir("/usr/lib/postgresql")
-                .unwrap()
-                .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-                .max()
-                .unwrap();
-            let cluster = std::env::var("CUULONG_PG_CLUSTER").unwrap_or_else(|_| "cuulong".into());
-            let status = std::process::Command::new("pg_ctlcluster")
-                .args([version.to_string(), cluster, "restart".into()])
-                .status()
-                .unwrap();
-            assert!(status.success(), "pg_ctlcluster restart failed");
+            restart_postgres();
             publisher.join().unwrap();
             wait_until("every reading after the PostgreSQL restart", || {
                 count(&server, ds) == before + 3000

@@ -159,17 +159,7 @@ fn survives_a_postgis_restart_under_load() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_secs(3));
-    let version = std::fs::read_dir("/usr/lib/postgresql")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .max()
-        .unwrap();
-    let cluster = std::env::var("CUULONG_PG_CLUSTER").unwrap_or_else(|_| "cuulong".into());
-    let status = Command::new("pg_ctlcluster")
-        .args([version.to_string(), cluster, "restart".into()])
-        .status()
-        .unwrap();
-    assert!(status.success(), "pg_ctlcluster restart failed");
+    restart_postgres();
     let back = Instant::now();
     // A re-import after the restart must reach the server (listener reconnected or resync).
     let t0 = Instant::now();

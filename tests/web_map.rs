@@ -105,20 +105,11 @@ fn the_date_control_shows_the_admin_units_of_its_day() {
         return;
     }
     let (tmp, _store, server) = serve_samples(&[]);
-    let o = Command::new("node")
-        .arg(root().join("tests/web/map_check.mjs"))
-        .arg(server.url("/map"))
-        .arg(tmp.path().join("map.png"))
-        .env("MAP_CHECK_DATES", "2025-06-30")
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "map check failed: {out}\n{}",
-        String::from_utf8_lossy(&o.stderr)
+    let j = map_check(
+        &server.url("/map"),
+        &tmp.path().join("map.png"),
+        &[("MAP_CHECK_DATES", "2025-06-30")],
     );
-    let j: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
     let names = |day: &str| -> Vec<String> {
         j["admin_names"][day]
             .as_array()
@@ -169,20 +160,7 @@ fn live_stations_and_their_chart_in_a_browser() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let shot = tmp.path().join("live.png");
-    let o = Command::new("node")
-        .arg(root().join("tests/web/map_check.mjs"))
-        .arg(server.url("/map"))
-        .arg(&shot)
-        .env("MAP_CHECK_LIVE", "BT03")
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "map check failed: {out}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let j: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let j = map_check(&server.url("/map"), &shot, &[("MAP_CHECK_LIVE", "BT03")]);
     assert!(j["live"]["stations"].as_u64().unwrap() >= 9, "{j}");
     assert_eq!(j["live"]["charts"], 1, "{j}");
     assert!(

@@ -741,3 +741,38 @@ pub fn gdal_tool(tool: &str) -> std::process::Command {
     );
     c
 }
+
+/// Restarts the test PostgreSQL cluster (`pg_ctlcluster <version> <cluster> restart`; the
+/// cluster is `CUULONG_PG_CLUSTER`, default `cuulong`, as scripts/pg-start.sh makes it).
+pub fn restart_postgres() {
+    let version = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("/usr/lib/postgresql")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .max()
+        .expect("an installed PostgreSQL version");
+    let cluster = std::env::var("CUULONG_PG_CLUSTER").unwrap_or_else(|_| "cuulong".into());
+    let status = Command::new("pg_ctlcluster")
+        .args([version.to_string(), cluster, "restart".into()])
+        .status()
+        .expect("run pg_ctlcluster");
+    assert!(status.success(), "pg_ctlcluster restart failed");
+}
+
+/// Runs tests/web/map_check.mjs on `url` (screenshot to `shot`, `env` set) and returns its
+/// JSON report; fails the test when the check fails.
+pub fn map_check(url: &str, shot: &Path, env: &[(&str, &str)]) -> serde_json::Value {
+    let o = Command::new("node")
+        .arg(root().join("tests/web/map_check.mjs"))
+        .arg(url)
+        .arg(shot)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run node");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "map check failed: {out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_str(out.lines().last().unwrap_or("")).expect("map_check prints JSON")
+}

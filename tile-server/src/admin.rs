@@ -130,7 +130,9 @@ fn units(state: &AppState, caller: &cuulong_core::access::Caller) -> Vec<Unit> {
 }
 
 fn date_param(q: &HashMap<String, String>, name: &str) -> Result<Option<NaiveDate>, ApiError> {
+    // Given empty (`?date=`, as forms send it) is not given.
     q.get(name)
+        .filter(|s| !crate::http::is_blank(s))
         .map(|s| {
             NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
                 ApiError::BadRequest(format!(

@@ -36,6 +36,12 @@ pub fn html_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// Whether a parameter's value counts as not given: empty or ASCII spaces only (a value of
+/// other whitespace, U+0085 say, is given — and then checked like any other).
+pub fn is_blank(v: &str) -> bool {
+    v.bytes().all(|b| b.is_ascii_whitespace())
+}
+
 /// The query parameters that were given a value: a parameter given empty (`?filter=&f=`, as
 /// HTML forms send them) is a parameter not given. A repeated name keeps its last value.
 pub struct GivenQuery(pub HashMap<String, String>);
@@ -51,7 +57,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for GivenQuery {
             .map_err(|e| ApiError::BadRequest(format!("query string: {}", e.body_text())))?;
         let mut given = HashMap::new();
         for (k, v) in pairs {
-            if v.trim().is_empty() {
+            if is_blank(&v) {
                 continue;
             }
             // One value per parameter: `?limit=1&limit=9` is ambiguous.

@@ -275,6 +275,7 @@ fn json_type(kind: FieldType) -> &'static str {
 /// `datetime=` of a tile or TileJSON request: the day whose admin units to serve.
 pub fn datetime(q: &HashMap<String, String>) -> Result<Option<chrono::NaiveDate>, ApiError> {
     q.get("datetime")
+        .filter(|v| !crate::http::is_blank(v))
         .map(|v| crate::http::day_param("datetime", v))
         .transpose()
 }

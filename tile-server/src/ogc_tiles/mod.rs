@@ -142,7 +142,7 @@ pub async fn map_tile(
 /// `datetime=` of a dataset tile: the day whose admin units it holds.
 fn dataset_day(q: &[(String, String)]) -> Result<Option<chrono::NaiveDate>, ApiError> {
     q.iter()
-        .find(|(k, _)| k == "datetime")
+        .find(|(k, v)| k == "datetime" && !crate::http::is_blank(v))
         .map(|(_, v)| crate::http::day_param("datetime", v))
         .transpose()
 }

@@ -22,7 +22,7 @@ fn number(
     name: &str,
     range: std::ops::RangeInclusive<f64>,
 ) -> Result<Option<f64>, ApiError> {
-    let Some(s) = q.get(name) else {
+    let Some(s) = q.get(name).filter(|s| !crate::http::is_blank(s)) else {
         return Ok(None);
     };
     let v: f64 = s.trim().parse().map_err(|_| {

@@ -55,6 +55,7 @@ pub async fn summary(
     let day = q
         .datetime
         .as_deref()
+        .filter(|v| !crate::http::is_blank(v))
         .map(|v| crate::http::day_param("datetime", v))
         .transpose()?;
     let chosen = list

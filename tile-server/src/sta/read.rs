@@ -413,6 +413,22 @@ fn next_link(base: &str, uri: &Uri, pairs: &[(String, String)], skip: usize) -> 
     format!("{base}{}?{}", uri.path(), query.join("&"))
 }
 
+/// `@iot.count` (when asked) and `@iot.nextLink` (when more follow) of a collection page.
+fn page_header(
+    count: Option<usize>,
+    more: bool,
+    next: impl FnOnce() -> String,
+) -> Map<String, Value> {
+    let mut out = Map::new();
+    if let Some(n) = count {
+        out.insert("@iot.count".into(), json!(n));
+    }
+    if more {
+        out.insert("@iot.nextLink".into(), json!(next()));
+    }
+    out
+}
+
 fn data_array(ctx: &Ctx, page: &[Ent], select: Option<&[String]>) -> Value {
     let components: Vec<String> = match select {
         Some(s) => s.to_vec(),
@@ -500,17 +516,14 @@ fn read_resource(
         Resource::Collection(kind, members) => {
             check_options(kind, options)?;
             let (page, count, more) = select_page(&ctx, members, options, &mut budget)?;
-            let mut out = Map::new();
-            if let Some(n) = count {
-                out.insert("@iot.count".into(), json!(n));
-            }
-            if more {
-                let top = options.top.unwrap_or(DEFAULT_TOP);
-                out.insert(
-                    "@iot.nextLink".into(),
-                    json!(next_link(base, uri, pairs, options.skip + top)),
-                );
-            }
+            let mut out = page_header(count, more, || {
+                next_link(
+                    base,
+                    uri,
+                    pairs,
+                    options.skip + options.top.unwrap_or(DEFAULT_TOP),
+                )
+            });
             if kind == Kind::Observation && options.expand.is_empty() && !options.data_array {
                 // Pages of readings are written as text: no tree of values for 35 040 of them.
                 let mut text = String::with_capacity(64 + page.len() * 180);
@@ -569,17 +582,14 @@ fn read_resource(
         }
         Resource::Refs(members) => {
             let (page, count, more) = select_page(&ctx, members, options, &mut budget)?;
-            let mut out = Map::new();
-            if let Some(n) = count {
-                out.insert("@iot.count".into(), json!(n));
-            }
-            if more {
-                let top = options.top.unwrap_or(DEFAULT_TOP);
-                out.insert(
-                    "@iot.nextLink".into(),
-                    json!(next_link(base, uri, pairs, options.skip + top)),
-                );
-            }
+            let mut out = page_header(count, more, || {
+                next_link(
+                    base,
+                    uri,
+                    pairs,
+                    options.skip + options.top.unwrap_or(DEFAULT_TOP),
+                )
+            });
             let value: Vec<Value> = page
                 .iter()
                 .map(|e| json!({"@iot.selfLink": ctx.self_link(e)}))
