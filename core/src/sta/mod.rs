@@ -3,7 +3,10 @@
 //! stored, and the time series kept per datastream. The `$filter` language and the query
 //! options are in [`filter`] and [`options`].
 
+pub mod aggregate;
+pub mod alert;
 pub mod filter;
+pub mod front;
 pub mod options;
 pub mod series;
 pub mod simulate;
