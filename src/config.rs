@@ -35,6 +35,8 @@ pub struct ServeFile {
     pub render_memory_mb: Option<u32>,
     pub max_event_streams: Option<u32>,
     pub tile_matrix_sets: Option<PathBuf>,
+    pub salinity_rules: Option<PathBuf>,
+    pub webhook_outbox: Option<PathBuf>,
 }
 
 /// Reads the file named by `explicit`, else `./cuulong.toml` if it exists, else defaults.
@@ -138,22 +140,73 @@ pub struct ServeArgs {
     /// while the server is away [default: cuulong-<bind address>].
     #[arg(long, env = "CUULONG_MQTT_CLIENT_ID", value_name = "ID")]
     pub mqtt_client_id: Option<String>,
+    /// Salinity alerts, fronts and webhooks: the rules file (README, "Salinity alerts";
+    /// the sample is data-samples/observations/salinity.toml). Without it none run.
+    #[arg(long, env = "CUULONG_SALINITY_RULES", value_name = "FILE")]
+    pub salinity_rules: Option<PathBuf>,
+    /// Where undelivered webhooks are kept across restarts [default: webhook-outbox.jsonl in
+    /// the embedded data directory, or in the snapshot directory on PostGIS].
+    #[arg(long, env = "CUULONG_WEBHOOK_OUTBOX", value_name = "FILE")]
+    pub webhook_outbox: Option<PathBuf>,
 }
 
 /// The server's configuration: [`ServeArgs::resolve`], and the tile grids of the configured
 /// folder read and checked (a bad file stops the start, naming the file and the problem).
-pub fn serve_config(args: ServeArgs, file: ServeFile) -> Result<cuulong_tile_server::ServerConfig> {
+/// `state_dir` is where the server may keep files of its own (the webhook outbox) when no
+/// flag says: the embedded data directory, or `None` on PostGIS (then the snapshot folder).
+pub fn serve_config(
+    args: ServeArgs,
+    file: ServeFile,
+    state_dir: Option<&Path>,
+) -> Result<cuulong_tile_server::ServerConfig> {
     let grids_dir = args
         .tile_matrix_sets
         .clone()
         .or_else(|| file.tile_matrix_sets.clone());
     let mqtt = mqtt_config(&args)?;
+    let rules = args
+        .salinity_rules
+        .clone()
+        .or_else(|| file.salinity_rules.clone());
+    let outbox = args
+        .webhook_outbox
+        .clone()
+        .or_else(|| file.webhook_outbox.clone());
     let mut config = args.resolve(file);
     if let Some(dir) = grids_dir {
         config.tile_matrix_sets = load_grids(&dir)?;
     }
     config.mqtt = mqtt;
+    if let Some(path) = rules {
+        let outbox = outbox.or_else(|| {
+            state_dir
+                .or(config.snapshot_dir.as_deref())
+                .map(|d| d.join("webhook-outbox.jsonl"))
+        });
+        config.salinity = Some(salinity_setup(&path, outbox.as_deref())?);
+    }
     Ok(config)
+}
+
+/// The rules file read and checked, the webhooks' secrets read and their outbox opened: a
+/// problem stops the start, naming the file (or the variable) and what is wrong.
+fn salinity_setup(
+    path: &Path,
+    outbox: Option<&Path>,
+) -> Result<cuulong_tile_server::salinity::SalinitySetup> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--salinity-rules {}: cannot read", path.display()))?;
+    let rules = cuulong_core::sta::alert::Rules::parse(&text)
+        .with_context(|| format!("--salinity-rules {}", path.display()))?;
+    let deliveries = if rules.webhooks.is_empty() {
+        None
+    } else {
+        Some(std::sync::Arc::new(
+            cuulong_tile_server::salinity::webhook::Deliveries::new(&rules.webhooks, outbox)
+                .with_context(|| format!("--salinity-rules {}", path.display()))?,
+        ))
+    };
+    Ok(cuulong_tile_server::salinity::SalinitySetup { rules, deliveries })
 }
 
 /// The MQTT subscription asked for, checked (URL, key, patterns) before the server starts.
@@ -266,6 +319,7 @@ impl ServeArgs {
             metrics_token: self.metrics_token.filter(|t| !t.is_empty()),
             tile_matrix_sets: Vec::new(),
             mqtt: None,
+            salinity: None,
             snapshot_dir: if self.no_snapshot {
                 None
             } else {

@@ -142,7 +142,8 @@ async fn run(cli: Cli) -> Result<()> {
         // A server on PostGIS keeps a snapshot of what it serves; with one it starts even
         // while PostgreSQL is unreachable and catches up when it returns.
         (Command::Serve(args), StoreConfig::Postgis { url }) => {
-            return serve_on_postgis(&config, url, config::serve_config(*args, file.serve)?).await
+            return serve_on_postgis(&config, url, config::serve_config(*args, file.serve, None)?)
+                .await
         }
         (command, _) => {
             let store: Arc<dyn Store> = cuulong_store::open(&config).await?;
@@ -153,7 +154,11 @@ async fn run(cli: Cli) -> Result<()> {
                     quiet,
                 } => import::manifest(store, &manifest, strict, quiet).await,
                 Command::Serve(args) => {
-                    let mut config = config::serve_config(*args, file.serve)?;
+                    let state_dir = match &config {
+                        StoreConfig::Embedded { data_dir } => Some(data_dir.as_path()),
+                        StoreConfig::Postgis { .. } => None,
+                    };
+                    let mut config = config::serve_config(*args, file.serve, state_dir)?;
                     // The embedded store is already a local copy: no snapshot of it.
                     config.snapshot_dir = None;
                     let bind = config.bind;

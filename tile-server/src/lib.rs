@@ -19,6 +19,7 @@ mod openapi;
 mod query;
 mod ratelimit;
 mod reproject;
+pub mod salinity;
 pub mod snapshot;
 pub mod sta;
 pub mod state;
@@ -78,6 +79,8 @@ pub struct ServerConfig {
     pub snapshot_dir: Option<PathBuf>,
     /// Observations over MQTT: the broker, the key to write with, extra topic patterns.
     pub mqtt: Option<sta::mqtt::MqttConfig>,
+    /// Salinity alerts, fronts and webhooks (`--salinity-rules`).
+    pub salinity: Option<salinity::SalinitySetup>,
 }
 
 impl Default for ServerConfig {
@@ -100,6 +103,7 @@ impl Default for ServerConfig {
             tile_matrix_sets: Vec::new(),
             snapshot_dir: None,
             mqtt: None,
+            salinity: None,
         }
     }
 }
@@ -185,6 +189,13 @@ pub fn app(state: Arc<AppState>) -> Router {
                 .post(sta::post)
                 .layer(axum::extract::DefaultBodyLimit::max(sta::MAX_BODY)),
         )
+        .route(
+            "/api/observations/{datastream}/aggregates",
+            get(salinity::api::aggregates),
+        )
+        .route("/api/alerts", get(salinity::api::alerts))
+        .route("/api/salinity/fronts", get(salinity::api::fronts))
+        .route("/api/salinity/zones", get(salinity::api::zones))
         .route("/health", get(web::health))
         .route("/ready", get(web::ready))
         .route("/metrics", get(metrics::metrics))
@@ -207,6 +218,9 @@ pub async fn serve(store: Arc<dyn Store>, config: ServerConfig) -> std::io::Resu
     let state = Arc::new(AppState::new(store, &config, audit_tx));
     tokio::spawn(loader::run(state.clone()));
     tokio::spawn(sta::live::run(state.clone()));
+    if let Some(w) = &state.salinity.webhooks {
+        w.start();
+    }
     if let Some(mqtt) = config.mqtt.clone() {
         tokio::spawn(sta::mqtt::run(state.clone(), mqtt));
     }

@@ -78,6 +78,8 @@ pub struct AppState {
     pub live_layers: crate::observations::LiveIds,
     /// The store's observation import token last seen.
     pub observations_token: std::sync::Mutex<Option<String>>,
+    /// Alerts, fronts and webhooks from the salinity rules (idle without rules).
+    pub salinity: crate::salinity::Salinity,
 }
 
 impl AppState {
@@ -134,6 +136,12 @@ impl AppState {
             observations: Default::default(),
             live_layers: Default::default(),
             observations_token: Default::default(),
+            salinity: match &config.salinity {
+                Some(s) => {
+                    crate::salinity::Salinity::new(Some(s.rules.clone()), s.deliveries.clone())
+                }
+                None => crate::salinity::Salinity::default(),
+            },
         }
     }
 
@@ -143,6 +151,8 @@ impl AppState {
 
     pub fn set_ready(&self) {
         self.ready.store(true, Ordering::Release);
+        // Alerts wait for every layer (their zones measure land use): evaluate now.
+        self.observations.live_dirty.notify_one();
     }
 
     /// Whether the last contact with the store worked (else serving from memory: degraded).

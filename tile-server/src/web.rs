@@ -185,12 +185,14 @@ pub async fn events(
     }
     let mut rx = state.events.subscribe();
     let mut observations = state.observations.events.subscribe();
+    let mut alerts = state.salinity.events.subscribe();
     let mut shutdown = state.shutdown.subscribe();
     let mut recheck = tokio::time::interval(RECHECK_EVERY);
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     enum Next {
         Layer(Result<crate::state::LayerEvent, RecvError>),
         Observation(Result<crate::sta::ObservationEvent, RecvError>),
+        Alert(Box<Result<crate::salinity::AlertEvent, RecvError>>),
         Recheck,
     }
     use tokio::sync::broadcast::error::RecvError;
@@ -201,6 +203,7 @@ pub async fn events(
             let next = tokio::select! {
                 r = rx.recv() => Next::Layer(r),
                 r = observations.recv() => Next::Observation(r),
+                r = alerts.recv() => Next::Alert(Box::new(r)),
                 _ = recheck.tick() => Next::Recheck,
                 // End the stream on shutdown so graceful shutdown does not wait for clients.
                 _ = shutdown.wait_for(|s| *s) => break,
@@ -231,11 +234,28 @@ pub async fn events(
                     let data = serde_json::to_string(&ev).unwrap_or_default();
                     yield Ok(Event::default().event("observation").data(data));
                 }
-                // A slow client missed events: tell it to reload everything.
-                Next::Layer(Err(RecvError::Lagged(_))) | Next::Observation(Err(RecvError::Lagged(_))) => {
+                Next::Alert(r) => match *r {
+                Ok(ev) => {
+                    // Alerts of datastreams this caller may see (now) only.
+                    let catalog = state.observations.catalog.load();
+                    if !state.observations.may_see(&caller, &catalog, ev.alert.datastream) {
+                        continue;
+                    }
+                    let data = serde_json::to_string(&ev).unwrap_or_default();
+                    yield Ok(Event::default().event("alert").data(data));
+                }
+                Err(RecvError::Lagged(_)) => {
                     yield Ok(Event::default().event("reload").data("{}"));
                 }
-                Next::Layer(Err(RecvError::Closed)) | Next::Observation(Err(RecvError::Closed)) => break,
+                Err(RecvError::Closed) => break,
+                },
+                // A slow client missed events: tell it to reload everything.
+                Next::Layer(Err(RecvError::Lagged(_)))
+                | Next::Observation(Err(RecvError::Lagged(_))) => {
+                    yield Ok(Event::default().event("reload").data("{}"));
+                }
+                Next::Layer(Err(RecvError::Closed))
+                | Next::Observation(Err(RecvError::Closed)) => break,
             }
         }
     };

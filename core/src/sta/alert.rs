@@ -36,7 +36,7 @@ pub struct Rules {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Settings {
     /// The land-use layer an alert's exposure is measured on.
     pub land_use_layer: String,
@@ -49,6 +49,8 @@ pub struct Settings {
     pub redeliver_hours: u32,
     /// Land-use codes counted as rice land for the front's summary.
     pub rice_land_use: Vec<String>,
+    /// The front whose seaward land the summary counts as rice land at risk (‰, rice's limit).
+    pub rice_threshold: f64,
     /// The front thresholds (‰).
     pub fronts: Vec<f64>,
 }
@@ -62,6 +64,7 @@ impl Default for Settings {
             redeliver_hours: 24,
             rice_land_use: vec!["LUA".into(), "LUC".into(), "LUK".into(), "LUC+NTS".into()],
             fronts: vec![1.0, 4.0],
+            rice_threshold: 2.0,
         }
     }
 }
@@ -97,8 +100,10 @@ pub struct WebhookDef {
     pub url: String,
     /// The environment variable holding the HMAC secret (secrets stay out of files).
     pub secret_env: String,
-    /// Grants of the receiving agency (`datastream:<id>`, an owner name): alerts of restricted
-    /// datastreams reach only receivers granted them.
+    /// The receiving agency and its grants (`datastream:<id>`), as an API key would have
+    /// them: alerts of datastreams that are not open reach only receivers who may see them.
+    #[serde(default)]
+    pub agency: Option<String>,
     #[serde(default)]
     pub grants: Vec<String>,
 }

@@ -178,8 +178,13 @@ pub async fn run(state: Arc<AppState>) {
         state.observations.live_dirty.notified().await;
         tokio::time::sleep(COALESCE).await;
         let s = state.clone();
-        // Building is quick (one feature per station) but stays off the async threads.
-        if let Err(e) = tokio::task::spawn_blocking(move || refresh(&s)).await {
+        // Building is quick (one feature per station) but stays off the async threads; the
+        // alerts and fronts follow the readings that made the layers.
+        let work = move || {
+            refresh(&s);
+            crate::salinity::evaluate(&s);
+        };
+        if let Err(e) = tokio::task::spawn_blocking(work).await {
             tracing::warn!(error = %e, "could not rebuild the live layers");
         }
     }
