@@ -402,7 +402,13 @@ fn openapi_document_validates_and_schemathesis_finds_nothing() {
     if !test_tools() {
         return;
     }
-    let (tmp, store, server) = serve_samples(&["--anonymous-rate-limit-per-minute", "0"]);
+    let rules = root().join("data-samples/observations/salinity.toml");
+    let (tmp, store, server) = serve_samples(&[
+        "--anonymous-rate-limit-per-minute",
+        "0",
+        "--salinity-rules",
+        rules.to_str().unwrap(),
+    ]);
     let (s, h, body) = server.get("/api", &[]).unwrap();
     assert_eq!(s, 200);
     assert!(header(&h, "content-type")

@@ -176,6 +176,14 @@ fn gauges(state: &AppState) -> Vec<(&'static str, &'static str, &'static str, St
         (c.weighted_size(), c.entry_count())
     });
     let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed).to_string();
+    let webhook = |f: fn(&crate::salinity::webhook::Counters) -> &std::sync::atomic::AtomicU64| {
+        state
+            .salinity
+            .webhooks
+            .as_ref()
+            .map_or(0, |w| f(&w.counters).load(Ordering::Relaxed))
+            .to_string()
+    };
     vec![
         ("cuulong_in_flight_requests", "Requests being served.", "gauge", m.in_flight.load(Ordering::Relaxed).to_string()),
         ("cuulong_shed_requests_total", "Requests refused with 503 because the server was saturated.", "counter", load(&m.shed)),
@@ -193,6 +201,12 @@ fn gauges(state: &AppState) -> Vec<(&'static str, &'static str, &'static str, St
         ("cuulong_observations_accepted_total", "Observations stored (new ones; re-sends not counted).", "counter", load(&state.observations.counters.accepted)),
         ("cuulong_mqtt_messages_total", "MQTT messages taken and acknowledged (after their readings were stored).", "counter", load(&state.observations.counters.mqtt_messages)),
         ("cuulong_observations_duplicates_total", "Observations re-sent: already stored, acknowledged again, not stored twice.", "counter", load(&state.observations.counters.duplicates)),
+        ("cuulong_alerts_open", "Salinity alerts open now (all datastreams).", "gauge", state.salinity.open_count().to_string()),
+        ("cuulong_webhook_delivered_total", "Alert webhooks delivered (2xx).", "counter", webhook(|c| &c.delivered)),
+        ("cuulong_webhook_attempts_total", "Alert webhook attempts, retries included.", "counter", webhook(|c| &c.attempts)),
+        ("cuulong_webhook_failed_attempts_total", "Alert webhook attempts answered other than 2xx, or not answered.", "counter", webhook(|c| &c.failed_attempts)),
+        ("cuulong_webhook_given_up_total", "Alert webhooks given up after 24 h of retries.", "counter", webhook(|c| &c.given_up)),
+        ("cuulong_webhook_pending", "Alert webhooks queued and not yet delivered.", "gauge", webhook(|c| &c.pending)),
     ]
 }
 

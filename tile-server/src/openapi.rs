@@ -50,6 +50,9 @@ const DATETIME_PATTERN: &str = concat!(
     r"(/(\.\.|[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))?)?)?$"
 );
 
+/// `from`/`to` of the observation endpoints: an RFC 3339 time or a date; empty is not given.
+const TIME_PATTERN: &str = r"^$|^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))?$";
+
 /// An enumeration of values, and the empty value (a parameter given empty is not given).
 fn with_empty(values: &[String]) -> Vec<String> {
     values.iter().cloned().chain([String::new()]).collect()
@@ -295,6 +298,45 @@ fn query_paths() -> serde_json::Map<String, Json> {
                 "responses": {"201": response("Created", &[("application/json", json!({"oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "string"}}]}))]),
                     "400": error("Invalid observation"), "401": error("No valid API key"), "403": error("The key may not write"),
                     "413": error("Body too large"), "503": error("Not loaded yet, or the store is away")}}},
+            "/api/observations/{datastream}/aggregates": {"get": {
+                "summary": "A datastream's readings per local day (UTC+7) or per tidal cycle (low water to low water): count, flagged, min, max and when, mean, hours above each limit, longest gap. Good readings only; a reading stands for the time to the next, at most 1 h",
+                "operationId": "observationAggregates",
+                "parameters": [
+                    {"name": "datastream", "in": "path", "required": true, "description": "Datastream id (SensorThings @iot.id)", "schema": {"type": "integer", "minimum": 0, "maximum": 4294967295u64, "example": 1}},
+                    query_param("period", "day (default) or tide", json!({"type": "string", "enum": ["day", "tide", ""]}), false),
+                    query_param("from", "Start (RFC 3339 time, or a date: its local midnight); default 30 days before `to`", json!({"type": "string", "pattern": TIME_PATTERN}), false),
+                    query_param("to", "End, exclusive; default the end of the local day of the latest reading", json!({"type": "string", "pattern": TIME_PATTERN}), false),
+                    query_param("limits", "Comma list of the property's limit codes (network file) or numbers, at most 32; default every limit of the property", json!({"type": "string", "pattern": "^$|^([a-z_]{1,32}|[0-9]{1,4}(\\.[0-9]{1,4})?)(,([a-z_]{1,32}|[0-9]{1,4}(\\.[0-9]{1,4})?)){0,31}$", "example": "lua,2.5"}), false),
+                    query_param("f", "json (default) or csv", json!({"type": "string", "enum": ["json", "csv", ""]}), false),
+                ],
+                "responses": {"200": response("Aggregates", &[("application/json", json!({"type": "object", "required": ["datastream", "period", "buckets"]})), ("text/csv", json!({"type": "string"}))]),
+                    "400": error("Invalid parameter"), "404": error("No such datastream")}}},
+            "/api/alerts": {"get": {
+                "summary": "Salinity alerts (open and closed) of the datastreams the caller may see, newest first: station, value, limit, peak, and the land in the station's zone by commune and land-use class",
+                "operationId": "alerts",
+                "parameters": [
+                    query_param("state", "open, closed or all (default)", json!({"type": "string", "enum": ["open", "closed", "all", ""]}), false),
+                    query_param("station", "Station code", json!({"type": "string", "maxLength": 64, "example": "BT03"}), false),
+                    query_param("from", "Only alerts open at some time at or after this", json!({"type": "string", "pattern": TIME_PATTERN}), false),
+                    query_param("to", "Only alerts opened before this", json!({"type": "string", "pattern": TIME_PATTERN}), false),
+                    query_param("limit", "At most this many (default 1000)", json!({"type": "integer", "minimum": 1, "maximum": crate::salinity::api::MAX_ALERTS}), false),
+                    query_param("f", "json (default) or csv", json!({"type": "string", "enum": ["json", "csv", ""]}), false),
+                ],
+                "responses": {"200": response("Alerts", &[("application/json", json!({"type": "object", "required": ["numberMatched", "alerts"]})), ("text/csv", json!({"type": "string"}))]),
+                    "400": error("Invalid parameter")}}},
+            "/api/salinity/fronts": {"get": {
+                "summary": "Each estuary's stations (km from the mouth), the 1‰ and 4‰ fronts interpolated between them (an approximation), and the rice land seaward of the rice front per commune",
+                "operationId": "salinityFronts",
+                "responses": {"200": response("Fronts", &[("application/json", json!({"type": "object", "required": ["estuaries"]}))]),
+                    "404": error("No salinity rules configured"), "503": error("Layers still loading")}}},
+            "/api/salinity/zones": {"get": {
+                "summary": "Each station's zone (GeoJSON) and the land in it per commune and land-use class, for the communes of a day",
+                "operationId": "salinityZones",
+                "parameters": [
+                    query_param("datetime", "The day whose communes to use (default today)", json!({"type": "string", "format": "date"}), false),
+                ],
+                "responses": {"200": response("Zones", &[("application/json", json!({"type": "object", "required": ["type", "features"]}))]),
+                    "400": error("Invalid parameter"), "404": error("No salinity rules configured"), "503": error("Layers still loading")}}},
             "/admin/lineage/{code}": {"get": {
                 "summary": "Every version of the administrative unit with this GSO code (codes are re-used across 1 July 2025), its predecessors and successors with the legal citations",
                 "operationId": "adminLineage",

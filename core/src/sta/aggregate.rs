@@ -12,7 +12,9 @@
 //! Tidal cycles come from the series itself: low water of salinity, found as the minima of
 //! the series smoothed over ±1 h that are the lowest within ±5 h (semi-diurnal tide: a low
 //! every 12.42 h, with a diurnal inequality that can make one low shallow but not vanish).
-//! A cycle runs from one low to the next; only whole cycles are reported.
+//! A cycle runs from one low to the next; only whole cycles are reported, and none across a
+//! gap of more than [`MAX_GAP_IN_CYCLE_MS`] (a logger offline, a sensor fault left out): the
+//! readings either side of such a gap are searched for lows apart.
 
 use serde::Serialize;
 
@@ -25,6 +27,8 @@ const DAY_MS: i64 = 24 * HOUR_MS;
 const SMOOTH_MS: i64 = HOUR_MS;
 /// A low water is the lowest point within this either side.
 const TROUGH_HALF_WINDOW_MS: i64 = 5 * HOUR_MS;
+/// Readings further apart than this are not in one tidal cycle.
+pub const MAX_GAP_IN_CYCLE_MS: i64 = 3 * HOUR_MS;
 
 /// What to aggregate.
 #[derive(Debug, Clone)]
@@ -87,17 +91,16 @@ fn good(series: &Series, from: i64, to: i64) -> (Vec<i64>, Vec<f64>, Vec<i64>) {
     (times, values, flagged)
 }
 
-/// Aggregates over the given contiguous bucket bounds (`bounds[k]..bounds[k+1]`).
+/// Aggregates over the given buckets (`[start, end)`, in time order, not overlapping).
 fn aggregate(
     agg: &Aggregation,
     times: &[i64],
     values: &[f64],
     flagged: &[i64],
-    bounds: &[i64],
+    buckets: &[(i64, i64)],
 ) -> Vec<Bucket> {
-    let mut out = Vec::with_capacity(bounds.len().saturating_sub(1));
-    for w in bounds.windows(2) {
-        let (start, end) = (w[0], w[1]);
+    let mut out = Vec::with_capacity(buckets.len());
+    for &(start, end) in buckets {
         let a = times.partition_point(|&t| t < start);
         let b = times.partition_point(|&t| t < end);
         let mut bucket = Bucket {
@@ -159,7 +162,8 @@ pub fn daily(series: &Series, agg: &Aggregation) -> Vec<Bucket> {
         midnight += DAY_MS;
     }
     bounds.push(agg.to_ms);
-    aggregate(agg, &times, &values, &flagged, &bounds)
+    let buckets: Vec<(i64, i64)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+    aggregate(agg, &times, &values, &flagged, &buckets)
 }
 
 /// Low-water times of the good readings: see the module's notes.
@@ -225,8 +229,16 @@ pub fn low_waters(times: &[i64], values: &[f64]) -> Vec<i64> {
 /// Per tidal cycle (low water to low water) within `[from, to)`.
 pub fn tidal(series: &Series, agg: &Aggregation) -> Vec<Bucket> {
     let (times, values, flagged) = good(series, agg.from_ms, agg.to_ms);
-    let lows = low_waters(&times, &values);
-    aggregate(agg, &times, &values, &flagged, &lows)
+    let mut cycles = Vec::new();
+    let mut run = 0;
+    for i in 1..=times.len() {
+        if i == times.len() || times[i] - times[i - 1] > MAX_GAP_IN_CYCLE_MS {
+            let lows = low_waters(&times[run..i], &values[run..i]);
+            cycles.extend(lows.windows(2).map(|w| (w[0], w[1])));
+            run = i;
+        }
+    }
+    aggregate(agg, &times, &values, &flagged, &cycles)
 }
 
 #[cfg(test)]
@@ -307,6 +319,28 @@ mod tests {
         let span = cycles.last().unwrap().end_ms - cycles[0].start_ms;
         let mean = span as f64 / cycles.len() as f64 / HOUR_MS as f64;
         assert!((mean - 12.42).abs() < 0.1, "mean cycle {mean} h");
+    }
+
+    #[test]
+    fn no_cycle_spans_a_long_gap() {
+        let step = 15 * MIN;
+        let period = 12.42 * HOUR_MS as f64;
+        let points: Vec<_> = (0..(4 * DAY_MS) / step)
+            .map(|k| k * step)
+            // A day offline in the middle.
+            .filter(|t| !(DAY_MS + 6 * HOUR_MS..2 * DAY_MS + 6 * HOUR_MS).contains(t))
+            .map(|t| {
+                let tide = (t as f64 / period * std::f64::consts::TAU).sin();
+                (t, 10.0 + 5.0 * tide, Quality::Good)
+            })
+            .collect();
+        let cycles = tidal(&series(&points), &Aggregation::new(0, 4 * DAY_MS, vec![]));
+        assert!(cycles.len() >= 3, "{}", cycles.len());
+        for c in &cycles {
+            let hours = (c.end_ms - c.start_ms) as f64 / HOUR_MS as f64;
+            assert!((12.0..12.9).contains(&hours), "a cycle of {hours} h");
+            assert!(c.longest_gap_min <= 15.0);
+        }
     }
 
     #[test]

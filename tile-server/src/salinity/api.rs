@@ -31,7 +31,7 @@ use crate::state::AppState;
 /// The longest range one aggregates request may cover.
 const MAX_RANGE_DAYS: i64 = 3 * 366;
 /// Most alerts one request lists.
-const MAX_ALERTS: usize = 10_000;
+pub const MAX_ALERTS: usize = 10_000;
 
 type Params = Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>;
 

@@ -200,6 +200,12 @@ impl Salinity {
         }
     }
 
+    /// Alerts open now, every datastream (for `/metrics`).
+    pub fn open_count(&self) -> usize {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.evaluator.open().count()
+    }
+
     /// The alert history (oldest first) a caller may see.
     pub fn alerts(&self, state: &AppState, caller: &Caller) -> Vec<Alert> {
         let catalog = state.observations.catalog.load();
@@ -258,7 +264,10 @@ pub fn evaluate(state: &AppState) {
     }
     let live = inner.replayed;
     let now = Utc::now().timestamp_millis();
-    let redeliver_from = now - i64::from(loaded.rules.settings.redeliver_hours) * 3_600_000;
+    // At start, changes since the outbox began and within the redelivery window that it has
+    // no record of were lost between storing a reading and queueing its webhook: send them.
+    let redeliver_from = (now - i64::from(loaded.rules.settings.redeliver_hours) * 3_600_000)
+        .max(sal.webhooks.as_ref().map_or(i64::MAX, |w| w.since_ms));
     let mut out = Vec::new();
     for change in &changes {
         let Some(alert) = record(state, &loaded, &catalog, &watched, &mut inner, change) else {

@@ -76,9 +76,19 @@ struct Job {
 #[derive(serde::Serialize, serde::Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 enum Line {
+    /// When this outbox began: alert changes before it were never this server's to send.
+    Since {
+        ms: i64,
+    },
     Queued(Job),
-    Done { webhook: String, event_id: String },
-    GaveUp { webhook: String, event_id: String },
+    Done {
+        webhook: String,
+        event_id: String,
+    },
+    GaveUp {
+        webhook: String,
+        event_id: String,
+    },
 }
 
 struct Outbox {
@@ -108,6 +118,8 @@ pub struct Deliveries {
     pub counters: Arc<Counters>,
     receivers: Mutex<Vec<(usize, mpsc::UnboundedReceiver<Job>)>>,
     pending_at_start: Mutex<Vec<Job>>,
+    /// When the outbox began (its first start); a change older is history, never sent.
+    pub since_ms: i64,
 }
 
 impl Deliveries {
@@ -143,13 +155,24 @@ impl Deliveries {
             });
             receivers.push((i, rx));
         }
-        let (pending, known, file) = match outbox {
+        let read = match outbox {
             Some(path) => read_outbox(path).map_err(|source| WebhookError::Outbox {
                 path: path.to_owned(),
                 source,
             })?,
-            None => (Vec::new(), HashSet::new(), None),
+            None => Read {
+                pending: Vec::new(),
+                known: HashSet::new(),
+                file: None,
+                since_ms: chrono::Utc::now().timestamp_millis(),
+            },
         };
+        let Read {
+            pending,
+            known,
+            file,
+            since_ms,
+        } = read;
         Ok(Self {
             targets,
             outbox: Mutex::new(Outbox {
@@ -160,6 +183,7 @@ impl Deliveries {
             counters: Arc::new(Counters::default()),
             receivers: Mutex::new(receivers),
             pending_at_start: Mutex::new(pending),
+            since_ms,
         })
     }
 
@@ -317,12 +341,19 @@ async fn deliver(
     }
 }
 
-/// The jobs queued and not finished, every (webhook, event) recorded, and the file rewritten
-/// with only what is still worth keeping, open for appending.
-#[allow(clippy::type_complexity)]
-fn read_outbox(
-    path: &Path,
-) -> std::io::Result<(Vec<Job>, HashSet<(String, String)>, Option<std::fs::File>)> {
+/// What an outbox holds.
+struct Read {
+    /// Queued and not finished.
+    pending: Vec<Job>,
+    /// Every (webhook, event) recorded.
+    known: HashSet<(String, String)>,
+    /// The file, rewritten with only what is still worth keeping, open for appending.
+    file: Option<std::fs::File>,
+    since_ms: i64,
+}
+
+fn read_outbox(path: &Path) -> std::io::Result<Read> {
+    let mut since_ms = None;
     let mut queued: Vec<Job> = Vec::new();
     let mut finished: HashSet<(String, String)> = HashSet::new();
     match std::fs::File::open(path) {
@@ -333,6 +364,7 @@ fn read_outbox(
                     continue;
                 };
                 match line {
+                    Line::Since { ms } => since_ms = since_ms.or(Some(ms)),
                     Line::Queued(j) => queued.push(j),
                     Line::Done { webhook, event_id } | Line::GaveUp { webhook, event_id } => {
                         finished.insert((webhook, event_id));
@@ -344,8 +376,10 @@ fn read_outbox(
         Err(e) => return Err(e),
     }
     let horizon = chrono::Utc::now().timestamp_millis() - GIVE_UP_AFTER.as_millis() as i64 * 2;
+    let since_ms = since_ms.unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
     let mut known = HashSet::new();
-    let mut keep = String::new();
+    let mut keep = serde_json::to_string(&Line::Since { ms: since_ms }).unwrap_or_default();
+    keep.push('\n');
     let mut pending = Vec::new();
     for j in queued {
         let key = (j.webhook.clone(), j.event_id.clone());
@@ -375,7 +409,12 @@ fn read_outbox(
     }
     std::fs::rename(&tmp, path)?;
     let file = std::fs::OpenOptions::new().append(true).open(path)?;
-    Ok((pending, known, Some(file)))
+    Ok(Read {
+        pending,
+        known,
+        file: Some(file),
+        since_ms,
+    })
 }
 
 #[cfg(test)]
@@ -418,12 +457,13 @@ mod tests {
         }
         text.push_str("{\"op\":\"queu"); // torn
         std::fs::write(&path, text).unwrap();
-        let (pending, known, _) = read_outbox(&path).unwrap();
-        assert_eq!(pending.len(), 1);
-        assert_eq!(pending[0].event_id, "b");
-        assert!(known.contains(&("w".into(), "a".into())));
-        // Read again: the rewrite kept the same state.
-        let (pending, known, _) = read_outbox(&path).unwrap();
-        assert_eq!((pending.len(), known.len()), (1, 2));
+        let first = read_outbox(&path).unwrap();
+        assert_eq!(first.pending.len(), 1);
+        assert_eq!(first.pending[0].event_id, "b");
+        assert!(first.known.contains(&("w".into(), "a".into())));
+        // Read again: the rewrite kept the same state, and when the outbox began.
+        let again = read_outbox(&path).unwrap();
+        assert_eq!((again.pending.len(), again.known.len()), (1, 2));
+        assert_eq!(again.since_ms, first.since_ms);
     }
 }
