@@ -155,7 +155,10 @@ impl Drop for Receiver {
     }
 }
 
-fn read_request(stream: &TcpStream) -> Option<(Vec<(String, String)>, Vec<u8>)> {
+/// Headers (name, value) and body of a request.
+type Request = (Vec<(String, String)>, Vec<u8>);
+
+fn read_request(stream: &TcpStream) -> Option<Request> {
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
