@@ -85,6 +85,7 @@ const TITLES = {
     water_areas: ['Mặt nước sông và biển', 'River and sea water areas'],
     salinity_stations: ['Trạm quan trắc độ mặn', 'Salinity monitoring stations'],
     salinity_latest: ['Độ mặn mới nhất (trực tiếp)', 'Latest salinity (live)'],
+    salinity_front: ['Ranh mặn trên các cửa sông (trực tiếp, nội suy)', 'Salinity fronts on the estuaries (live, interpolated)'],
     national_roads: ['Quốc lộ', 'National roads'],
     provincial_roads: ['Đường tỉnh, huyện, xã', 'Provincial, district and commune roads'],
     land_use: ['Hiện trạng sử dụng đất', 'Land use'],
@@ -380,6 +381,37 @@ function salinityLive() {
     };
 }
 
+/** The salinity fronts: where 1‰ and 4‰ stand on each estuary (interpolated, live). */
+const FRONTS = [
+    {code: '1‰', vi: 'Ranh mặn 1‰: hại sầu riêng, rau', en: '1‰ front: harms durian, vegetables', color: '#7B3294'},
+    {code: '4‰', vi: 'Ranh mặn 4‰: hại lúa, cây ăn trái', en: '4‰ front: harms rice, fruit trees', color: '#D7191C'},
+];
+function salinityFront() {
+    const id = 'salinity_front';
+    return {
+        base: [{
+            id: 'salinity_front-circle', type: 'circle', source: 'live', 'source-layer': id,
+            metadata: meta(id, FRONTS, 'front'),
+            paint: {
+                'circle-radius': ['interpolate', ['linear'], ['zoom'], 8, 11, 12, 15, 16, 19],
+                'circle-color': matchBy(['get', 'front'], FRONTS, 'color', '#555555'),
+                'circle-stroke-color': '#FFFFFF',
+                'circle-stroke-width': 2.5,
+            },
+        }],
+        labels: [{
+            id: 'salinity_front-label', type: 'symbol', source: 'live', 'source-layer': id,
+            metadata: meta(id),
+            layout: {
+                'text-field': ['to-string', ['coalesce', ['get', 'label'], ['get', 'front']]],
+                'text-font': FONT, 'text-size': 11, 'text-anchor': 'left', 'text-offset': ['literal', [0.9, 0]],
+                'text-max-width': 14, 'text-allow-overlap': false,
+            },
+            paint: {'text-color': matchBy(['get', 'front'], FRONTS, 'color', '#555555'), ...halo('#FFFFFF', 1.8)},
+        }],
+    };
+}
+
 function admin() {
     const hit = (id) => ({
         // Invisible fill: makes the whole unit clickable for the attribute popup; draws nothing.
@@ -506,10 +538,13 @@ function build() {
     const ids = ['water_areas', 'land_use', 'soil', 'admin_communes', 'admin_districts', 'admin_province',
         'rivers_canals', 'provincial_roads', 'national_roads', 'salinity_stations'];
     const live = salinityLive();
-    // The live layer has a source of its own: it changes every few seconds, the others seldom.
+    const fronts = salinityFront();
+    // The live layers have a source of their own: they change every few seconds, the others
+    // seldom. (The fronts exist only on a server given salinity rules; the server drops what
+    // it does not serve from the style.)
     const liveSource = {sources: {
         cuulong: {type: 'vector', url: `{{base}}/tiles/${ids.join(',')}.json`},
-        live: {type: 'vector', url: '{{base}}/tiles/salinity_latest.json'},
+        live: {type: 'vector', url: '{{base}}/tiles/salinity_latest,salinity_front.json'},
     }};
     out.bentre = style('cuulong Bến Tre', 'Bản đồ tỉnh Bến Tre', 'Bến Tre province map', ids, [
         ...wa.base,
@@ -520,10 +555,13 @@ function build() {
         ...rv.base,
         ...roadBase(pr, nr),
         ...st.base,
+        // Fronts under the stations: a front that sits on a station (beyond the last one
+        // upstream) rings it instead of hiding its colour.
+        ...fronts.base,
         ...live.base,
         // labels, least important first (MapLibre places later layers' labels first)
         ...lu.labels, ...soHidden.labels, ...rv.labels, ...pr.labels, ...nr.labels,
-        ...ad.labels, ...st.labels, ...live.labels,
+        ...ad.labels, ...st.labels, ...live.labels, ...fronts.labels,
     ], liveSource);
     return out;
 }

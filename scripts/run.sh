@@ -27,7 +27,8 @@ if [ ! -s "$KEY_FILE" ]; then
     --agency "cuulong (mô phỏng / simulator)" --scope observations:write > "$KEY_FILE")
 fi
 echo "cuulong: web map at http://$BIND/map" >&2
-"$CUULONG" --data-dir "$DATA_DIR" serve --bind "$BIND" &
+"$CUULONG" --data-dir "$DATA_DIR" serve --bind "$BIND" \
+  --salinity-rules data-samples/observations/salinity.toml &
 SERVER=$!
 # Live readings every 10 s through the SensorThings API, while the server runs.
 "$CUULONG" --data-dir "$DATA_DIR" observations simulate --days 0 --url "http://$BIND" \

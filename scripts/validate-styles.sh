@@ -72,13 +72,14 @@ for (const f of process.argv.slice(2)) {
   if (!src || src.type !== 'vector' || !/^\{\{base\}\}\/tiles\/[^/]+\.json$/.test(src.url ?? '')) {
     err(f, 'needs sources.cuulong = {type: vector, url: {{base}}/tiles/<ids>.json}');
   }
-  // Besides cuulong, a `live` source may carry the live layers (ids ending in _latest).
+  // Besides cuulong, a `live` source may carry the live layers (ids ending in _latest, and the
+  // salinity fronts).
   const live = s.sources?.live;
   const liveIds = [];
   if (live) {
     const m = /^\{\{base\}\}\/tiles\/([a-z0-9_,]+)\.json$/.exec(live.url ?? '');
-    if (live.type !== 'vector' || !m || !m[1].split(',').every((id) => id.endsWith('_latest'))) {
-      err(f, 'sources.live must be {type: vector, url: {{base}}/tiles/<*_latest ids>.json}');
+    if (live.type !== 'vector' || !m || !m[1].split(',').every((id) => id.endsWith('_latest') || id === 'salinity_front')) {
+      err(f, 'sources.live must be {type: vector, url: {{base}}/tiles/<*_latest ids, salinity_front>.json}');
     } else liveIds.push(...m[1].split(','));
   }
   if (Object.keys(s.sources ?? {}).length !== (live ? 2 : 1)) err(f, 'one source (cuulong), and live for live layers');

@@ -175,3 +175,40 @@ fn live_stations_and_their_chart_in_a_browser() {
         .unwrap();
     }
 }
+
+/// The salinity fronts on the estuaries and the open alerts by station, in chromium, on a server
+/// given the sample rules (screenshot: docs/salinity-map.png).
+#[test]
+fn salinity_fronts_and_alerts_in_a_browser() {
+    if !test_tools() || !require_tool("chromium") {
+        return;
+    }
+    let rules = root().join("data-samples/observations/salinity.toml");
+    let (tmp, store, server) = serve_samples(&["--salinity-rules", rules.to_str().unwrap()]);
+    ok(run(cuulong().args(&store).args(["observations", "setup"])));
+    ok(run(cuulong().args(&store).args([
+        "observations",
+        "simulate",
+        "--days",
+        "7",
+        "--seed",
+        "3",
+    ])));
+    let t0 = std::time::Instant::now();
+    while server.get("/tiles/salinity_front.json", &[]).unwrap().0 != 200 {
+        assert!(
+            t0.elapsed().as_secs() < 60,
+            "the fronts layer did not appear"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let shot = tmp.path().join("salinity.png");
+    let j = map_check(&server.url("/map"), &shot, &[("MAP_CHECK_SALINITY", "1")]);
+    // Three estuaries with stations, two fronts each (some may sit on one point).
+    assert!(j["salinity"]["fronts"].as_u64().unwrap() >= 3, "{j}");
+    assert!(j["salinity"]["alerts"].as_u64().unwrap() >= 1, "{j}");
+    assert_eq!(j["salinity"]["alerts"], j["salinity"]["listed"], "{j}");
+    if let Ok(dir) = std::env::var("CUULONG_SCREENSHOT_DIR") {
+        std::fs::copy(&shot, std::path::Path::new(&dir).join("salinity-map.png")).unwrap();
+    }
+}

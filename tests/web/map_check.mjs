@@ -113,6 +113,25 @@ try {
             chart_svg_or_canvas: document.querySelectorAll('.popup .chart canvas').length,
         }));
     }
+    // MAP_CHECK_SALINITY=1: wait for the salinity fronts and the open alerts list; `salinity` =
+    // {fronts, alerts} (front points drawn, stations listed with open alerts).
+    if (process.env.MAP_CHECK_SALINITY) {
+        await page.evaluate(() => window.cuulongMap.jumpTo({center: [106.45, 10.08], zoom: 9.6}));
+        await page.waitForFunction(() => window.cuulongMap.loaded() && window.cuulongMap.areTilesLoaded(),
+            null, {timeout, polling: 200});
+        try {
+            await page.waitForFunction(() => window.cuulongMap.queryRenderedFeatures({layers: ['salinity_front-circle']}).length > 0
+                && (window.cuulongStatus.alerts || 0) > 0, null, {timeout, polling: 200});
+        } catch {
+            consoleErrors.push('salinity fronts or alerts not shown');
+        }
+        await page.waitForTimeout(500);
+        result.salinity = await page.evaluate(() => ({
+            fronts: window.cuulongMap.queryRenderedFeatures({layers: ['salinity_front-circle']}).length,
+            alerts: window.cuulongStatus.alerts || 0,
+            listed: document.querySelectorAll('#alerts li').length,
+        }));
+    }
     const st = await page.evaluate(() => window.cuulongStatus ?? null);
     if (st) {
         result.loaded = st.loaded === true;

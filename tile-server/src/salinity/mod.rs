@@ -626,6 +626,7 @@ fn front_layer(all: &[EstuaryFronts]) -> Option<(LayerMeta, Vec<Feature>)> {
                 values: vec![
                     Value::Text(e.estuary.clone()),
                     Value::Float(f.threshold),
+                    Value::Text(format!("{}‰", f.threshold)),
                     Value::Float((f.km * 10.0).round() / 10.0),
                     Value::Text(
                         serde_json::to_value(f.status)
@@ -664,6 +665,7 @@ fn front_layer(all: &[EstuaryFronts]) -> Option<(LayerMeta, Vec<Feature>)> {
         schema: Schema::new(vec![
             Field::new("estuary", FieldType::Text),
             Field::new("threshold", FieldType::Float),
+            Field::new("front", FieldType::Text),
             Field::new("km_from_mouth", FieldType::Float),
             Field::new("status", FieldType::Text),
             Field::new("downstream_station", FieldType::Text),
