@@ -633,3 +633,110 @@ fn error_images_and_event_streams_are_bounded() {
     assert_eq!(status, 200);
     drop(b);
 }
+
+/// The salinity endpoints: every bound named in a 400 (range of three years, 32 limits, 10 000
+/// alerts, unknown parameters and values), a restricted datastream 404 for anonymous callers,
+/// and the server still answering after a year of aggregates per request in a loop.
+#[test]
+fn salinity_endpoints_refuse_what_is_beyond_their_bounds() {
+    let rules = root().join("data-samples/observations/salinity.toml");
+    let (_tmp, store, server) = serve_samples(&["--salinity-rules", rules.to_str().unwrap()]);
+    ok(run(cuulong().args(&store).args(["observations", "setup"])));
+    ok(run(cuulong().args(&store).args([
+        "observations",
+        "simulate",
+        "--days",
+        "2",
+    ])));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while server.get("/api/observations/1/aggregates", &[]).unwrap().0 != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "observations not loaded"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let limits = (0..33)
+        .map(|i| format!("{i}.5"))
+        .collect::<Vec<_>>()
+        .join(",");
+    for (path, says) in [
+        (
+            "/api/observations/1/aggregates?from=2020-01-01&to=2024-01-01",
+            "at most 1098 days",
+        ),
+        (
+            "/api/observations/1/aggregates?from=2025-01-02&to=2025-01-01",
+            "before to",
+        ),
+        (
+            &format!("/api/observations/1/aggregates?limits={limits}") as &str,
+            "at most 32",
+        ),
+        ("/api/observations/1/aggregates?limits=NaN", "nor a number"),
+        ("/api/observations/1/aggregates?limits=inf", "nor a number"),
+        (
+            "/api/observations/1/aggregates?period=week",
+            "not day or tide",
+        ),
+        (
+            "/api/observations/1/aggregates?from=yesterday",
+            "not an RFC 3339",
+        ),
+        ("/api/observations/1/aggregates?f=xlsx", "not json or csv"),
+        (
+            "/api/observations/1/aggregates?bbox=1,2,3,4",
+            "unknown parameter",
+        ),
+        ("/api/alerts?limit=100000", "an integer from 1 to 10000"),
+        ("/api/alerts?limit=0", "an integer from 1 to 10000"),
+        ("/api/alerts?state=maybe", "not open, closed or all"),
+        (
+            &format!("/api/alerts?station={}", "B".repeat(65)) as &str,
+            "at most 64",
+        ),
+        ("/api/alerts?to=31/12/2025", "not an RFC 3339"),
+        ("/api/salinity/fronts?x=1", "unknown parameter"),
+        ("/api/salinity/zones?datetime=someday", "datetime"),
+    ] {
+        let (status, _, body) = server.get(path, &[]).unwrap();
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(status, 400, "{path}: {text}");
+        assert!(text.contains(says), "{path}: {text}");
+        assert!(text.starts_with('{'), "{path}: not JSON: {text}");
+    }
+    // Not a datastream id, an unknown one, a restricted one (the discharge station's): 404.
+    // The sample network has 21 datastreams; those an anonymous caller does not see are the
+    // discharge station's.
+    let restricted = {
+        let (_, _, b) = server
+            .get("/sta/v1.1/Datastreams?$select=id&$top=100", &[])
+            .unwrap();
+        let open: Vec<u64> = serde_json::from_slice::<serde_json::Value>(&b).unwrap()["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["@iot.id"].as_u64().unwrap())
+            .collect();
+        (1..=21u64).find(|id| !open.contains(id)).unwrap()
+    };
+    for path in [
+        "/api/observations/x/aggregates".to_owned(),
+        "/api/observations/99999999999/aggregates".to_owned(),
+        format!("/api/observations/{restricted}/aggregates"),
+    ] {
+        let (status, _, body) = server.get(&path, &[]).unwrap();
+        assert_eq!(status, 404, "{path}: {}", String::from_utf8_lossy(&body));
+    }
+    // The largest allowed work, again and again: answered, and /health with it.
+    for _ in 0..20 {
+        let (s, _, _) = server
+            .get(
+                "/api/observations/1/aggregates?period=tide&from=2024-01-01&to=2026-12-31",
+                &[],
+            )
+            .unwrap();
+        assert_eq!(s, 200);
+        assert_eq!(server.get("/health", &[]).unwrap().0, 200);
+    }
+}

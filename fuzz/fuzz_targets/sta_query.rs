@@ -1,6 +1,8 @@
 //! SensorThings API requests (resource paths and the `$filter`, `$orderby`, `$select`,
 //! `$expand`, `$top`, `$skip`, `$count` options) through the router, on the sample network
-//! with simulated readings: any input is answered, never with a 500.
+//! with simulated readings, and the same query string on the aggregates and alerts endpoints
+//! (`period`, `from`, `to`, `limits`, `state`, `limit`, `f`): any input is answered, never
+//! with a 500.
 //! Input: a resource path and a query string, split at the first `?`.
 #![no_main]
 
@@ -22,6 +24,8 @@ fuzz_target!(|data: &[u8]| {
     for target in [
         format!("/sta/v1.1/{path}?{query}"),
         format!("/sta/v1.1/Things?{query}"),
+        format!("/api/observations/1/aggregates?{query}"),
+        format!("/api/alerts?{query}"),
     ] {
         if let Some(status) = harness.get(&target) {
             assert!(status != 500, "{target}: {status}");

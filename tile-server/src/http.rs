@@ -36,10 +36,11 @@ pub fn html_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// Whether a parameter's value counts as not given: empty or ASCII spaces only (a value of
-/// other whitespace, U+0085 say, is given — and then checked like any other).
+/// Whether a parameter's value counts as not given: empty (`?datetime=&f=`, as HTML forms send
+/// them). Anything else — a space, a tab — is given, and checked like any other value (as /api
+/// says: `allowEmptyValue`, nothing more).
 pub fn is_blank(v: &str) -> bool {
-    v.bytes().all(|b| b.is_ascii_whitespace())
+    v.is_empty()
 }
 
 /// The query parameters that were given a value: a parameter given empty (`?filter=&f=`, as

@@ -350,7 +350,7 @@ fn query_paths() -> serde_json::Map<String, Json> {
                 "summary": "An old address (commune name, with or without diacritics, Unicode or TCVN3, with or without Xã/Phường/Thị trấn prefixes) to the unit(s) it became",
                 "operationId": "adminResolve",
                 "parameters": [
-                    query_param("name", "Commune name as written in the old address", json!({"type": "string", "minLength": 1, "maxLength": 128, "example": "Xa Tan Thach"}), true),
+                    query_param("name", "Commune name as written in the old address", json!({"type": "string", "minLength": 1, "maxLength": 128, "pattern": "\\S", "example": "Xa Tan Thach"}), true),
                     query_param("district", "Former district (huyện / thành phố)", json!({"type": "string", "maxLength": 128}), false),
                     query_param("date", "The day the address was valid", json!({"type": "string", "format": "date"}), false),
                     query_param("at", "The day to resolve to (default today)", json!({"type": "string", "format": "date"}), false),

@@ -306,6 +306,11 @@ pub async fn alerts(
             })?,
     };
     let station = q.get("station").cloned();
+    if station.as_ref().is_some_and(|s| s.chars().count() > 64) {
+        return Err(ApiError::BadRequest(
+            "station: a station code of at most 64 characters".into(),
+        ));
+    }
     let mut list: Vec<Alert> = state
         .salinity
         .alerts(&state, &caller)

@@ -318,7 +318,7 @@ async fn deliver(
                 .await;
             match answer {
                 Ok(r) if r.status().is_success() => {
-                    all.finish(&job, true);
+                    finish(&all, &job, true).await;
                     break;
                 }
                 Ok(r) => {
@@ -332,13 +332,19 @@ async fn deliver(
             let age = chrono::Utc::now().timestamp_millis() - job.queued_ms;
             if age > GIVE_UP_AFTER.as_millis() as i64 {
                 tracing::error!(webhook = %t.def.name, event = %job.event_id, "webhook given up");
-                all.finish(&job, false);
+                finish(&all, &job, false).await;
                 break;
             }
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(LONGEST_RETRY);
         }
     }
+}
+
+/// Records a delivery's end in the outbox (an fsync: off the async threads).
+async fn finish(all: &Arc<Deliveries>, job: &Job, delivered: bool) {
+    let (all, job) = (all.clone(), job.clone());
+    let _ = tokio::task::spawn_blocking(move || all.finish(&job, delivered)).await;
 }
 
 /// What an outbox holds.
