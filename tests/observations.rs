@@ -29,12 +29,7 @@ fn enc(s: &str) -> String {
 }
 
 fn get_json(server: &Server, path: &str, key: Option<&str>) -> (u16, Value) {
-    let auth = key.map(|k| format!("Bearer {k}"));
-    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
-    let (status, _, body) = server.get(&enc(path), &headers).expect("GET");
-    let v = serde_json::from_slice(&body)
-        .unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&body)}));
-    (status, v)
+    get_json_as(server, &enc(path), key)
 }
 
 #[track_caller]
@@ -67,11 +62,7 @@ fn post(
 }
 
 fn key(store: &[String], name: &str, agency: &str, extra: &[&str]) -> String {
-    let o = ok(run(cuulong()
-        .args(store)
-        .args(["keys", "create", "--name", name, "--agency", agency])
-        .args(extra)));
-    stdout(&o).trim().to_owned()
+    create_key(store, name, agency, extra)
 }
 
 fn setup(store: &[String], days: &str) {

@@ -192,18 +192,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn get_json(server: &Server, path: &str, key: Option<&str>) -> (u16, Value) {
-    let auth = key.map(|k| format!("Bearer {k}"));
-    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
-    let (status, _, body) = server.get(path, &headers).expect("GET");
-    let v = serde_json::from_slice(&body)
-        .unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&body)}));
-    (status, v)
-}
-
 #[track_caller]
 fn ok_json(server: &Server, path: &str, key: Option<&str>) -> Value {
-    let (status, v) = get_json(server, path, key);
+    let (status, v) = get_json_as(server, path, key);
     assert_eq!(status, 200, "{path}: {v}");
     v
 }
@@ -246,14 +237,6 @@ fn iso(ms: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-fn key(store: &[String], name: &str, agency: &str, extra: &[&str]) -> String {
-    let o = ok(run(cuulong()
-        .args(store)
-        .args(["keys", "create", "--name", name, "--agency", agency])
-        .args(extra)));
-    stdout(&o).trim().to_owned()
-}
-
 fn datastream(server: &Server, key: Option<&str>, station: &str) -> i64 {
     let v = ok_json(
         server,
@@ -275,7 +258,7 @@ fn wait_json(
 ) -> Value {
     let t0 = Instant::now();
     loop {
-        let (s, v) = get_json(server, path, key);
+        let (s, v) = get_json_as(server, path, key);
         if s == 200 && done(&v) {
             return v;
         }
@@ -395,13 +378,13 @@ fn salinity_aggregates_alerts_webhooks_and_fronts_on_postgis() {
         .args(&store)
         .args(["observations", "setup"])
         .arg(test_network(tmp.path()))));
-    let writer = key(
+    let writer = create_key(
         &store,
         "writer",
         "Sở NN",
         &["--scope", "observations:write"],
     );
-    let owner = key(&store, "owner", OWNER, &["--scope", "observations:write"]);
+    let owner = create_key(&store, "owner", OWNER, &["--scope", "observations:write"]);
 
     // Receivers: A answers 500 to its first two deliveries; B is down until later; C is the
     // owner agency of the restricted station.
@@ -444,18 +427,14 @@ fn salinity_aggregates_alerts_webhooks_and_fronts_on_postgis() {
             None,
         );
         let sql = format!(
-            "WITH r AS (
-               SELECT phenomenon_time t, result v,
-                      lead(phenomenon_time) OVER (ORDER BY phenomenon_time) nxt
-               FROM cuulong.observations
-               WHERE datastream_id = {ds} AND quality = 0
-                 AND phenomenon_time >= '{from_s}T00:00:00+07:00' AND phenomenon_time < '{to_s}T00:00:00+07:00'),
+            "WITH r AS ({}),
              d AS (SELECT *, date_trunc('day', t AT TIME ZONE 'Asia/Ho_Chi_Minh') AS day FROM r),
              h AS (SELECT *, extract(epoch FROM least(coalesce(nxt - t, interval '1 hour'), interval '1 hour',
                           ((day + interval '1 day') AT TIME ZONE 'Asia/Ho_Chi_Minh') - t))::float8 / 3600 AS held FROM d)
              SELECT to_char(day, 'YYYY-MM-DD') || '|' || count(*) || '|' || min(v) || '|' || max(v) || '|' || avg(v)
                     || '|' || coalesce(sum(held) FILTER (WHERE v > 2.0), 0) || '|' || coalesce(sum(held) FILTER (WHERE v > 4.5), 0)
-             FROM h GROUP BY day ORDER BY day"
+             FROM h GROUP BY day ORDER BY day",
+            readings(ds, &from_s, &to_s)
         );
         let rows = db.strings(&sql);
         let buckets: Vec<&Value> = api["buckets"]
@@ -537,17 +516,13 @@ fn salinity_aggregates_alerts_webhooks_and_fronts_on_postgis() {
             })
             .collect();
         let sql = format!(
-            "WITH r AS (
-               SELECT phenomenon_time t, result v,
-                      lead(phenomenon_time) OVER (ORDER BY phenomenon_time) nxt
-               FROM cuulong.observations
-               WHERE datastream_id = {ds} AND quality = 0
-                 AND phenomenon_time >= '{from_s}T00:00:00+07:00' AND phenomenon_time < '{to_s}T00:00:00+07:00'),
+            "WITH r AS ({}),
              c(s, e) AS (VALUES {}),
              h AS (SELECT c.s, r.v, extract(epoch FROM least(coalesce(r.nxt - r.t, interval '1 hour'), interval '1 hour', c.e - r.t))::float8 / 3600 AS held
                    FROM c JOIN r ON r.t >= c.s AND r.t < c.e)
              SELECT count(*) || '|' || min(v) || '|' || max(v) || '|' || avg(v) || '|' || coalesce(sum(held) FILTER (WHERE v > 2.0), 0)
              FROM h GROUP BY s ORDER BY s",
+            readings(ds, &from_s, &to_s),
             bounds.join(", ")
         );
         let rows = db.strings(&sql);
@@ -867,6 +842,17 @@ fn salinity_aggregates_alerts_webhooks_and_fronts_on_postgis() {
         metric(&metrics, "cuulong_webhook_delivered_total").is_some(),
         "{metrics}"
     );
+}
+
+/// The good readings of a datastream between two local midnights, each with the time of the
+/// next (`lead()`): what a reading stands for, as cuulong counts it.
+fn readings(ds: i64, from: &str, to: &str) -> String {
+    format!(
+        "SELECT phenomenon_time t, result v, lead(phenomenon_time) OVER (ORDER BY phenomenon_time) nxt
+         FROM cuulong.observations
+         WHERE datastream_id = {ds} AND quality = 0
+           AND phenomenon_time >= '{from}T00:00:00+07:00' AND phenomenon_time < '{to}T00:00:00+07:00'"
+    )
 }
 
 fn iso_z(ms: i64) -> String {

@@ -145,20 +145,7 @@ fn live_stations_and_their_chart_in_a_browser() {
         return;
     }
     let (tmp, store, server) = serve_samples(&[]);
-    ok(run(cuulong().args(&store).args(["observations", "setup"])));
-    ok(run(cuulong().args(&store).args([
-        "observations",
-        "simulate",
-        "--days",
-        "7",
-        "--seed",
-        "3",
-    ])));
-    let t0 = std::time::Instant::now();
-    while server.get("/tiles/salinity_latest.json", &[]).unwrap().0 != 200 {
-        assert!(t0.elapsed().as_secs() < 60, "the live layer did not appear");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    simulate_until_served(&store, &server, "salinity_latest");
     let shot = tmp.path().join("live.png");
     let j = map_check(&server.url("/map"), &shot, &[("MAP_CHECK_LIVE", "BT03")]);
     assert!(j["live"]["stations"].as_u64().unwrap() >= 9, "{j}");
@@ -185,23 +172,7 @@ fn salinity_fronts_and_alerts_in_a_browser() {
     }
     let rules = root().join("data-samples/observations/salinity.toml");
     let (tmp, store, server) = serve_samples(&["--salinity-rules", rules.to_str().unwrap()]);
-    ok(run(cuulong().args(&store).args(["observations", "setup"])));
-    ok(run(cuulong().args(&store).args([
-        "observations",
-        "simulate",
-        "--days",
-        "7",
-        "--seed",
-        "3",
-    ])));
-    let t0 = std::time::Instant::now();
-    while server.get("/tiles/salinity_front.json", &[]).unwrap().0 != 200 {
-        assert!(
-            t0.elapsed().as_secs() < 60,
-            "the fronts layer did not appear"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    simulate_until_served(&store, &server, "salinity_front");
     let shot = tmp.path().join("salinity.png");
     let j = map_check(&server.url("/map"), &shot, &[("MAP_CHECK_SALINITY", "1")]);
     // Three estuaries with stations, two fronts each (some may sit on one point).
@@ -210,5 +181,24 @@ fn salinity_fronts_and_alerts_in_a_browser() {
     assert_eq!(j["salinity"]["alerts"], j["salinity"]["listed"], "{j}");
     if let Ok(dir) = std::env::var("CUULONG_SCREENSHOT_DIR") {
         std::fs::copy(&shot, std::path::Path::new(&dir).join("salinity-map.png")).unwrap();
+    }
+}
+
+/// The sample network and 7 days of simulated readings (seed 3), then waits until the server
+/// serves `layer` (a live layer).
+fn simulate_until_served(store: &[String], server: &Server, layer: &str) {
+    ok(run(cuulong().args(store).args(["observations", "setup"])));
+    ok(run(cuulong().args(store).args([
+        "observations",
+        "simulate",
+        "--days",
+        "7",
+        "--seed",
+        "3",
+    ])));
+    let t0 = std::time::Instant::now();
+    while server.get(&format!("/tiles/{layer}.json"), &[]).unwrap().0 != 200 {
+        assert!(t0.elapsed().as_secs() < 60, "{layer} did not appear");
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }

@@ -776,3 +776,23 @@ pub fn map_check(url: &str, shot: &Path, env: &[(&str, &str)]) -> serde_json::Va
     );
     serde_json::from_str(out.lines().last().unwrap_or("")).expect("map_check prints JSON")
 }
+
+/// GET `path` (already percent-encoded) with an optional `Bearer` key: the status and the JSON
+/// body (`{"raw": text}` when it is not JSON).
+pub fn get_json_as(server: &Server, path: &str, key: Option<&str>) -> (u16, serde_json::Value) {
+    let auth = key.map(|k| format!("Bearer {k}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    let (status, _, body) = server.get(path, &headers).expect("GET");
+    let v = serde_json::from_slice(&body)
+        .unwrap_or_else(|_| serde_json::json!({"raw": String::from_utf8_lossy(&body)}));
+    (status, v)
+}
+
+/// `cuulong keys create --name NAME --agency AGENCY EXTRA…`: the new key.
+pub fn create_key(store: &[String], name: &str, agency: &str, extra: &[&str]) -> String {
+    let o = ok(run(cuulong()
+        .args(store)
+        .args(["keys", "create", "--name", name, "--agency", agency])
+        .args(extra)));
+    stdout(&o).trim().to_owned()
+}

@@ -168,15 +168,18 @@ fn write_caller(caller: &Caller) -> Result<(), ApiError> {
     }
 }
 
-fn body_json(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
-    let body = body.map_err(|e| match e.status() {
+fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|e| match e.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(format!(
             "body: larger than {} MiB",
             MAX_BODY / (1024 * 1024)
         )),
         _ => ApiError::BadRequest(format!("body: {}", e.body_text())),
-    })?;
-    serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("body: not JSON: {e}")))
+    })
+}
+
+fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("body: not JSON: {e}")))
 }
 
 pub async fn post(
@@ -194,7 +197,7 @@ pub async fn post(
     let base = crate::http::base_url(state.public_url.as_deref(), &headers);
     let path = path.trim_matches('/');
     if path == "CreateObservations" {
-        return create_observations(&state, &caller, &base, body_json(body)?).await;
+        return create_observations(&state, caller, base, body_bytes(body)?).await;
     }
     let datastream_in_path = match path {
         "Observations" => None,
@@ -217,7 +220,12 @@ pub async fn post(
             }
         }
     };
-    let v = body_json(body)?;
+    // A body may be up to 32 MiB: parsed off the async threads.
+    let body = body_bytes(body)?;
+    let v = state
+        .work
+        .run(move |_: &cuulong_core::interrupt::Interrupt| parse_json(&body))
+        .await?;
     let reading = (|| {
         let obj = v
             .as_object()
@@ -269,12 +277,48 @@ pub async fn post(
     }
 }
 
+/// `CreateObservations`: up to 32 MiB of JSON and 200 000 readings, so parsing and checking
+/// the body, and writing the answer's links, run on `Work` (off the async threads, a core at a
+/// time); only storing them is async.
 async fn create_observations(
     state: &AppState,
-    caller: &Caller,
-    base: &str,
-    v: Value,
+    caller: Caller,
+    base: String,
+    body: Bytes,
 ) -> Result<Response, ApiError> {
+    let catalog = state.observations.catalog.load_full();
+    let checked = state
+        .work
+        .run(move |_: &cuulong_core::interrupt::Interrupt| {
+            let readings = data_arrays(&parse_json(&body)?)?;
+            Ok::<_, ApiError>(check_all(&catalog, &caller, readings, Utc::now()))
+        })
+        .await?;
+    ingest(state, &checked).await?;
+    let links = state
+        .work
+        .run(move |_: &cuulong_core::interrupt::Interrupt| {
+            let links: Vec<Value> = checked
+                .iter()
+                .map(|r| match r {
+                    Ok(o) => json!(format!("{base}{PREFIX}/Observations({})", o.id())),
+                    Err(e) => json!(format!("error: {e}")),
+                })
+                .collect();
+            Ok::<_, ApiError>(serde_json::to_vec(&links).unwrap_or_default())
+        })
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        [(header::CONTENT_TYPE, "application/json")],
+        links,
+    )
+        .into_response())
+}
+
+/// The readings of a CreateObservations body (each, or why it is refused); a body that is not
+/// the DataArray form at all is a 400, more than [`MAX_BATCH`] readings a 413.
+fn data_arrays(v: &Value) -> Result<Vec<Result<Reading, Rejection>>, ApiError> {
     let groups = v.as_array().ok_or_else(|| {
         ApiError::BadRequest("CreateObservations: the body must be a JSON array".into())
     })?;
@@ -345,20 +389,5 @@ async fn create_observations(
             })());
         }
     }
-    let catalog = state.observations.catalog.load_full();
-    let checked = check_all(&catalog, caller, readings, Utc::now());
-    ingest(state, &checked).await?;
-    let links: Vec<Value> = checked
-        .iter()
-        .map(|r| match r {
-            Ok(o) => json!(format!("{base}{PREFIX}/Observations({})", o.id())),
-            Err(e) => json!(format!("error: {e}")),
-        })
-        .collect();
-    Ok((
-        StatusCode::CREATED,
-        [(header::CONTENT_TYPE, "application/json")],
-        serde_json::to_vec(&links).unwrap_or_default(),
-    )
-        .into_response())
+    Ok(readings)
 }
