@@ -639,6 +639,22 @@ fn salinity_aggregates_alerts_webhooks_and_fronts_on_postgis() {
         );
     }
 
+    // An alert of BT04 names the same land: its exposure is the zone's.
+    let bt04_alerts = ok_json(&server, "/api/alerts?station=BT04&limit=1", None);
+    let exposure = &bt04_alerts["alerts"][0]["exposure"];
+    assert_eq!(
+        exposure["communes"], bt04["properties"]["communes"],
+        "{bt04_alerts}"
+    );
+    let rice: f64 = ["LUA", "LUC", "LUK", "LUC+NTS"]
+        .iter()
+        .filter_map(|c| exposure["classes"][c].as_f64())
+        .sum();
+    let at_risk = bt04_alerts["alerts"][0]["land_at_risk_ha"]
+        .as_f64()
+        .unwrap();
+    assert!((at_risk - rice).abs() < 1e-6, "{at_risk} vs {rice}");
+
     // --- Fronts on the fixture estuary, by hand: chainage = (106.70 − lon) · cos 10° · 111.32.
     let km = |lon: f64| (106.70 - lon) * 10.0_f64.to_radians().cos() * 111.320;
     let (x3, x4, x8, x5) = (km(106.605), km(106.464), km(106.400), km(106.349));
