@@ -858,6 +858,17 @@ fn salinity_aggregates_alerts_webhooks_and_fronts_on_postgis() {
         metric(&metrics, "cuulong_webhook_delivered_total").is_some(),
         "{metrics}"
     );
+
+    // A late reading (before everything TS01 had) rewrites its history as the replay would:
+    // 2.5 a minute before t0 opens an alert that 1.5 at t0 closes; the two alerts after stay.
+    post_observations(&server, &writer, ts01, &[(t0 - 60_000, 2.5)]);
+    let late = wait_json(&server, "/api/alerts?station=TS01", None, |v| {
+        v["numberMatched"] == 3
+    });
+    let oldest = &late["alerts"][2];
+    assert_eq!(oldest["opened_at"], iso_z(t0 - 60_000), "{late}");
+    assert_eq!(oldest["closed_at"], iso_z(t0), "{late}");
+    assert_eq!(late["alerts"][1]["id"], alert_id, "{late}");
 }
 
 /// The good readings of a datastream between two local midnights, each with the time of the

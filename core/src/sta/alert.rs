@@ -45,8 +45,11 @@ pub struct Settings {
     /// A station's zone by default: the land within this of its reach of the river.
     pub zone_km: f64,
     /// Transitions of the last this many hours that no outbox records are sent at start
-    /// (a server killed between storing a reading and queueing its webhook).
+    /// (a server killed between storing a reading and queueing its webhook). At most 48: the
+    /// outbox remembers what it delivered for 48 h.
     pub redeliver_hours: u32,
+    /// A station's latest reading older than this does not place a front (a logger offline).
+    pub front_max_age_hours: u32,
     /// Land-use codes counted as rice land for the front's summary.
     pub rice_land_use: Vec<String>,
     /// The front whose seaward land the summary counts as rice land at risk (‰, rice's limit).
@@ -62,6 +65,7 @@ impl Default for Settings {
             communes_layer: "admin_communes".into(),
             zone_km: 2.0,
             redeliver_hours: 24,
+            front_max_age_hours: 24,
             rice_land_use: vec!["LUA".into(), "LUC".into(), "LUK".into(), "LUC+NTS".into()],
             fronts: vec![1.0, 4.0],
             rice_threshold: 2.0,
@@ -126,6 +130,8 @@ pub enum RulesError {
     Webhook { name: String, reason: String },
     #[error("rules file: zone_km {0} must be above 0 and at most 50")]
     ZoneKm(f64),
+    #[error("rules file: redeliver_hours {0} must be at most 48 (the outbox remembers 48 h)")]
+    RedeliverHours(u32),
 }
 
 impl Rules {
@@ -134,6 +140,9 @@ impl Rules {
         let z = rules.settings.zone_km;
         if !(z > 0.0 && z <= 50.0) {
             return Err(RulesError::ZoneKm(z));
+        }
+        if rules.settings.redeliver_hours > 48 {
+            return Err(RulesError::RedeliverHours(rules.settings.redeliver_hours));
         }
         for r in &rules.rules {
             if !(r.margin >= 0.0 && r.margin.is_finite()) {
@@ -275,6 +284,9 @@ struct Open {
 pub struct Evaluator {
     open: HashMap<(u32, usize), Open>,
     evaluated_to: HashMap<u32, i64>,
+    /// The series' length when it was last evaluated: more readings at or before
+    /// `evaluated_to` now means late ones arrived.
+    seen: HashMap<u32, usize>,
 }
 
 impl Evaluator {
@@ -293,6 +305,7 @@ impl Evaluator {
             Some(t) => series.times().partition_point(|&x| x <= t),
             None => 0,
         };
+        self.seen.insert(datastream, series.len());
         let limits: Vec<usize> = (0..watched.len())
             .filter(|&k| watched[k].property == property)
             .collect();
@@ -349,6 +362,25 @@ impl Evaluator {
         if let Some((t, _)) = series.latest() {
             self.evaluated_to.insert(datastream, t);
         }
+    }
+
+    /// Whether readings arrived for `datastream` at or before the time it was evaluated to
+    /// (a backfill, a logger catching up): its alerts must then be replayed from the start to
+    /// stay what the series says.
+    pub fn has_late(&self, datastream: u32, series: &Series) -> bool {
+        let Some(&t) = self.evaluated_to.get(&datastream) else {
+            return false;
+        };
+        let now_at_or_before = series.times().partition_point(|&x| x <= t);
+        now_at_or_before > self.seen.get(&datastream).copied().unwrap_or(0)
+    }
+
+    /// Forgets a datastream (its open alerts and how far it was evaluated); returns the time
+    /// it had been evaluated to.
+    pub fn forget(&mut self, datastream: u32) -> Option<i64> {
+        self.open.retain(|&(d, _), _| d != datastream);
+        self.seen.remove(&datastream);
+        self.evaluated_to.remove(&datastream)
     }
 
     /// The open alerts: (datastream, watched index, opened at, peak so far).
@@ -422,12 +454,22 @@ mod tests {
         assert_eq!(whole[1].peak, 3.5);
         assert_eq!(whole[1].alert_id(&w), "7-lua-1");
         assert_eq!(whole[1].event_id(&w), "7-lua-1-close");
-        // A late reading (older than the latest evaluated) changes nothing.
+        // A late reading (older than the latest evaluated) is not evaluated on its own; the
+        // evaluator says so, and a replay from the start takes it in.
         let mut late = Vec::new();
+        assert!(!ev.has_late(7, &grown));
         grown.insert(-5, 9.0, Quality::Good);
+        assert!(ev.has_late(7, &grown));
         ev.advance(7, 1, &grown, &w, &mut late);
         assert!(late.is_empty());
         assert_eq!(ev.open().count(), 1);
+        assert_eq!(ev.forget(7), Some(6));
+        assert_eq!(ev.open().count(), 0);
+        ev.advance(7, 1, &grown, &w, &mut late);
+        assert_eq!(
+            late[0].opened_ms, -5,
+            "the replay opens at the late reading"
+        );
     }
 
     #[test]
@@ -461,5 +503,9 @@ mod tests {
             Err(RulesError::UnknownLimit { .. })
         ));
         assert!(Rules::parse("[[rule]]\nproperty = \"x\"\nmargin = -1\n").is_err());
+        assert_eq!(
+            Rules::parse("[settings]\nredeliver_hours = 72\n").unwrap_err(),
+            RulesError::RedeliverHours(72)
+        );
     }
 }

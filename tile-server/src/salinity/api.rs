@@ -311,19 +311,29 @@ pub async fn alerts(
             "station: a station code of at most 64 characters".into(),
         ));
     }
-    let mut list: Vec<Alert> = state
-        .salinity
-        .alerts(&state, &caller)
-        .into_iter()
-        .filter(|a| wanted.as_deref().is_none_or(|w| a.state == w))
-        .filter(|a| station.as_deref().is_none_or(|s| a.station == s))
-        // Alerts that were open at some time in [from, to).
-        .filter(|a| to.is_none_or(|t| a.opened_ms < t))
-        .filter(|a| from.is_none_or(|f| a.closed_ms.is_none_or(|c| c >= f)))
-        .collect();
-    list.reverse();
-    let total = list.len();
-    list.truncate(limit);
+    // The history may hold tens of thousands of alerts: filtered off the async threads.
+    let history = state.salinity.history();
+    let work = state.clone();
+    let (total, list) = state
+        .work
+        .run(move |_: &Interrupt| {
+            let catalog = work.observations.catalog.load();
+            let mut list: Vec<Arc<Alert>> = history
+                .iter()
+                .rev()
+                .filter(|a| work.observations.may_see(&caller, &catalog, a.datastream))
+                .filter(|a| wanted.as_deref().is_none_or(|w| a.state == w))
+                .filter(|a| station.as_deref().is_none_or(|s| a.station == s))
+                // Alerts that were open at some time in [from, to).
+                .filter(|a| to.is_none_or(|t| a.opened_ms < t))
+                .filter(|a| from.is_none_or(|f| a.closed_ms.is_none_or(|c| c > f)))
+                .cloned()
+                .collect();
+            let total = list.len();
+            list.truncate(limit);
+            Ok::<_, ApiError>((total, list))
+        })
+        .await?;
     if csv {
         let mut out = String::from(
             "id,state,station,station_name,river,property,limit_code,limit_en,limit,close_below,opened_at,opened_value,closed_at,closed_value,peak,land_at_risk_ha,zone_communes\n",
@@ -367,10 +377,11 @@ pub async fn alerts(
         }
         return Ok(csv_response("alerts", out));
     }
+    let alerts: Vec<&Alert> = list.iter().map(|a| a.as_ref()).collect();
     Ok(axum::Json(json!({
         "numberMatched": total,
-        "numberReturned": list.len(),
-        "alerts": list,
+        "numberReturned": alerts.len(),
+        "alerts": alerts,
     }))
     .into_response())
 }
@@ -387,7 +398,22 @@ pub async fn fronts(
         ));
     };
     let fronts = state.salinity.fronts.load_full();
+    // Measuring the rice land is not free: one answer per state of the fronts and the layers.
+    let versions = {
+        let layers = state.snapshot();
+        let v = |id: &str| layers.get(id).map_or(-1, |l| l.meta().version);
+        let s = &loaded.rules.settings;
+        (v(&s.land_use_layer), v(&s.communes_layer))
+    };
+    if let Some(a) = state.salinity.fronts_answer.lock().ok().and_then(|a| {
+        a.as_ref()
+            .filter(|a| Arc::ptr_eq(&a.fronts, &fronts) && a.versions == versions)
+            .map(|a| a.body.clone())
+    }) {
+        return Ok(axum::Json(a.as_ref().clone()).into_response());
+    }
     let work = state.clone();
+    let for_cache = fronts.clone();
     let body = state
         .work
         .run(move |interrupt: &Interrupt| {
@@ -463,7 +489,15 @@ pub async fn fronts(
             }))
         })
         .await?;
-    Ok(axum::Json(body).into_response())
+    let body = Arc::new(body);
+    if let Ok(mut a) = state.salinity.fronts_answer.lock() {
+        *a = Some(super::FrontsAnswer {
+            fronts: for_cache,
+            versions,
+            body: body.clone(),
+        });
+    }
+    Ok(axum::Json(body.as_ref().clone()).into_response())
 }
 
 fn mercator_bounds(zone: &geo_types::MultiPolygon<f64>) -> [f64; 4] {
@@ -497,7 +531,7 @@ pub async fn zones(
     let work = state.clone();
     let body = state
         .work
-        .run(move |_interrupt: &Interrupt| {
+        .run(move |interrupt: &Interrupt| {
             let catalog = work.observations.catalog.load_full();
             let watched: Vec<u32> = catalog
                 .properties
@@ -516,7 +550,7 @@ pub async fn zones(
                 if !visible {
                     continue;
                 }
-                let Some(e) = exposure(&work, &loaded, &catalog, t, day) else {
+                let Some(e) = exposure(&work, &loaded, &catalog, t, day, interrupt)? else {
                     continue;
                 };
                 let geometry = geo_types::Geometry::MultiPolygon(e.zone.clone());

@@ -16,7 +16,6 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use chrono::{NaiveDate, Utc};
-use cuulong_core::access::Caller;
 use cuulong_core::index::LayerIndex;
 use cuulong_core::interrupt::Interrupt;
 use cuulong_core::sta::alert::{AlertChange, Evaluator, Rules, Transition, Watched};
@@ -139,7 +138,7 @@ struct Inner {
     catalog: Option<Arc<Catalog>>,
     watched: Arc<Vec<Watched>>,
     evaluator: Evaluator,
-    alerts: Vec<Alert>,
+    alerts: Vec<Arc<Alert>>,
     by_id: HashMap<String, usize>,
     replayed: bool,
 }
@@ -170,12 +169,26 @@ type OnEstuary<'a> = (&'a Thing, f64, f64);
 
 pub struct Salinity {
     pub loaded: Option<Arc<Loaded>>,
+    /// The evaluator's state: taken only by `evaluate` (one pass at a time, off the async
+    /// threads); readers use what it publishes below.
     inner: Mutex<Inner>,
+    /// The alert history as of the last evaluation (oldest first), for readers.
+    published: ArcSwap<Vec<Arc<Alert>>>,
+    open_now: std::sync::atomic::AtomicUsize,
     pub events: broadcast::Sender<AlertEvent>,
     pub webhooks: Option<Arc<webhook::Deliveries>>,
     /// Zones and their land, by station and the commune features they cover.
     exposures: Mutex<HashMap<ExposureKey, Arc<Exposure>>>,
     pub fronts: ArcSwap<Vec<EstuaryFronts>>,
+    /// The last `/api/salinity/fronts` answer, for the fronts and layer versions it was
+    /// computed from (holding the fronts keeps the pointer comparison sound).
+    pub fronts_answer: Mutex<Option<FrontsAnswer>>,
+}
+
+pub struct FrontsAnswer {
+    pub fronts: Arc<Vec<EstuaryFronts>>,
+    pub versions: (i64, i64),
+    pub body: Arc<serde_json::Value>,
 }
 
 impl Default for Salinity {
@@ -193,29 +206,25 @@ impl Salinity {
         Self {
             loaded,
             inner: Mutex::new(Inner::default()),
+            published: ArcSwap::from_pointee(Vec::new()),
+            open_now: std::sync::atomic::AtomicUsize::new(0),
             events: broadcast::channel(1024).0,
             webhooks,
             exposures: Mutex::new(HashMap::new()),
             fronts: ArcSwap::from_pointee(Vec::new()),
+            fronts_answer: Mutex::new(None),
         }
     }
 
     /// Alerts open now, every datastream (for `/metrics`).
     pub fn open_count(&self) -> usize {
-        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner.evaluator.open().count()
+        self.open_now.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// The alert history (oldest first) a caller may see.
-    pub fn alerts(&self, state: &AppState, caller: &Caller) -> Vec<Alert> {
-        let catalog = state.observations.catalog.load();
-        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner
-            .alerts
-            .iter()
-            .filter(|a| state.observations.may_see(caller, &catalog, a.datastream))
-            .cloned()
-            .collect()
+    /// The alert history (oldest first) as of the last evaluation, every datastream: filter
+    /// by [`crate::observations::Observations::may_see`] before showing it.
+    pub fn history(&self) -> Arc<Vec<Arc<Alert>>> {
+        self.published.load_full()
     }
 }
 
@@ -252,15 +261,43 @@ pub fn evaluate(state: &AppState) {
     }
     let watched = inner.watched.clone();
     let mut changes = Vec::new();
+    // Changes of a datastream replayed because late readings arrived: recorded, and announced
+    // only past where it had been evaluated to (the rest was history already).
+    let mut quiet = Vec::new();
     for d in &catalog.datastreams {
         if !watched.iter().any(|w| w.property == d.property) {
             continue;
         }
         let series = state.observations.series(d.id);
         let s = series.read().unwrap_or_else(|e| e.into_inner());
+        if inner.evaluator.has_late(d.id, &s) {
+            let before = inner.evaluator.forget(d.id).unwrap_or(i64::MIN);
+            inner.alerts.retain(|a| a.datastream != d.id);
+            inner.by_id = inner
+                .alerts
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (a.id.clone(), i))
+                .collect();
+            let mut replayed = Vec::new();
+            inner
+                .evaluator
+                .advance(d.id, d.property, &s, &watched, &mut replayed);
+            for c in replayed {
+                if c.time_ms > before {
+                    changes.push(c);
+                } else {
+                    quiet.push(c);
+                }
+            }
+            continue;
+        }
         inner
             .evaluator
             .advance(d.id, d.property, &s, &watched, &mut changes);
+    }
+    for change in &quiet {
+        record(state, &loaded, &catalog, &watched, &mut inner, change);
     }
     let live = inner.replayed;
     let now = Utc::now().timestamp_millis();
@@ -287,6 +324,13 @@ pub fn evaluate(state: &AppState) {
         }
     }
     inner.replayed = true;
+    if !changes.is_empty() || !quiet.is_empty() || !live {
+        sal.published.store(Arc::new(inner.alerts.clone()));
+    }
+    sal.open_now.store(
+        inner.evaluator.open().count(),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     drop(inner);
     for ev in out {
         if live {
@@ -318,7 +362,11 @@ fn record(
             let p = catalog.property(d.property)?;
             let day = chrono::DateTime::from_timestamp_millis(change.time_ms + 7 * 3_600_000)
                 .map(|t| t.date_naive());
-            let exposure = day.and_then(|day| exposure(state, loaded, catalog, thing, day));
+            let exposure = day.and_then(|day| {
+                exposure(state, loaded, catalog, thing, day, &Interrupt::never())
+                    .ok()
+                    .flatten()
+            });
             let at_risk = exposure.as_ref().map(|e| {
                 w.land_use
                     .iter()
@@ -352,18 +400,19 @@ fn record(
                 closed_ms: None,
             };
             inner.by_id.insert(id, inner.alerts.len());
-            inner.alerts.push(alert.clone());
+            inner.alerts.push(Arc::new(alert.clone()));
             Some(alert)
         }
         Transition::Close => {
             let &i = inner.by_id.get(&id)?;
-            let a = &mut inner.alerts[i];
+            let mut a = (*inner.alerts[i]).clone();
             a.state = "closed";
             a.closed_at = Some(iso_time(change.time_ms));
             a.closed_value = Some(change.value);
             a.closed_ms = Some(change.time_ms);
             a.peak = change.peak;
-            Some(a.clone())
+            inner.alerts[i] = Arc::new(a.clone());
+            Some(a)
         }
     }
 }
@@ -394,13 +443,33 @@ fn placed_on<'a>(
 }
 
 /// A station's zone and the land in it on `day` (cached: the zone depends on the commune units
-/// of the day and the layers' versions only).
+/// of the day and the layers' versions only). `Ok(None)` when the station has no zone (or the
+/// layers are not loaded).
 pub fn exposure(
     state: &AppState,
     loaded: &Loaded,
     catalog: &Catalog,
     thing: &Thing,
     day: NaiveDate,
+    interrupt: &Interrupt,
+) -> Result<Option<Arc<Exposure>>, cuulong_core::interrupt::Interrupted> {
+    let mut stopped = None;
+    let e = zone_exposure(state, loaded, catalog, thing, day, interrupt, &mut stopped);
+    match stopped {
+        Some(e) => Err(e),
+        None => Ok(e),
+    }
+}
+
+/// [`exposure`], with an interruption put in `stopped`.
+fn zone_exposure(
+    state: &AppState,
+    loaded: &Loaded,
+    catalog: &Catalog,
+    thing: &Thing,
+    day: NaiveDate,
+    interrupt: &Interrupt,
+    stopped: &mut Option<cuulong_core::interrupt::Interrupted>,
 ) -> Option<Arc<Exposure>> {
     let settings = &loaded.rules.settings;
     let layers = state.snapshot();
@@ -486,8 +555,13 @@ pub fn exposure(
         if part.0.is_empty() {
             continue;
         }
-        let Ok(Some(m)) = land_use.measure(&part, class, &Interrupt::never()) else {
-            continue;
+        let m = match land_use.measure(&part, class, interrupt) {
+            Ok(Some(m)) => m,
+            Ok(None) => continue,
+            Err(e) => {
+                *stopped = Some(e);
+                return None;
+            }
         };
         let classes: BTreeMap<String, f64> =
             m.classes.into_iter().map(|(k, (ha, _))| (k, ha)).collect();
@@ -533,6 +607,8 @@ fn refresh_fronts(state: &AppState, loaded: &Loaded, catalog: &Catalog) {
         return;
     };
     let settings = &loaded.rules.settings;
+    let fresh_after =
+        Utc::now().timestamp_millis() - i64::from(settings.front_max_age_hours) * 3_600_000;
     let mut all = Vec::new();
     for (e, estuary) in loaded.rules.estuaries.iter().enumerate() {
         let reach = &loaded.reaches[e];
@@ -548,11 +624,13 @@ fn refresh_fronts(state: &AppState, loaded: &Loaded, catalog: &Catalog) {
                 };
                 let series = state.observations.series(d.id);
                 let s = series.read().unwrap_or_else(|e| e.into_inner());
+                // The latest good reading, if recent enough to say where the front is now.
                 let latest = (0..s.len())
                     .rev()
                     .take(64)
                     .map(|i| s.at(i))
-                    .find(|r| r.2 == Quality::Good);
+                    .find(|r| r.2 == Quality::Good)
+                    .filter(|r| r.0 >= fresh_after);
                 if let Some((_, v, _)) = latest {
                     placed.push(Placed {
                         code: thing.station.code.clone(),

@@ -11,7 +11,8 @@
 //!   secret, of `{timestamp}.{body}` (the timestamp lets a receiver refuse replays);
 //! - `X-Cuulong-Event`: `alert.open` or `alert.close`; `X-Cuulong-Attempt`: 1, 2, …
 //!
-//! Retries: 0.5 s, then doubling up to 60 s, for up to [`GIVE_UP_AFTER`]; any 2xx is success,
+//! Retries: 0.5 s, then doubling up to 60 s, for up to [`GIVE_UP_AFTER`] from a job's first
+//! attempt; any 2xx is success,
 //! anything else (an error status, a refused connection, no answer in 10 s) is retried.
 //! Deliveries to one receiver go one at a time, in order.
 
@@ -300,6 +301,9 @@ async fn deliver(
         let t = &all.targets[target];
         let mut delay = FIRST_RETRY;
         let mut attempt = 0u32;
+        // A job's 24 h of retries start when its turn comes, not when it was queued: jobs
+        // queued behind one that waited for a receiver down for a day get their own day.
+        let first_attempt = chrono::Utc::now().timestamp_millis();
         loop {
             attempt += 1;
             all.counters.attempts.fetch_add(1, Ordering::Relaxed);
@@ -329,7 +333,7 @@ async fn deliver(
                 }
             }
             all.counters.failed_attempts.fetch_add(1, Ordering::Relaxed);
-            let age = chrono::Utc::now().timestamp_millis() - job.queued_ms;
+            let age = chrono::Utc::now().timestamp_millis() - first_attempt;
             if age > GIVE_UP_AFTER.as_millis() as i64 {
                 tracing::error!(webhook = %t.def.name, event = %job.event_id, "webhook given up");
                 finish(&all, &job, false).await;
