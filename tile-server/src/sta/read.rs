@@ -512,18 +512,20 @@ fn read_resource(
         written: 0,
         interrupt,
     };
+    // The link to the page after this one (a collection's or its refs').
+    let next_page = || {
+        next_link(
+            base,
+            uri,
+            pairs,
+            options.skip + options.top.unwrap_or(DEFAULT_TOP),
+        )
+    };
     match resolve_path(&ctx, path)? {
         Resource::Collection(kind, members) => {
             check_options(kind, options)?;
             let (page, count, more) = select_page(&ctx, members, options, &mut budget)?;
-            let mut out = page_header(count, more, || {
-                next_link(
-                    base,
-                    uri,
-                    pairs,
-                    options.skip + options.top.unwrap_or(DEFAULT_TOP),
-                )
-            });
+            let mut out = page_header(count, more, next_page);
             if kind == Kind::Observation && options.expand.is_empty() && !options.data_array {
                 // Pages of readings are written as text: no tree of values for 35 040 of them.
                 let mut text = String::with_capacity(64 + page.len() * 180);
@@ -582,14 +584,7 @@ fn read_resource(
         }
         Resource::Refs(members) => {
             let (page, count, more) = select_page(&ctx, members, options, &mut budget)?;
-            let mut out = page_header(count, more, || {
-                next_link(
-                    base,
-                    uri,
-                    pairs,
-                    options.skip + options.top.unwrap_or(DEFAULT_TOP),
-                )
-            });
+            let mut out = page_header(count, more, next_page);
             let value: Vec<Value> = page
                 .iter()
                 .map(|e| json!({"@iot.selfLink": ctx.self_link(e)}))
