@@ -2,6 +2,8 @@
 //! one per zoom band, with generalised geometry built once at load so low-zoom tiles never
 //! walk every vertex of every feature.
 
+use std::borrow::Cow;
+
 use geo::{Area, BoundingRect, Simplify};
 use geo_types::Geometry;
 use rstar::primitives::{GeomWithData, Rectangle};
@@ -274,11 +276,11 @@ impl LayerIndex {
                 let a = &self.features[i as usize];
                 FeatureRef {
                     id: a.id,
-                    values: &a.values,
-                    geometry: match band {
+                    values: Cow::Borrowed(&a.values),
+                    geometry: Cow::Borrowed(match band {
                         Some(b) => self.bands[b].geometry(i, &self.geometries),
                         None => &self.geometries[i as usize],
-                    },
+                    }),
                 }
             })
             .collect()
@@ -330,8 +332,8 @@ impl LayerIndex {
     fn at(&self, position: usize) -> FeatureRef<'_> {
         FeatureRef {
             id: self.features[position].id,
-            values: &self.features[position].values,
-            geometry: &self.geometries[position],
+            values: Cow::Borrowed(&self.features[position].values),
+            geometry: Cow::Borrowed(&self.geometries[position]),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! here once, and a source overrides one only when it can do better (the in-memory index
 //! answers point hits from its ring bands).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -19,12 +20,24 @@ use crate::mvt::{LayerBuilder, BUFFER, EXTENT};
 use crate::tile::{geometry_to_lonlat, TileId};
 
 /// One feature as a source gives it: its id, its values in schema order and its geometry in
-/// EPSG:3857. Borrowed from the source for as long as the caller holds the source.
-#[derive(Debug, Clone, Copy)]
+/// EPSG:3857. Borrowed from a source that holds its features (the in-memory index), owned
+/// when the source decoded them for this call (a mapped file, a database).
+#[derive(Debug, Clone)]
 pub struct FeatureRef<'a> {
     pub id: i64,
-    pub values: &'a [Value],
-    pub geometry: &'a Geometry<f64>,
+    pub values: Cow<'a, [Value]>,
+    pub geometry: Cow<'a, Geometry<f64>>,
+}
+
+impl FeatureRef<'_> {
+    /// The same feature owning its parts, independent of the source's borrow.
+    pub fn into_owned(self) -> FeatureRef<'static> {
+        FeatureRef {
+            id: self.id,
+            values: Cow::Owned(self.values.into_owned()),
+            geometry: Cow::Owned(self.geometry.into_owned()),
+        }
+    }
 }
 
 /// Inclusive time bounds; `None` is open.
@@ -32,7 +45,7 @@ pub type Interval = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
 
 /// A further test on each feature (a CQL2 filter): `Err` is a message naming why the feature
 /// could not be evaluated.
-pub type Predicate<'a> = &'a dyn Fn(FeatureRef<'_>) -> Result<bool, String>;
+pub type Predicate<'a> = &'a dyn Fn(&FeatureRef<'_>) -> Result<bool, String>;
 
 /// Which features a page is drawn from. Every part is optional; given parts must all hold.
 #[derive(Default)]
@@ -105,9 +118,11 @@ pub trait LayerSource: Send + Sync {
         let pad = (b[2] - b[0]) * f64::from(BUFFER) / f64::from(EXTENT);
         let bounds = [b[0] - pad, b[1] - pad, b[2] + pad, b[3] + pad];
         let meta = self.meta();
+        // Before the builder: it borrows the candidates' values.
+        let candidates = self.candidates(tile.z, bounds);
         let mut builder = LayerBuilder::new(meta.id.as_str(), &meta.schema, tile);
-        for f in self.candidates(tile.z, bounds) {
-            builder.add(f.id, f.values, f.geometry);
+        for f in &candidates {
+            builder.add(f.id, &f.values, &f.geometry);
         }
         (!builder.is_empty()).then(|| builder.finish())
     }
@@ -124,10 +139,11 @@ pub trait LayerSource: Send + Sync {
         transform: crate::mvt::TileTransform,
     ) -> Option<geozero::mvt::tile::Layer> {
         let meta = self.meta();
+        let candidates = self.candidates(zoom, envelope);
         let mut builder = LayerBuilder::with_transform(meta.id.as_str(), &meta.schema, transform);
-        for f in self.candidates(zoom, envelope) {
-            if let Some(g) = to_grid(f.geometry) {
-                builder.add(f.id, f.values, &g);
+        for f in &candidates {
+            if let Some(g) = to_grid(&f.geometry) {
+                builder.add(f.id, &f.values, &g);
             }
         }
         (!builder.is_empty()).then(|| builder.finish())
@@ -144,10 +160,10 @@ pub trait LayerSource: Send + Sync {
             self.in_envelope([x - pad, y - pad, x + pad, y + pad])
                 .into_iter()
                 .filter_map(|f| {
-                    let d = if covers(f.geometry, c) {
+                    let d = if covers(&f.geometry, c) {
                         0.0
                     } else if radius > 0.0 {
-                        Euclidean.distance(&p, f.geometry) * scale
+                        Euclidean.distance(&p, &*f.geometry) * scale
                     } else {
                         return None;
                     };
@@ -194,7 +210,7 @@ pub trait LayerSource: Send + Sync {
                     .iter()
                     .all(|(field, want)| &f.values[*field] == want)
                 && match (selection.during, time) {
-                    (Some(w), Some(t)) => in_interval(f.values, t, w),
+                    (Some(w), Some(t)) => in_interval(&f.values, t, w),
                     _ => true,
                 }
         });
@@ -205,7 +221,7 @@ pub trait LayerSource: Send + Sync {
                 if n % 64 == 0 {
                     interrupt.check()?;
                 }
-                if predicate(f).map_err(SelectError::Predicate)? {
+                if predicate(&f).map_err(SelectError::Predicate)? {
                     kept.push(f);
                 }
             }
@@ -237,7 +253,7 @@ pub trait LayerSource: Send + Sync {
             if n % 32 == 0 {
                 interrupt.check()?;
             }
-            let value = match geometry_to_lonlat(f.geometry) {
+            let value = match geometry_to_lonlat(&f.geometry) {
                 Geometry::Polygon(p) => {
                     is_area = Some(true);
                     MultiPolygon(vec![p])
@@ -392,7 +408,7 @@ mod tests {
             ),
             None,
         );
-        let not_eight = |f: FeatureRef<'_>| Ok(f.id != 8);
+        let not_eight = |f: &FeatureRef<'_>| Ok(f.id != 8);
         let sel = Selection {
             envelope: Some([0.0, 0.0, x1, y1]),
             during: Some(after_2021),
@@ -411,7 +427,7 @@ mod tests {
     #[test]
     fn a_predicate_error_names_itself_and_an_interrupt_stops_the_scan() {
         let l = layer();
-        let failing = |_: FeatureRef<'_>| Err("no such function".to_string());
+        let failing = |_: &FeatureRef<'_>| Err("no such function".to_string());
         let sel = Selection {
             predicate: Some(&failing),
             ..Default::default()

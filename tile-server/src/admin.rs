@@ -99,7 +99,7 @@ fn units(state: &AppState, caller: &cuulong_core::access::Caller) -> Vec<Unit> {
                 .unwrap_or_default()
         };
         for f in layer.features() {
-            let v = f.values;
+            let v = &f.values;
             let mut extra = serde_json::Map::new();
             for (i, n) in &extras {
                 let x = match &v[*i] {
@@ -457,8 +457,8 @@ pub async fn reexpress(
                 if n % 64 == 0 {
                     interrupt.check()?;
                 }
-                let lonlat = cuulong_core::tile::geometry_to_lonlat(f.geometry);
-                let unit = cuulong_core::admin::TimedUnit::from_feature(&meta.schema, f.values, &lonlat);
+                let lonlat = cuulong_core::tile::geometry_to_lonlat(&f.geometry);
+                let unit = cuulong_core::admin::TimedUnit::from_feature(&meta.schema, &f.values, &lonlat);
                 if unit.valid_on(from) {
                     let v = match &f.values[column] {
                         Value::Int(i) => *i as f64,
@@ -473,7 +473,7 @@ pub async fn reexpress(
                 source
                     .features()
                     .filter(|f| class.as_ref().is_none_or(|(i, c)| f.values[*i].as_str() == Some(c.as_str())))
-                    .filter_map(|f| match cuulong_core::tile::geometry_to_lonlat(f.geometry) {
+                    .filter_map(|f| match cuulong_core::tile::geometry_to_lonlat(&f.geometry) {
                         geo::Geometry::Polygon(p) => Some(geo::MultiPolygon(vec![p])),
                         geo::Geometry::MultiPolygon(m) => Some(m),
                         _ => None,

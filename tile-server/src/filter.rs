@@ -225,19 +225,19 @@ impl Filter {
     }
 
     /// Whether `feature` of `layer` passes; `Err` says why it could not be evaluated.
-    pub fn matches(&self, layer: &LayerMeta, feature: FeatureRef<'_>) -> Result<bool, String> {
+    pub fn matches(&self, layer: &LayerMeta, feature: &FeatureRef<'_>) -> Result<bool, String> {
         let mut record = serde_json::json!({
             "id": feature.id,
-            "properties": serde_json::Value::Object(layer.schema.properties_json(feature.values)),
+            "properties": serde_json::Value::Object(layer.schema.properties_json(&feature.values)),
         });
         if self.spatial {
             record["geometry"] =
-                crate::http::geojson_geometry(&geometry_to_lonlat(feature.geometry));
+                crate::http::geojson_geometry(&geometry_to_lonlat(&feature.geometry));
         }
         let mut expr = self.expr.clone();
         if !self.dwithin.is_empty() {
             let mut k = 0;
-            substitute_dwithin(&mut expr, &self.dwithin, &mut k, feature.geometry);
+            substitute_dwithin(&mut expr, &self.dwithin, &mut k, &feature.geometry);
         }
         expr.matches(Some(&record)).map_err(|e| {
             format!(

@@ -205,7 +205,7 @@ impl Harness {
         let mut n = 0;
         for f in l.features() {
             if filter
-                .matches(l.meta(), f)
+                .matches(l.meta(), &f)
                 .map_err(crate::ApiError::BadRequest)?
             {
                 n += 1;

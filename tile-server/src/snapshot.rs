@@ -153,7 +153,7 @@ async fn write_layer(store: &EmbeddedStore, index: &dyn LayerSource) -> Result<(
         batch.push(Feature {
             id: f.id,
             // Sources hold EPSG:3857; back to lon/lat (sub-millimetre round trip).
-            geometry: geometry_to_lonlat(f.geometry),
+            geometry: geometry_to_lonlat(&f.geometry),
             values: f.values.to_vec(),
         });
         if batch.len() == 1000 {

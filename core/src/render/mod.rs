@@ -52,7 +52,7 @@ pub struct MapRequest<'a> {
 struct FeatureCtx<'a> {
     zoom: f64,
     fields: &'a Fields<'a>,
-    feature: FeatureRef<'a>,
+    feature: &'a FeatureRef<'a>,
     geometry_type: &'static str,
 }
 
@@ -184,7 +184,7 @@ pub fn render_until(
             if n % CHECK_EVERY == 0 {
                 interrupt.check()?;
             }
-            shapes.add(n, f.geometry, &clip, req.projector, want_anchor);
+            shapes.add(n, &f.geometry, &clip, req.projector, want_anchor);
         }
         let fields = Fields::new(&layer.source.meta().schema);
         for style in active {
@@ -196,7 +196,7 @@ pub fn render_until(
                 let ctx = FeatureCtx {
                     zoom,
                     fields: &fields,
-                    feature: candidates[s.position],
+                    feature: &candidates[s.position],
                     geometry_type: s.geometry_type,
                 };
                 if !memo.accepts(style, &ctx) {

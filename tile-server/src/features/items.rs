@@ -68,7 +68,7 @@ pub async fn item(
     let n: i64 = fid.parse().map_err(|_| missing())?;
     let feature = layer.feature(n).ok_or_else(missing)?;
     let out = OutCrs::new(&q)?;
-    let mut f = feature_json(layer.meta(), feature, &out);
+    let mut f = feature_json(layer.meta(), &feature, &out);
     let base = state.base_url(&headers);
     f["links"] = serde_json::json!([
         link(
@@ -90,9 +90,9 @@ pub async fn item(
     Ok(geojson_response(f, &out))
 }
 
-fn feature_json(meta: &LayerMeta, f: FeatureRef<'_>, out: &OutCrs) -> serde_json::Value {
-    let geometry = geojson_geometry(&out.geometry(f.geometry));
-    let props = meta.schema.properties_json(f.values);
+fn feature_json(meta: &LayerMeta, f: &FeatureRef<'_>, out: &OutCrs) -> serde_json::Value {
+    let geometry = geojson_geometry(&out.geometry(&f.geometry));
+    let props = meta.schema.properties_json(&f.values);
     serde_json::json!({"type": "Feature", "id": f.id, "geometry": geometry, "properties": props})
 }
 
@@ -211,7 +211,7 @@ fn write_page(
     let features: Vec<serde_json::Value> = page
         .features
         .iter()
-        .map(|&f| feature_json(meta, f, &query.out))
+        .map(|f| feature_json(meta, f, &query.out))
         .collect();
     interrupt.check()?;
     if query.html {

@@ -315,7 +315,7 @@ impl ItemsQuery {
         interrupt: &Interrupt,
     ) -> Result<Page<'a>, ApiError> {
         let meta = layer.meta();
-        let filter = |f: FeatureRef<'_>| match &self.filter {
+        let filter = |f: &FeatureRef<'_>| match &self.filter {
             Some(filter) => filter.matches(meta, f),
             None => Ok(true),
         };

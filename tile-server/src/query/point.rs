@@ -101,7 +101,7 @@ pub async fn point(
                 distance_m: (d * 100.0).round() / 100.0,
                 title_vi: &meta.title_vi,
                 title_en: &meta.title_en,
-                properties: meta.schema.properties(f.values),
+                properties: meta.schema.properties(&f.values),
             }
         })
         .collect();

@@ -237,7 +237,7 @@ fn admin_unit(code: &str, visible: &Layers) -> Result<(Geometry<f64>, String), A
             let unit = l
                 .features()
                 .find(|f| f.values[code_idx].as_str() == Some(code))?;
-            Some((geometry_to_lonlat(unit.geometry), l.meta().id.to_string()))
+            Some((geometry_to_lonlat(&unit.geometry), l.meta().id.to_string()))
         })
         .ok_or_else(|| {
             ApiError::NotFound(format!(

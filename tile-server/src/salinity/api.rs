@@ -444,7 +444,7 @@ pub async fn fronts(
                         for c in communes.in_envelope(mercator_bounds(&zone)) {
                             interrupt.check()?;
                             let part =
-                                as_multipolygon(&geometry_to_lonlat(c.geometry)).intersection(&zone);
+                                as_multipolygon(&geometry_to_lonlat(&c.geometry)).intersection(&zone);
                             if part.0.is_empty() {
                                 continue;
                             }

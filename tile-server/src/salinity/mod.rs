@@ -495,7 +495,7 @@ fn zone_exposure(
                     .as_str()
                     .is_some_and(|c| z.communes.iter().any(|x| x == c))
                 {
-                    zone = zone.union(&as_multipolygon(&geometry_to_lonlat(f.geometry)));
+                    zone = zone.union(&as_multipolygon(&geometry_to_lonlat(&f.geometry)));
                 }
             }
             (zone, "communes", None, None)
@@ -551,7 +551,7 @@ fn zone_exposure(
         zone: zone.clone(),
     };
     for c in candidates {
-        let part = as_multipolygon(&geometry_to_lonlat(c.geometry)).intersection(&zone);
+        let part = as_multipolygon(&geometry_to_lonlat(&c.geometry)).intersection(&zone);
         if part.0.is_empty() {
             continue;
         }

@@ -285,7 +285,7 @@ fn properties(h: &Hit<'_>) -> Vec<(String, String)> {
     meta.schema
         .fields
         .iter()
-        .zip(h.feature.values)
+        .zip(h.feature.values.iter())
         .map(|(f, v)| {
             let s = match v.to_json() {
                 serde_json::Value::String(s) => s,
@@ -302,14 +302,14 @@ fn json(hits: &[Hit<'_>], lon: f64, lat: f64, radius_m: f64) -> String {
         .iter()
         .map(|h| {
             let a = &h.feature;
-            let mut props = h.layer.meta().schema.properties_json(a.values);
+            let mut props = h.layer.meta().schema.properties_json(&a.values);
             props.insert("layer".into(), h.layer.meta().id.as_str().into());
             props.insert(
                 "distance_m".into(),
                 ((h.distance_m * 100.0).round() / 100.0).into(),
             );
             let geometry = crate::http::geojson_geometry(&cuulong_core::tile::geometry_to_lonlat(
-                h.feature.geometry,
+                &h.feature.geometry,
             ));
             serde_json::json!({
                 "type": "Feature",
