@@ -33,6 +33,7 @@ pub struct ServeFile {
     pub snapshot_dir: Option<PathBuf>,
     pub anonymous_rate_limit_per_minute: Option<u32>,
     pub render_memory_mb: Option<u32>,
+    pub index_memory_mb: Option<u64>,
     pub max_event_streams: Option<u32>,
     pub tile_matrix_sets: Option<PathBuf>,
     pub salinity_rules: Option<PathBuf>,
@@ -102,6 +103,11 @@ pub struct ServeArgs {
     /// gets 503 + Retry-After [default: an eighth of the machine's memory, 256–2048].
     #[arg(long, env = "CUULONG_RENDER_MEMORY_MB", value_parser = clap::value_parser!(u32).range(16..=1048576))]
     pub render_memory_mb: Option<u32>,
+    /// MiB the in-memory layer indexes may take in all (estimated); a layer that would not
+    /// fit is served from its FlatGeobuf file, memory-mapped and searched through the file's
+    /// own R-tree (embedded store) [default: no limit: every layer in memory].
+    #[arg(long, env = "CUULONG_INDEX_MEMORY_MB")]
+    pub index_memory_mb: Option<u64>,
     /// Event streams (`/events`) open at once; beyond it 503 [default: 256].
     #[arg(long, env = "CUULONG_MAX_EVENT_STREAMS")]
     pub max_event_streams: Option<u32>,
@@ -312,6 +318,7 @@ impl ServeArgs {
                 .render_memory_mb
                 .or(file.render_memory_mb)
                 .unwrap_or(d.render_memory_mb),
+            index_memory_mb: self.index_memory_mb.or(file.index_memory_mb),
             max_event_streams: self
                 .max_event_streams
                 .or(file.max_event_streams)

@@ -45,6 +45,12 @@ struct Band {
 
 const NO_SLOT: u32 = u32::MAX;
 
+/// Whether a band keeps an R-tree of its own (over its generalised envelopes) or filters the
+/// full tree: the former when under half the features are visible at it.
+pub fn band_keeps_tree(visible: usize, features: usize) -> bool {
+    visible * 2 < features
+}
+
 impl Band {
     /// The geometry to draw at this band for the feature at `position`.
     fn geometry<'a>(&'a self, position: u32, full: &'a [Geometry<f64>]) -> &'a Geometry<f64> {
@@ -71,7 +77,7 @@ pub struct LayerIndex {
     ring_bands: rustc_hash::FxHashMap<u32, Box<[Option<RingBands>]>>,
 }
 
-fn envelope(g: &Geometry<f64>) -> Option<Rectangle<[f64; 2]>> {
+pub(crate) fn envelope(g: &Geometry<f64>) -> Option<Rectangle<[f64; 2]>> {
     let r = g.bounding_rect()?;
     Some(Rectangle::from_corners(
         [r.min().x, r.min().y],
@@ -79,11 +85,12 @@ fn envelope(g: &Geometry<f64>) -> Option<Rectangle<[f64; 2]>> {
     ))
 }
 
-/// Generalises a geometry for display at `zoom`: `None` when it is sub-pixel there — its bbox
+/// Generalises a geometry for display at `zoom` (every source draws through this, so a
+/// mapped or database source draws what the in-memory index draws): `None` when it is sub-pixel there — its bbox
 /// under half a pixel of a 256-pixel tile, or for polygons an area under half a pixel —
 /// else simplified at half a pixel (Douglas–Peucker); `Some(None)` when that removed nothing
 /// (the full geometry serves).
-fn generalise(g: &Geometry<f64>, zoom: u8) -> Option<Option<Geometry<f64>>> {
+pub fn generalise(g: &Geometry<f64>, zoom: u8) -> Option<Option<Geometry<f64>>> {
     use geo::CoordsIter;
     let pixel = tile_size(zoom) / 256.0;
     match g {
@@ -187,7 +194,7 @@ impl LayerIndex {
                     simplified,
                     tree: None,
                 };
-                let tree = (visible.len() * 2 < geometries.len()).then(|| {
+                let tree = band_keeps_tree(visible.len(), geometries.len()).then(|| {
                     RTree::bulk_load(
                         visible
                             .iter()

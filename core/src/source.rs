@@ -98,6 +98,12 @@ pub trait LayerSource: Send + Sync {
     /// Rough heap size in bytes, for metrics.
     fn approx_bytes(&self) -> usize;
 
+    /// Where the features live, for `/catalog` and `/metrics`: `memory` (held decoded) or
+    /// the kind of storage read per request.
+    fn served_from(&self) -> &'static str {
+        "memory"
+    }
+
     /// The feature with this id.
     fn feature(&self, id: i64) -> Option<FeatureRef<'_>>;
 

@@ -214,6 +214,15 @@ impl Store for EmbeddedStore {
         .boxed())
     }
 
+    fn layer_file(&self, id: &LayerId, version: i64) -> Option<PathBuf> {
+        let catalog = self.read_catalog().ok()?;
+        let entry = catalog
+            .layers
+            .iter()
+            .find(|e| &e.meta.id == id && e.meta.version == version)?;
+        Some(self.layer_path(&entry.file))
+    }
+
     async fn begin_replace(&self, def: LayerDef) -> Result<Box<dyn LayerWriter>> {
         let mut fgb = FgbWriter::create_with_options(
             def.id.as_str(),
@@ -509,11 +518,12 @@ fn read_fgb(
     Ok(())
 }
 
-struct Props<'a> {
-    schema: &'a Schema,
-    id: i64,
-    values: Vec<Value>,
-    error: Option<String>,
+/// Reads a layer file's properties into a feature's values (column 0: its id).
+pub(crate) struct Props<'a> {
+    pub(crate) schema: &'a Schema,
+    pub(crate) id: i64,
+    pub(crate) values: Vec<Value>,
+    pub(crate) error: Option<String>,
 }
 
 impl PropertyProcessor for Props<'_> {

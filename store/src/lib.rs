@@ -4,6 +4,7 @@
 
 mod copy;
 pub mod embedded;
+pub mod mapped;
 pub mod obs_log;
 mod obs_pg;
 pub mod postgis;
@@ -102,6 +103,13 @@ pub trait Store: Send + Sync {
     /// the version it serves, or says it is being replaced). Once the stream has started it
     /// finishes on its version even if a replace commits meanwhile.
     async fn features_of(&self, id: &LayerId, version: Option<i64>) -> Result<FeatureStream>;
+
+    /// The file `version` of a layer is kept in, when the backend keeps one per version
+    /// (the embedded store's FlatGeobuf, written once), so a server can map it instead of
+    /// loading it. `None` for backends without one, or a version no longer current.
+    fn layer_file(&self, _id: &LayerId, _version: i64) -> Option<PathBuf> {
+        None
+    }
 
     /// Starts replacing (or creating) a layer. Nothing is visible to readers until
     /// [`LayerWriter::commit`]; dropping the writer or a crash abandons it without trace.

@@ -71,6 +71,7 @@ async fn dataset(state: &AppState, m: &LayerMeta, base: &str) -> serde_json::Val
         "spatial": {"bbox": m.bbox.map(|b| b.0), "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"},
         "geometryType": m.geometry_type,
         "featureCount": m.feature_count,
+        "servedFrom": state.snapshot().get(m.id.as_str()).map(|l| l.served_from()),
         "fields": m.schema,
         "quality": last.map(|h| serde_json::json!({
             "read": h.read, "imported": h.imported, "repaired": h.repaired, "rejected": h.rejected,

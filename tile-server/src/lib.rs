@@ -61,6 +61,9 @@ pub struct ServerConfig {
     /// Bytes of map images being drawn at once, MiB; a GetMap that does not fit waits a moment
     /// or gets 503 + Retry-After.
     pub render_memory_mb: u32,
+    /// MiB the in-memory indexes may take in all (estimated before each is built); a layer
+    /// beyond it is served from its file. `None`: no limit.
+    pub index_memory_mb: Option<u64>,
     /// A token that lets a `/metrics` scrape see every layer's series (else only those its
     /// caller may see).
     pub metrics_token: Option<String>,
@@ -95,6 +98,7 @@ impl Default for ServerConfig {
             rate_limit_per_minute: 6000,
             anonymous_rate_limit_per_minute: 6000,
             render_memory_mb: work::default_render_memory_mb(),
+            index_memory_mb: None,
             metrics_token: None,
             max_event_streams: 256,
             max_concurrency: 1024,

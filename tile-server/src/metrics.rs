@@ -237,6 +237,14 @@ fn write_layers(layers: &crate::state::Layers, out: &mut String) {
     for (id, l) in layers {
         let _ = writeln!(out, "cuulong_layer_features{{layer=\"{id}\"}} {}", l.len());
     }
+    let _ = writeln!(out, "# HELP cuulong_layer_source How each layer is served: memory (held decoded) or flatgeobuf (its file mapped, read per request).\n# TYPE cuulong_layer_source gauge");
+    for (id, l) in layers {
+        let _ = writeln!(
+            out,
+            "cuulong_layer_source{{layer=\"{id}\",source=\"{}\"}} 1",
+            l.served_from()
+        );
+    }
     let _ = writeln!(out, "# HELP cuulong_index_bytes Approximate memory of each layer's index.\n# TYPE cuulong_index_bytes gauge");
     for (id, l) in layers {
         let _ = writeln!(

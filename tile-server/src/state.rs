@@ -80,6 +80,8 @@ pub struct AppState {
     pub observations_token: std::sync::Mutex<Option<String>>,
     /// Alerts, fronts and webhooks from the salinity rules (idle without rules).
     pub salinity: crate::salinity::Salinity,
+    /// Bytes the in-memory indexes may take in all; `None`: no limit.
+    pub index_memory_bytes: Option<u64>,
 }
 
 impl AppState {
@@ -115,6 +117,7 @@ impl AppState {
             metrics_token: config.metrics_token.clone(),
             event_streams: std::sync::atomic::AtomicU32::new(0),
             max_event_streams: config.max_event_streams,
+            index_memory_bytes: config.index_memory_mb.map(|mb| mb.saturating_mul(1 << 20)),
             audit,
             metrics: crate::telemetry::Metrics::default(),
             started_at: std::time::SystemTime::now()

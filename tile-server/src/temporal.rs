@@ -77,6 +77,13 @@ pub fn today() -> NaiveDate {
     (Utc::now() + chrono::Duration::hours(7)).date_naive()
 }
 
+/// Whether `meta` is an admin layer in time (its periods are built from every feature).
+pub fn is_temporal(meta: &LayerMeta) -> bool {
+    meta.family.as_deref() == Some("admin")
+        && meta.schema.index_of("valid_from").is_some()
+        && meta.schema.index_of("valid_to").is_some()
+}
+
 /// Indexes a layer: a temporal admin layer as the index of `today`'s period (with its periods
 /// beside it), any other layer whole.
 pub fn index(
