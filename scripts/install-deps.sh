@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages cuulong needs (GDAL, PROJ, PostgreSQL + PostGIS, mosquitto for
-# MQTT observations, clang for bindgen)
+# MQTT observations, clang for bindgen, nginx for the replica set)
 # when they are missing. Idempotent: does nothing when everything is there.
 set -euo pipefail
 
 packages=(libgdal-dev gdal-bin libproj-dev proj-bin proj-data postgresql postgresql-15-postgis-3
-          clang libclang-dev pkg-config libsqlite3-dev python3-gdal mosquitto)
+          clang libclang-dev pkg-config libsqlite3-dev python3-gdal mosquitto nginx-light)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -108,6 +108,21 @@ pub struct ServeArgs {
     /// own R-tree (embedded store) [default: no limit: every layer in memory].
     #[arg(long, env = "CUULONG_INDEX_MEMORY_MB")]
     pub index_memory_mb: Option<u64>,
+    /// A replica's hot standby of the PostGIS primary (`--database-url`): layer features are
+    /// read from it once it has replayed what the primary had (notifications, catalogue and
+    /// writes stay on the primary). Away, or behind for longer than --standby-max-lag-s, the
+    /// primary serves the read. A secret: flag or environment only.
+    #[arg(
+        long,
+        env = "CUULONG_STANDBY_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub standby_url: Option<String>,
+    /// How long a replica waits for the standby to replay a change before reading it from the
+    /// primary, in seconds [default: 10].
+    #[arg(long, env = "CUULONG_STANDBY_MAX_LAG_S", value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub standby_max_lag_s: Option<u64>,
     /// Event streams (`/events`) open at once; beyond it 503 [default: 256].
     #[arg(long, env = "CUULONG_MAX_EVENT_STREAMS")]
     pub max_event_streams: Option<u32>,
@@ -281,6 +296,14 @@ fn load_grids(dir: &Path) -> Result<Vec<cuulong_core::tms::TileMatrixSet>> {
 }
 
 impl ServeArgs {
+    /// The standby to read layer features from and how long to wait for it, if given.
+    pub fn standby(&self) -> Option<(String, Duration)> {
+        self.standby_url
+            .clone()
+            .filter(|u| !u.is_empty())
+            .map(|u| (u, Duration::from_secs(self.standby_max_lag_s.unwrap_or(10))))
+    }
+
     /// Flags/env over the file over the defaults.
     pub fn resolve(self, file: ServeFile) -> cuulong_tile_server::ServerConfig {
         let d = cuulong_tile_server::ServerConfig::default();

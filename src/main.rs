@@ -111,11 +111,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// `cuulong serve` on PostGIS: falls back to the server's snapshot when PostgreSQL is
 /// unreachable at start.
 async fn serve_on_postgis(
-    config: &StoreConfig,
     url: &str,
+    standby: Option<(String, std::time::Duration)>,
     serve_config: cuulong_tile_server::ServerConfig,
 ) -> Result<()> {
-    let store: Arc<dyn Store> = match cuulong_store::open(config).await {
+    let store = match cuulong_store::PostgisStore::connect(url).await {
         Ok(store) => store,
         Err(e) => match &serve_config.snapshot_dir {
             Some(dir) if cuulong_tile_server::snapshot::exists(dir) => {
@@ -123,11 +123,16 @@ async fn serve_on_postgis(
                     "cuulong: {e}; starting from the snapshot in {} and reconnecting in the background",
                     dir.display()
                 );
-                Arc::new(cuulong_store::PostgisStore::connect_lazy(url)?)
+                cuulong_store::PostgisStore::connect_lazy(url)?
             }
             _ => return Err(e.into()),
         },
     };
+    // A replica: layer features from the standby once it has what the primary had.
+    let store: Arc<dyn Store> = Arc::new(match standby {
+        Some((standby, max_lag)) => store.with_standby(&standby, max_lag)?,
+        None => store,
+    });
     let bind = serve_config.bind;
     cuulong_tile_server::serve(store, serve_config)
         .await
@@ -142,8 +147,12 @@ async fn run(cli: Cli) -> Result<()> {
         // A server on PostGIS keeps a snapshot of what it serves; with one it starts even
         // while PostgreSQL is unreachable and catches up when it returns.
         (Command::Serve(args), StoreConfig::Postgis { url }) => {
-            return serve_on_postgis(&config, url, config::serve_config(*args, file.serve, None)?)
-                .await
+            let standby = args.standby();
+            return serve_on_postgis(url, standby, config::serve_config(*args, file.serve, None)?)
+                .await;
+        }
+        (Command::Serve(args), StoreConfig::Embedded { .. }) if args.standby().is_some() => {
+            anyhow::bail!("--standby-url reads from a PostgreSQL standby: it needs --database-url (the primary)")
         }
         (command, _) => {
             let store: Arc<dyn Store> = cuulong_store::open(&config).await?;

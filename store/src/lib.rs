@@ -20,6 +20,17 @@ use futures::stream::BoxStream;
 pub use embedded::EmbeddedStore;
 pub use postgis::PostgisStore;
 
+/// Where a PostGIS store with a standby read layer features from (for `/metrics`).
+#[derive(Debug, Default)]
+pub struct ReadStats {
+    /// Reads the standby served, having replayed the primary's position.
+    pub standby: std::sync::atomic::AtomicU64,
+    /// Reads the primary served: the standby away, or behind for longer than allowed.
+    pub primary: std::sync::atomic::AtomicU64,
+    /// Milliseconds spent waiting for the standby to replay, in all.
+    pub waited_ms: std::sync::atomic::AtomicU64,
+}
+
 /// The PostgreSQL channel a layer change is announced on (payload: the layer id).
 pub const NOTIFY_CHANNEL: &str = "cuulong_layers";
 /// The payload announcing a change of API keys (not a valid layer id).
@@ -108,6 +119,11 @@ pub trait Store: Send + Sync {
     /// (the embedded store's FlatGeobuf, written once), so a server can map it instead of
     /// loading it. `None` for backends without one, or a version no longer current.
     fn layer_file(&self, _id: &LayerId, _version: i64) -> Option<PathBuf> {
+        None
+    }
+
+    /// Where layer features were read from, for a store with a standby.
+    fn read_stats(&self) -> Option<Arc<ReadStats>> {
         None
     }
 

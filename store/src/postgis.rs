@@ -30,6 +30,20 @@ pub struct PostgisStore {
     prepared: tokio::sync::OnceCell<()>,
     /// Months whose observation partition exists (made sure of by this store).
     known_months: crate::obs_pg::KnownMonths,
+    /// A hot standby of this primary that layer features are read from (a replica set).
+    standby: Option<Standby>,
+}
+
+/// A streaming standby the features of a layer version are read from, once it has replayed
+/// the primary's WAL as of the read (the lag guard): a server never reads a version from a
+/// standby that does not hold it yet. Away, or behind for longer than `max_lag`, the primary
+/// serves the read. Catalogue, keys and notifications stay on the primary (small reads; and
+/// a standby cannot `LISTEN`).
+struct Standby {
+    pool: PgPool,
+    description: String,
+    max_lag: std::time::Duration,
+    stats: std::sync::Arc<crate::ReadStats>,
 }
 
 /// Quotes an identifier for SQL. Layer ids are validated and field names come from files, so
@@ -69,6 +83,7 @@ impl PostgisStore {
             description,
             prepared: tokio::sync::OnceCell::new(),
             known_months: Default::default(),
+            standby: None,
         };
         store.prepare().await?;
         Ok(store)
@@ -88,7 +103,82 @@ impl PostgisStore {
             description,
             prepared: tokio::sync::OnceCell::new(),
             known_months: Default::default(),
+            standby: None,
         })
+    }
+
+    /// Reads layer features from the hot standby at `url` (connected on first use: it may be
+    /// away at start) once it has replayed what the primary had, waiting up to `max_lag`.
+    pub fn with_standby(mut self, url: &str, max_lag: std::time::Duration) -> Result<Self> {
+        let description = format!("standby {}", redact_url(url));
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(std::time::Duration::from_secs(2))
+            .connect_lazy(url)
+            .map_err(db(format!("connecting to {description}")))?;
+        self.description = format!("{}, {description}", self.description);
+        self.standby = Some(Standby {
+            pool,
+            description,
+            max_lag,
+            stats: Default::default(),
+        });
+        Ok(self)
+    }
+
+    /// The pool to read a layer's features from: the standby once it has replayed the
+    /// primary's WAL position of now (polled every 20 ms up to `max_lag`), else the primary.
+    /// With the primary away the standby serves what it has.
+    async fn read_pool(&self) -> &PgPool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let Some(standby) = &self.standby else {
+            return &self.pool;
+        };
+        let target: Option<String> = sqlx::query_scalar("SELECT pg_current_wal_lsn()::text")
+            .fetch_one(&self.pool)
+            .await
+            .ok();
+        let started = std::time::Instant::now();
+        loop {
+            let caught_up: std::result::Result<bool, sqlx::Error> = match &target {
+                Some(lsn) => {
+                    sqlx::query_scalar(
+                        "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false)",
+                    )
+                    .bind(lsn)
+                    .fetch_one(&standby.pool)
+                    .await
+                }
+                None => {
+                    sqlx::query_scalar("SELECT true")
+                        .fetch_one(&standby.pool)
+                        .await
+                }
+            };
+            match caught_up {
+                Ok(true) => {
+                    standby.stats.standby.fetch_add(1, Relaxed);
+                    standby
+                        .stats
+                        .waited_ms
+                        .fetch_add(started.elapsed().as_millis() as u64, Relaxed);
+                    return &standby.pool;
+                }
+                Ok(false) if started.elapsed() < standby.max_lag => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Ok(false) => {
+                    tracing::warn!(standby = %standby.description, lag_s = standby.max_lag.as_secs_f64(), "standby behind for longer than its allowed lag: reading from the primary");
+                    standby.stats.primary.fetch_add(1, Relaxed);
+                    return &self.pool;
+                }
+                Err(e) => {
+                    tracing::warn!(standby = %standby.description, error = %e, "standby unreachable: reading from the primary");
+                    standby.stats.primary.fetch_add(1, Relaxed);
+                    return &self.pool;
+                }
+            }
+        }
     }
 
     /// Checks PostGIS and applies the migrations, once.
@@ -266,41 +356,23 @@ impl Store for PostgisStore {
     }
 
     async fn features_of(&self, id: &LayerId, version: Option<i64>) -> Result<FeatureStream> {
-        // Catalogue row and table are read in one REPEATABLE READ transaction so a concurrent
-        // replace cannot swap the table between the two.
-        let mut tx = self.pool.begin().await.map_err(db("starting a read"))?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .execute(&mut *tx)
-            .await
-            .map_err(db("starting a read"))?;
-        let row =
-            sqlx::query("SELECT table_name, schema, version FROM cuulong.layers WHERE id = $1")
-                .bind(id.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db(format!("reading layer '{id}'")))?
-                .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
-        let table: String = row.get(0);
-        let schema: sqlx::types::Json<Schema> = row.get(1);
-        let current: i64 = row.get(2);
-        if let Some(version) = version.filter(|v| *v != current) {
-            return Err(StoreError::VersionGone {
-                layer: id.to_string(),
-                version,
-                current,
-            });
-        }
-        let schema = schema.0;
-        let sql = select_features_sql(&table, &schema);
-        let layer = id.to_string();
-        let stream = async_stream::try_stream! {
-            let mut tx = tx;
-            let mut rows = sqlx::query(&sql).fetch(&mut *tx);
-            while let Some(row) = rows.try_next().await.map_err(db(format!("reading features of '{layer}'")))? {
-                yield decode_feature(&row, &layer, &schema)?;
+        let pool = self.read_pool().await;
+        match self.features_from(pool, id, version).await {
+            // The standby went away between the check and the read.
+            Err(StoreError::Database { .. }) if !std::ptr::eq(pool, &self.pool) => {
+                if let Some(s) = &self.standby {
+                    s.stats
+                        .primary
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                self.features_from(&self.pool, id, version).await
             }
-        };
-        Ok(stream.boxed())
+            other => other,
+        }
+    }
+
+    fn read_stats(&self) -> Option<std::sync::Arc<crate::ReadStats>> {
+        self.standby.as_ref().map(|s| s.stats.clone())
     }
 
     async fn begin_replace(&self, def: LayerDef) -> Result<Box<dyn LayerWriter>> {
@@ -674,6 +746,52 @@ impl LayerWriter for PostgisWriter {
             .map_err(db(ctx("notifying")))?;
         tx.commit().await.map_err(db(ctx("committing")))?;
         Ok(meta)
+    }
+}
+
+impl PostgisStore {
+    /// A layer version's features from `pool` (the primary or the standby). Catalogue row and
+    /// table are read in one REPEATABLE READ transaction so a concurrent replace cannot swap
+    /// the table between the two.
+    async fn features_from(
+        &self,
+        pool: &PgPool,
+        id: &LayerId,
+        version: Option<i64>,
+    ) -> Result<FeatureStream> {
+        let mut tx = pool.begin().await.map_err(db("starting a read"))?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(db("starting a read"))?;
+        let row =
+            sqlx::query("SELECT table_name, schema, version FROM cuulong.layers WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db(format!("reading layer '{id}'")))?
+                .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        let table: String = row.get(0);
+        let schema: sqlx::types::Json<Schema> = row.get(1);
+        let current: i64 = row.get(2);
+        if let Some(version) = version.filter(|v| *v != current) {
+            return Err(StoreError::VersionGone {
+                layer: id.to_string(),
+                version,
+                current,
+            });
+        }
+        let schema = schema.0;
+        let sql = select_features_sql(&table, &schema);
+        let layer = id.to_string();
+        let stream = async_stream::try_stream! {
+            let mut tx = tx;
+            let mut rows = sqlx::query(&sql).fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await.map_err(db(format!("reading features of '{layer}'")))? {
+                yield decode_feature(&row, &layer, &schema)?;
+            }
+        };
+        Ok(stream.boxed())
     }
 }
 

@@ -251,6 +251,12 @@ pub fn layers_json(store_args: &[String]) -> serde_json::Value {
 /// An HTTP response: status, headers (names lowercased), body.
 pub type Response = (u16, Vec<(String, String)>, Vec<u8>);
 
+/// A TCP port free on 127.0.0.1 now.
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
 /// A running `cuulong serve` on a free port, stopped on drop.
 pub struct Server {
     pub port: u16,
@@ -259,10 +265,11 @@ pub struct Server {
 
 impl Server {
     pub fn start(store_args: &[String], extra: &[&str]) -> Server {
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
+        Server::start_on(store_args, extra, free_port())
+    }
+
+    /// A server on `port` (a replica restarted where its load balancer expects it).
+    pub fn start_on(store_args: &[String], extra: &[&str], port: u16) -> Server {
         // Tests run in parallel: no server writes the default snapshot folder unless a test
         // names its own.
         let no_snapshot: &[&str] = if extra.contains(&"--snapshot-dir") {

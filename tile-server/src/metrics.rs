@@ -184,6 +184,7 @@ fn gauges(state: &AppState) -> Vec<(&'static str, &'static str, &'static str, St
             .map_or(0, |w| f(&w.counters).load(Ordering::Relaxed))
             .to_string()
     };
+    let reads = state.store.read_stats().unwrap_or_default();
     vec![
         ("cuulong_in_flight_requests", "Requests being served.", "gauge", m.in_flight.load(Ordering::Relaxed).to_string()),
         ("cuulong_shed_requests_total", "Requests refused with 503 because the server was saturated.", "counter", load(&m.shed)),
@@ -198,6 +199,9 @@ fn gauges(state: &AppState) -> Vec<(&'static str, &'static str, &'static str, St
         ("cuulong_render_memory_budget_bytes", "The render budget (--render-memory-mb).", "gauge", (state.work.render_budget_mb() * 1024 * 1024).to_string()),
         ("cuulong_event_streams", "Event streams open.", "gauge", state.event_streams.load(Ordering::Relaxed).to_string()),
         ("cuulong_store_up", "1 when the last contact with the store succeeded.", "gauge", u8::from(state.store_ok()).to_string()),
+        ("cuulong_standby_reads_total", "Layer versions read from the standby (--standby-url) once it had replayed the primary's position.", "counter", load(&reads.standby)),
+        ("cuulong_standby_fallbacks_total", "Layer versions read from the primary because the standby was away or behind for longer than --standby-max-lag-s.", "counter", load(&reads.primary)),
+        ("cuulong_standby_wait_seconds_total", "Time spent waiting for the standby to replay changes before reading them.", "counter", format!("{:.3}", reads.waited_ms.load(Ordering::Relaxed) as f64 / 1000.0)),
         ("cuulong_observations_accepted_total", "Observations stored (new ones; re-sends not counted).", "counter", load(&state.observations.counters.accepted)),
         ("cuulong_mqtt_messages_total", "MQTT messages taken and acknowledged (after their readings were stored).", "counter", load(&state.observations.counters.mqtt_messages)),
         ("cuulong_observations_duplicates_total", "Observations re-sent: already stored, acknowledged again, not stored twice.", "counter", load(&state.observations.counters.duplicates)),
