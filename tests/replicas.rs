@@ -34,10 +34,17 @@ fn replica_set(db: &str) -> (String, String) {
     let (primary, standby) = (urls.next().unwrap(), urls.next().unwrap());
     let with_db = |u: &str, name: &str| u.replace("/cuulong?", &format!("/{name}?"));
     let admin = with_db(&primary, "postgres");
-    psql(
+    // This run's database, and those of earlier runs (one replica-set test runs at a time).
+    let old = psql(
         &admin,
-        &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+        "SELECT datname FROM pg_database WHERE datname LIKE 'rs\\_%'",
     );
+    for name in old.lines().chain([db]).filter(|n| !n.is_empty()) {
+        psql(
+            &admin,
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        );
+    }
     psql(
         &admin,
         &format!("CREATE DATABASE {db} TEMPLATE cuulong_template"),
