@@ -1,8 +1,9 @@
-//! Source equivalence: a layer served mapped from its FlatGeobuf file (beyond the index
-//! budget) answers every operation of the read floor as the in-memory index does — the same
-//! tiles (bytes), drawing candidates (WMS), features in an envelope, point hits, pages of
-//! items and summaries — on every sample layer and a synthetic cadastre; and a server with
-//! `--index-memory-mb` serves its big layer mapped through the same endpoints, with the same
+//! Source equivalence: a layer served from the store per request (beyond the index budget) —
+//! mapped from its FlatGeobuf file on the embedded store, read by spatial SQL on PostGIS —
+//! answers every operation of the read floor as the in-memory index does — the same tiles
+//! (bytes), drawing candidates (WMS), features in an envelope, point hits, pages of items and
+//! summaries — on every sample layer and a synthetic cadastre; and a server with
+//! `--index-memory-mb` serves its big layer that way through the same endpoints, with the same
 //! answers, saying so in `/catalog` and `/metrics`.
 
 #![allow(clippy::unwrap_used)]
@@ -10,7 +11,8 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use common::*;
 use cuulong_core::index::LayerIndex;
@@ -18,18 +20,20 @@ use cuulong_core::interrupt::Interrupt;
 use cuulong_core::source::{FeatureRef, LayerSource, Selection};
 use cuulong_core::tile::{to_mercator, TileId};
 use cuulong_core::Value;
-use cuulong_store::mapped::MappedLayer;
 use futures::TryStreamExt;
 use geo_types::{polygon, Geometry, MultiPolygon};
 
-/// An embedded store with the samples and 20 000 synthetic parcels (scripts/make_parcels.py).
-fn store_with_parcels() -> (tempfile::TempDir, Vec<String>) {
+/// What a layer beyond the budget is served from (`flatgeobuf`, `postgis`), and the store's
+/// arguments.
+type Store = (&'static str, Vec<String>);
+/// A layer held in memory and served per request from the store.
+type Pair = (LayerIndex, Arc<dyn LayerSource>);
+
+/// The embedded store and PostGIS, each with the samples and 20 000 synthetic parcels
+/// (scripts/make_parcels.py): (what a layer beyond the budget is served from, store args).
+fn stores_with_parcels() -> (tempfile::TempDir, Option<TestDb>, Vec<Store>) {
     let tmp = tempfile::tempdir().unwrap();
-    let store = vec![
-        "--data-dir".to_string(),
-        tmp.path().join("s").display().to_string(),
-    ];
-    import_samples(&store);
+    let db = TestDb::create("sources");
     let parcels = tmp.path().join("parcels.fgb");
     let o = std::process::Command::new("/usr/bin/python3")
         .arg(root().join("scripts/make_parcels.py"))
@@ -38,27 +42,44 @@ fn store_with_parcels() -> (tempfile::TempDir, Vec<String>) {
         .output()
         .expect("run scripts/make_parcels.py (python3-gdal)");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    ok(run(cuulong().args(&store).args([
-        "import",
-        parcels.to_str().unwrap(),
-        "--layer",
-        "parcels",
-        "--family",
-        "land_use",
-        "--quiet",
-    ])));
-    (tmp, store)
+    let mut out = Vec::new();
+    for (kind, store) in stores(db.as_ref(), &tmp.path().join("s")) {
+        import_samples(&store);
+        ok(run(cuulong().args(&store).args([
+            "import",
+            parcels.to_str().unwrap(),
+            "--layer",
+            "parcels",
+            "--family",
+            "land_use",
+            "--quiet",
+        ])));
+        out.push((
+            if kind == "embedded" {
+                "flatgeobuf"
+            } else {
+                "postgis"
+            },
+            store,
+        ));
+    }
+    (tmp, db, out)
 }
 
-/// Both sources of every layer of the store: (in-memory index, mapped file).
-fn both_sources(dir: &Path) -> Vec<(LayerIndex, MappedLayer)> {
+/// Every layer of the store held both ways: (in-memory index, the store's per-request
+/// source), with the runtime the per-request source reads through.
+fn both_sources(store_args: &[String]) -> (tokio::runtime::Runtime, Vec<Pair>) {
+    let config = match store_args[0].as_str() {
+        "--data-dir" => cuulong_store::StoreConfig::Embedded {
+            data_dir: PathBuf::from(&store_args[1]),
+        },
+        _ => cuulong_store::StoreConfig::Postgis {
+            url: store_args[1].clone(),
+        },
+    };
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let store = cuulong_store::open(&cuulong_store::StoreConfig::Embedded {
-            data_dir: dir.to_owned(),
-        })
-        .await
-        .unwrap();
+    let sources = rt.block_on(async {
+        let store = cuulong_store::open(&config).await.unwrap();
         let mut out = Vec::new();
         for meta in store.layers().await.unwrap() {
             let features: Vec<_> = store
@@ -68,14 +89,16 @@ fn both_sources(dir: &Path) -> Vec<(LayerIndex, MappedLayer)> {
                 .try_collect()
                 .await
                 .unwrap();
-            let path: PathBuf = store
-                .layer_file(&meta.id, meta.version)
-                .expect("the embedded store keeps a file per version");
-            let mapped = MappedLayer::open(meta.clone(), &path).unwrap();
-            out.push((LayerIndex::build(meta, features), mapped));
+            let source = store
+                .open_source(&meta)
+                .await
+                .unwrap()
+                .expect("both stores serve a layer per request");
+            out.push((LayerIndex::build(meta, features), source));
         }
         out
-    })
+    });
+    (rt, sources)
 }
 
 fn key(f: &FeatureRef<'_>) -> (i64, Vec<Value>, Geometry<f64>) {
@@ -98,9 +121,23 @@ fn tile_of(x: f64, y: f64, z: u8) -> TileId {
 }
 
 #[test]
-fn a_mapped_layer_answers_every_read_as_the_in_memory_index_does() {
-    let (tmp, _store) = store_with_parcels();
-    let sources = both_sources(&tmp.path().join("s"));
+fn a_mapped_or_postgis_layer_answers_every_read_as_the_in_memory_index_does() {
+    let (_tmp, _db, stores) = stores_with_parcels();
+    assert_eq!(stores.len(), 2, "the embedded store and PostGIS");
+    for (kind, store) in &stores {
+        let (_rt, sources) = both_sources(store);
+        let compared = compare(kind, &sources);
+        // Enough was compared for the equalities to mean something.
+        assert!(compared["tiles"] > 3000, "{kind}: {compared:?}");
+        assert!(compared["summaries"] >= 5, "{kind}: {compared:?}");
+    }
+}
+
+/// Compares every read of each (in-memory, per-request) pair; counts what was compared.
+fn compare(
+    kind: &str,
+    sources: &[(LayerIndex, Arc<dyn LayerSource>)],
+) -> BTreeMap<&'static str, usize> {
     assert!(
         sources.len() >= 10,
         "samples and parcels: {}",
@@ -108,17 +145,20 @@ fn a_mapped_layer_answers_every_read_as_the_in_memory_index_does() {
     );
     let never = Interrupt::never();
     let mut compared = BTreeMap::<&str, usize>::new();
-    for (memory, mapped) in &sources {
-        let id = memory.meta().id.to_string();
+    for (memory, mapped) in sources {
+        let mapped: &dyn LayerSource = mapped.as_ref();
+        let id = format!("{kind} {}", memory.meta().id);
         assert_eq!(memory.len(), mapped.len(), "{id}: feature count");
-        assert_eq!(mapped.served_from(), "flatgeobuf");
+        assert_eq!(mapped.served_from(), kind);
+        // What a per-request source holds is a few bytes a feature at most.
         assert!(
-            mapped.approx_bytes() * 20 < memory.approx_bytes().max(20 * 64),
-            "{id}: mapped {} B vs in memory {} B",
+            mapped.approx_bytes() <= 32 * memory.len() + 4096,
+            "{id}: served from the store {} B for {} features",
             mapped.approx_bytes(),
-            memory.approx_bytes()
+            memory.len()
         );
-        // Every feature, in the same (file) order, with the same values and geometry.
+        assert!(memory.len() < 1000 || mapped.approx_bytes() * 20 < memory.approx_bytes());
+        // Every feature, in the same (store) order, with the same values and geometry.
         let all_memory: Vec<_> = memory.features().map(|f| key(&f)).collect();
         let all_mapped: Vec<_> = mapped.features().map(|f| key(&f)).collect();
         assert!(all_memory == all_mapped, "{id}: features differ");
@@ -256,9 +296,7 @@ fn a_mapped_layer_answers_every_read_as_the_in_memory_index_does() {
             (a, b) => panic!("{id}: summary {:?} vs {:?}", a.is_some(), b.is_some()),
         }
     }
-    // Enough was compared for the equalities to mean something.
-    assert!(compared["tiles"] > 3000, "{compared:?}");
-    assert!(compared["summaries"] >= 5, "{compared:?}");
+    compared
 }
 
 /// `cuulong_layer_source{layer="id",source="…"}` of a metrics page.
@@ -272,19 +310,24 @@ fn source_of(metrics: &str, layer: &str) -> Option<String> {
 }
 
 #[test]
-fn a_layer_beyond_the_index_budget_is_served_from_its_file_with_the_same_answers() {
-    let (_tmp, store) = store_with_parcels();
-    // The parcels (8 MB of FlatGeobuf, ~20 MB as an index) do not fit 10 MiB beside the
+fn a_layer_beyond_the_index_budget_is_served_from_the_store_with_the_same_answers() {
+    let (_tmp, _db, stores) = stores_with_parcels();
+    assert_eq!(stores.len(), 2, "the embedded store and PostGIS");
+    for (kind, store) in &stores {
+        beyond_the_budget(kind, store);
+    }
+}
+
+/// A server whose budget the parcels do not fit against one holding every layer, same store.
+fn beyond_the_budget(kind: &str, store: &[String]) {
+    let store = store.to_vec();
+    // The parcels (8 MB of FlatGeobuf, ~20 MB as an index) do not fit 16 MiB beside the
     // samples (~7 MB); every sample layer does.
-    let budget = Server::start(&store, &["--index-memory-mb", "10", "--tile-cache-mb", "0"]);
+    let budget = Server::start(&store, &["--index-memory-mb", "16", "--tile-cache-mb", "0"]);
     let whole = Server::start(&store, &["--tile-cache-mb", "0"]);
     let (_, _, m) = budget.get("/metrics", &[]).unwrap();
     let m = String::from_utf8(m).unwrap();
-    assert_eq!(
-        source_of(&m, "parcels").as_deref(),
-        Some("flatgeobuf"),
-        "{m}"
-    );
+    assert_eq!(source_of(&m, "parcels").as_deref(), Some(kind), "{m}");
     assert_eq!(source_of(&m, "land_use").as_deref(), Some("memory"));
     let (_, _, m) = whole.get("/metrics", &[]).unwrap();
     assert_eq!(
@@ -302,7 +345,7 @@ fn a_layer_beyond_the_index_budget_is_served_from_its_file_with_the_same_answers
             .unwrap()["servedFrom"]
             .clone()
     };
-    assert_eq!(served("parcels"), "flatgeobuf");
+    assert_eq!(served("parcels"), kind);
     assert_eq!(served("soil"), "memory");
 
     // The same bytes from both servers: tiles at z12–z16, items, point queries, a WMS map,
@@ -353,7 +396,7 @@ fn a_layer_beyond_the_index_budget_is_served_from_its_file_with_the_same_answers
         };
         assert!(
             same(&a, budget.port) == same(&b, whole.port),
-            "{p}: the mapped layer answers differently"
+            "{kind}: {p}: the layer served from the store answers differently"
         );
         non_empty += usize::from(a.len() > 100);
     }

@@ -51,6 +51,61 @@ pub fn band_keeps_tree(visible: usize, features: usize) -> bool {
     visible * 2 < features
 }
 
+/// The first band at which a geometry (EPSG:3857) is not sub-pixel (`BANDS.len()`: only at
+/// full resolution).
+pub fn first_visible_band(g: &Geometry<f64>) -> u8 {
+    BANDS
+        .iter()
+        .position(|&z| generalise(g, z).is_some())
+        .unwrap_or(BANDS.len()) as u8
+}
+
+/// Per band, whether the in-memory index of features whose first visible bands are
+/// `first_bands` keeps a tree of its own for it ([`band_keeps_tree`]).
+pub fn band_trees(first_bands: impl Iterator<Item = u8>) -> [bool; BANDS.len()] {
+    let mut visible = [0usize; BANDS.len()];
+    let mut n = 0;
+    for first in first_bands {
+        n += 1;
+        for v in visible.iter_mut().skip(usize::from(first)) {
+            *v += 1;
+        }
+    }
+    visible.map(|v| band_keeps_tree(v, n))
+}
+
+/// What the in-memory index draws of feature `f` (full geometry, EPSG:3857) at `zoom` within
+/// `bounds`: `None` when it is sub-pixel at the zoom's band, or outside `bounds` by the
+/// envelope the index tests there (the generalised one where the band keeps a tree of its own,
+/// `band_trees`, else the full one); else the feature with the geometry drawn. For sources that
+/// decode features per request, so they draw what the index draws.
+pub fn drawn_at<'a>(
+    mut f: crate::source::FeatureRef<'a>,
+    zoom: u8,
+    bounds: [f64; 4],
+    band_trees: &[bool; BANDS.len()],
+) -> Option<crate::source::FeatureRef<'a>> {
+    let meets = |r: geo_types::Rect<f64>| {
+        r.min().x <= bounds[2]
+            && r.max().x >= bounds[0]
+            && r.min().y <= bounds[3]
+            && r.max().y >= bounds[1]
+    };
+    let full = f.geometry.bounding_rect()?;
+    let Some(b) = BANDS.iter().position(|&z| z >= zoom) else {
+        return meets(full).then_some(f);
+    };
+    if let Some(g) = generalise(&f.geometry, BANDS[b])? {
+        f.geometry = Cow::Owned(g);
+    }
+    let tested = if band_trees[b] {
+        f.geometry.bounding_rect()?
+    } else {
+        full
+    };
+    meets(tested).then_some(f)
+}
+
 impl Band {
     /// The geometry to draw at this band for the feature at `position`.
     fn geometry<'a>(&'a self, position: u32, full: &'a [Geometry<f64>]) -> &'a Geometry<f64> {

@@ -293,6 +293,53 @@ pub trait LayerSource: Send + Sync {
     }
 }
 
+/// The page of `selection` from `candidates` given in id order — all features, or those whose
+/// box meets the envelope — testing the exact envelope, equalities, time and predicate on each
+/// as it comes: for sources that decode features per request (a mapped file, a database).
+pub fn select_from<'a>(
+    meta: &LayerMeta,
+    candidates: impl Iterator<Item = FeatureRef<'a>>,
+    selection: &Selection<'_>,
+    offset: usize,
+    limit: usize,
+    interrupt: &Interrupt,
+) -> Result<Page<'a>, SelectError> {
+    let time = time_fields(meta);
+    let rect = selection.envelope.map(|b| {
+        geo_types::Rect::new(
+            geo_types::coord! { x: b[0], y: b[1] },
+            geo_types::coord! { x: b[2], y: b[3] },
+        )
+    });
+    let mut matched = 0usize;
+    let mut features = Vec::new();
+    for (n, f) in candidates.enumerate() {
+        if n % 256 == 0 {
+            interrupt.check()?;
+        }
+        let keep = rect.is_none_or(|r| f.geometry.intersects(&r))
+            && selection
+                .equals
+                .iter()
+                .all(|(field, want)| &f.values[*field] == want)
+            && match (selection.during, time) {
+                (Some(w), Some(t)) => in_interval(&f.values, t, w),
+                _ => true,
+            }
+            && match selection.predicate {
+                Some(predicate) => predicate(&f).map_err(SelectError::Predicate)?,
+                None => true,
+            };
+        if keep {
+            if matched >= offset && features.len() < limit {
+                features.push(f);
+            }
+            matched += 1;
+        }
+    }
+    Ok(Page { matched, features })
+}
+
 /// Kilometres of `lines` inside `area`, geodesic.
 fn length_inside(area: &MultiPolygon<f64>, lines: MultiLineString<f64>) -> f64 {
     use geo::{Geodesic, Length};

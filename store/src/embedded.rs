@@ -162,6 +162,17 @@ impl EmbeddedStore {
         Ok(())
     }
 
+    /// The file `version` of a layer is kept in (written once, never changed), or `None`
+    /// when that version is no longer the current one.
+    pub fn layer_file(&self, id: &LayerId, version: i64) -> Option<PathBuf> {
+        let catalog = self.read_catalog().ok()?;
+        let entry = catalog
+            .layers
+            .iter()
+            .find(|e| &e.meta.id == id && e.meta.version == version)?;
+        Some(self.layer_path(&entry.file))
+    }
+
     fn layer_path(&self, file: &str) -> PathBuf {
         self.dir.join(LAYERS).join(file)
     }
@@ -214,13 +225,24 @@ impl Store for EmbeddedStore {
         .boxed())
     }
 
-    fn layer_file(&self, id: &LayerId, version: i64) -> Option<PathBuf> {
-        let catalog = self.read_catalog().ok()?;
-        let entry = catalog
-            .layers
-            .iter()
-            .find(|e| &e.meta.id == id && e.meta.version == version)?;
-        Some(self.layer_path(&entry.file))
+    async fn layer_bytes(&self, meta: &LayerMeta) -> Option<u64> {
+        let path = self.layer_file(&meta.id, meta.version)?;
+        Some(std::fs::metadata(path).ok()?.len())
+    }
+
+    async fn open_source(
+        &self,
+        meta: &LayerMeta,
+    ) -> Result<Option<std::sync::Arc<dyn cuulong_core::source::LayerSource>>> {
+        let Some(path) = self.layer_file(&meta.id, meta.version) else {
+            return Ok(None);
+        };
+        let meta = meta.clone();
+        let mapped =
+            tokio::task::spawn_blocking(move || crate::mapped::MappedLayer::open(meta, &path))
+                .await
+                .map_err(|e| StoreError::Config(format!("mapping a layer failed: {e}")))??;
+        Ok(Some(std::sync::Arc::new(mapped)))
     }
 
     async fn begin_replace(&self, def: LayerDef) -> Result<Box<dyn LayerWriter>> {

@@ -7,6 +7,7 @@ pub mod embedded;
 pub mod mapped;
 pub mod obs_log;
 mod obs_pg;
+pub mod pg_layer;
 pub mod postgis;
 
 use std::path::PathBuf;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use cuulong_core::access::{ApiKey, AuditRecord};
+use cuulong_core::source::LayerSource;
 use cuulong_core::{Access, Bbox, Feature, ImportRecord, LayerDef, LayerId, LayerMeta};
 use futures::stream::BoxStream;
 
@@ -115,11 +117,17 @@ pub trait Store: Send + Sync {
     /// finishes on its version even if a replace commits meanwhile.
     async fn features_of(&self, id: &LayerId, version: Option<i64>) -> Result<FeatureStream>;
 
-    /// The file `version` of a layer is kept in, when the backend keeps one per version
-    /// (the embedded store's FlatGeobuf, written once), so a server can map it instead of
-    /// loading it. `None` for backends without one, or a version no longer current.
-    fn layer_file(&self, _id: &LayerId, _version: i64) -> Option<PathBuf> {
+    /// Bytes a layer version takes in the store (its FlatGeobuf file, or its table without
+    /// indexes), for estimating its in-memory index; `None` when unknown.
+    async fn layer_bytes(&self, _meta: &LayerMeta) -> Option<u64> {
         None
+    }
+
+    /// The version `meta` served without loading it: read per request from the store (the
+    /// embedded store's file mapped, the PostGIS table by spatial SQL). `None` when the
+    /// backend cannot.
+    async fn open_source(&self, _meta: &LayerMeta) -> Result<Option<Arc<dyn LayerSource>>> {
+        Ok(None)
     }
 
     /// Where layer features were read from, for a store with a standby.

@@ -15,7 +15,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use byteorder::{ByteOrder, LittleEndian};
-use cuulong_core::index::{band_keeps_tree, generalise, BANDS};
+use cuulong_core::index::{band_trees, drawn_at, first_visible_band, BANDS};
 use cuulong_core::interrupt::Interrupt;
 use cuulong_core::source::{FeatureRef, LayerSource, Page, SelectError, Selection};
 use cuulong_core::tile::{geometry_to_mercator, to_lonlat};
@@ -118,27 +118,17 @@ impl MappedLayer {
         };
         let mut by_id = Vec::with_capacity(count);
         let mut visible_from = Vec::with_capacity(count);
-        let mut visible = [0usize; BANDS.len()];
         for position in 0..count {
             let f = layer
                 .decode(position)
                 .map_err(|m| fgb(path, format!("feature at position {position}: {m}")))?;
             by_id.push((f.id, position as u32));
-            let first = BANDS
-                .iter()
-                .position(|&z| generalise(&f.geometry, z).is_some())
-                .unwrap_or(BANDS.len());
-            for v in visible.iter_mut().skip(first) {
-                *v += 1;
-            }
-            visible_from.push(first as u8);
+            visible_from.push(first_visible_band(&f.geometry));
         }
         by_id.sort_unstable();
+        layer.band_tree = band_trees(visible_from.iter().copied());
         layer.by_id = by_id.into_boxed_slice();
         layer.visible_from = visible_from.into_boxed_slice();
-        for (b, v) in visible.iter().enumerate() {
-            layer.band_tree[b] = band_keeps_tree(*v, count);
-        }
         Ok(layer)
     }
 
@@ -354,26 +344,12 @@ impl LayerSource for MappedLayer {
     }
 
     fn candidates(&self, zoom: u8, bounds: [f64; 4]) -> Vec<FeatureRef<'_>> {
+        // Sub-pixel features are left out before decoding.
         let band = BANDS.iter().position(|&b| b >= zoom);
         self.near(bounds)
             .into_iter()
             .filter(|&p| band.is_none_or(|b| usize::from(self.visible_from[p as usize]) <= b))
-            .filter_map(|p| {
-                let mut f = self.at(p as usize)?;
-                let full_box = f.geometry.bounding_rect()?;
-                if let Some(b) = band {
-                    if let Some(g) = generalise(&f.geometry, BANDS[b]).flatten() {
-                        f.geometry = Cow::Owned(g);
-                    }
-                    // The in-memory index finds a band with a tree of its own by the
-                    // generalised envelope, else by the full one.
-                    if self.band_tree[b] {
-                        let r = f.geometry.bounding_rect()?;
-                        return intersects(&r, bounds).then_some(f);
-                    }
-                }
-                intersects(&full_box, bounds).then_some(f)
-            })
+            .filter_map(|p| drawn_at(self.at(p as usize)?, zoom, bounds, &self.band_tree))
             .collect()
     }
 
@@ -416,40 +392,8 @@ impl LayerSource for MappedLayer {
             }
             None => Box::new(self.by_id.iter().filter_map(|&(_, p)| self.at(p as usize))),
         };
-        let time = cuulong_core::source::time_fields(&self.meta);
-        let rect = selection.envelope.map(|b| {
-            geo_types::Rect::new(
-                geo_types::coord! { x: b[0], y: b[1] },
-                geo_types::coord! { x: b[2], y: b[3] },
-            )
-        });
-        let mut matched = 0usize;
-        let mut features = Vec::new();
-        for (n, f) in candidates.enumerate() {
-            if n % 256 == 0 {
-                interrupt.check()?;
-            }
-            let keep = rect.is_none_or(|r| geo::Intersects::intersects(&*f.geometry, &r))
-                && selection
-                    .equals
-                    .iter()
-                    .all(|(field, want)| &f.values[*field] == want)
-                && match (selection.during, time) {
-                    (Some(w), Some(t)) => cuulong_core::source::in_interval(&f.values, t, w),
-                    _ => true,
-                };
-            let keep = keep
-                && match selection.predicate {
-                    Some(predicate) => predicate(&f).map_err(SelectError::Predicate)?,
-                    None => true,
-                };
-            if keep {
-                if matched >= offset && features.len() < limit {
-                    features.push(f);
-                }
-                matched += 1;
-            }
-        }
-        Ok(Page { matched, features })
+        cuulong_core::source::select_from(
+            &self.meta, candidates, selection, offset, limit, interrupt,
+        )
     }
 }

@@ -245,7 +245,7 @@ const META_COLUMNS: &str =
     "id, title_vi, title_en, family, geometry_type, access, owner, licence, \
      lineage, version, updated_at, bbox, feature_count, schema";
 
-fn decode_feature(row: &PgRow, layer: &str, schema: &Schema) -> Result<Feature> {
+pub(crate) fn decode_feature(row: &PgRow, layer: &str, schema: &Schema) -> Result<Feature> {
     let err = |id: i64, message: String| StoreError::Feature {
         layer: layer.to_owned(),
         feature: id,
@@ -289,6 +289,12 @@ fn decode_feature(row: &PgRow, layer: &str, schema: &Schema) -> Result<Feature> 
 
 /// `SELECT fid, ST_AsBinary(geom), "a", "b" FROM cuulong_data."t" ORDER BY fid`
 pub(crate) fn select_features_sql(table: &str, schema: &Schema) -> String {
+    features_sql(table, schema, "", "ORDER BY fid")
+}
+
+/// `SELECT fid, ST_AsBinary(geom), "a", … FROM cuulong_data."t" {filter} {tail}`: the columns
+/// [`decode_feature`] reads, with a bound-parameter filter and an order or page.
+pub(crate) fn features_sql(table: &str, schema: &Schema, filter: &str, tail: &str) -> String {
     let mut sql = String::from("SELECT fid, ST_AsBinary(geom)");
     for f in &schema.fields {
         sql.push_str(", ");
@@ -296,7 +302,12 @@ pub(crate) fn select_features_sql(table: &str, schema: &Schema) -> String {
     }
     sql.push_str(" FROM ");
     sql.push_str(&table_ref(table));
-    sql.push_str(" ORDER BY fid");
+    for part in [filter, tail] {
+        if !part.is_empty() {
+            sql.push(' ');
+            sql.push_str(part);
+        }
+    }
     sql
 }
 
@@ -369,6 +380,40 @@ impl Store for PostgisStore {
             }
             other => other,
         }
+    }
+
+    async fn layer_bytes(&self, meta: &LayerMeta) -> Option<u64> {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT pg_table_size(format('cuulong_data.%I', table_name)::regclass) \
+             FROM cuulong.layers WHERE id = $1 AND version = $2",
+        )
+        .bind(meta.id.as_str())
+        .bind(meta.version)
+        .fetch_optional(&self.pool)
+        .await
+        .ok()
+        .flatten()
+        .map(|b| b as u64)
+    }
+
+    async fn open_source(
+        &self,
+        meta: &LayerMeta,
+    ) -> Result<Option<std::sync::Arc<dyn cuulong_core::source::LayerSource>>> {
+        let table: Option<String> = sqlx::query_scalar(
+            "SELECT table_name FROM cuulong.layers WHERE id = $1 AND version = $2",
+        )
+        .bind(meta.id.as_str())
+        .bind(meta.version)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db(format!("reading layer '{}'", meta.id)))?;
+        let Some(table) = table else {
+            return Ok(None);
+        };
+        let pool = self.read_pool().await.clone();
+        let layer = crate::pg_layer::PostgisLayer::open(meta.clone(), &table, pool).await?;
+        Ok(Some(std::sync::Arc::new(layer)))
     }
 
     fn read_stats(&self) -> Option<std::sync::Arc<crate::ReadStats>> {

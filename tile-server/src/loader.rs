@@ -29,14 +29,11 @@ async fn build(
     state: &AppState,
     meta: LayerMeta,
 ) -> Result<(Arc<dyn LayerSource>, Option<Arc<Epochs>>), LoadError> {
-    if let Some(path) = beyond_budget(state, &meta) {
-        let id = meta.id.clone();
-        let mapped = tokio::task::spawn_blocking(move || {
-            cuulong_store::mapped::MappedLayer::open(meta, &path)
-        })
-        .await??;
-        tracing::info!(layer = %id, file = %mapped.path().display(), "layer beyond the index budget: served from its file");
-        return Ok((Arc::new(mapped), None));
+    if beyond_budget(state, &meta).await {
+        if let Some(source) = state.store.open_source(&meta).await? {
+            tracing::info!(layer = %meta.id, source = source.served_from(), "layer beyond the index budget: served from the store");
+            return Ok((source, None));
+        }
     }
     let features: Vec<_> = state
         .store
@@ -48,23 +45,27 @@ async fn build(
     Ok(tokio::task::spawn_blocking(move || crate::temporal::index(meta, features, today)).await?)
 }
 
-/// Index bytes per byte of a layer's FlatGeobuf file, as `approx_bytes` counts them: 1.8 for
+/// Index bytes per byte of a layer's FlatGeobuf file (or PostGIS table, of about the same
+/// size), as `approx_bytes` counts them: 1.8 for
 /// the 20 000 synthetic parcels and the land-use sample, up to 3.4 for layers of a few big
 /// polygons (`cargo run --example index_memory` prints them). 2.5 errs towards mapping the
 /// big layers, the ones a budget is about.
 const INDEX_BYTES_PER_FILE_BYTE: f64 = 2.5;
 
-/// The file to serve `meta` from when its index would not fit the budget beside the layers
-/// already held in memory (by their `approx_bytes`, this layer's old version excluded).
-/// Admin layers in time stay in memory (their periods are built from every feature), and
-/// only a backend with a file per version can serve one mapped.
-fn beyond_budget(state: &AppState, meta: &LayerMeta) -> Option<std::path::PathBuf> {
-    let budget = state.index_memory_bytes?;
+/// Whether `meta`'s index would not fit the budget beside the layers already held in memory
+/// (by their `approx_bytes`, this layer's old version excluded), estimated from its size in
+/// the store. Admin layers in time stay in memory (their periods are built from every
+/// feature).
+async fn beyond_budget(state: &AppState, meta: &LayerMeta) -> bool {
+    let Some(budget) = state.index_memory_bytes else {
+        return false;
+    };
     if crate::temporal::is_temporal(meta) {
-        return None;
+        return false;
     }
-    let path = state.store.layer_file(&meta.id, meta.version)?;
-    let file_bytes = std::fs::metadata(&path).ok()?.len();
+    let Some(file_bytes) = state.store.layer_bytes(meta).await else {
+        return false;
+    };
     let used: u64 = state
         .snapshot()
         .iter()
@@ -72,7 +73,7 @@ fn beyond_budget(state: &AppState, meta: &LayerMeta) -> Option<std::path::PathBu
         .map(|(_, l)| l.approx_bytes() as u64)
         .sum();
     let estimate = (file_bytes as f64 * INDEX_BYTES_PER_FILE_BYTE) as u64;
-    (used.saturating_add(estimate) > budget).then_some(path)
+    used.saturating_add(estimate) > budget
 }
 
 /// Brings the indexes in line with the store: builds new and changed layers, drops removed
