@@ -30,7 +30,7 @@ fresh_db "$DB"
 TABLE=$(psql -X -tAc "SELECT table_name FROM cuulong.layers WHERE id = 'parcels'" "$DB_URL")
 psql -X -q "$DB_URL" <<SQL
 CREATE TABLE public.parcels_3857 AS
-  SELECT * FROM cuulong."$TABLE";
+  SELECT * FROM cuulong_data."$TABLE";
 ALTER TABLE public.parcels_3857
   ALTER COLUMN geom TYPE geometry(MultiPolygon, 3857) USING ST_Transform(ST_Multi(geom), 3857);
 CREATE INDEX ON public.parcels_3857 USING gist (geom);
@@ -43,7 +43,8 @@ PATHS=$FIX/parcels_martin_tiles.txt
 /usr/bin/python3 - "$SRC" "$PATHS" <<'PY'
 import math, random, sys
 from osgeo import ogr
-w, e, s, n = ogr.Open(sys.argv[1]).GetLayer(0).GetExtent()
+ds = ogr.Open(sys.argv[1])  # kept: the layer dies with its dataset
+w, e, s, n = ds.GetLayer(0).GetExtent()
 rng = random.Random(17)
 def tile(lon, lat, z):
     k = 2 ** z

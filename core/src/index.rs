@@ -51,6 +51,15 @@ pub fn band_keeps_tree(visible: usize, features: usize) -> bool {
     visible * 2 < features
 }
 
+/// Whether box `r` meets `bounds` (min x, min y, max x, max y), edges included: the test the
+/// R-trees make.
+pub fn box_meets(r: &geo_types::Rect<f64>, bounds: [f64; 4]) -> bool {
+    r.min().x <= bounds[2]
+        && r.max().x >= bounds[0]
+        && r.min().y <= bounds[3]
+        && r.max().y >= bounds[1]
+}
+
 /// The first band at which a geometry (EPSG:3857) is not sub-pixel (`BANDS.len()`: only at
 /// full resolution).
 pub fn first_visible_band(g: &Geometry<f64>) -> u8 {
@@ -85,12 +94,7 @@ pub fn drawn_at<'a>(
     bounds: [f64; 4],
     band_trees: &[bool; BANDS.len()],
 ) -> Option<crate::source::FeatureRef<'a>> {
-    let meets = |r: geo_types::Rect<f64>| {
-        r.min().x <= bounds[2]
-            && r.max().x >= bounds[0]
-            && r.min().y <= bounds[3]
-            && r.max().y >= bounds[1]
-    };
+    let meets = |r: geo_types::Rect<f64>| box_meets(&r, bounds);
     let full = f.geometry.bounding_rect()?;
     let Some(b) = BANDS.iter().position(|&z| z >= zoom) else {
         return meets(full).then_some(f);
@@ -572,6 +576,44 @@ mod tests {
                     })
                     .collect();
                 assert_eq!(got, want, "zoom {zoom}, half-width {half}");
+            }
+        }
+    }
+
+    #[test]
+    fn drawn_at_draws_what_the_index_draws() {
+        // Parcels of every size, so some bands keep a tree and some filter the full one.
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let features: Vec<Feature> = (0..1500)
+            .map(|id| {
+                let (lon, lat) = (106.0 + next() * 0.8, 9.8 + next() * 0.5);
+                square(lon, lat, 0.00002 * 3000f64.powf(next()), id)
+            })
+            .collect();
+        let idx = LayerIndex::build(meta(), features);
+        let full: Vec<crate::source::FeatureRef<'_>> = idx.features().collect();
+        let trees = band_trees(full.iter().map(|f| first_visible_band(&f.geometry)));
+        let (x, y) = crate::tile::to_mercator(106.4, 10.05);
+        for zoom in [3u8, 5, 7, 9, 11, 12, 13, 15] {
+            for half in [3_000.0, 30_000.0, 300_000.0] {
+                let b = [x - half, y - half, x + half, y + half];
+                let want: Vec<_> = idx
+                    .candidates(zoom, b)
+                    .into_iter()
+                    .map(|f| (f.id, f.geometry.into_owned()))
+                    .collect();
+                let got: Vec<_> = full
+                    .iter()
+                    .filter_map(|f| drawn_at(f.clone(), zoom, b, &trees))
+                    .map(|f| (f.id, f.geometry.into_owned()))
+                    .collect();
+                assert!(want == got, "zoom {zoom}, half-width {half}");
             }
         }
     }

@@ -15,7 +15,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use byteorder::{ByteOrder, LittleEndian};
-use cuulong_core::index::{band_trees, drawn_at, first_visible_band, BANDS};
+use cuulong_core::index::{band_trees, box_meets, drawn_at, first_visible_band, BANDS};
 use cuulong_core::interrupt::Interrupt;
 use cuulong_core::source::{FeatureRef, LayerSource, Page, SelectError, Selection};
 use cuulong_core::tile::{geometry_to_mercator, to_lonlat};
@@ -57,10 +57,6 @@ fn fgb(path: &Path, message: impl std::fmt::Display) -> StoreError {
         path: path.to_owned(),
         message: message.to_string(),
     }
-}
-
-fn intersects(r: &geo_types::Rect<f64>, b: [f64; 4]) -> bool {
-    r.min().x <= b[2] && r.max().x >= b[0] && r.min().y <= b[3] && r.max().y >= b[1]
 }
 
 impl MappedLayer {
@@ -338,7 +334,7 @@ impl LayerSource for MappedLayer {
             .filter(|f| {
                 f.geometry
                     .bounding_rect()
-                    .is_some_and(|r| intersects(&r, bounds))
+                    .is_some_and(|r| box_meets(&r, bounds))
             })
             .collect()
     }
@@ -395,5 +391,24 @@ impl LayerSource for MappedLayer {
         cuulong_core::source::select_from(
             &self.meta, candidates, selection, offset, limit, interrupt,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn level_bounds_span_the_index_flatgeobuf_writes() {
+        for n in [1usize, 2, 15, 16, 17, 255, 256, 257, 4097, 100_000] {
+            let levels = level_bounds(n, 16);
+            assert_eq!(
+                levels.first().map_or(0, |l| l.end) * NODE,
+                flatgeobuf::packed_r_tree::PackedRTree::index_size(n, 16),
+                "{n} features"
+            );
+            assert_eq!(levels[0].len(), n, "the leaves are the features");
+            assert_eq!(levels.last().map(|l| l.len()), Some(1), "one root");
+        }
     }
 }

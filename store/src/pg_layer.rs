@@ -10,7 +10,7 @@
 
 use std::borrow::Cow;
 
-use cuulong_core::index::{band_trees, drawn_at, first_visible_band, BANDS};
+use cuulong_core::index::{band_trees, box_meets, drawn_at, first_visible_band, BANDS};
 use cuulong_core::interrupt::Interrupt;
 use cuulong_core::source::{FeatureRef, LayerSource, Page, SelectError, Selection};
 use cuulong_core::tile::{geometry_to_mercator, to_lonlat};
@@ -138,9 +138,7 @@ fn owned(f: Feature) -> FeatureRef<'static> {
 }
 
 fn meets(f: &Feature, b: [f64; 4]) -> bool {
-    f.geometry.bounding_rect().is_some_and(|r| {
-        r.min().x <= b[2] && r.max().x >= b[0] && r.min().y <= b[3] && r.max().y >= b[1]
-    })
+    f.geometry.bounding_rect().is_some_and(|r| box_meets(&r, b))
 }
 
 impl LayerSource for PostgisLayer {
