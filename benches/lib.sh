@@ -59,3 +59,22 @@ LUA
   if [ -n "$errs" ] && [ "$errs" != 0 ]; then echo "non-2xx answers: the run does not count" >&2; exit 1; fi
   echo "$rps" > "$FIX/rps_$1"
 }
+
+# 3 000 tiles at z14, z15 and z16 (a third each) drawn at random (seed 17) inside the extent of
+# the vector file SRC, written to OUT as "z/x/y" lines: the high-zoom list of the province-scale
+# benches, the same for every server.
+random_tiles() { # SRC OUT
+  /usr/bin/python3 - "$1" "$2" <<'PY'
+import math, random, sys
+from osgeo import ogr
+ds = ogr.Open(sys.argv[1])  # kept: the layer dies with its dataset
+w, e, s, n = ds.GetLayer(0).GetExtent()
+rng = random.Random(17)
+def tile(lon, lat, z):
+    k = 2 ** z
+    return z, int((lon + 180) / 360 * k), int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * k)
+with open(sys.argv[2], "w") as out:
+    for i in range(3000):
+        out.write("%d/%d/%d\n" % tile(rng.uniform(w, e), rng.uniform(s, n), 14 + i % 3))
+PY
+}

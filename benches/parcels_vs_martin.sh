@@ -40,19 +40,7 @@ n=$(psql -X -tAc "SELECT count(*) FROM public.parcels_3857" "$DB_URL")
 [ "$n" = "$COUNT" ] || { echo "the EPSG:3857 copy holds $n of $COUNT" >&2; exit 1; }
 
 PATHS=$FIX/parcels_martin_tiles.txt
-/usr/bin/python3 - "$SRC" "$PATHS" <<'PY'
-import math, random, sys
-from osgeo import ogr
-ds = ogr.Open(sys.argv[1])  # kept: the layer dies with its dataset
-w, e, s, n = ds.GetLayer(0).GetExtent()
-rng = random.Random(17)
-def tile(lon, lat, z):
-    k = 2 ** z
-    return z, int((lon + 180) / 360 * k), int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * k)
-with open(sys.argv[2], "w") as out:
-    for i in range(3000):
-        out.write("%d/%d/%d\n" % tile(rng.uniform(w, e), rng.uniform(s, n), 14 + i % 3))
-PY
+random_tiles "$SRC" "$PATHS"
 sed 's|^|/tiles/parcels/|; s|$|.mvt|' "$PATHS" > "$FIX/parcels_cuulong_paths.txt"
 sed 's|^|/parcels_3857/|' "$PATHS" > "$FIX/parcels_martin_paths.txt"
 

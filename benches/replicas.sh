@@ -33,21 +33,8 @@ SRC=$FIX/parcels_$COUNT.fgb
 "$CUULONG" --database-url "$P" import "$SRC" --layer parcels --family land_use --quiet >/dev/null
 
 PATHS=$FIX/replicas_paths.txt
-/usr/bin/python3 - "$SRC" "$PATHS" <<'PY'
-import math, random, sys
-from osgeo import ogr
-ds = ogr.Open(sys.argv[1])
-w, e, s, n = ds.GetLayer(0).GetExtent()
-rng = random.Random(17)
-def tile(lon, lat, z):
-    k = 2 ** z
-    x = int((lon + 180) / 360 * k)
-    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * k)
-    return f"/tiles/parcels/{z}/{x}/{y}.mvt"
-with open(sys.argv[2], "w") as out:
-    for i in range(3000):
-        out.write(tile(rng.uniform(w, e), rng.uniform(s, n), 14 + i % 3) + "\n")
-PY
+random_tiles "$SRC" "$FIX/tiles_zxy.txt"
+sed 's|^|/tiles/parcels/|; s|$|.mvt|' "$FIX/tiles_zxy.txt" > "$PATHS"
 
 serve() { # PORT extra args…
   local port=$1; shift

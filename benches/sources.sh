@@ -35,22 +35,8 @@ calc() { awk "BEGIN { printf \"%.2f\", $1 }"; }
 kib() { awk -v k="$2" '$1 == k ":" { print $2 }' "/proc/$1/status"; }
 
 PATHS=$FIX/sources_paths.txt
-/usr/bin/python3 - "$SRC" "$PATHS" <<'PY'
-import math, random, sys
-from osgeo import ogr
-ds = ogr.Open(sys.argv[1])
-w, e, s, n = ds.GetLayer(0).GetExtent()
-rng = random.Random(17)
-def tile(lon, lat, z):
-    k = 2 ** z
-    x = int((lon + 180) / 360 * k)
-    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * k)
-    return f"/tiles/parcels/{z}/{x}/{y}.mvt"
-with open(sys.argv[2], "w") as out:
-    for i in range(3000):
-        z = 14 + i % 3
-        out.write(tile(rng.uniform(w, e), rng.uniform(s, n), z) + "\n")
-PY
+random_tiles "$SRC" "$FIX/tiles_zxy.txt"
+sed 's|^|/tiles/parcels/|; s|$|.mvt|' "$FIX/tiles_zxy.txt" > "$PATHS"
 
 # Servers still running when the script stops (a failed run) are stopped with it.
 trap 'kill $(jobs -p) 2>/dev/null || true' EXIT

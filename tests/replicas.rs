@@ -20,16 +20,7 @@ use common::*;
 /// The primary's and the standby's URLs for database `db`, the set started (created the first
 /// time) by the script.
 fn replica_set(db: &str) -> (String, String) {
-    let o = Command::new("bash")
-        .arg(root().join("scripts/replica-set.sh"))
-        .output()
-        .expect("run scripts/replica-set.sh");
-    assert!(
-        o.status.success(),
-        "scripts/replica-set.sh: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let out = String::from_utf8(o.stdout).unwrap();
+    let out = replica_script(&[]);
     let mut urls = out.split_whitespace().map(str::to_owned);
     let (primary, standby) = (urls.next().unwrap(), urls.next().unwrap());
     let with_db = |u: &str, name: &str| u.replace("/cuulong?", &format!("/{name}?"));
@@ -65,17 +56,19 @@ fn psql(url: &str, sql: &str) -> String {
     String::from_utf8(o.stdout).unwrap().trim().to_owned()
 }
 
-fn standby_script(action: &str) {
+/// Runs scripts/replica-set.sh with `args`; what it printed.
+fn replica_script(args: &[&str]) -> String {
     let o = Command::new("bash")
         .arg(root().join("scripts/replica-set.sh"))
-        .arg(action)
+        .args(args)
         .output()
-        .unwrap();
+        .expect("run scripts/replica-set.sh");
     assert!(
         o.status.success(),
-        "{action}: {}",
+        "scripts/replica-set.sh {args:?}: {}",
         String::from_utf8_lossy(&o.stderr)
     );
+    String::from_utf8(o.stdout).unwrap()
 }
 
 /// Leaves the standby running and replaying whatever happens to the test.
@@ -83,7 +76,7 @@ struct StandbyBack(String);
 
 impl Drop for StandbyBack {
     fn drop(&mut self) {
-        standby_script("start-standby");
+        replica_script(&["start-standby"]);
         let _ = Command::new("psql")
             .args(["-X", "-tA", &self.0, "-c", "SELECT pg_wal_replay_resume()"])
             .output();
@@ -366,7 +359,7 @@ fn two_replicas_behind_nginx_follow_the_standby_guard_its_lag_and_survive_failur
 
     // The standby goes away: a re-import is read from the primary by both replicas, and
     // nothing answers an error meanwhile.
-    standby_script("stop-standby");
+    replica_script(&["stop-standby"]);
     let load = Load::start(lb.port, paths);
     ok(reimport_stations(&store));
     wait_version(&[&a, &b], "salinity_stations", v2 + 1);
@@ -386,7 +379,7 @@ fn two_replicas_behind_nginx_follow_the_standby_guard_its_lag_and_survive_failur
         assert_eq!(status, 200);
     }
     // Back: the standby catches up and serves the replicas' reads again.
-    standby_script("start-standby");
+    replica_script(&["start-standby"]);
     let before = counter(&b, "cuulong_standby_reads_total");
     ok(reimport_stations(&store));
     wait_version(&[&a, &b], "salinity_stations", v2 + 2);

@@ -60,6 +60,28 @@ pub struct Selection<'a> {
     pub predicate: Option<Predicate<'a>>,
 }
 
+impl Selection<'_> {
+    /// Whether every feature is selected (nothing to test).
+    pub fn is_everything(&self) -> bool {
+        self.envelope.is_none()
+            && self.equals.is_empty()
+            && self.during.is_none()
+            && self.predicate.is_none()
+    }
+
+    /// The cheap tests: attribute equalities and the time interval (`time`: the layer's
+    /// [`time_fields`]).
+    fn holds(&self, values: &[Value], time: Option<(usize, Option<usize>)>) -> bool {
+        self.equals
+            .iter()
+            .all(|(field, want)| &values[*field] == want)
+            && match (self.during, time) {
+                (Some(w), Some(t)) => in_interval(values, t, w),
+                _ => true,
+            }
+    }
+}
+
 /// One page of a selection, in id order, with how many features matched in all.
 pub struct Page<'a> {
     pub matched: usize,
@@ -210,15 +232,7 @@ pub trait LayerSource: Send + Sync {
             if seen.is_multiple_of(1024) && interrupt.is_cancelled() {
                 cancelled = true;
             }
-            !cancelled
-                && selection
-                    .equals
-                    .iter()
-                    .all(|(field, want)| &f.values[*field] == want)
-                && match (selection.during, time) {
-                    (Some(w), Some(t)) => in_interval(&f.values, t, w),
-                    _ => true,
-                }
+            !cancelled && selection.holds(&f.values, time)
         });
         interrupt.check()?;
         if let Some(predicate) = selection.predicate {
@@ -318,14 +332,7 @@ pub fn select_from<'a>(
             interrupt.check()?;
         }
         let keep = rect.is_none_or(|r| f.geometry.intersects(&r))
-            && selection
-                .equals
-                .iter()
-                .all(|(field, want)| &f.values[*field] == want)
-            && match (selection.during, time) {
-                (Some(w), Some(t)) => in_interval(&f.values, t, w),
-                _ => true,
-            }
+            && selection.holds(&f.values, time)
             && match selection.predicate {
                 Some(predicate) => predicate(&f).map_err(SelectError::Predicate)?,
                 None => true,

@@ -358,10 +358,7 @@ impl LayerSource for MappedLayer {
         limit: usize,
         interrupt: &Interrupt,
     ) -> Result<Page<'_>, SelectError> {
-        let untested = selection.equals.is_empty()
-            && selection.during.is_none()
-            && selection.predicate.is_none();
-        if selection.envelope.is_none() && untested {
+        if selection.is_everything() {
             let features = self
                 .by_id
                 .iter()

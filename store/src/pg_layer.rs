@@ -209,11 +209,7 @@ impl LayerSource for PostgisLayer {
         limit: usize,
         interrupt: &Interrupt,
     ) -> std::result::Result<Page<'_>, SelectError> {
-        let untested = selection.envelope.is_none()
-            && selection.equals.is_empty()
-            && selection.during.is_none()
-            && selection.predicate.is_none();
-        if untested {
+        if selection.is_everything() {
             let rows = self.rows(&self.page_sql, Binds::Two(offset as i64, limit as i64));
             return Ok(Page {
                 matched: self.count,
