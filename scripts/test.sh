@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # README's test command. Installs what is missing (Debian: GDAL, PROJ, PostgreSQL + PostGIS,
-# clang), starts a local PostGIS (scripts/pg-start.sh), then checks formatting and lints and
-# runs every test — unit tests and integration tests against real PostGIS and real files.
+# clang, nginx), starts a local PostGIS (scripts/pg-start.sh; tests/replicas.rs starts its own
+# primary and standby with scripts/replica-set.sh), then checks formatting and lints and runs
+# every test — unit tests and integration tests against real PostGIS and real files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
