@@ -453,15 +453,10 @@ pub fn exposure(
     day: NaiveDate,
     interrupt: &Interrupt,
 ) -> Result<Option<Arc<Exposure>>, cuulong_core::interrupt::Interrupted> {
-    let mut stopped = None;
-    let e = zone_exposure(state, loaded, catalog, thing, day, interrupt, &mut stopped);
-    match stopped {
-        Some(e) => Err(e),
-        None => Ok(e),
-    }
+    zone_exposure(state, loaded, catalog, thing, day, interrupt).transpose()
 }
 
-/// [`exposure`], with an interruption put in `stopped`.
+/// [`exposure`] as `None` when there is no zone (so `?` reads the lookups).
 fn zone_exposure(
     state: &AppState,
     loaded: &Loaded,
@@ -469,8 +464,7 @@ fn zone_exposure(
     thing: &Thing,
     day: NaiveDate,
     interrupt: &Interrupt,
-    stopped: &mut Option<cuulong_core::interrupt::Interrupted>,
-) -> Option<Arc<Exposure>> {
+) -> Option<Result<Arc<Exposure>, cuulong_core::interrupt::Interrupted>> {
     let settings = &loaded.rules.settings;
     let layers = state.snapshot();
     let land_use = layers.get(&settings.land_use_layer)?.clone();
@@ -536,7 +530,7 @@ fn zone_exposure(
         .ok()
         .and_then(|m| m.get(&key).cloned())
     {
-        return Some(e);
+        return Some(Ok(e));
     }
     let class = land_use.meta().schema.index_of("lu_code");
     let mut out = Exposure {
@@ -558,10 +552,7 @@ fn zone_exposure(
         let m = match land_use.measure(&part, class, interrupt) {
             Ok(Some(m)) => m,
             Ok(None) => continue,
-            Err(e) => {
-                *stopped = Some(e);
-                return None;
-            }
+            Err(e) => return Some(Err(e)),
         };
         let classes: BTreeMap<String, f64> =
             m.classes.into_iter().map(|(k, (ha, _))| (k, ha)).collect();
@@ -585,7 +576,7 @@ fn zone_exposure(
         }
         m.insert(key, out.clone());
     }
-    Some(out)
+    Some(Ok(out))
 }
 
 fn as_multipolygon(g: &Geometry<f64>) -> MultiPolygon<f64> {
