@@ -5,6 +5,7 @@
 pub mod access;
 pub mod admin;
 pub mod clip;
+pub mod columns;
 pub mod containment;
 pub mod crs;
 pub mod family;

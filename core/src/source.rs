@@ -72,11 +72,26 @@ impl Selection<'_> {
     /// The cheap tests: attribute equalities and the time interval (`time`: the layer's
     /// [`time_fields`]).
     fn holds(&self, values: &[Value], time: Option<(usize, Option<usize>)>) -> bool {
-        self.equals
-            .iter()
-            .all(|(field, want)| &values[*field] == want)
+        self.holds_by(
+            |field, want| &values[field] == want,
+            |field| Cow::Borrowed(&values[field]),
+            time,
+        )
+    }
+
+    /// [`Selection::holds`] for a source that keeps values other than as a slice: `equals`
+    /// tests one field against a value, `value` reads one (only the time fields are read).
+    pub fn holds_by<'v>(
+        &self,
+        equals: impl Fn(usize, &Value) -> bool,
+        value: impl Fn(usize) -> Cow<'v, Value>,
+        time: Option<(usize, Option<usize>)>,
+    ) -> bool {
+        self.equals.iter().all(|(field, want)| equals(*field, want))
             && match (self.during, time) {
-                (Some(w), Some(t)) => in_interval(values, t, w),
+                (Some(w), Some((start, end))) => {
+                    meets_interval(&value(start), end.map(value).as_deref(), w)
+                }
                 _ => true,
             }
     }
@@ -390,15 +405,20 @@ fn span(v: &Value) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
 pub fn in_interval(
     values: &[Value],
     (start, end): (usize, Option<usize>),
-    (from, to): Interval,
+    during: Interval,
 ) -> bool {
-    let Some((lo, first_hi)) = span(&values[start]) else {
+    meets_interval(&values[start], end.map(|e| &values[e]), during)
+}
+
+/// Whether a time (`start`, or the period from `start` to `end`) meets the interval.
+fn meets_interval(start: &Value, end: Option<&Value>, (from, to): Interval) -> bool {
+    let Some((lo, first_hi)) = span(start) else {
         return false;
     };
     let hi = match end {
         None => Some(first_hi),
         // A period: a missing end means "still valid".
-        Some(e) => span(&values[e]).map(|(_, h)| h),
+        Some(e) => span(e).map(|(_, h)| h),
     };
     from.is_none_or(|f| hi.is_none_or(|h| h >= f)) && to.is_none_or(|t| lo <= t)
 }
