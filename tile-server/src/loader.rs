@@ -46,11 +46,11 @@ async fn build(
 }
 
 /// Index bytes per byte of a layer's FlatGeobuf file (or PostGIS table, of about the same
-/// size), as `approx_bytes` counts them: 1.8 for
-/// the 20 000 synthetic parcels and the land-use sample, up to 3.4 for layers of a few big
-/// polygons (`cargo run --example index_memory` prints them). 2.5 errs towards mapping the
-/// big layers, the ones a budget is about.
-const INDEX_BYTES_PER_FILE_BYTE: f64 = 2.5;
+/// size), as `approx_bytes` counts them with columnar attributes: 0.84 for 200 000 synthetic
+/// parcels, 0.99 for the land-use sample, 1.5–3.3 for the small layers of a few big polygons
+/// (`cargo run --example index_memory` prints them). 1.5 errs towards mapping the big layers,
+/// the ones a budget is about.
+const INDEX_BYTES_PER_FILE_BYTE: f64 = 1.5;
 
 /// Whether `meta`'s index would not fit the budget beside the layers already held in memory
 /// (by their `approx_bytes`, this layer's old version excluded), estimated from its size in
