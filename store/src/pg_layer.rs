@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use cuulong_core::index::{band_trees, box_meets, drawn_at, first_visible_band, BANDS};
 use cuulong_core::interrupt::Interrupt;
 use cuulong_core::source::{FeatureRef, LayerSource, Page, SelectError, Selection};
-use cuulong_core::tile::{geometry_to_mercator, to_lonlat};
+use cuulong_core::tile::{geometry_to_mercator, tile_size, to_lonlat, HALF_WORLD, MAX_LAT};
 use cuulong_core::{Feature, LayerMeta, Schema};
 use futures::TryStreamExt;
 use geo::BoundingRect;
@@ -32,6 +32,10 @@ pub struct PostgisLayer {
     count: usize,
     band_tree: [bool; BANDS.len()],
     in_envelope_sql: String,
+    /// `in_envelope_sql` leaving out lines and polygons whose box is under `$5` metres both
+    /// ways in EPSG:3857: sub-pixel at the zoom band, so never drawn (saves fetching and
+    /// decoding them for low-zoom tiles; points are never sub-pixel).
+    in_band_sql: String,
     by_id_sql: String,
     page_sql: String,
     after_sql: String,
@@ -65,6 +69,19 @@ impl PostgisLayer {
                 "WHERE geom && ST_MakeEnvelope($1, $2, $3, $4, 4326)",
                 "ORDER BY fid",
             ),
+            in_band_sql: features_sql(
+                table,
+                schema,
+                &format!(
+                    "WHERE geom && ST_MakeEnvelope($1, $2, $3, $4, 4326) \
+                     AND (ST_Dimension(geom) = 0 \
+                     OR (ST_XMax(geom) - ST_XMin(geom)) * {} >= $5 OR {} - {} >= $5)",
+                    HALF_WORLD / 180.0,
+                    mercator_y_sql("ST_YMax(geom)"),
+                    mercator_y_sql("ST_YMin(geom)"),
+                ),
+                "ORDER BY fid",
+            ),
             by_id_sql: features_sql(table, schema, "WHERE fid = $1", ""),
             page_sql: features_sql(table, schema, "", "ORDER BY fid OFFSET $1 LIMIT $2"),
             after_sql: features_sql(table, schema, "WHERE fid > $1", "ORDER BY fid LIMIT $2"),
@@ -89,6 +106,7 @@ impl PostgisLayer {
                 Binds::Id(id) => q.bind(id),
                 Binds::Two(a, b) => q.bind(a).bind(b),
                 Binds::Envelope(e) => q.bind(e[0]).bind(e[1]).bind(e[2]).bind(e[3]),
+                Binds::Band(e, least) => q.bind(e[0]).bind(e[1]).bind(e[2]).bind(e[3]).bind(least),
             };
             let rows = q
                 .fetch_all(&self.pool)
@@ -113,20 +131,44 @@ impl PostgisLayer {
     }
 
     fn near(&self, bounds: [f64; 4]) -> Vec<Feature> {
-        let (x0, y0) = to_lonlat(bounds[0], bounds[1]);
-        let (x1, y1) = to_lonlat(bounds[2], bounds[3]);
-        let e = 1e-9;
-        self.rows(
-            &self.in_envelope_sql,
-            Binds::Envelope([x0 - e, y0 - e, x1 + e, y1 + e]),
-        )
+        self.rows(&self.in_envelope_sql, Binds::Envelope(lonlat_box(bounds)))
     }
+
+    /// `near`, leaving out in SQL what is sub-pixel at `zoom`'s band by its box alone
+    /// (`index::generalise`: the box under half a pixel both ways), with a margin for
+    /// rounding; the rest is still tested by `drawn_at`.
+    fn near_at(&self, zoom: u8, bounds: [f64; 4]) -> Vec<Feature> {
+        match BANDS.iter().find(|&&z| z >= zoom) {
+            Some(&band) => {
+                let least = tile_size(band) / 256.0 / 2.0 * (1.0 - 1e-6);
+                self.rows(&self.in_band_sql, Binds::Band(lonlat_box(bounds), least))
+            }
+            None => self.near(bounds),
+        }
+    }
+}
+
+/// SQL for `tile::to_mercator`'s y of latitude `lat` (degrees).
+fn mercator_y_sql(lat: &str) -> String {
+    format!(
+        "({HALF_WORLD} / pi() * ln(tan(pi() / 4 + radians(LEAST({MAX_LAT}, GREATEST(-{MAX_LAT}, {lat}))) / 2)))"
+    )
 }
 
 enum Binds {
     Id(i64),
+    /// An envelope and the least box extent drawn.
+    Band([f64; 4], f64),
     Two(i64, i64),
     Envelope([f64; 4]),
+}
+
+/// An EPSG:3857 box in lon/lat, a hair wider so rounding never loses an edge.
+fn lonlat_box(bounds: [f64; 4]) -> [f64; 4] {
+    let (x0, y0) = to_lonlat(bounds[0], bounds[1]);
+    let (x1, y1) = to_lonlat(bounds[2], bounds[3]);
+    let e = 1e-9;
+    [x0 - e, y0 - e, x1 + e, y1 + e]
 }
 
 fn owned(f: Feature) -> FeatureRef<'static> {
@@ -195,7 +237,7 @@ impl LayerSource for PostgisLayer {
     }
 
     fn candidates(&self, zoom: u8, bounds: [f64; 4]) -> Vec<FeatureRef<'_>> {
-        self.near(bounds)
+        self.near_at(zoom, bounds)
             .into_iter()
             .filter_map(|f| drawn_at(owned(f), zoom, bounds, &self.band_tree))
             .collect()

@@ -1,0 +1,114 @@
+//! The memory of an in-memory layer against its FlatGeobuf file: 20 000 synthetic parcels
+//! (scripts/make_parcels.py, ten attributes) imported into the embedded store, the layer's
+//! index built as the server builds it, its live heap counted by this test's allocator.
+//! Columnar attributes keep it near the file's size (1.96× with a `Vec<Value>` and a `String`
+//! per text value a feature, before); `approx_bytes`, which the index budget sums, must say
+//! about what the index holds.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::*;
+use cuulong_core::index::LayerIndex;
+use cuulong_core::source::LayerSource;
+use futures::TryStreamExt;
+
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size, Ordering::Relaxed);
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+#[test]
+fn an_in_memory_layer_holds_about_its_flatgeobuf_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let parcels = tmp.path().join("parcels.fgb");
+    let o = std::process::Command::new("/usr/bin/python3")
+        .arg(root().join("scripts/make_parcels.py"))
+        .arg("20000")
+        .arg(&parcels)
+        .output()
+        .expect("run scripts/make_parcels.py (python3-gdal)");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let data = tmp.path().join("data");
+    ok(run(cuulong().arg("--data-dir").arg(&data).args([
+        "import",
+        parcels.to_str().unwrap(),
+        "--layer",
+        "parcels",
+        "--family",
+        "land_use",
+        "--quiet",
+    ])));
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (index, live, file) = rt.block_on(async {
+        let store = cuulong_store::open(&cuulong_store::StoreConfig::Embedded {
+            data_dir: data.clone(),
+        })
+        .await
+        .unwrap();
+        let meta = store.layers().await.unwrap().remove(0);
+        let file = std::fs::metadata(
+            data.join("layers")
+                .join(format!("{}.v{}.fgb", meta.id, meta.version)),
+        )
+        .unwrap()
+        .len() as usize;
+        let before = LIVE.load(Ordering::Relaxed);
+        let features: Vec<_> = store
+            .features(&meta.id)
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let index = LayerIndex::build(meta, features);
+        let live = LIVE.load(Ordering::Relaxed) - before;
+        (index, live, file)
+    });
+    assert_eq!(index.len(), 20_000);
+    let ratio = live as f64 / file as f64;
+    eprintln!(
+        "index {live} B, FlatGeobuf {file} B: {ratio:.2}×; approx_bytes {}",
+        index.approx_bytes()
+    );
+    assert!(
+        ratio <= 1.25,
+        "the index holds {ratio:.2}× its FlatGeobuf file ({live} of {file} bytes)"
+    );
+    let approx = index.approx_bytes() as f64 / live as f64;
+    assert!(
+        (0.7..=1.3).contains(&approx),
+        "approx_bytes says {} of {live} live bytes",
+        index.approx_bytes()
+    );
+}
