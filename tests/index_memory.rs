@@ -4,6 +4,7 @@
 //! Columnar attributes keep it near the file's size (1.96× with a `Vec<Value>` and a `String`
 //! per text value a feature, before); `approx_bytes`, which the index budget sums, must say
 //! about what the index holds.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
