@@ -8,6 +8,7 @@
 #    FlatGeobuf file in the data dir;
 #  - uncached vector tiles/s at z14–z16 (the 3 000 tiles of benches/sources.sh);
 #  - WMS GetMap 256×256 at z14–z16 scales (3 000 views, same centres), cuulong's default style.
+# A sample tile and map must be the same bytes from every start (else the run fails).
 # wrk 2 threads × 8 connections, 20 s each, tile cache off. Medians of the two starts, and
 # new / base. Non-2xx answers fail the run.
 #
@@ -32,7 +33,6 @@ git worktree add -f --detach "$BASE_DIR" "$BASE" >/dev/null
 [ -d "$BASE_TARGET/release" ] || { mkdir -p "$BASE_TARGET" && cp -a "${CARGO_TARGET_DIR:-target}/release" "$BASE_TARGET/"; }
 (cd "$BASE_DIR" && CARGO_TARGET_DIR=$BASE_TARGET cargo build --release --locked -q)
 OLD=$BASE_TARGET/release/cuulong
-git worktree remove --force "$BASE_DIR"
 
 SRC=$FIX/parcels_$COUNT.fgb
 [ -f "$SRC" ] || /usr/bin/python3 scripts/make_parcels.py "$COUNT" "$SRC"
@@ -60,7 +60,8 @@ PY
 now() { date +%s.%N; }
 calc() { awk "BEGIN { printf \"%.2f\", $1 }"; }
 kib() { awk -v k="$2" '$1 == k ":" { print $2 }' "/proc/$1/status"; }
-trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
+# The base binary reads its default styles from its source tree: kept until the end.
+trap 'kill $(jobs -p) 2>/dev/null || true; git worktree remove --force "$BASE_DIR"' EXIT
 
 # One start of BIN: "ready_s rss_anon_mib tiles_per_s maps_per_s" into $FIX/columnar_NAME.
 run() { # NAME BIN PORT
@@ -74,6 +75,9 @@ run() { # NAME BIN PORT
   t1=$(now)
   sleep 2
   anon=$(kib $pid RssAnon)
+  # A sample of what is sent, compared across binaries below: the same bytes, or no figures.
+  curl -sf -o "$FIX/columnar_$name.mvt" "http://127.0.0.1:$port$(sed -n 2p "$TILES")"
+  curl -sf -o "$FIX/columnar_$name.png" "http://127.0.0.1:$port$(sed -n 2p "$MAPS")"
   wrk_paths "${name}_tiles" "http://127.0.0.1:$port" "$TILES" >&2
   wrk_paths "${name}_maps" "http://127.0.0.1:$port" "$MAPS" >&2
   echo "$(calc "$t1 - $t0") $((anon / 1024)) $(cat "$FIX/rps_${name}_tiles") $(cat "$FIX/rps_${name}_maps")" \
@@ -85,6 +89,12 @@ run base1 "$OLD" 18321
 run new1 "$CUULONG" 18322
 run base2 "$OLD" 18323
 run new2 "$CUULONG" 18324
+for n in base2 new1 new2; do
+  for ext in mvt png; do
+    cmp -s "$FIX/columnar_base1.$ext" "$FIX/columnar_$n.$ext" \
+      || { echo "$n sent other bytes than base1 ($ext): the run does not count" >&2; exit 1; }
+  done
+done
 
 echo
 echo "columnar layers, $(date -u +%Y-%m-%dT%H:%MZ), one run: $COUNT parcels in memory, FlatGeobuf $((fgb / 1048576)) MiB; base $BASE vs $(git rev-parse --short HEAD)$(git diff --quiet || echo +changes)"

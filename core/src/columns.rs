@@ -9,6 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rustc_hash::FxHashMap;
 
 use crate::feature::Value;
+use crate::mvt::Cell;
 
 /// The attribute table of a layer: `len` rows of values.
 pub struct Columns {
@@ -225,6 +226,24 @@ impl Column {
         }
     }
 
+    /// The value of `row` as a tile tag, text borrowed.
+    fn cell(&self, row: usize) -> Cell<'_> {
+        match self {
+            Column::Null => Cell::Null,
+            Column::Words { .. } | Column::Arena { .. } => {
+                self.text_at(row).map_or(Cell::Null, Cell::Text)
+            }
+            Column::Int(v) => v[row].map_or(Cell::Null, Cell::Int),
+            Column::Float(v) => v[row].map_or(Cell::Null, |f| Cell::Float(f.to_bits())),
+            Column::Bool(v) => v[row].map_or(Cell::Null, Cell::Bool),
+            Column::Date(_) | Column::DateTime(_) => match self.value(row) {
+                Value::Null => Cell::Null,
+                v => Cell::Owned(v.to_string()),
+            },
+            Column::Mixed(v) => Cell::of(&v[row]),
+        }
+    }
+
     /// `self.value(row) == *want`, without materialising text.
     fn equals(&self, row: usize, want: &Value) -> bool {
         match self {
@@ -306,6 +325,14 @@ impl Columns {
         match &self.layout {
             Layout::Columns(columns) => columns.get(field).map_or(Value::Null, |c| c.value(row)),
             Layout::Rows(rows) => rows[row].get(field).cloned().unwrap_or(Value::Null),
+        }
+    }
+
+    /// The values of row `row` as tile tags in field order, text borrowed (no copies).
+    pub fn cells(&self, row: usize) -> Box<dyn ExactSizeIterator<Item = Cell<'_>> + '_> {
+        match &self.layout {
+            Layout::Columns(columns) => Box::new(columns.iter().map(move |c| c.cell(row))),
+            Layout::Rows(rows) => Box::new(rows[row].iter().map(Cell::of)),
         }
     }
 
@@ -397,6 +424,7 @@ mod tests {
             for (field, v) in row.iter().enumerate() {
                 assert_eq!(&table.value(i, field), v);
                 assert!(table.equals(i, field, v), "row {i} field {field}");
+                assert!(table.cells(i).nth(field) == Some(Cell::of(v)));
                 assert!(!table.equals(i, field, &Value::Text("ONT?".into())));
             }
         }

@@ -14,8 +14,11 @@ use crate::containment::{covers, covers_banded, polygon_bands, RingBands};
 use crate::feature::Feature;
 use crate::interrupt::Interrupt;
 use crate::layer::LayerMeta;
-use crate::source::{time_fields, FeatureRef, Hit, LayerSource, Page, SelectError, Selection};
-use crate::tile::{geometry_to_mercator, tile_size};
+use crate::mvt::LayerBuilder;
+use crate::source::{
+    tile_bounds, time_fields, FeatureRef, Hit, LayerSource, Page, SelectError, Selection,
+};
+use crate::tile::{geometry_into_mercator, tile_size, TileId};
 
 /// Zoom bands with generalised geometry: a tile at zoom z uses the first band ≥ z; above the
 /// last band tiles use the full geometry.
@@ -207,7 +210,7 @@ impl LayerIndex {
         let mut rows = Vec::with_capacity(features.len());
         let mut geometries = Vec::with_capacity(features.len());
         for f in features {
-            geometries.push(geometry_to_mercator(&f.geometry));
+            geometries.push(shrunk(geometry_into_mercator(f.geometry)));
             ids.push(f.id);
             rows.push(f.values);
         }
@@ -310,9 +313,9 @@ impl LayerIndex {
             .map(|e| (e.data as usize, &self.geometries[e.data as usize]))
     }
 
-    /// Candidates for a tile (or map image) at `zoom`: generalised geometry from the band for
-    /// that zoom, in feature order.
-    fn band_candidates(&self, zoom: u8, bounds: [f64; 4]) -> Vec<FeatureRef<'_>> {
+    /// What to draw at `zoom` within `bounds`: the band for that zoom (`None`: full
+    /// geometry) and the positions of the features visible there, in feature order.
+    fn band_positions(&self, zoom: u8, bounds: [f64; 4]) -> (Option<usize>, Vec<u32>) {
         let env = AABB::from_corners([bounds[0], bounds[1]], [bounds[2], bounds[3]]);
         let band = self.bands.iter().position(|b| b.zoom >= zoom);
         let mut positions: Vec<u32> = match band {
@@ -336,15 +339,27 @@ impl LayerIndex {
         };
         // Stable order (feature order) so identical requests give identical bytes.
         positions.sort_unstable();
+        (band, positions)
+    }
+
+    /// The geometry drawn at `band` (`None`: full) of the feature at `position`.
+    fn drawn(&self, band: Option<usize>, position: u32) -> &Geometry<f64> {
+        match band {
+            Some(b) => self.bands[b].geometry(position, &self.geometries),
+            None => &self.geometries[position as usize],
+        }
+    }
+
+    /// Candidates for a tile (or map image) at `zoom`: generalised geometry from the band for
+    /// that zoom, in feature order.
+    fn band_candidates(&self, zoom: u8, bounds: [f64; 4]) -> Vec<FeatureRef<'_>> {
+        let (band, positions) = self.band_positions(zoom, bounds);
         positions
             .into_iter()
             .map(|i| FeatureRef {
                 id: self.ids[i as usize],
                 values: Cow::Owned(self.columns.row(i as usize)),
-                geometry: Cow::Borrowed(match band {
-                    Some(b) => self.bands[b].geometry(i, &self.geometries),
-                    None => &self.geometries[i as usize],
-                }),
+                geometry: Cow::Borrowed(self.drawn(band, i)),
             })
             .collect()
     }
@@ -418,6 +433,20 @@ impl LayerSource for LayerIndex {
 
     fn candidates(&self, zoom: u8, bounds: [f64; 4]) -> Vec<FeatureRef<'_>> {
         self.band_candidates(zoom, bounds)
+    }
+
+    /// Tags straight from the columns: no feature's values are materialised.
+    fn tile(&self, tile: TileId) -> Option<geozero::mvt::tile::Layer> {
+        let (band, positions) = self.band_positions(tile.z, tile_bounds(tile));
+        let mut builder = LayerBuilder::new(self.meta.id.as_str(), &self.meta.schema, tile);
+        for i in positions {
+            builder.add_cells(
+                self.ids[i as usize],
+                self.columns.cells(i as usize),
+                self.drawn(band, i),
+            );
+        }
+        (!builder.is_empty()).then(|| builder.finish())
     }
 
     /// Tests equalities and time on the columns, so only what passes them (for a predicate)

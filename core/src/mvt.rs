@@ -228,14 +228,44 @@ pub fn encode_geometry(t: &TileTransform, g: &Geometry<f64>) -> Option<(tile::Ge
     Some((kind, enc.out))
 }
 
-/// A tag value as a hash key, borrowing text from the feature (no copies per lookup).
+/// A tag value, borrowing text from the feature or from its layer's columns (no copies per
+/// lookup); also the key of value deduplication.
 #[derive(Hash, PartialEq, Eq)]
-enum ValueKey<'v> {
+pub enum Cell<'v> {
+    Null,
     Text(&'v str),
+    /// Dates and date-times, as their text.
     Owned(String),
     Int(i64),
+    /// By its bits.
     Float(u64),
     Bool(bool),
+}
+
+impl<'v> Cell<'v> {
+    pub fn of(v: &'v Value) -> Self {
+        match v {
+            Value::Null => Cell::Null,
+            Value::Text(s) => Cell::Text(s),
+            Value::Int(n) => Cell::Int(*n),
+            Value::Float(f) => Cell::Float(f.to_bits()),
+            Value::Bool(b) => Cell::Bool(*b),
+            Value::Date(_) | Value::DateTime(_) => Cell::Owned(v.to_string()),
+        }
+    }
+
+    fn to_tile_value(&self) -> tile::Value {
+        let mut t = tile::Value::default();
+        match self {
+            Cell::Null => {}
+            Cell::Text(s) => t.string_value = Some((*s).to_owned()),
+            Cell::Owned(s) => t.string_value = Some(s.clone()),
+            Cell::Int(n) => t.sint_value = Some(*n),
+            Cell::Float(bits) => t.double_value = Some(f64::from_bits(*bits)),
+            Cell::Bool(b) => t.bool_value = Some(*b),
+        }
+        t
+    }
 }
 
 /// Builds one MVT layer: features are added one by one, tags deduplicated per layer.
@@ -243,7 +273,7 @@ pub struct LayerBuilder<'a> {
     transform: TileTransform,
     schema: &'a Schema,
     layer: tile::Layer,
-    values: FxHashMap<ValueKey<'a>, u32>,
+    values: FxHashMap<Cell<'a>, u32>,
     /// Layer key index of each schema field, assigned on first use.
     keys: Vec<Option<u32>>,
     /// Per field: (lookups, hits) of value deduplication. Fields whose values are nearly all
@@ -279,19 +309,25 @@ impl<'a> LayerBuilder<'a> {
 
     /// Adds a feature; returns false if its geometry vanished in this tile.
     pub fn add(&mut self, id: i64, values: &'a [Value], geometry: &Geometry<f64>) -> bool {
+        self.add_cells(id, values.iter().map(Cell::of), geometry)
+    }
+
+    /// [`LayerBuilder::add`] with the values as cells in field order (a source that keeps
+    /// them other than as `Value`s).
+    pub fn add_cells(
+        &mut self,
+        id: i64,
+        cells: impl ExactSizeIterator<Item = Cell<'a>>,
+        geometry: &Geometry<f64>,
+    ) -> bool {
         let Some((kind, commands)) = encode_geometry(&self.transform, geometry) else {
             return false;
         };
-        let mut tags = Vec::with_capacity(values.len() * 2);
-        for (i, v) in values.iter().enumerate() {
-            let key = match v {
-                Value::Null => continue,
-                Value::Text(s) => ValueKey::Text(s),
-                Value::Int(n) => ValueKey::Int(*n),
-                Value::Float(f) => ValueKey::Float(f.to_bits()),
-                Value::Bool(b) => ValueKey::Bool(*b),
-                Value::Date(_) | Value::DateTime(_) => ValueKey::Owned(v.to_string()),
-            };
+        let mut tags = Vec::with_capacity(cells.len() * 2);
+        for (i, key) in cells.enumerate() {
+            if key == Cell::Null {
+                continue;
+            }
             let k = match self.keys[i] {
                 Some(k) => k,
                 None => {
@@ -304,37 +340,21 @@ impl<'a> LayerBuilder<'a> {
             let next = self.layer.values.len() as u32;
             let (lookups, hits) = &mut self.dedup[i];
             let vi = if *lookups >= DEDUP_PROBE && *hits * 8 < *lookups {
+                self.layer.values.push(key.to_tile_value());
                 next
             } else {
                 *lookups += 1;
-                let vi = *self.values.entry(key).or_insert(next);
-                *hits += u32::from(vi != next);
-                vi
+                match self.values.entry(key) {
+                    std::collections::hash_map::Entry::Occupied(e) => {
+                        *hits += 1;
+                        *e.get()
+                    }
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        self.layer.values.push(e.key().to_tile_value());
+                        *e.insert(next)
+                    }
+                }
             };
-            if vi == next {
-                self.layer.values.push(match v {
-                    Value::Text(s) => tile::Value {
-                        string_value: Some(s.clone()),
-                        ..Default::default()
-                    },
-                    Value::Int(n) => tile::Value {
-                        sint_value: Some(*n),
-                        ..Default::default()
-                    },
-                    Value::Float(f) => tile::Value {
-                        double_value: Some(*f),
-                        ..Default::default()
-                    },
-                    Value::Bool(b) => tile::Value {
-                        bool_value: Some(*b),
-                        ..Default::default()
-                    },
-                    other => tile::Value {
-                        string_value: Some(other.to_string()),
-                        ..Default::default()
-                    },
-                });
-            }
             tags.push(k);
             tags.push(vi);
         }

@@ -157,12 +157,9 @@ pub trait LayerSource: Send + Sync {
 
     /// This layer's part of a vector tile; `None` when no feature is in it.
     fn tile(&self, tile: TileId) -> Option<geozero::mvt::tile::Layer> {
-        let b = tile.bounds();
-        let pad = (b[2] - b[0]) * f64::from(BUFFER) / f64::from(EXTENT);
-        let bounds = [b[0] - pad, b[1] - pad, b[2] + pad, b[3] + pad];
         let meta = self.meta();
         // Before the builder: it borrows the candidates' values.
-        let candidates = self.candidates(tile.z, bounds);
+        let candidates = self.candidates(tile.z, tile_bounds(tile));
         let mut builder = LayerBuilder::new(meta.id.as_str(), &meta.schema, tile);
         for f in &candidates {
             builder.add(f.id, &f.values, &f.geometry);
@@ -360,6 +357,13 @@ pub fn select_from<'a>(
         }
     }
     Ok(Page { matched, features })
+}
+
+/// The EPSG:3857 box a vector tile draws from: the tile and its buffer.
+pub fn tile_bounds(tile: TileId) -> [f64; 4] {
+    let b = tile.bounds();
+    let pad = (b[2] - b[0]) * f64::from(BUFFER) / f64::from(EXTENT);
+    [b[0] - pad, b[1] - pad, b[2] + pad, b[3] + pad]
 }
 
 /// Kilometres of `lines` inside `area`, geodesic.
