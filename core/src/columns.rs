@@ -320,6 +320,21 @@ impl Columns {
         }
     }
 
+    /// Row `row` with only `fields` read, every other value `Null`.
+    pub fn row_reading(&self, row: usize, fields: &[usize]) -> Vec<Value> {
+        let width = match &self.layout {
+            Layout::Columns(columns) => columns.len(),
+            Layout::Rows(rows) => rows[row].len(),
+        };
+        let mut values = vec![Value::Null; width];
+        for &f in fields {
+            if let Some(v) = values.get_mut(f) {
+                *v = self.value(row, f);
+            }
+        }
+        values
+    }
+
     /// The value of field `field` in row `row` (`Null` past the row's end).
     pub fn value(&self, row: usize, field: usize) -> Value {
         match &self.layout {
@@ -426,6 +441,17 @@ mod tests {
                 assert!(table.equals(i, field, v), "row {i} field {field}");
                 assert!(table.cells(i).nth(field) == Some(Cell::of(v)));
                 assert!(!table.equals(i, field, &Value::Text("ONT?".into())));
+            }
+        }
+        for (i, row) in rows.iter().enumerate().step_by(7) {
+            let read = table.row_reading(i, &[1, 4]);
+            for (field, v) in read.iter().enumerate() {
+                let want = if field == 1 || field == 4 {
+                    &row[field]
+                } else {
+                    &Value::Null
+                };
+                assert_eq!(v, want, "row {i} field {field}");
             }
         }
         assert!(table.equals(1, 0, &Value::Text("ONT".into())));

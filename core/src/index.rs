@@ -18,7 +18,7 @@ use crate::mvt::LayerBuilder;
 use crate::source::{
     tile_bounds, time_fields, FeatureRef, Hit, LayerSource, Page, SelectError, Selection,
 };
-use crate::tile::{geometry_into_mercator, tile_size, TileId};
+use crate::tile::{geometry_to_mercator, tile_size, TileId};
 
 /// Zoom bands with generalised geometry: a tile at zoom z uses the first band ≥ z; above the
 /// last band tiles use the full geometry.
@@ -210,7 +210,7 @@ impl LayerIndex {
         let mut rows = Vec::with_capacity(features.len());
         let mut geometries = Vec::with_capacity(features.len());
         for f in features {
-            geometries.push(shrunk(geometry_into_mercator(f.geometry)));
+            geometries.push(geometry_to_mercator(&f.geometry));
             ids.push(f.id);
             rows.push(f.values);
         }
@@ -433,6 +433,23 @@ impl LayerSource for LayerIndex {
 
     fn candidates(&self, zoom: u8, bounds: [f64; 4]) -> Vec<FeatureRef<'_>> {
         self.band_candidates(zoom, bounds)
+    }
+
+    fn candidates_reading(
+        &self,
+        zoom: u8,
+        bounds: [f64; 4],
+        fields: &[usize],
+    ) -> Vec<FeatureRef<'_>> {
+        let (band, positions) = self.band_positions(zoom, bounds);
+        positions
+            .into_iter()
+            .map(|i| FeatureRef {
+                id: self.ids[i as usize],
+                values: Cow::Owned(self.columns.row_reading(i as usize, fields)),
+                geometry: Cow::Borrowed(self.drawn(band, i)),
+            })
+            .collect()
     }
 
     /// Tags straight from the columns: no feature's values are materialised.

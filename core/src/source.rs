@@ -155,6 +155,19 @@ pub trait LayerSource: Send + Sync {
     /// bytes).
     fn candidates(&self, zoom: u8, bounds: [f64; 4]) -> Vec<FeatureRef<'_>>;
 
+    /// [`LayerSource::candidates`] for drawing: values outside `fields` (schema positions)
+    /// may be left `Null`, for a source that materialises values per feature (a map reads
+    /// only what its style reads).
+    fn candidates_reading(
+        &self,
+        zoom: u8,
+        bounds: [f64; 4],
+        fields: &[usize],
+    ) -> Vec<FeatureRef<'_>> {
+        let _ = fields;
+        self.candidates(zoom, bounds)
+    }
+
     /// This layer's part of a vector tile; `None` when no feature is in it.
     fn tile(&self, tile: TileId) -> Option<geozero::mvt::tile::Layer> {
         let meta = self.meta();

@@ -93,18 +93,6 @@ pub fn geometry_to_mercator(g: &geo_types::Geometry<f64>) -> geo_types::Geometry
     })
 }
 
-/// [`geometry_to_mercator`] in place: the same allocations, so a layer being loaded does not
-/// hold a lon/lat and a Mercator copy of each geometry at once (the allocator could not give
-/// the interleaved holes back).
-pub fn geometry_into_mercator(mut g: geo_types::Geometry<f64>) -> geo_types::Geometry<f64> {
-    use geo::MapCoordsInPlace;
-    g.map_coords_in_place(|c| {
-        let (x, y) = to_mercator(c.x, c.y);
-        geo_types::Coord { x, y }
-    });
-    g
-}
-
 /// An EPSG:3857 geometry (as the index keeps it) in lon/lat degrees.
 pub fn geometry_to_lonlat(g: &geo_types::Geometry<f64>) -> geo_types::Geometry<f64> {
     use geo::MapCoords;

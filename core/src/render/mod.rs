@@ -178,7 +178,16 @@ pub fn render_until(
             continue;
         }
         let want_anchor = active.iter().any(|l| l.kind == LayerKind::Symbol);
-        let candidates = layer.source.candidates(tile_zoom, clip);
+        // Only the fields the active style layers read are materialised.
+        let schema = &layer.source.meta().schema;
+        let mut reads: Vec<usize> = active
+            .iter()
+            .flat_map(|l| l.reads())
+            .filter_map(|name| schema.index_of(name))
+            .collect();
+        reads.sort_unstable();
+        reads.dedup();
+        let candidates = layer.source.candidates_reading(tile_zoom, clip, &reads);
         shapes.clear();
         for (n, f) in candidates.iter().enumerate() {
             if n % CHECK_EVERY == 0 {

@@ -515,6 +515,52 @@ impl Expr {
         self.constant(false)
     }
 
+    /// Appends the names of the feature properties the expression reads (`get`, `has`).
+    pub fn reads<'e>(&'e self, out: &mut Vec<&'e str>) {
+        match self {
+            Expr::Get(name) | Expr::Has(name) => out.push(name),
+            Expr::Lit(_) | Expr::Zoom | Expr::GeometryType => {}
+            Expr::Match {
+                input,
+                arms,
+                default,
+                ..
+            } => {
+                input.reads(out);
+                default.reads(out);
+                arms.iter().for_each(|(_, e)| e.reads(out));
+            }
+            Expr::Case { arms, default } => {
+                default.reads(out);
+                for (c, e) in arms {
+                    c.reads(out);
+                    e.reads(out);
+                }
+            }
+            Expr::Step { input, base, stops } => {
+                input.reads(out);
+                base.reads(out);
+                stops.iter().for_each(|(_, e)| e.reads(out));
+            }
+            Expr::Interpolate { input, stops, .. } => {
+                input.reads(out);
+                stops.iter().for_each(|(_, e)| e.reads(out));
+            }
+            Expr::Coalesce(l) | Expr::All(l) | Expr::Any(l) | Expr::Concat(l) => {
+                l.iter().for_each(|e| e.reads(out));
+            }
+            Expr::ToString(e)
+            | Expr::ToNumber(e)
+            | Expr::Not(e)
+            | Expr::Upcase(e)
+            | Expr::Downcase(e) => e.reads(out),
+            Expr::Compare(_, a, b) | Expr::In(a, b) => {
+                a.reads(out);
+                b.reads(out);
+            }
+        }
+    }
+
     /// No feature property read, the geometry type counting as one when `geometry`.
     fn constant(&self, geometry: bool) -> bool {
         match self {

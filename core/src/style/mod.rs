@@ -83,6 +83,16 @@ impl StyleLayer {
         zoom >= self.minzoom && zoom < self.maxzoom
     }
 
+    /// The feature properties the layer's filter, paint and layout read.
+    pub fn reads(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        if let Some(f) = &self.filter {
+            f.reads(&mut out);
+        }
+        self.props.iter().for_each(|(_, e)| e.reads(&mut out));
+        out
+    }
+
     /// Whether a feature passes the layer's filter.
     pub fn accepts(&self, ctx: &dyn Context) -> bool {
         self.filter.as_ref().is_none_or(|f| f.eval(ctx).truthy())
@@ -251,6 +261,31 @@ mod tests {
             zoom,
             props: vec![("lu_code", Val::Str(code.into())), ("w", Val::Num(3.0))],
         }
+    }
+
+    #[test]
+    fn an_expression_names_every_property_it_reads() {
+        let e = Expr::compile(&json!([
+            "case",
+            ["==", ["get", "a"], 1],
+            ["match", ["get", "b"], "x", ["upcase", ["get", "c"]], "#000"],
+            [
+                "step",
+                ["zoom"],
+                ["coalesce", ["get", "d"], "-"],
+                10,
+                ["to-string", ["has", "e"]]
+            ]
+        ]))
+        .unwrap();
+        let mut reads = Vec::new();
+        e.reads(&mut reads);
+        reads.sort_unstable();
+        assert_eq!(reads, ["a", "b", "c", "d", "e"]);
+        let mut none = Vec::new();
+        let by_zoom = Expr::compile(&json!(["interpolate", ["linear"], ["zoom"], 8, 1, 14, 3]));
+        by_zoom.as_ref().unwrap().reads(&mut none);
+        assert!(none.is_empty());
     }
 
     #[test]
