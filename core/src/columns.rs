@@ -5,6 +5,8 @@
 //! distinct text (addresses, certificate numbers) lives in one arena per column. A feature's
 //! values are materialised when a request asks for them; equality tests read the columns.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use rustc_hash::FxHashMap;
 
@@ -15,7 +17,14 @@ use crate::mvt::Cell;
 pub struct Columns {
     len: usize,
     layout: Layout,
+    /// Per field of dictionary text, made on first use: for each word (and null, last) a row
+    /// holding only that word. A map styled by one class field (land-use code, soil group,
+    /// road class) then borrows its rows instead of allocating one per feature drawn.
+    word_rows: Vec<std::sync::OnceLock<WordRows>>,
 }
+
+/// By dictionary code (null last), a row holding only that word.
+type WordRows = Box<[Box<[Value]>]>;
 
 enum Layout {
     Columns(Vec<Column>),
@@ -293,6 +302,7 @@ impl Columns {
             return Self {
                 len,
                 layout: Layout::Rows(rows.into_iter().map(Vec::into_boxed_slice).collect()),
+                word_rows: Vec::new(),
             };
         }
         let columns = (0..width)
@@ -301,6 +311,7 @@ impl Columns {
         Self {
             len,
             layout: Layout::Columns(columns),
+            word_rows: (0..width).map(|_| std::sync::OnceLock::new()).collect(),
         }
     }
 
@@ -318,6 +329,28 @@ impl Columns {
             Layout::Columns(columns) => columns.iter().map(|c| c.value(row)).collect(),
             Layout::Rows(rows) => rows[row].to_vec(),
         }
+    }
+
+    /// [`Columns::row_reading`], borrowed when the one field read is dictionary text.
+    pub fn row_reading_cow(&self, row: usize, fields: &[usize]) -> Cow<'_, [Value]> {
+        if let (Layout::Columns(columns), &[field]) = (&self.layout, fields) {
+            if let Some(Column::Words { words, codes }) = columns.get(field) {
+                let rows = self.word_rows[field].get_or_init(|| {
+                    let row = |v: Value| {
+                        let mut r = vec![Value::Null; columns.len()];
+                        r[field] = v;
+                        r.into_boxed_slice()
+                    };
+                    words
+                        .iter()
+                        .map(|w| row(Value::Text(w.to_string())))
+                        .chain([row(Value::Null)])
+                        .collect()
+                });
+                return Cow::Borrowed(&rows[codes.get(row).unwrap_or(words.len())]);
+            }
+        }
+        Cow::Owned(self.row_reading(row, fields))
     }
 
     /// Row `row` with only `fields` read, every other value `Null`.
@@ -453,6 +486,14 @@ mod tests {
                 };
                 assert_eq!(v, want, "row {i} field {field}");
             }
+            // One dictionary field: a shared row, the same values.
+            let shared = table.row_reading_cow(i, &[0]);
+            assert!(matches!(shared, Cow::Borrowed(_)));
+            assert_eq!(&*shared, &table.row_reading(i, &[0])[..]);
+            assert_eq!(
+                &*table.row_reading_cow(i, &[1]),
+                &table.row_reading(i, &[1])[..]
+            );
         }
         assert!(table.equals(1, 0, &Value::Text("ONT".into())));
         assert!(!table.equals(1, 0, &Value::Null));

@@ -446,7 +446,7 @@ impl LayerSource for LayerIndex {
             .into_iter()
             .map(|i| FeatureRef {
                 id: self.ids[i as usize],
-                values: Cow::Owned(self.columns.row_reading(i as usize, fields)),
+                values: self.columns.row_reading_cow(i as usize, fields),
                 geometry: Cow::Borrowed(self.drawn(band, i)),
             })
             .collect()
