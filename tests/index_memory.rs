@@ -7,55 +7,22 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+#[path = "../tile-server/examples/support/counting_alloc.rs"]
+mod counting_alloc;
 
 use common::*;
 use cuulong_core::index::LayerIndex;
 use cuulong_core::source::LayerSource;
 use futures::TryStreamExt;
 
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size, Ordering::Relaxed);
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: counting_alloc::Counting = counting_alloc::Counting;
 
 #[test]
 fn an_in_memory_layer_holds_about_its_flatgeobuf_size() {
     let tmp = tempfile::tempdir().unwrap();
     let parcels = tmp.path().join("parcels.fgb");
-    let o = std::process::Command::new("/usr/bin/python3")
-        .arg(root().join("scripts/make_parcels.py"))
-        .arg("20000")
-        .arg(&parcels)
-        .output()
-        .expect("run scripts/make_parcels.py (python3-gdal)");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    make_parcels(20_000, &parcels);
     let data = tmp.path().join("data");
     ok(run(cuulong().arg("--data-dir").arg(&data).args([
         "import",
@@ -84,7 +51,7 @@ fn an_in_memory_layer_holds_about_its_flatgeobuf_size() {
         )
         .unwrap()
         .len() as usize;
-        let before = LIVE.load(Ordering::Relaxed);
+        let before = counting_alloc::live_bytes();
         let features: Vec<_> = store
             .features(&meta.id)
             .await
@@ -93,7 +60,7 @@ fn an_in_memory_layer_holds_about_its_flatgeobuf_size() {
             .await
             .unwrap();
         let index = LayerIndex::build(meta, features);
-        let live = LIVE.load(Ordering::Relaxed) - before;
+        let live = counting_alloc::live_bytes() - before;
         (index, live, file)
     });
     assert_eq!(index.len(), 20_000);

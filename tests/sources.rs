@@ -35,13 +35,7 @@ fn stores_with_parcels() -> (tempfile::TempDir, Option<TestDb>, Vec<Store>) {
     let tmp = tempfile::tempdir().unwrap();
     let db = TestDb::create("sources");
     let parcels = tmp.path().join("parcels.fgb");
-    let o = std::process::Command::new("/usr/bin/python3")
-        .arg(root().join("scripts/make_parcels.py"))
-        .arg("20000")
-        .arg(&parcels)
-        .output()
-        .expect("run scripts/make_parcels.py (python3-gdal)");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    make_parcels(20_000, &parcels);
     let mut out = Vec::new();
     for (kind, store) in stores(db.as_ref(), &tmp.path().join("s")) {
         import_samples(&store);

@@ -27,6 +27,18 @@ pub fn cuulong() -> Command {
     c
 }
 
+/// Writes COUNT synthetic cadastre parcels to `out` (scripts/make_parcels.py, Debian's
+/// python3-gdal): ten attributes, shared edges, the sizes of the delta's parcels.
+pub fn make_parcels(count: usize, out: &Path) {
+    let o = Command::new("/usr/bin/python3")
+        .arg(root().join("scripts/make_parcels.py"))
+        .arg(count.to_string())
+        .arg(out)
+        .output()
+        .expect("run scripts/make_parcels.py (python3-gdal)");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 pub fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("run cuulong")
 }

@@ -6,42 +6,16 @@
 //!
 //!   cargo run --release --example index_memory -- DATA_DIR
 
-use cuulong_core::source::LayerSource;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
 use cuulong_core::index::LayerIndex;
+use cuulong_core::source::LayerSource;
 use cuulong_store::StoreConfig;
 use futures::TryStreamExt;
 
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size, Ordering::Relaxed);
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: counting_alloc::Counting = counting_alloc::Counting;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -61,14 +35,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .join("layers")
             .join(format!("{}.v{}.fgb", meta.id, meta.version));
         let fgb = std::fs::metadata(&path)?.len();
-        let before = LIVE.load(Ordering::Relaxed);
+        let before = counting_alloc::live_bytes();
         let mapped = cuulong_store::mapped::MappedLayer::open(meta.clone(), &path)?;
-        let mapped_bytes = LIVE.load(Ordering::Relaxed) - before;
+        let mapped_bytes = counting_alloc::live_bytes() - before;
         drop(mapped);
-        let before = LIVE.load(Ordering::Relaxed);
+        let before = counting_alloc::live_bytes();
         let features: Vec<_> = store.features(&meta.id).await?.try_collect().await?;
         let index = LayerIndex::build(meta, features);
-        let bytes = LIVE.load(Ordering::Relaxed) - before;
+        let bytes = counting_alloc::live_bytes() - before;
         println!(
             "{} {} {fgb} {bytes} {:.2} {} {:.2} {mapped_bytes}",
             index.meta().id,
