@@ -40,5 +40,5 @@ empty=$(serve_rss "$EMPTY" 18097)
 full=$(serve_rss "$DATA" 18098)
 fgb=$(du -cb "$DATA"/layers/*.fgb | awk 'END { print $1 }')
 awk -v e="$empty" -v f="$full" -v g="$fgb" 'BEGIN {
-  printf "resident size: serve empty %.1f MB, with the layers %.1f MB; difference %.1f MB against %.1f MB of FlatGeobuf: ratio %.2f\n",
+  printf "resident size: serve empty %.1f MiB, with the layers %.1f MiB; difference %.1f MiB against %.1f MB of FlatGeobuf: ratio %.2f\n",
     e / 1024, f / 1024, (f - e) / 1024, g / 1e6, (f - e) * 1024 / g }'
