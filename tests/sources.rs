@@ -151,7 +151,12 @@ fn compare(
             mapped.approx_bytes(),
             memory.len()
         );
-        assert!(memory.len() < 1000 || mapped.approx_bytes() * 20 < memory.approx_bytes());
+        assert!(
+            memory.len() < 1000 || mapped.approx_bytes() * 10 < memory.approx_bytes(),
+            "{id}: served from the store {} B, in memory {} B",
+            mapped.approx_bytes(),
+            memory.approx_bytes()
+        );
         // Every feature, in the same (store) order, with the same values and geometry.
         let all_memory: Vec<_> = memory.features().map(|f| key(&f)).collect();
         let all_mapped: Vec<_> = mapped.features().map(|f| key(&f)).collect();

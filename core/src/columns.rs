@@ -46,6 +46,13 @@ enum Column {
         ends: Vec<u32>,
         nulls: Bits,
     },
+    /// Numbers, dates or times by code into `values` (distinct, none null), when few are
+    /// distinct: sheet and parcel numbers, areas to a tenth of a square metre, issue dates.
+    /// The largest code of the width is null.
+    Scalars {
+        values: Vec<Value>,
+        codes: Codes,
+    },
     Int(Vec<Option<i64>>),
     Float(Vec<Option<f64>>),
     Bool(Vec<Option<bool>>),
@@ -101,6 +108,29 @@ impl Codes {
     }
 }
 
+/// Bytes a row of `codes` takes.
+fn column_codes_width(codes: &Codes) -> usize {
+    match codes {
+        Codes::U8(_) => 1,
+        Codes::U16(_) => 2,
+        Codes::U32(_) => 4,
+    }
+}
+
+/// A key equal exactly when two values of one scalar kind are (`Value`'s `==`, floats by
+/// their bits: what a tile sends); `None` for null and text.
+fn scalar_key(v: &Value) -> Option<(i64, u32)> {
+    use chrono::Datelike;
+    match v {
+        Value::Int(i) => Some((*i, 0)),
+        Value::Float(f) => Some((f.to_bits() as i64, 0)),
+        Value::Bool(b) => Some((i64::from(*b), 0)),
+        Value::Date(d) => Some((i64::from(d.num_days_from_ce()), 0)),
+        Value::DateTime(t) => Some((t.timestamp(), t.timestamp_subsec_nanos())),
+        Value::Null | Value::Text(_) => None,
+    }
+}
+
 /// A bit per row; empty when no bit is set.
 #[derive(Default)]
 struct Bits(Vec<u64>);
@@ -145,6 +175,9 @@ impl Column {
                 )
             };
         }
+        if let Some(column) = Column::scalars(rows.len(), values, first) {
+            return column;
+        }
         match first {
             Value::Int(_) => typed!(Int),
             Value::Float(_) => typed!(Float),
@@ -154,6 +187,50 @@ impl Column {
             Value::Text(_) => Column::text(rows.len(), values),
             Value::Null => Column::Null,
         }
+    }
+
+    /// The column as [`Column::Scalars`] when that is smaller than the typed vector (counting
+    /// stops as soon as it cannot be).
+    fn scalars<'a, I: Iterator<Item = &'a Value>>(
+        rows: usize,
+        values: impl Fn() -> I,
+        first: &Value,
+    ) -> Option<Column> {
+        use std::mem::size_of;
+        let typed_bytes = rows
+            * match first {
+                Value::Int(_) => size_of::<Option<i64>>(),
+                Value::Float(_) => size_of::<Option<f64>>(),
+                Value::Date(_) => size_of::<Option<NaiveDate>>(),
+                Value::DateTime(_) => size_of::<Option<DateTime<Utc>>>(),
+                _ => return None,
+            };
+        let mut codes: FxHashMap<(i64, u32), u32> = FxHashMap::default();
+        let mut distinct = Vec::new();
+        for v in values() {
+            let Some(key) = scalar_key(v) else { continue };
+            if let std::collections::hash_map::Entry::Vacant(e) = codes.entry(key) {
+                e.insert(distinct.len() as u32);
+                distinct.push(v.clone());
+                // Words of a dictionary cost a `Value` each, plus at least a byte a row.
+                if distinct.len() * size_of::<Value>() + rows >= typed_bytes {
+                    return None;
+                }
+            }
+        }
+        let mut column_codes = Codes::for_words(distinct.len(), rows);
+        let code_bytes = column_codes_width(&column_codes);
+        if distinct.len() * size_of::<Value>() + rows * code_bytes >= typed_bytes {
+            return None;
+        }
+        for v in values() {
+            column_codes.push(scalar_key(v).map(|k| codes[&k]));
+        }
+        distinct.shrink_to_fit();
+        Some(Column::Scalars {
+            values: distinct,
+            codes: column_codes,
+        })
     }
 
     /// A text column: dictionary codes or an arena, whichever is smaller.
@@ -203,6 +280,24 @@ impl Column {
         }
     }
 
+    /// For a dictionary-encoded column, the number of words and the codes.
+    fn dictionary(&self) -> Option<(usize, &Codes)> {
+        match self {
+            Column::Words { words, codes } => Some((words.len(), codes)),
+            Column::Scalars { values, codes } => Some((values.len(), codes)),
+            _ => None,
+        }
+    }
+
+    /// Word `code` of a dictionary-encoded column.
+    fn word(&self, code: usize) -> Value {
+        match self {
+            Column::Words { words, .. } => Value::Text(words[code].to_string()),
+            Column::Scalars { values, .. } => values[code].clone(),
+            _ => Value::Null,
+        }
+    }
+
     fn text_at(&self, row: usize) -> Option<&str> {
         match self {
             Column::Words { words, codes } => codes.get(row).map(|c| &*words[c]),
@@ -226,6 +321,9 @@ impl Column {
             Column::Words { .. } | Column::Arena { .. } => self
                 .text_at(row)
                 .map_or(Value::Null, |s| Value::Text(s.to_owned())),
+            Column::Scalars { values, codes } => {
+                codes.get(row).map_or(Value::Null, |c| values[c].clone())
+            }
             Column::Int(v) => or_null(&v[row], Value::Int),
             Column::Float(v) => or_null(&v[row], Value::Float),
             Column::Bool(v) => or_null(&v[row], Value::Bool),
@@ -241,6 +339,9 @@ impl Column {
             Column::Null => Cell::Null,
             Column::Words { .. } | Column::Arena { .. } => {
                 self.text_at(row).map_or(Cell::Null, Cell::Text)
+            }
+            Column::Scalars { values, codes } => {
+                codes.get(row).map_or(Cell::Null, |c| Cell::of(&values[c]))
             }
             Column::Int(v) => v[row].map_or(Cell::Null, Cell::Int),
             Column::Float(v) => v[row].map_or(Cell::Null, |f| Cell::Float(f.to_bits())),
@@ -261,6 +362,10 @@ impl Column {
                 (None, Value::Null) => true,
                 _ => false,
             },
+            Column::Scalars { values, codes } => match codes.get(row) {
+                Some(c) => values[c] == *want,
+                None => want.is_null(),
+            },
             Column::Mixed(v) => v[row] == *want,
             _ => self.value(row) == *want,
         }
@@ -279,6 +384,9 @@ impl Column {
             }
             Column::Arena { text, ends, nulls } => {
                 text.capacity() + ends.capacity() * 4 + nulls.0.capacity() * 8
+            }
+            Column::Scalars { values, codes } => {
+                values.capacity() * size_of::<Value>() + codes.bytes()
             }
             Column::Int(v) => v.capacity() * size_of::<Option<i64>>(),
             Column::Float(v) => v.capacity() * size_of::<Option<f64>>(),
@@ -331,23 +439,24 @@ impl Columns {
         }
     }
 
-    /// [`Columns::row_reading`], borrowed when the one field read is dictionary text.
+    /// [`Columns::row_reading`], borrowed when the one field read is dictionary-encoded.
     pub fn row_reading_cow(&self, row: usize, fields: &[usize]) -> Cow<'_, [Value]> {
         if let (Layout::Columns(columns), &[field]) = (&self.layout, fields) {
-            if let Some(Column::Words { words, codes }) = columns.get(field) {
+            if let Some((column, (words, codes))) =
+                columns.get(field).and_then(|c| Some((c, c.dictionary()?)))
+            {
                 let rows = self.word_rows[field].get_or_init(|| {
                     let row = |v: Value| {
                         let mut r = vec![Value::Null; columns.len()];
                         r[field] = v;
                         r.into_boxed_slice()
                     };
-                    words
-                        .iter()
-                        .map(|w| row(Value::Text(w.to_string())))
+                    (0..words)
+                        .map(|code| row(column.word(code)))
                         .chain([row(Value::Null)])
                         .collect()
                 });
-                return Cow::Borrowed(&rows[codes.get(row).unwrap_or(words.len())]);
+                return Cow::Borrowed(&rows[codes.get(row).unwrap_or(words)]);
             }
         }
         Cow::Owned(self.row_reading(row, fields))
@@ -501,6 +610,68 @@ mod tests {
         assert!(!table.equals(1, 1, &Value::Null), "empty text is not null");
         // Under half of rows of values, strings aside.
         assert!(table.heap_bytes() * 2 < rows.len() * 8 * std::mem::size_of::<Value>());
+    }
+
+    #[test]
+    fn few_distinct_numbers_and_dates_are_coded() {
+        let time = |d: i64| Value::DateTime(DateTime::from_timestamp(d * 86_400, 0).unwrap());
+        let rows: Vec<Vec<Value>> = (0..3000)
+            .map(|i: i64| {
+                vec![
+                    // Sheet numbers: 334 distinct, two-byte codes; nulls.
+                    if i % 11 == 0 {
+                        Value::Null
+                    } else {
+                        Value::Int(i % 334 + 1)
+                    },
+                    // Signed zeros and a tenth of a square metre: kept to the bit.
+                    Value::Float([0.0, -0.0, 1407.7][i as usize % 3]),
+                    time(10_000 + i % 40),
+                    // Distinct: the typed vector is smaller.
+                    Value::Int(i * 1_000_003),
+                ]
+            })
+            .collect();
+        let table = Columns::build(rows.clone());
+        let Layout::Columns(columns) = &table.layout else {
+            panic!("a table")
+        };
+        assert!(matches!(
+            columns[0],
+            Column::Scalars {
+                codes: Codes::U16(_),
+                ..
+            }
+        ));
+        assert!(matches!(
+            columns[1],
+            Column::Scalars {
+                codes: Codes::U8(_),
+                ..
+            }
+        ));
+        assert!(matches!(columns[2], Column::Scalars { .. }));
+        assert!(matches!(columns[3], Column::Int(_)));
+        for (i, row) in rows.iter().enumerate() {
+            assert_eq!(&table.row(i), row, "row {i}");
+            let (Value::Float(want), Value::Float(got)) = (&row[1], table.value(i, 1)) else {
+                panic!("a float")
+            };
+            assert_eq!(want.to_bits(), got.to_bits(), "row {i}");
+            for (field, v) in row.iter().enumerate() {
+                assert!(table.equals(i, field, v), "row {i} field {field}");
+                assert!(table.cells(i).nth(field) == Some(Cell::of(v)));
+                assert!(!table.equals(i, field, &Value::Int(-5)));
+            }
+            // A map styled by the sheet number borrows a shared row.
+            let shared = table.row_reading_cow(i, &[0]);
+            assert!(matches!(shared, Cow::Borrowed(_)));
+            assert_eq!(&*shared, &table.row_reading(i, &[0])[..]);
+        }
+        assert!(table.equals(0, 0, &Value::Null));
+        assert!(!table.equals(1, 0, &Value::Null));
+        // Four fields of 16 bytes a row would be 192 000 bytes.
+        assert!(table.heap_bytes() < 3000 * (2 + 1 + 1 + 16) + 500 * 32);
     }
 
     #[test]

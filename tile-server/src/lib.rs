@@ -12,6 +12,7 @@ mod filter;
 pub mod fuzzing;
 mod http;
 mod loader;
+mod memory;
 pub mod metrics;
 pub mod observations;
 mod ogc_tiles;

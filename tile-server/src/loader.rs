@@ -44,23 +44,12 @@ async fn build(
     let today = crate::temporal::today();
     let built = tokio::task::spawn_blocking(move || {
         let built = crate::temporal::index(meta, features, today);
-        release_freed_memory();
+        crate::memory::release_freed();
         built
     })
     .await?;
-    release_freed_memory();
+    crate::memory::release_freed();
     Ok(built)
-}
-
-/// Gives the pages freed so far back to the system now (this thread's heap, and the purges
-/// mimalloc, the binary's allocator, had delayed). Loading a layer frees the decoded rows and
-/// lon/lat geometries it built from, writing the snapshot the features it decoded; without
-/// this the process stayed 60–70 MB above its live heap after 200 000 polygons
-/// (`benches/memory.sh`). Harmless under another global allocator (mimalloc's heap is then
-/// empty).
-fn release_freed_memory() {
-    // SAFETY: `mi_collect` takes no pointers; it may be called from any thread at any time.
-    unsafe { libmimalloc_sys::mi_collect(true) }
 }
 
 /// Index bytes per byte of a layer's FlatGeobuf file (or PostGIS table, of about the same
@@ -207,7 +196,7 @@ fn save_snapshot(state: &Arc<AppState>) {
             Ok(0) => {}
             Ok(n) => {
                 // Writing decoded every layer it wrote: hand those pages back.
-                release_freed_memory();
+                crate::memory::release_freed();
                 tracing::info!(layers = n, dir = %dir.display(), "snapshot updated")
             }
             Err(e) => tracing::warn!(error = %e, dir = %dir.display(), "snapshot not written"),

@@ -62,6 +62,8 @@ pub(super) async fn write_file(
         } else {
             write_gpkg(&path, &meta, &mut rx)
         };
+        // The writer's scratch (FlatGeobuf's index nodes, decoded features) is freed.
+        crate::memory::release_freed();
         Ok(written?)
     });
     let feed = async move {
