@@ -70,14 +70,23 @@ enum Codes {
 }
 
 impl Codes {
-    /// Codes for `n` words plus null (the width's largest value).
-    fn for_words(n: usize, rows: usize) -> Self {
+    /// Bytes a code takes for `n` words plus null (the width's largest value).
+    fn width(n: usize) -> usize {
         if n < usize::from(u8::MAX) {
-            Codes::U8(Vec::with_capacity(rows))
+            1
         } else if n < usize::from(u16::MAX) {
-            Codes::U16(Vec::with_capacity(rows))
+            2
         } else {
-            Codes::U32(Vec::with_capacity(rows))
+            4
+        }
+    }
+
+    /// Codes for `n` words plus null, `rows` of them to come.
+    fn for_words(n: usize, rows: usize) -> Self {
+        match Codes::width(n) {
+            1 => Codes::U8(Vec::with_capacity(rows)),
+            2 => Codes::U16(Vec::with_capacity(rows)),
+            _ => Codes::U32(Vec::with_capacity(rows)),
         }
     }
 
@@ -108,26 +117,17 @@ impl Codes {
     }
 }
 
-/// Bytes a row of `codes` takes.
-fn column_codes_width(codes: &Codes) -> usize {
-    match codes {
-        Codes::U8(_) => 1,
-        Codes::U16(_) => 2,
-        Codes::U32(_) => 4,
-    }
-}
-
 /// A key equal exactly when two values of one scalar kind are (`Value`'s `==`, floats by
-/// their bits: what a tile sends); `None` for null and text.
+/// their bits: what a tile sends); `None` for null, text and booleans (never coded: a
+/// boolean column is a byte a row already).
 fn scalar_key(v: &Value) -> Option<(i64, u32)> {
     use chrono::Datelike;
     match v {
         Value::Int(i) => Some((*i, 0)),
         Value::Float(f) => Some((f.to_bits() as i64, 0)),
-        Value::Bool(b) => Some((i64::from(*b), 0)),
         Value::Date(d) => Some((i64::from(d.num_days_from_ce()), 0)),
         Value::DateTime(t) => Some((t.timestamp(), t.timestamp_subsec_nanos())),
-        Value::Null | Value::Text(_) => None,
+        Value::Null | Value::Text(_) | Value::Bool(_) => None,
     }
 }
 
@@ -218,11 +218,11 @@ impl Column {
                 }
             }
         }
-        let mut column_codes = Codes::for_words(distinct.len(), rows);
-        let code_bytes = column_codes_width(&column_codes);
-        if distinct.len() * size_of::<Value>() + rows * code_bytes >= typed_bytes {
+        if distinct.len() * size_of::<Value>() + rows * Codes::width(distinct.len()) >= typed_bytes
+        {
             return None;
         }
+        let mut column_codes = Codes::for_words(distinct.len(), rows);
         for v in values() {
             column_codes.push(scalar_key(v).map(|k| codes[&k]));
         }
@@ -248,12 +248,7 @@ impl Column {
                 });
             }
         }
-        let code_bytes = match dictionary.len() {
-            n if n < usize::from(u8::MAX) => 1,
-            n if n < usize::from(u16::MAX) => 2,
-            _ => 4,
-        };
-        let as_words = dictionary_bytes + rows * code_bytes;
+        let as_words = dictionary_bytes + rows * Codes::width(dictionary.len());
         let as_arena = arena_bytes + rows * 4;
         if as_words <= as_arena || arena_bytes > u32::MAX as usize {
             let mut words = vec![Box::<str>::from(""); dictionary.len()];

@@ -24,6 +24,17 @@ use crate::tile::{geometry_to_mercator, tile_size, TileId};
 /// last band tiles use the full geometry.
 pub const BANDS: [u8; 5] = [4, 6, 8, 10, 12];
 
+/// The band a tile or map at `zoom` draws from (`None`: above the last, full geometry).
+pub fn band_for(zoom: u8) -> Option<usize> {
+    BANDS.iter().position(|&z| z >= zoom)
+}
+
+/// Size in EPSG:3857 metres of a pixel of a 256-pixel tile at `zoom`: what `generalise`
+/// measures sub-pixel features and simplification by.
+pub fn pixel_at(zoom: u8) -> f64 {
+    tile_size(zoom) / 256.0
+}
+
 type Entry = GeomWithData<Rectangle<[f64; 2]>, u32>;
 
 /// One zoom band. Memory is spent only where it buys speed: generalised geometry only where
@@ -31,7 +42,6 @@ type Entry = GeomWithData<Rectangle<[f64; 2]>, u32>;
 /// length, and an R-tree of its own only when under half the features are visible at the
 /// band (else the full tree, filtered by `visible_from`, is walked).
 struct Band {
-    zoom: u8,
     /// Generalised geometries, and by feature position the slot of each one (`NO_SLOT`: the
     /// full geometry serves); no slots when nothing was generalised. Dense rather than a hash
     /// map: 4 bytes a feature, and no hashing per tile candidate.
@@ -94,7 +104,7 @@ pub fn drawn_at<'a>(
 ) -> Option<crate::source::FeatureRef<'a>> {
     let meets = |r: geo_types::Rect<f64>| box_meets(&r, bounds);
     let full = f.geometry.bounding_rect()?;
-    let Some(b) = BANDS.iter().position(|&z| z >= zoom) else {
+    let Some(b) = band_for(zoom) else {
         return meets(full).then_some(f);
     };
     if let Some(g) = generalise(&f.geometry, BANDS[b])? {
@@ -153,7 +163,7 @@ pub(crate) fn envelope(g: &Geometry<f64>) -> Option<Rectangle<[f64; 2]>> {
 /// (the full geometry serves).
 pub fn generalise(g: &Geometry<f64>, zoom: u8) -> Option<Option<Geometry<f64>>> {
     use geo::CoordsIter;
-    let pixel = tile_size(zoom) / 256.0;
+    let pixel = pixel_at(zoom);
     match g {
         Geometry::Point(_) | Geometry::MultiPoint(_) => return Some(None),
         _ => {}
@@ -250,7 +260,6 @@ impl LayerIndex {
                 }
                 simplified.shrink_to_fit();
                 let band = Band {
-                    zoom,
                     slots: (!simplified.is_empty()).then(|| slots.into_boxed_slice()),
                     simplified,
                     tree: None,
@@ -317,7 +326,7 @@ impl LayerIndex {
     /// geometry) and the positions of the features visible there, in feature order.
     fn band_positions(&self, zoom: u8, bounds: [f64; 4]) -> (Option<usize>, Vec<u32>) {
         let env = AABB::from_corners([bounds[0], bounds[1]], [bounds[2], bounds[3]]);
-        let band = self.bands.iter().position(|b| b.zoom >= zoom);
+        let band = band_for(zoom);
         let mut positions: Vec<u32> = match band {
             Some(b) => match &self.bands[b].tree {
                 Some(tree) => tree
@@ -351,14 +360,22 @@ impl LayerIndex {
     }
 
     /// Candidates for a tile (or map image) at `zoom`: generalised geometry from the band for
-    /// that zoom, in feature order.
-    fn band_candidates(&self, zoom: u8, bounds: [f64; 4]) -> Vec<FeatureRef<'_>> {
+    /// that zoom, in feature order; every value, or only `reading`'s (the rest `Null`).
+    fn band_candidates(
+        &self,
+        zoom: u8,
+        bounds: [f64; 4],
+        reading: Option<&[usize]>,
+    ) -> Vec<FeatureRef<'_>> {
         let (band, positions) = self.band_positions(zoom, bounds);
         positions
             .into_iter()
             .map(|i| FeatureRef {
                 id: self.ids[i as usize],
-                values: Cow::Owned(self.columns.row(i as usize)),
+                values: match reading {
+                    Some(fields) => self.columns.row_reading_cow(i as usize, fields),
+                    None => Cow::Owned(self.columns.row(i as usize)),
+                },
                 geometry: Cow::Borrowed(self.drawn(band, i)),
             })
             .collect()
@@ -432,7 +449,7 @@ impl LayerSource for LayerIndex {
     }
 
     fn candidates(&self, zoom: u8, bounds: [f64; 4]) -> Vec<FeatureRef<'_>> {
-        self.band_candidates(zoom, bounds)
+        self.band_candidates(zoom, bounds, None)
     }
 
     fn candidates_reading(
@@ -441,15 +458,7 @@ impl LayerSource for LayerIndex {
         bounds: [f64; 4],
         fields: &[usize],
     ) -> Vec<FeatureRef<'_>> {
-        let (band, positions) = self.band_positions(zoom, bounds);
-        positions
-            .into_iter()
-            .map(|i| FeatureRef {
-                id: self.ids[i as usize],
-                values: self.columns.row_reading_cow(i as usize, fields),
-                geometry: Cow::Borrowed(self.drawn(band, i)),
-            })
-            .collect()
+        self.band_candidates(zoom, bounds, Some(fields))
     }
 
     /// Tags straight from the columns: no feature's values are materialised.
@@ -649,7 +658,7 @@ mod tests {
             for half in [2_000.0, 20_000.0, 200_000.0] {
                 let bounds = [x - half, y - half, x + half, y + half];
                 let got: Vec<(i64, usize)> = idx
-                    .band_candidates(zoom, bounds)
+                    .band_candidates(zoom, bounds, None)
                     .into_iter()
                     .map(|f| {
                         use geo::CoordsIter;

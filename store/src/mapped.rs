@@ -15,7 +15,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use byteorder::{ByteOrder, LittleEndian};
-use cuulong_core::index::{band_trees, box_meets, drawn_at, first_visible_band, BANDS};
+use cuulong_core::index::{band_for, band_trees, box_meets, drawn_at, first_visible_band, BANDS};
 use cuulong_core::interrupt::Interrupt;
 use cuulong_core::source::{FeatureRef, LayerSource, Page, SelectError, Selection};
 use cuulong_core::tile::{geometry_to_mercator, to_lonlat};
@@ -341,7 +341,7 @@ impl LayerSource for MappedLayer {
 
     fn candidates(&self, zoom: u8, bounds: [f64; 4]) -> Vec<FeatureRef<'_>> {
         // Sub-pixel features are left out before decoding.
-        let band = BANDS.iter().position(|&b| b >= zoom);
+        let band = band_for(zoom);
         self.near(bounds)
             .into_iter()
             .filter(|&p| band.is_none_or(|b| usize::from(self.visible_from[p as usize]) <= b))

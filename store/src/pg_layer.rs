@@ -10,10 +10,12 @@
 
 use std::borrow::Cow;
 
-use cuulong_core::index::{band_trees, box_meets, drawn_at, first_visible_band, BANDS};
+use cuulong_core::index::{
+    band_for, band_trees, box_meets, drawn_at, first_visible_band, pixel_at, BANDS,
+};
 use cuulong_core::interrupt::Interrupt;
 use cuulong_core::source::{FeatureRef, LayerSource, Page, SelectError, Selection};
-use cuulong_core::tile::{geometry_to_mercator, tile_size, to_lonlat, HALF_WORLD, MAX_LAT};
+use cuulong_core::tile::{geometry_to_mercator, to_lonlat, HALF_WORLD, MAX_LAT};
 use cuulong_core::{Feature, LayerMeta, Schema};
 use futures::TryStreamExt;
 use geo::BoundingRect;
@@ -138,9 +140,9 @@ impl PostgisLayer {
     /// (`index::generalise`: the box under half a pixel both ways), with a margin for
     /// rounding; the rest is still tested by `drawn_at`.
     fn near_at(&self, zoom: u8, bounds: [f64; 4]) -> Vec<Feature> {
-        match BANDS.iter().find(|&&z| z >= zoom) {
-            Some(&band) => {
-                let least = tile_size(band) / 256.0 / 2.0 * (1.0 - 1e-6);
+        match band_for(zoom) {
+            Some(band) => {
+                let least = pixel_at(BANDS[band]) / 2.0 * (1.0 - 1e-6);
                 self.rows(&self.in_band_sql, Binds::Band(lonlat_box(bounds), least))
             }
             None => self.near(bounds),

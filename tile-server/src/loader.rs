@@ -42,6 +42,8 @@ async fn build(
         .try_collect()
         .await?;
     let today = crate::temporal::today();
+    // Released on both threads: the index was built on the blocking one, the features it
+    // freed were decoded (and their pages are held) on this one.
     let built = tokio::task::spawn_blocking(move || {
         let built = crate::temporal::index(meta, features, today);
         crate::memory::release_freed();
