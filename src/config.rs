@@ -32,6 +32,8 @@ pub struct ServeFile {
     pub wms_max_size: Option<u32>,
     pub snapshot_dir: Option<PathBuf>,
     pub anonymous_rate_limit_per_minute: Option<u32>,
+    /// Networks or addresses, as `--trusted-proxy`.
+    pub trusted_proxies: Option<Vec<String>>,
     pub render_memory_mb: Option<u32>,
     pub index_memory_mb: Option<u64>,
     pub max_event_streams: Option<u32>,
@@ -99,6 +101,18 @@ pub struct ServeArgs {
     /// key), 0 = unlimited; beyond it 429 [default: 6000].
     #[arg(long, env = "CUULONG_ANONYMOUS_RATE_LIMIT_PER_MINUTE")]
     pub anonymous_rate_limit_per_minute: Option<u32>,
+    /// A load balancer or proxy in front of the server (an address or a network such as
+    /// 10.0.0.0/8; repeat for more): its requests are charged to the client its
+    /// X-Forwarded-For names, read from the right past the trusted proxies. Without it the
+    /// header is ignored and the connected address is the client [default: none].
+    #[arg(
+        long = "trusted-proxy",
+        env = "CUULONG_TRUSTED_PROXIES",
+        value_name = "NETWORK",
+        value_delimiter = ',',
+        value_parser = cuulong_tile_server::auth::parse_trusted_proxy
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// MiB of map images (WMS) drawn at once; a GetMap that does not fit waits a moment or
     /// gets 503 + Retry-After [default: an eighth of the machine's memory, 256–2048].
     #[arg(long, env = "CUULONG_RENDER_MEMORY_MB", value_parser = clap::value_parser!(u32).range(16..=1048576))]
@@ -193,7 +207,15 @@ pub fn serve_config(
         .webhook_outbox
         .clone()
         .or_else(|| file.webhook_outbox.clone());
+    let file_proxies = file.trusted_proxies.clone().unwrap_or_default();
     let mut config = args.resolve(file);
+    if config.trusted_proxies.is_empty() {
+        config.trusted_proxies = file_proxies
+            .iter()
+            .map(|p| cuulong_tile_server::auth::parse_trusted_proxy(p))
+            .collect::<Result<_, _>>()
+            .map_err(|e| anyhow::anyhow!("config: trusted_proxies: {e}"))?;
+    }
     if let Some(dir) = grids_dir {
         config.tile_matrix_sets = load_grids(&dir)?;
     }
@@ -337,6 +359,8 @@ impl ServeArgs {
                 .anonymous_rate_limit_per_minute
                 .or(file.anonymous_rate_limit_per_minute)
                 .unwrap_or(d.anonymous_rate_limit_per_minute),
+            // The file's list is parsed (and checked) by serve_config.
+            trusted_proxies: self.trusted_proxies,
             render_memory_mb: self
                 .render_memory_mb
                 .or(file.render_memory_mb)

@@ -587,6 +587,42 @@ fn anonymous_callers_are_rate_limited_per_address() {
     }
 }
 
+/// Behind a trusted proxy each client named by `X-Forwarded-For` has its own budget; a client
+/// writing the header itself, to a server that trusts no proxy, changes nothing.
+#[test]
+fn budgets_follow_the_forwarded_client_only_behind_a_trusted_proxy() {
+    let anonymous = ["--anonymous-rate-limit-per-minute", "5"];
+    let behind = [&anonymous[..], &["--trusted-proxy", "127.0.0.1/32,::1"]].concat();
+    let (_tmp, store, proxied) = serve_samples(&behind);
+    let get = |server: &Server, forwarded: &str| {
+        server
+            .get("/collections", &[("X-Forwarded-For", forwarded)])
+            .unwrap()
+            .0
+    };
+    let first: Vec<u16> = (0..6).map(|_| get(&proxied, "203.0.113.7")).collect();
+    assert_eq!(first, [200, 200, 200, 200, 200, 429], "one client's budget");
+    assert_eq!(
+        get(&proxied, "203.0.113.8"),
+        200,
+        "another client has its own"
+    );
+    // What the client itself put left of the proxy's entry is not believed.
+    assert_eq!(get(&proxied, "198.51.100.1, 203.0.113.7"), 429);
+    // A request with no header is charged to the proxy's own address.
+    assert_eq!(proxied.get("/collections", &[]).unwrap().0, 200);
+
+    let direct = Server::start(&store, &anonymous);
+    let spoofed: Vec<u16> = (0..6)
+        .map(|i| get(&direct, &format!("203.0.113.{i}")))
+        .collect();
+    assert_eq!(
+        spoofed,
+        [200, 200, 200, 200, 200, 429],
+        "a forged X-Forwarded-For bought a new budget"
+    );
+}
+
 /// EXCEPTIONS=INIMAGE images are no larger than --wms-max-size; event streams have a cap.
 #[test]
 fn error_images_and_event_streams_are_bounded() {

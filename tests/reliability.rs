@@ -342,6 +342,37 @@ fn starts_from_its_snapshot_while_postgis_is_unreachable() {
     let (_, _, metrics) = server.get("/metrics", &[]).unwrap();
     assert!(String::from_utf8_lossy(&metrics).contains("cuulong_store_up 0"));
 
+    // Started from the snapshot under an index budget the land-use layer does not fit, it
+    // serves that layer from its snapshot file, mapped, with the same bytes.
+    {
+        let budget = Server::start(
+            &later_store,
+            &["--snapshot-dir", &dir_arg, "--index-memory-mb", "1"],
+        );
+        let (_, _, metrics) = budget.get("/metrics", &[]).unwrap();
+        let metrics = String::from_utf8_lossy(&metrics);
+        assert!(
+            metrics.contains("cuulong_layer_source{layer=\"land_use\",source=\"flatgeobuf\"} 1"),
+            "land use not mapped under a 1 MiB budget: {metrics}"
+        );
+        let (_, _, ready) = budget.get("/ready", &[]).unwrap();
+        let ready: serde_json::Value = serde_json::from_slice(&ready).unwrap();
+        assert_eq!(ready["layers_from"], "snapshot");
+        assert_eq!(ready["layers"], versions);
+        let (s, _, body) = budget.get(&tile, &[]).unwrap();
+        assert_eq!(s, 200);
+        assert!(
+            body == tile_bytes,
+            "not the same tile from the mapped snapshot"
+        );
+        let (s, _, body) = budget.get(wms, &[]).unwrap();
+        assert_eq!(s, 200);
+        assert!(
+            body == map_bytes,
+            "not the same map from the mapped snapshot"
+        );
+    }
+
     // The database appears (a copy of the first, so the same versions); the server reconnects,
     // is ready again and follows a re-import.
     let t0 = Instant::now();

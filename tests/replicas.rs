@@ -109,6 +109,7 @@ impl Nginx {
                server {{\n    listen 127.0.0.1:{port};\n    location / {{\n\
                  proxy_pass http://cuulong;\n      proxy_http_version 1.1;\n\
                  proxy_set_header Connection \"\";\n      proxy_set_header Host $http_host;\n\
+                 proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
                  proxy_next_upstream error timeout http_502 http_503 http_504;\n\
                  proxy_next_upstream_tries 2;\n      proxy_connect_timeout 1s;\n    }}\n  }}\n}}\n"
         );
@@ -249,12 +250,15 @@ fn two_replicas_behind_nginx_follow_the_standby_guard_its_lag_and_survive_failur
             "--quiet",
         ])));
     }
-    // Behind nginx every request comes from nginx's address: per-address limits off here.
+    // nginx is trusted to name the client; the load below all comes from this one address,
+    // so per-address limits are off here.
     let replica_args = [
         "--standby-url",
         standby.as_str(),
         "--standby-max-lag-s",
         "120",
+        "--trusted-proxy",
+        "127.0.0.1",
         "--anonymous-rate-limit-per-minute",
         "0",
     ];

@@ -50,6 +50,9 @@ pub struct MappedLayer {
     /// Per band: whether the in-memory index would keep a tree of its own for it (then its
     /// candidates are tested against their generalised envelope, as that tree does).
     band_tree: [bool; BANDS.len()],
+    /// By position, the feature's rank in id order, when the layer is served in id order
+    /// ([`MappedLayer::in_id_order`]); else features come in file order.
+    id_rank: Option<Box<[u32]>>,
 }
 
 fn fgb(path: &Path, message: impl std::fmt::Display) -> StoreError {
@@ -111,6 +114,7 @@ impl MappedLayer {
             by_id: Box::default(),
             visible_from: Box::default(),
             band_tree: [false; BANDS.len()],
+            id_rank: None,
         };
         let mut by_id = Vec::with_capacity(count);
         let mut visible_from = Vec::with_capacity(count);
@@ -126,6 +130,18 @@ impl MappedLayer {
         layer.by_id = by_id.into_boxed_slice();
         layer.visible_from = visible_from.into_boxed_slice();
         Ok(layer)
+    }
+
+    /// Serves the features in id order rather than file order (4 bytes a feature): what a
+    /// layer read from PostGIS is drawn and listed in, so a server's snapshot of it, mapped,
+    /// answers with the same bytes as the layer did.
+    pub fn in_id_order(mut self) -> Self {
+        let mut rank = vec![0u32; self.by_id.len()].into_boxed_slice();
+        for (r, &(_, position)) in self.by_id.iter().enumerate() {
+            rank[position as usize] = r as u32;
+        }
+        self.id_rank = Some(rank);
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -146,7 +162,8 @@ impl MappedLayer {
         )
     }
 
-    /// Positions of the features whose box (lon/lat) meets `b`, in file order.
+    /// Positions of the features whose box (lon/lat) meets `b`, in the layer's order (file
+    /// order, or id order).
     fn search(&self, b: [f64; 4]) -> Vec<u32> {
         let Some(leaves) = self.levels.first() else {
             return Vec::new();
@@ -167,7 +184,10 @@ impl MappedLayer {
                 }
             }
         }
-        found.sort_unstable();
+        match &self.id_rank {
+            Some(rank) => found.sort_unstable_by_key(|&p| rank[p as usize]),
+            None => found.sort_unstable(),
+        }
         found
     }
 
@@ -311,7 +331,9 @@ impl LayerSource for MappedLayer {
     }
 
     fn approx_bytes(&self) -> usize {
-        self.by_id.len() * std::mem::size_of::<(i64, u32)>() + self.visible_from.len()
+        self.by_id.len() * std::mem::size_of::<(i64, u32)>()
+            + self.visible_from.len()
+            + self.id_rank.as_ref().map_or(0, |r| r.len() * 4)
     }
 
     fn served_from(&self) -> &'static str {
@@ -324,7 +346,10 @@ impl LayerSource for MappedLayer {
     }
 
     fn features(&self) -> Box<dyn Iterator<Item = FeatureRef<'_>> + Send + '_> {
-        Box::new((0..self.len()).filter_map(|p| self.at(p)))
+        match self.id_rank {
+            Some(_) => Box::new(self.by_id.iter().filter_map(|&(_, p)| self.at(p as usize))),
+            None => Box::new((0..self.len()).filter_map(|p| self.at(p))),
+        }
     }
 
     fn in_envelope(&self, bounds: [f64; 4]) -> Vec<FeatureRef<'_>> {

@@ -54,20 +54,68 @@ fn basic_password(encoded: &str) -> Option<String> {
 pub struct Authenticated(pub Result<Caller, ApiError>);
 
 /// Where a request comes from, for the anonymous budget: the peer's address (an IPv6 peer by
-/// its /64, which one host typically holds whole), or "unknown" in-process.
-fn peer(req: &Request) -> String {
-    match req
+/// its /64, which one host typically holds whole), or "unknown" in-process. Behind a trusted
+/// proxy (`--trusted-proxy`), the client address that proxy reported in `X-Forwarded-For`.
+fn peer(state: &AppState, req: &Request) -> String {
+    let connected = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-    {
+        .map(|c| c.0.ip());
+    match connected.map(|ip| client_address(ip, req.headers(), &state.trusted_proxies)) {
         Some(IpAddr::V4(ip)) => ip.to_string(),
-        Some(IpAddr::V6(ip)) => {
-            let s = ip.segments();
-            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-        }
+        Some(IpAddr::V6(ip)) => match ip.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = ip.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
         None => "unknown".to_owned(),
     }
+}
+
+/// A `--trusted-proxy` value: a network (`10.0.0.0/8`, `::1/128`) or one address.
+pub fn parse_trusted_proxy(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("'{text}' is neither an address nor a network such as 10.0.0.0/8"))
+}
+
+fn is_trusted(ip: IpAddr, trusted: &[ipnet::IpNet]) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    trusted.iter().any(|net| net.contains(&ip))
+}
+
+/// The client a request is charged to: the connected peer, unless that peer is a trusted
+/// proxy; then `X-Forwarded-For` is read from the right (each proxy appends the address it
+/// was reached from) past the trusted proxies, and the first address not among them is the
+/// client. What a client wrote into the header itself sits left of that and is never
+/// believed; a malformed entry stops the walk at the last address known good.
+pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> IpAddr {
+    if trusted.is_empty() || !is_trusted(peer, trusted) {
+        return peer;
+    }
+    let mut client = peer;
+    // Later header lines were appended later: walk them, and each line's entries, backwards.
+    for line in headers.get_all("x-forwarded-for").iter().rev() {
+        let Ok(line) = line.to_str() else {
+            return client;
+        };
+        for entry in line.rsplit(',') {
+            let Ok(hop) = entry.trim().parse::<IpAddr>() else {
+                return client;
+            };
+            client = hop;
+            if !is_trusted(hop, trusted) {
+                return client;
+            }
+        }
+    }
+    client
 }
 
 /// Checks the presented key (none is anonymous; a wrong, revoked or expired one is a 401) and,
@@ -91,7 +139,7 @@ pub fn authenticate(
             Ok(Caller::Key { name, .. }) => state.rate_limit.check(name)?,
             // The address is written out only when there is a budget to charge.
             _ if state.anonymous_limit.per_minute() > 0 => {
-                state.anonymous_limit.check(&peer(req))?
+                state.anonymous_limit.check(&peer(state, req))?
             }
             _ => {}
         }
@@ -175,5 +223,71 @@ pub async fn audit_writer(
             tracing::warn!(error = %e, records = batch.len(), "could not write the audit log");
         }
         batch.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forwarded(lines: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for l in lines {
+            h.append("x-forwarded-for", l.parse().unwrap());
+        }
+        h
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_client_is_the_first_untrusted_hop_from_the_right() {
+        let trusted = vec![
+            parse_trusted_proxy("127.0.0.1").unwrap(),
+            parse_trusted_proxy("10.0.0.0/8").unwrap(),
+        ];
+        let nginx = ip("127.0.0.1");
+        // nginx appended the address it was reached from.
+        let h = forwarded(&["203.0.113.7"]);
+        assert_eq!(client_address(nginx, &h, &trusted), ip("203.0.113.7"));
+        // A client's own X-Forwarded-For is left of what the proxies wrote: not believed.
+        let h = forwarded(&["198.51.100.1, 203.0.113.7"]);
+        assert_eq!(client_address(nginx, &h, &trusted), ip("203.0.113.7"));
+        // Through two trusted proxies, in one line or in two.
+        let h = forwarded(&["198.51.100.1, 203.0.113.7, 10.1.2.3"]);
+        assert_eq!(client_address(nginx, &h, &trusted), ip("203.0.113.7"));
+        let h = forwarded(&["198.51.100.1, 203.0.113.7", "10.1.2.3"]);
+        assert_eq!(client_address(nginx, &h, &trusted), ip("203.0.113.7"));
+        // A peer that is no trusted proxy is the client, whatever it writes.
+        let h = forwarded(&["203.0.113.7"]);
+        assert_eq!(
+            client_address(ip("192.0.2.9"), &h, &trusted),
+            ip("192.0.2.9")
+        );
+        assert_eq!(client_address(nginx, &h, &[]), nginx, "no proxy trusted");
+        // Garbage stops the walk at the last good address; no header is the proxy itself.
+        let h = forwarded(&["203.0.113.7, not-an-address, 10.1.2.3"]);
+        assert_eq!(client_address(nginx, &h, &trusted), ip("10.1.2.3"));
+        assert_eq!(client_address(nginx, &HeaderMap::new(), &trusted), nginx);
+        // An IPv4 proxy seen on a dual-stack socket is still that proxy.
+        let h = forwarded(&["2001:db8::1"]);
+        assert_eq!(
+            client_address(ip("::ffff:127.0.0.1"), &h, &trusted),
+            ip("2001:db8::1")
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_parse_as_networks_or_addresses() {
+        assert_eq!(
+            parse_trusted_proxy("::1").unwrap(),
+            "::1/128".parse::<ipnet::IpNet>().unwrap()
+        );
+        assert!(parse_trusted_proxy("10.0.0.0/8").is_ok());
+        let e = parse_trusted_proxy("10.0.0.0/33").unwrap_err();
+        assert!(e.contains("10.0.0.0/33"), "{e}");
+        assert!(parse_trusted_proxy("nginx").is_err());
     }
 }

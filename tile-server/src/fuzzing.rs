@@ -153,6 +153,7 @@ impl Harness {
             wms_max_size: 64,
             rate_limit_per_minute: 0,
             anonymous_rate_limit_per_minute: 0,
+            trusted_proxies: Vec::new(),
             render_memory_mb: 64,
             tile_cache_mb: 0,
             ..crate::ServerConfig::default()

@@ -59,6 +59,9 @@ pub struct ServerConfig {
     pub rate_limit_per_minute: u32,
     /// Requests a minute per address for callers without a valid key (0 = unlimited).
     pub anonymous_rate_limit_per_minute: u32,
+    /// Load balancers and proxies in front of the server: a request from one of them is
+    /// charged to the client its `X-Forwarded-For` names (else to the peer's address).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Bytes of map images being drawn at once, MiB; a GetMap that does not fit waits a moment
     /// or gets 503 + Retry-After.
     pub render_memory_mb: u32,
@@ -98,6 +101,7 @@ impl Default for ServerConfig {
             public_url: None,
             rate_limit_per_minute: 6000,
             anonymous_rate_limit_per_minute: 6000,
+            trusted_proxies: Vec::new(),
             render_memory_mb: work::default_render_memory_mb(),
             index_memory_mb: None,
             metrics_token: None,

@@ -61,6 +61,11 @@ async fn build(
 /// the ones a budget is about.
 const INDEX_BYTES_PER_FILE_BYTE: f64 = 1.5;
 
+/// The bytes a layer's index is expected to take, from its file's size.
+pub(crate) fn estimated_index_bytes(file_bytes: u64) -> u64 {
+    (file_bytes as f64 * INDEX_BYTES_PER_FILE_BYTE) as u64
+}
+
 /// Whether `meta`'s index would not fit the budget beside the layers already held in memory
 /// (by their `approx_bytes`, this layer's old version excluded), estimated from its size in
 /// the store. Admin layers in time stay in memory (their periods are built from every
@@ -81,8 +86,7 @@ async fn beyond_budget(state: &AppState, meta: &LayerMeta) -> bool {
         .filter(|(id, l)| id.as_str() != meta.id.as_str() && l.served_from() == "memory")
         .map(|(_, l)| l.approx_bytes() as u64)
         .sum();
-    let estimate = (file_bytes as f64 * INDEX_BYTES_PER_FILE_BYTE) as u64;
-    used.saturating_add(estimate) > budget
+    used.saturating_add(estimated_index_bytes(file_bytes)) > budget
 }
 
 /// Brings the indexes in line with the store: builds new and changed layers, drops removed
@@ -214,7 +218,7 @@ async fn start_from_snapshot(state: &AppState) -> bool {
     if !crate::snapshot::exists(dir) {
         return false;
     }
-    match crate::snapshot::load(dir).await {
+    match crate::snapshot::load(dir, state.index_memory_bytes).await {
         Ok((layers, temporal, keys)) => {
             let n = layers.len();
             state.keys.store(Arc::new(keys));

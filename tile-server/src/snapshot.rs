@@ -186,14 +186,47 @@ async fn write_layer(store: &EmbeddedStore, index: &dyn LayerSource) -> Result<(
 /// The periods of the admin layers in time, by layer id.
 pub type Temporal = std::collections::HashMap<String, Arc<crate::temporal::Epochs>>;
 
-/// Loads the snapshot: the layers (with the versions PostGIS had) and the key records.
-pub async fn load(dir: &Path) -> Result<(Layers, Temporal, Vec<ApiKey>), SnapshotError> {
+/// Loads the snapshot: the layers (with the versions PostGIS had) and the key records. With
+/// an index budget (`--index-memory-mb`, in bytes) a layer that would not fit beside those
+/// already loaded is served from its snapshot file, memory-mapped, as the embedded store's
+/// layers are (in id order, as PostGIS gave it): a server that starts from its snapshot
+/// holds no more than one that starts from PostGIS.
+pub async fn load(
+    dir: &Path,
+    index_budget: Option<u64>,
+) -> Result<(Layers, Temporal, Vec<ApiKey>), SnapshotError> {
     let sidecar = read_sidecar(dir).ok_or_else(|| SnapshotError::Missing(dir.to_owned()))?;
     let store = EmbeddedStore::open(dir)?;
+    // The snapshot store numbers its own versions; its files are found by id.
+    let files: std::collections::HashMap<String, PathBuf> = store
+        .layers()
+        .await?
+        .into_iter()
+        .filter_map(|m| Some((m.id.to_string(), store.layer_file(&m.id, m.version)?)))
+        .collect();
     let mut layers = Layers::new();
     let mut temporal = Temporal::new();
+    let mut in_memory = 0u64;
     let today = crate::temporal::today();
     for (id, meta) in sidecar.layers {
+        let file = files.get(&id);
+        let mapped = match (index_budget, file) {
+            (Some(budget), Some(path)) if !crate::temporal::is_temporal(&meta) => {
+                let file_bytes = std::fs::metadata(path).map_err(io(path))?.len();
+                in_memory.saturating_add(crate::loader::estimated_index_bytes(file_bytes)) > budget
+            }
+            _ => false,
+        };
+        if let (true, Some(path)) = (mapped, file) {
+            let path = path.clone();
+            let source = tokio::task::spawn_blocking(move || {
+                cuulong_store::mapped::MappedLayer::open(meta, &path).map(|m| m.in_id_order())
+            })
+            .await??;
+            tracing::info!(layer = %id, "layer beyond the index budget: served from the snapshot file");
+            layers.insert(id, Arc::new(source));
+            continue;
+        }
         let mut features: Vec<Feature> = store.features(&meta.id).await?.try_collect().await?;
         // PostGIS streams in id order, the embedded store in spatial order: restore id order
         // so the index — and every tile from it — is the one the store gave.
@@ -204,8 +237,10 @@ pub async fn load(dir: &Path) -> Result<(Layers, Temporal, Vec<ApiKey>), Snapsho
         if let Some(e) = epochs {
             temporal.insert(id.clone(), e);
         }
+        in_memory += index.approx_bytes() as u64;
         layers.insert(id, index);
     }
+    crate::memory::release_freed();
     Ok((layers, temporal, sidecar.keys))
 }
 

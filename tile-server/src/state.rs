@@ -42,6 +42,8 @@ pub struct AppState {
     pub rate_limit: crate::ratelimit::RateLimit,
     /// Budgets of callers without a valid key, by address.
     pub anonymous_limit: crate::ratelimit::RateLimit,
+    /// Proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Where CPU-bound work runs, and the render memory budget.
     pub work: crate::work::Work,
     pub metrics_token: Option<String>,
@@ -113,6 +115,7 @@ impl AppState {
             anonymous_limit: crate::ratelimit::RateLimit::new(
                 config.anonymous_rate_limit_per_minute,
             ),
+            trusted_proxies: config.trusted_proxies.clone(),
             work: crate::work::Work::new(0, config.render_memory_mb, config.request_timeout),
             metrics_token: config.metrics_token.clone(),
             event_streams: std::sync::atomic::AtomicU32::new(0),
