@@ -45,6 +45,7 @@ use tower_http::cors::{Any, CorsLayer};
 use tower_http::services::ServeDir;
 
 pub use error::ApiError;
+pub use memory::avoid_transparent_huge_pages;
 pub use state::AppState;
 
 #[derive(Debug, Clone)]
