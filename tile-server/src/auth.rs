@@ -61,15 +61,14 @@ fn peer(state: &AppState, req: &Request) -> String {
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    match connected.map(|ip| client_address(ip, req.headers(), &state.trusted_proxies)) {
+    // IPv4-mapped peers of a dual-stack socket as the IPv4 clients they are.
+    let client = connected.map(|ip| client_address(ip, req.headers(), &state.trusted_proxies));
+    match client.map(|ip| ip.to_canonical()) {
         Some(IpAddr::V4(ip)) => ip.to_string(),
-        Some(IpAddr::V6(ip)) => match ip.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let s = ip.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-        },
+        Some(IpAddr::V6(ip)) => {
+            let s = ip.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
         None => "unknown".to_owned(),
     }
 }
@@ -83,10 +82,7 @@ pub fn parse_trusted_proxy(text: &str) -> Result<ipnet::IpNet, String> {
 }
 
 fn is_trusted(ip: IpAddr, trusted: &[ipnet::IpNet]) -> bool {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    };
+    let ip = ip.to_canonical();
     trusted.iter().any(|net| net.contains(&ip))
 }
 
