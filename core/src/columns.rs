@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rustc_hash::FxHashMap;
 
 use crate::feature::Value;
-use crate::mvt::Cell;
+use crate::mvt::{Cell, Tag};
 
 /// The attribute table of a layer: `len` rows of values.
 pub struct Columns {
@@ -48,9 +48,11 @@ enum Column {
     },
     /// Numbers, dates or times by code into `values` (distinct, none null), when few are
     /// distinct: sheet and parcel numbers, areas to a tenth of a square metre, issue dates.
-    /// The largest code of the width is null.
+    /// The largest code of the width is null. Dates and times also keep each value's text,
+    /// what a tile sends, so tiles borrow it instead of formatting it per feature.
     Scalars {
         values: Vec<Value>,
+        texts: Option<Box<[Box<str>]>>,
         codes: Codes,
     },
     Int(Vec<Option<i64>>),
@@ -227,8 +229,11 @@ impl Column {
             column_codes.push(scalar_key(v).map(|k| codes[&k]));
         }
         distinct.shrink_to_fit();
+        let texts = matches!(first, Value::Date(_) | Value::DateTime(_))
+            .then(|| distinct.iter().map(|v| v.to_string().into()).collect());
         Some(Column::Scalars {
             values: distinct,
+            texts,
             codes: column_codes,
         })
     }
@@ -279,7 +284,7 @@ impl Column {
     fn dictionary(&self) -> Option<(usize, &Codes)> {
         match self {
             Column::Words { words, codes } => Some((words.len(), codes)),
-            Column::Scalars { values, codes } => Some((values.len(), codes)),
+            Column::Scalars { values, codes, .. } => Some((values.len(), codes)),
             _ => None,
         }
     }
@@ -316,7 +321,7 @@ impl Column {
             Column::Words { .. } | Column::Arena { .. } => self
                 .text_at(row)
                 .map_or(Value::Null, |s| Value::Text(s.to_owned())),
-            Column::Scalars { values, codes } => {
+            Column::Scalars { values, codes, .. } => {
                 codes.get(row).map_or(Value::Null, |c| values[c].clone())
             }
             Column::Int(v) => or_null(&v[row], Value::Int),
@@ -328,24 +333,41 @@ impl Column {
         }
     }
 
-    /// The value of `row` as a tile tag, text borrowed.
-    fn cell(&self, row: usize) -> Cell<'_> {
+    /// The value of `row` as a tile tag, text borrowed, with its dictionary code if coded.
+    fn tag(&self, row: usize) -> Tag<'_> {
+        fn coded(code: usize, cell: Cell<'_>) -> Tag<'_> {
+            Tag {
+                cell,
+                code: Some(code as u32),
+            }
+        }
         match self {
-            Column::Null => Cell::Null,
-            Column::Words { .. } | Column::Arena { .. } => {
-                self.text_at(row).map_or(Cell::Null, Cell::Text)
-            }
-            Column::Scalars { values, codes } => {
-                codes.get(row).map_or(Cell::Null, |c| Cell::of(&values[c]))
-            }
-            Column::Int(v) => v[row].map_or(Cell::Null, Cell::Int),
-            Column::Float(v) => v[row].map_or(Cell::Null, |f| Cell::Float(f.to_bits())),
-            Column::Bool(v) => v[row].map_or(Cell::Null, Cell::Bool),
+            Column::Null => Cell::Null.into(),
+            Column::Words { words, codes } => codes
+                .get(row)
+                .map_or(Cell::Null.into(), |c| coded(c, Cell::Text(&words[c]))),
+            Column::Arena { .. } => self.text_at(row).map_or(Cell::Null, Cell::Text).into(),
+            Column::Scalars {
+                values,
+                texts,
+                codes,
+            } => codes.get(row).map_or(Cell::Null.into(), |c| {
+                let cell = match texts {
+                    Some(texts) => Cell::Formatted(Cow::Borrowed(&texts[c])),
+                    None => Cell::of(&values[c]),
+                };
+                coded(c, cell)
+            }),
+            Column::Int(v) => v[row].map_or(Cell::Null, Cell::Int).into(),
+            Column::Float(v) => v[row]
+                .map_or(Cell::Null, |f| Cell::Float(f.to_bits()))
+                .into(),
+            Column::Bool(v) => v[row].map_or(Cell::Null, Cell::Bool).into(),
             Column::Date(_) | Column::DateTime(_) => match self.value(row) {
-                Value::Null => Cell::Null,
-                v => Cell::Owned(v.to_string()),
+                Value::Null => Cell::Null.into(),
+                v => Cell::Formatted(Cow::Owned(v.to_string())).into(),
             },
-            Column::Mixed(v) => Cell::of(&v[row]),
+            Column::Mixed(v) => Cell::of(&v[row]).into(),
         }
     }
 
@@ -357,7 +379,7 @@ impl Column {
                 (None, Value::Null) => true,
                 _ => false,
             },
-            Column::Scalars { values, codes } => match codes.get(row) {
+            Column::Scalars { values, codes, .. } => match codes.get(row) {
                 Some(c) => values[c] == *want,
                 None => want.is_null(),
             },
@@ -380,8 +402,18 @@ impl Column {
             Column::Arena { text, ends, nulls } => {
                 text.capacity() + ends.capacity() * 4 + nulls.0.capacity() * 8
             }
-            Column::Scalars { values, codes } => {
-                values.capacity() * size_of::<Value>() + codes.bytes()
+            Column::Scalars {
+                values,
+                texts,
+                codes,
+            } => {
+                values.capacity() * size_of::<Value>()
+                    + texts
+                        .iter()
+                        .flatten()
+                        .map(|t| t.len() + size_of::<Box<str>>())
+                        .sum::<usize>()
+                    + codes.bytes()
             }
             Column::Int(v) => v.capacity() * size_of::<Option<i64>>(),
             Column::Float(v) => v.capacity() * size_of::<Option<f64>>(),
@@ -395,6 +427,34 @@ impl Column {
         }
     }
 }
+
+/// The tags of one row ([`Columns::tags`]).
+pub struct Tags<'a>(TagsOf<'a>);
+
+enum TagsOf<'a> {
+    Columns(std::slice::Iter<'a, Column>, usize),
+    Row(std::slice::Iter<'a, Value>),
+}
+
+impl<'a> Iterator for Tags<'a> {
+    type Item = Tag<'a>;
+
+    fn next(&mut self) -> Option<Tag<'a>> {
+        match &mut self.0 {
+            TagsOf::Columns(columns, row) => columns.next().map(|c| c.tag(*row)),
+            TagsOf::Row(values) => values.next().map(|v| Cell::of(v).into()),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match &self.0 {
+            TagsOf::Columns(columns, _) => columns.size_hint(),
+            TagsOf::Row(values) => values.size_hint(),
+        }
+    }
+}
+
+impl ExactSizeIterator for Tags<'_> {}
 
 impl Columns {
     /// The table of `rows`, consumed: columns when every row has the same length.
@@ -481,11 +541,11 @@ impl Columns {
     }
 
     /// The values of row `row` as tile tags in field order, text borrowed (no copies).
-    pub fn cells(&self, row: usize) -> Box<dyn ExactSizeIterator<Item = Cell<'_>> + '_> {
-        match &self.layout {
-            Layout::Columns(columns) => Box::new(columns.iter().map(move |c| c.cell(row))),
-            Layout::Rows(rows) => Box::new(rows[row].iter().map(Cell::of)),
-        }
+    pub fn tags(&self, row: usize) -> Tags<'_> {
+        Tags(match &self.layout {
+            Layout::Columns(columns) => TagsOf::Columns(columns.iter(), row),
+            Layout::Rows(rows) => TagsOf::Row(rows[row].iter()),
+        })
     }
 
     /// Whether field `field` of row `row` equals `want` (as `Value`'s `==`), reading text in
@@ -576,7 +636,7 @@ mod tests {
             for (field, v) in row.iter().enumerate() {
                 assert_eq!(&table.value(i, field), v);
                 assert!(table.equals(i, field, v), "row {i} field {field}");
-                assert!(table.cells(i).nth(field) == Some(Cell::of(v)));
+                assert!(table.tags(i).nth(field).map(|t| t.cell) == Some(Cell::of(v)));
                 assert!(!table.equals(i, field, &Value::Text("ONT?".into())));
             }
         }
@@ -655,7 +715,7 @@ mod tests {
             assert_eq!(want.to_bits(), got.to_bits(), "row {i}");
             for (field, v) in row.iter().enumerate() {
                 assert!(table.equals(i, field, v), "row {i} field {field}");
-                assert!(table.cells(i).nth(field) == Some(Cell::of(v)));
+                assert!(table.tags(i).nth(field).map(|t| t.cell) == Some(Cell::of(v)));
                 assert!(!table.equals(i, field, &Value::Int(-5)));
             }
             // A map styled by the sheet number borrows a shared row.

@@ -466,9 +466,9 @@ impl LayerSource for LayerIndex {
         let (band, positions) = self.band_positions(tile.z, tile_bounds(tile));
         let mut builder = LayerBuilder::new(self.meta.id.as_str(), &self.meta.schema, tile);
         for i in positions {
-            builder.add_cells(
+            builder.add_tags(
                 self.ids[i as usize],
-                self.columns.cells(i as usize),
+                self.columns.tags(i as usize),
                 self.drawn(band, i),
             );
         }

@@ -3,6 +3,8 @@
 //! winding (exterior rings positive area in tile coordinates, holes negative), and encode
 //! command integers and typed, deduplicated tags.
 
+use std::borrow::Cow;
+
 use rustc_hash::FxHashMap;
 
 use geo_types::{Geometry, LineString, Point, Polygon};
@@ -119,38 +121,73 @@ fn area2(ring: &[(i32, i32)]) -> i64 {
         .sum()
 }
 
-/// A ring clipped and quantised, closed, with the requested winding; `None` if degenerate.
-fn tile_ring(t: &TileTransform, ls: &LineString<f64>, exterior: bool) -> Option<Vec<(i32, i32)>> {
-    let clipped = clip_ring(&t.ring(ls), &t.clip);
-    if clipped.len() < 4 {
-        return None;
+/// Buffers reused across the rings and features of one tile, so a ring inside the tile (most
+/// of them at the zooms parcels are drawn) costs no allocation.
+#[derive(Default)]
+pub struct Scratch {
+    float: Vec<(f64, f64)>,
+    ring: Vec<(i32, i32)>,
+}
+
+/// A ring clipped and quantised into `s.ring`, closed, with the requested winding; false if
+/// degenerate.
+fn tile_ring(t: &TileTransform, ls: &LineString<f64>, exterior: bool, s: &mut Scratch) -> bool {
+    let c = &t.clip;
+    s.float.clear();
+    let mut inside = true;
+    for p in &ls.0 {
+        let (x, y) = t.apply(p.x, p.y);
+        inside &= x >= c[0] && x <= c[2] && y >= c[1] && y <= c[3];
+        s.float.push((x, y));
     }
-    let mut q = quantise(&clipped);
+    let clipped_slow;
+    let clipped: &[(f64, f64)] = if inside {
+        // What `clip_ring` answers for a ring inside the rectangle: the ring, closed.
+        let closed = s.float.len() > 1 && s.float.first() == s.float.last();
+        if let (false, Some(&first)) = (closed, s.float.first()) {
+            s.float.push(first);
+        }
+        &s.float
+    } else {
+        clipped_slow = clip_ring(&s.float, c);
+        &clipped_slow
+    };
+    if clipped.len() < 4 {
+        return false;
+    }
+    let q = &mut s.ring;
+    q.clear();
+    for &(x, y) in clipped {
+        let p = (x.round() as i32, y.round() as i32);
+        if q.last() != Some(&p) {
+            q.push(p);
+        }
+    }
     if q.first() != q.last() {
         let first = q[0];
         q.push(first);
     }
     if q.len() < 4 {
-        return None;
+        return false;
     }
-    let a = area2(&q);
+    let a = area2(q);
     if a == 0 {
-        return None;
+        return false;
     }
     if (a > 0) != exterior {
         q.reverse();
     }
-    Some(q)
+    true
 }
 
-fn encode_polygon(t: &TileTransform, p: &Polygon<f64>, enc: &mut Encoder) -> bool {
-    let Some(ext) = tile_ring(t, p.exterior(), true) else {
+fn encode_polygon(t: &TileTransform, p: &Polygon<f64>, enc: &mut Encoder, s: &mut Scratch) -> bool {
+    if !tile_ring(t, p.exterior(), true, s) {
         return false;
-    };
-    enc.path(&ext[..ext.len() - 1], true);
+    }
+    enc.path(&s.ring[..s.ring.len() - 1], true);
     for hole in p.interiors() {
-        if let Some(h) = tile_ring(t, hole, false) {
-            enc.path(&h[..h.len() - 1], true);
+        if tile_ring(t, hole, false, s) {
+            enc.path(&s.ring[..s.ring.len() - 1], true);
         }
     }
     true
@@ -177,6 +214,15 @@ fn point_in(t: &TileTransform, p: &Point<f64>) -> Option<(i32, i32)> {
 /// Geometry commands and type of one feature in a tile; `None` if nothing is left after
 /// clipping and quantisation.
 pub fn encode_geometry(t: &TileTransform, g: &Geometry<f64>) -> Option<(tile::GeomType, Vec<u32>)> {
+    encode_geometry_with(t, g, &mut Scratch::default())
+}
+
+/// [`encode_geometry`] with buffers kept from earlier features.
+pub fn encode_geometry_with(
+    t: &TileTransform,
+    g: &Geometry<f64>,
+    scratch: &mut Scratch,
+) -> Option<(tile::GeomType, Vec<u32>)> {
     let mut enc = Encoder::default();
     let kind = match g {
         Geometry::Point(p) => {
@@ -208,7 +254,7 @@ pub fn encode_geometry(t: &TileTransform, g: &Geometry<f64>) -> Option<(tile::Ge
             tile::GeomType::Linestring
         }
         Geometry::Polygon(p) => {
-            if !encode_polygon(t, p, &mut enc) {
+            if !encode_polygon(t, p, &mut enc, scratch) {
                 return None;
             }
             tile::GeomType::Polygon
@@ -216,7 +262,7 @@ pub fn encode_geometry(t: &TileTransform, g: &Geometry<f64>) -> Option<(tile::Ge
         Geometry::MultiPolygon(mp) => {
             let mut any = false;
             for p in &mp.0 {
-                any |= encode_polygon(t, p, &mut enc);
+                any |= encode_polygon(t, p, &mut enc, scratch);
             }
             if !any {
                 return None;
@@ -234,8 +280,8 @@ pub fn encode_geometry(t: &TileTransform, g: &Geometry<f64>) -> Option<(tile::Ge
 pub enum Cell<'v> {
     Null,
     Text(&'v str),
-    /// Dates and date-times, as their text.
-    Owned(String),
+    /// Dates and date-times, as their text (borrowed where the source keeps it formatted).
+    Formatted(Cow<'v, str>),
     Int(i64),
     /// By its bits.
     Float(u64),
@@ -250,7 +296,7 @@ impl<'v> Cell<'v> {
             Value::Int(n) => Cell::Int(*n),
             Value::Float(f) => Cell::Float(f.to_bits()),
             Value::Bool(b) => Cell::Bool(*b),
-            Value::Date(_) | Value::DateTime(_) => Cell::Owned(v.to_string()),
+            Value::Date(_) | Value::DateTime(_) => Cell::Formatted(Cow::Owned(v.to_string())),
         }
     }
 
@@ -259,7 +305,7 @@ impl<'v> Cell<'v> {
         match self {
             Cell::Null => {}
             Cell::Text(s) => t.string_value = Some((*s).to_owned()),
-            Cell::Owned(s) => t.string_value = Some(s.clone()),
+            Cell::Formatted(s) => t.string_value = Some(s.to_string()),
             Cell::Int(n) => t.sint_value = Some(*n),
             Cell::Float(bits) => t.double_value = Some(f64::from_bits(*bits)),
             Cell::Bool(b) => t.bool_value = Some(*b),
@@ -267,6 +313,26 @@ impl<'v> Cell<'v> {
         t
     }
 }
+
+/// A tag value as a source hands it to [`LayerBuilder::add_tags`]: the cell and, where the
+/// source keeps the field dictionary-coded, the value's code in that dictionary, so a value
+/// already in the tile is found by an array read instead of by hashing the cell.
+pub struct Tag<'v> {
+    pub cell: Cell<'v>,
+    pub code: Option<u32>,
+}
+
+impl<'v> From<Cell<'v>> for Tag<'v> {
+    fn from(cell: Cell<'v>) -> Self {
+        Tag { cell, code: None }
+    }
+}
+
+/// A dictionary code not yet seen in the tile.
+const NOT_SEEN: u32 = u32::MAX;
+/// Codes from here on are hashed like uncoded cells: the per-tile array stays small (16 KiB a
+/// field at most) while classes, communes, sheets and dates fit under it.
+const CODED_LIMIT: u32 = 4096;
 
 /// Builds one MVT layer: features are added one by one, tags deduplicated per layer.
 pub struct LayerBuilder<'a> {
@@ -279,6 +345,10 @@ pub struct LayerBuilder<'a> {
     /// Per field: (lookups, hits) of value deduplication. Fields whose values are nearly all
     /// distinct (areas, notes) stop being looked up: hashing them costs more than it saves.
     dedup: Vec<(u32, u32)>,
+    /// Per field, by dictionary code: the layer value index sent for it (`NOT_SEEN`: none
+    /// yet). The values table and the dedup counts stay what hashing alone would make them.
+    coded: Vec<Vec<u32>>,
+    scratch: Scratch,
 }
 
 /// After this many lookups a field keeps deduplicating only if at least 1 in 8 hit.
@@ -304,28 +374,32 @@ impl<'a> LayerBuilder<'a> {
             values: FxHashMap::default(),
             keys: vec![None; schema.len()],
             dedup: vec![(0, 0); schema.len()],
+            coded: vec![Vec::new(); schema.len()],
+            scratch: Scratch::default(),
         }
     }
 
     /// Adds a feature; returns false if its geometry vanished in this tile.
     pub fn add(&mut self, id: i64, values: &'a [Value], geometry: &Geometry<f64>) -> bool {
-        self.add_cells(id, values.iter().map(Cell::of), geometry)
+        self.add_tags(id, values.iter().map(|v| Tag::from(Cell::of(v))), geometry)
     }
 
-    /// [`LayerBuilder::add`] with the values as cells in field order (a source that keeps
+    /// [`LayerBuilder::add`] with the values as tags in field order (a source that keeps
     /// them other than as `Value`s).
-    pub fn add_cells(
+    pub fn add_tags(
         &mut self,
         id: i64,
-        cells: impl ExactSizeIterator<Item = Cell<'a>>,
+        tags: impl ExactSizeIterator<Item = Tag<'a>>,
         geometry: &Geometry<f64>,
     ) -> bool {
-        let Some((kind, commands)) = encode_geometry(&self.transform, geometry) else {
+        let Some((kind, commands)) =
+            encode_geometry_with(&self.transform, geometry, &mut self.scratch)
+        else {
             return false;
         };
-        let mut tags = Vec::with_capacity(cells.len() * 2);
-        for (i, key) in cells.enumerate() {
-            if key == Cell::Null {
+        let mut tag_ids = Vec::with_capacity(tags.len() * 2);
+        for (i, Tag { cell, code }) in tags.enumerate() {
+            if matches!(cell, Cell::Null) {
                 continue;
             }
             let k = match self.keys[i] {
@@ -340,27 +414,44 @@ impl<'a> LayerBuilder<'a> {
             let next = self.layer.values.len() as u32;
             let (lookups, hits) = &mut self.dedup[i];
             let vi = if *lookups >= DEDUP_PROBE && *hits * 8 < *lookups {
-                self.layer.values.push(key.to_tile_value());
+                self.layer.values.push(cell.to_tile_value());
                 next
             } else {
                 *lookups += 1;
-                match self.values.entry(key) {
-                    std::collections::hash_map::Entry::Occupied(e) => {
-                        *hits += 1;
-                        *e.get()
+                let coded = &mut self.coded[i];
+                let code = code.filter(|&c| c < CODED_LIMIT);
+                let seen = code
+                    .and_then(|c| coded.get(c as usize).copied())
+                    .filter(|&v| v != NOT_SEEN);
+                if let Some(v) = seen {
+                    *hits += 1;
+                    v
+                } else {
+                    let v = match self.values.entry(cell) {
+                        std::collections::hash_map::Entry::Occupied(e) => {
+                            *hits += 1;
+                            *e.get()
+                        }
+                        std::collections::hash_map::Entry::Vacant(e) => {
+                            self.layer.values.push(e.key().to_tile_value());
+                            *e.insert(next)
+                        }
+                    };
+                    if let Some(c) = code.map(|c| c as usize) {
+                        if coded.len() <= c {
+                            coded.resize(c + 1, NOT_SEEN);
+                        }
+                        coded[c] = v;
                     }
-                    std::collections::hash_map::Entry::Vacant(e) => {
-                        self.layer.values.push(e.key().to_tile_value());
-                        *e.insert(next)
-                    }
+                    v
                 }
             };
-            tags.push(k);
-            tags.push(vi);
+            tag_ids.push(k);
+            tag_ids.push(vi);
         }
         self.layer.features.push(tile::Feature {
             id: u64::try_from(id).ok(),
-            tags,
+            tags: tag_ids,
             r#type: Some(kind as i32),
             geometry: commands,
         });
@@ -406,10 +497,11 @@ mod tests {
             interiors: [[(x: -h / 4.0, y: -h / 4.0), (x: -h / 4.0, y: h / 4.0), (x: h / 4.0, y: h / 4.0), (x: h / 4.0, y: -h / 4.0)]],
         ];
         let t = TileTransform::new(z0(), EXTENT, BUFFER);
-        let ext = tile_ring(&t, p.exterior(), true).unwrap();
-        assert!(area2(&ext) > 0);
-        let hole = tile_ring(&t, &p.interiors()[0], false).unwrap();
-        assert!(area2(&hole) < 0);
+        let mut s = Scratch::default();
+        assert!(tile_ring(&t, p.exterior(), true, &mut s));
+        assert!(area2(&s.ring) > 0);
+        assert!(tile_ring(&t, &p.interiors()[0], false, &mut s));
+        assert!(area2(&s.ring) < 0);
         let (kind, cmds) = encode_geometry(&t, &Geometry::Polygon(p)).unwrap();
         assert_eq!(kind, tile::GeomType::Polygon);
         assert_eq!(cmds[0], command(MOVE_TO, 1));
@@ -419,6 +511,73 @@ mod tests {
                 .count(),
             2
         );
+    }
+
+    /// The ring as clipping every ring answers it (no fast path, fresh buffers).
+    fn reference_ring(
+        t: &TileTransform,
+        ls: &LineString<f64>,
+        exterior: bool,
+    ) -> Option<Vec<(i32, i32)>> {
+        let clipped = clip_ring(&t.ring(ls), &t.clip);
+        if clipped.len() < 4 {
+            return None;
+        }
+        let mut q = quantise(&clipped);
+        if q.first() != q.last() {
+            q.push(q[0]);
+        }
+        if q.len() < 4 || area2(&q) == 0 {
+            return None;
+        }
+        if (area2(&q) > 0) != exterior {
+            q.reverse();
+        }
+        Some(q)
+    }
+
+    #[test]
+    fn rings_inside_the_tile_come_out_as_clipping_makes_them() {
+        let t = TileTransform::for_bounds([0.0, 0.0, 4096.0, 4096.0], EXTENT, BUFFER);
+        let mut s = Scratch::default();
+        let mut seed = 7u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as f64 / f64::from(1u32 << 31)
+        };
+        let mut inside = 0;
+        for case in 0..2000 {
+            // Centres inside, across the edge and outside; rings closed or not, some tiny.
+            let (cx, cy) = (next() * 4600.0 - 250.0, next() * 4600.0 - 250.0);
+            let r = if case % 5 == 0 {
+                next() * 2.0
+            } else {
+                next() * 300.0
+            };
+            let n = 1 + (next() * 9.0) as usize;
+            let mut pts: Vec<(f64, f64)> = (0..n)
+                .map(|k| {
+                    let a = k as f64 / n as f64 * std::f64::consts::TAU;
+                    (cx + r * a.cos(), cy + r * a.sin())
+                })
+                .collect();
+            if case % 2 == 0 {
+                pts.push(pts[0]);
+            }
+            let ls = LineString::from(pts);
+            inside += usize::from(ls.0.iter().all(|c| {
+                let (x, y) = t.apply(c.x, c.y);
+                x >= t.clip[0] && x <= t.clip[2] && y >= t.clip[1] && y <= t.clip[3]
+            }));
+            for exterior in [true, false] {
+                let want = reference_ring(&t, &ls, exterior);
+                let got = tile_ring(&t, &ls, exterior, &mut s).then(|| s.ring.clone());
+                assert_eq!(got, want, "case {case}");
+            }
+        }
+        assert!(inside > 500 && inside < 1900, "{inside} rings inside");
     }
 
     #[test]
@@ -448,5 +607,59 @@ mod tests {
         assert_eq!(l.features[1].tags, vec![0, 0, 1, 2]);
         assert_eq!(l.features[1].id, Some(2));
         assert_eq!(l.extent, Some(4096));
+    }
+
+    #[test]
+    fn coded_tags_make_the_layer_hashing_makes() {
+        let schema = Schema::new(vec![
+            Field::new("class", FieldType::Text),
+            Field::new("sheet", FieldType::Int),
+            Field::new("name", FieldType::Text),
+            Field::new("old_class", FieldType::Text),
+        ]);
+        let classes = ["LUC", "ONT", "CLN", "NTS"];
+        let names: Vec<String> = (0..100).map(|i| format!("thửa {i}")).collect();
+        let g = Geometry::Point(Point::new(0.0, 0.0));
+        // The class repeats; codes are per field (class 2 and sheet 2 are different values);
+        // the old class is coded by a dictionary of its own but holds the class's words (one
+        // value each in the tile); names repeat too rarely, so their field stops
+        // deduplicating after the probe, coded or not.
+        let layer = |coded: bool| {
+            let mut b = LayerBuilder::new("parcels", &schema, z0());
+            for i in 0..300u32 {
+                let code = |c: u32| coded.then_some(c);
+                let tags = [
+                    Tag {
+                        cell: Cell::Text(classes[i as usize % 4]),
+                        code: code(i % 4),
+                    },
+                    Tag {
+                        cell: if i % 9 == 0 {
+                            Cell::Null
+                        } else {
+                            Cell::Int(i64::from(i % 7))
+                        },
+                        code: code(i % 7),
+                    },
+                    Tag {
+                        cell: Cell::Text(&names[i as usize % 100]),
+                        code: code(i % 100 + 10),
+                    },
+                    Tag {
+                        cell: Cell::Text(classes[(i as usize + 1) % 4]),
+                        code: code((i + 1) % 4 + 20),
+                    },
+                ];
+                assert!(b.add_tags(i64::from(i), tags.into_iter(), &g));
+            }
+            b.finish()
+        };
+        let (hashed, coded) = (layer(false), layer(true));
+        assert_eq!(coded.keys, hashed.keys);
+        assert_eq!(coded.values, hashed.values);
+        assert_eq!(coded.features, hashed.features);
+        // 4 classes + 7 sheets + every name sent (no hit in the probe's 64 lookups).
+        assert_eq!(hashed.values.len(), 4 + 7 + 300);
+        assert_eq!(hashed.features[299].tags.len(), 8);
     }
 }
