@@ -127,6 +127,9 @@ fn area2(ring: &[(i32, i32)]) -> i64 {
 pub struct Scratch {
     float: Vec<(f64, f64)>,
     ring: Vec<(i32, i32)>,
+    /// A feature's commands, grown here and copied out at their length: one allocation a
+    /// feature instead of a vector doubling through its pushes.
+    commands: Vec<u32>,
 }
 
 /// A ring clipped and quantised into `s.ring`, closed, with the requested winding; false if
@@ -223,7 +226,23 @@ pub fn encode_geometry_with(
     g: &Geometry<f64>,
     scratch: &mut Scratch,
 ) -> Option<(tile::GeomType, Vec<u32>)> {
-    let mut enc = Encoder::default();
+    let mut enc = Encoder {
+        out: std::mem::take(&mut scratch.commands),
+        ..Encoder::default()
+    };
+    enc.out.clear();
+    let kind = encode_into(t, g, &mut enc, scratch);
+    let encoded = kind.map(|kind| (kind, enc.out.as_slice().to_vec()));
+    scratch.commands = enc.out;
+    encoded
+}
+
+fn encode_into(
+    t: &TileTransform,
+    g: &Geometry<f64>,
+    enc: &mut Encoder,
+    scratch: &mut Scratch,
+) -> Option<tile::GeomType> {
     let kind = match g {
         Geometry::Point(p) => {
             enc.move_to(&[point_in(t, p)?]);
@@ -238,7 +257,7 @@ pub fn encode_geometry_with(
             tile::GeomType::Point
         }
         Geometry::LineString(ls) => {
-            if !encode_line(t, ls, &mut enc) {
+            if !encode_line(t, ls, enc) {
                 return None;
             }
             tile::GeomType::Linestring
@@ -246,7 +265,7 @@ pub fn encode_geometry_with(
         Geometry::MultiLineString(mls) => {
             let mut any = false;
             for ls in &mls.0 {
-                any |= encode_line(t, ls, &mut enc);
+                any |= encode_line(t, ls, enc);
             }
             if !any {
                 return None;
@@ -254,7 +273,7 @@ pub fn encode_geometry_with(
             tile::GeomType::Linestring
         }
         Geometry::Polygon(p) => {
-            if !encode_polygon(t, p, &mut enc, scratch) {
+            if !encode_polygon(t, p, enc, scratch) {
                 return None;
             }
             tile::GeomType::Polygon
@@ -262,7 +281,7 @@ pub fn encode_geometry_with(
         Geometry::MultiPolygon(mp) => {
             let mut any = false;
             for p in &mp.0 {
-                any |= encode_polygon(t, p, &mut enc, scratch);
+                any |= encode_polygon(t, p, enc, scratch);
             }
             if !any {
                 return None;
@@ -271,7 +290,7 @@ pub fn encode_geometry_with(
         }
         _ => return None,
     };
-    Some((kind, enc.out))
+    Some(kind)
 }
 
 /// A tag value, borrowing text from the feature or from its layer's columns (no copies per
