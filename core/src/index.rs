@@ -462,7 +462,7 @@ impl LayerSource for LayerIndex {
     }
 
     /// Tags straight from the columns: no feature's values are materialised.
-    fn tile(&self, tile: TileId) -> Option<geozero::mvt::tile::Layer> {
+    fn tile(&self, tile: TileId) -> Option<crate::mvt::EncodedLayer> {
         let (band, positions) = self.band_positions(tile.z, tile_bounds(tile));
         let mut builder = LayerBuilder::new(self.meta.id.as_str(), &self.meta.schema, tile);
         for i in positions {
@@ -609,7 +609,9 @@ mod tests {
             TileId::new(u64::from(z), tx, ty).unwrap()
         };
         let ids = |t: TileId| -> Vec<u64> {
+            use geozero::mvt::Message;
             idx.tile(t)
+                .map(|l| geozero::mvt::tile::Layer::decode(l.bytes()).unwrap())
                 .map(|l| l.features.iter().filter_map(|f| f.id).collect())
                 .unwrap_or_default()
         };

@@ -127,8 +127,7 @@ fn area2(ring: &[(i32, i32)]) -> i64 {
 pub struct Scratch {
     float: Vec<(f64, f64)>,
     ring: Vec<(i32, i32)>,
-    /// A feature's commands, grown here and copied out at their length: one allocation a
-    /// feature instead of a vector doubling through its pushes.
+    /// A feature's commands, grown here and written out from here.
     commands: Vec<u32>,
 }
 
@@ -226,15 +225,24 @@ pub fn encode_geometry_with(
     g: &Geometry<f64>,
     scratch: &mut Scratch,
 ) -> Option<(tile::GeomType, Vec<u32>)> {
+    let kind = encode_scratch(t, g, scratch)?;
+    Some((kind, scratch.commands.clone()))
+}
+
+/// [`encode_geometry`] into `scratch.commands`.
+fn encode_scratch(
+    t: &TileTransform,
+    g: &Geometry<f64>,
+    scratch: &mut Scratch,
+) -> Option<tile::GeomType> {
     let mut enc = Encoder {
         out: std::mem::take(&mut scratch.commands),
         ..Encoder::default()
     };
     enc.out.clear();
     let kind = encode_into(t, g, &mut enc, scratch);
-    let encoded = kind.map(|kind| (kind, enc.out.as_slice().to_vec()));
     scratch.commands = enc.out;
-    encoded
+    kind
 }
 
 fn encode_into(
@@ -319,18 +327,107 @@ impl<'v> Cell<'v> {
         }
     }
 
-    fn to_tile_value(&self) -> tile::Value {
-        let mut t = tile::Value::default();
+    /// Appends the cell as a layer's `values` entry (field 4): a `tile.Value` message with
+    /// the one field its type takes.
+    fn write_value(&self, buf: &mut Vec<u8>) {
+        let text = |buf: &mut Vec<u8>, t: &str| {
+            put_varint(buf, (1 + varint_len(t.len() as u64) + t.len()) as u64);
+            put_bytes(buf, 1, t.as_bytes());
+        };
+        buf.push(key(4, LEN));
         match self {
-            Cell::Null => {}
-            Cell::Text(s) => t.string_value = Some((*s).to_owned()),
-            Cell::Formatted(s) => t.string_value = Some(s.to_string()),
-            Cell::Int(n) => t.sint_value = Some(*n),
-            Cell::Float(bits) => t.double_value = Some(f64::from_bits(*bits)),
-            Cell::Bool(b) => t.bool_value = Some(*b),
+            Cell::Null => buf.push(0),
+            Cell::Text(t) => text(buf, t),
+            Cell::Formatted(t) => text(buf, t),
+            Cell::Int(n) => {
+                let z = ((*n << 1) ^ (*n >> 63)) as u64;
+                put_varint(buf, (1 + varint_len(z)) as u64);
+                buf.push(key(6, VARINT));
+                put_varint(buf, z);
+            }
+            Cell::Float(bits) => {
+                buf.push(9);
+                buf.push(key(3, I64));
+                buf.extend_from_slice(&bits.to_le_bytes());
+            }
+            Cell::Bool(b) => {
+                buf.push(2);
+                buf.push(key(7, VARINT));
+                buf.push(u8::from(*b));
+            }
         }
-        t
     }
+}
+
+// Protocol Buffers wire format, written directly: the tile is built in its bytes rather than
+// as prost structs encoded afterwards (a `String` per tag value, two vectors per feature, and
+// every feature's length computed three times). Fields go in tag order, as prost writes them,
+// so the bytes are the same (tested against prost).
+const VARINT: u8 = 0;
+const I64: u8 = 1;
+const LEN: u8 = 2;
+
+const fn key(field: u8, wire: u8) -> u8 {
+    (field << 3) | wire
+}
+
+fn varint_len(v: u64) -> usize {
+    // 1 byte per 7 significant bits, at least one.
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        buf.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    buf.push(v as u8);
+}
+
+fn put_bytes(buf: &mut Vec<u8>, field: u8, bytes: &[u8]) {
+    buf.push(key(field, LEN));
+    put_varint(buf, bytes.len() as u64);
+    buf.extend_from_slice(bytes);
+}
+
+fn packed_len(values: &[u32]) -> usize {
+    values.iter().map(|&v| varint_len(u64::from(v))).sum()
+}
+
+/// The payload length of a packed repeated `uint32` field (`None` when empty: not written).
+fn packed_payload(values: &[u32]) -> Option<usize> {
+    (!values.is_empty()).then(|| packed_len(values))
+}
+
+/// The bytes a field of `payload` bytes takes, key and length included.
+fn field_len(payload: usize) -> usize {
+    1 + varint_len(payload as u64) + payload
+}
+
+fn put_packed(buf: &mut Vec<u8>, field: u8, values: &[u32], len: usize) {
+    buf.push(key(field, LEN));
+    put_varint(buf, len as u64);
+    for &v in values {
+        put_varint(buf, u64::from(v));
+    }
+}
+
+/// One layer of a vector tile, encoded (a `tile.Layer` message).
+pub struct EncodedLayer(Vec<u8>);
+
+impl EncodedLayer {
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// A vector tile of `layers`, in order.
+pub fn encode_tile(layers: &[EncodedLayer]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(layers.iter().map(|l| l.0.len() + 6).sum());
+    for l in layers {
+        put_bytes(&mut out, 3, &l.0);
+    }
+    out
 }
 
 /// A tag value as a source hands it to [`LayerBuilder::add_tags`]: the cell and, where the
@@ -357,7 +454,16 @@ const CODED_LIMIT: u32 = 4096;
 pub struct LayerBuilder<'a> {
     transform: TileTransform,
     schema: &'a Schema,
-    layer: tile::Layer,
+    /// The layer's name and its features so far, encoded.
+    encoded: Vec<u8>,
+    features: usize,
+    /// Layer keys, by index.
+    key_names: Vec<String>,
+    /// The layer's values so far, encoded, and how many.
+    value_bytes: Vec<u8>,
+    value_count: u32,
+    /// The tag ids of the feature being added.
+    tag_ids: Vec<u32>,
     values: FxHashMap<Cell<'a>, u32>,
     /// Layer key index of each schema field, assigned on first use.
     keys: Vec<Option<u32>>,
@@ -384,12 +490,16 @@ impl<'a> LayerBuilder<'a> {
         Self {
             transform,
             schema,
-            layer: tile::Layer {
-                version: 2,
-                name: name.to_owned(),
-                extent: Some(EXTENT),
-                ..Default::default()
+            encoded: {
+                let mut b = Vec::with_capacity(4096);
+                put_bytes(&mut b, 1, name.as_bytes());
+                b
             },
+            features: 0,
+            key_names: Vec::new(),
+            value_bytes: Vec::new(),
+            value_count: 0,
+            tag_ids: Vec::new(),
             values: FxHashMap::default(),
             keys: vec![None; schema.len()],
             dedup: vec![(0, 0); schema.len()],
@@ -411,12 +521,11 @@ impl<'a> LayerBuilder<'a> {
         tags: impl ExactSizeIterator<Item = Tag<'a>>,
         geometry: &Geometry<f64>,
     ) -> bool {
-        let Some((kind, commands)) =
-            encode_geometry_with(&self.transform, geometry, &mut self.scratch)
-        else {
+        let Some(kind) = encode_scratch(&self.transform, geometry, &mut self.scratch) else {
             return false;
         };
-        let mut tag_ids = Vec::with_capacity(tags.len() * 2);
+        let mut tag_ids = std::mem::take(&mut self.tag_ids);
+        tag_ids.clear();
         for (i, Tag { cell, code }) in tags.enumerate() {
             if matches!(cell, Cell::Null) {
                 continue;
@@ -424,16 +533,17 @@ impl<'a> LayerBuilder<'a> {
             let k = match self.keys[i] {
                 Some(k) => k,
                 None => {
-                    let k = self.layer.keys.len() as u32;
-                    self.layer.keys.push(self.schema.fields[i].name.clone());
+                    let k = self.key_names.len() as u32;
+                    self.key_names.push(self.schema.fields[i].name.clone());
                     self.keys[i] = Some(k);
                     k
                 }
             };
-            let next = self.layer.values.len() as u32;
+            let next = self.value_count;
             let (lookups, hits) = &mut self.dedup[i];
             let vi = if *lookups >= DEDUP_PROBE && *hits * 8 < *lookups {
-                self.layer.values.push(cell.to_tile_value());
+                cell.write_value(&mut self.value_bytes);
+                self.value_count += 1;
                 next
             } else {
                 *lookups += 1;
@@ -452,7 +562,8 @@ impl<'a> LayerBuilder<'a> {
                             *e.get()
                         }
                         std::collections::hash_map::Entry::Vacant(e) => {
-                            self.layer.values.push(e.key().to_tile_value());
+                            e.key().write_value(&mut self.value_bytes);
+                            self.value_count += 1;
                             *e.insert(next)
                         }
                     };
@@ -468,21 +579,52 @@ impl<'a> LayerBuilder<'a> {
             tag_ids.push(k);
             tag_ids.push(vi);
         }
-        self.layer.features.push(tile::Feature {
-            id: u64::try_from(id).ok(),
-            tags: tag_ids,
-            r#type: Some(kind as i32),
-            geometry: commands,
-        });
+        // A `tile.Feature`: id (1), tags (2), type (3), geometry (4).
+        let id = u64::try_from(id).ok();
+        let commands = &self.scratch.commands;
+        let tags_len = packed_payload(&tag_ids);
+        let geometry_len = packed_payload(commands);
+        let len = id.map_or(0, |id| 1 + varint_len(id))
+            + tags_len.map_or(0, field_len)
+            + 1
+            + varint_len(kind as u64)
+            + geometry_len.map_or(0, field_len);
+        let buf = &mut self.encoded;
+        buf.push(key(2, LEN));
+        put_varint(buf, len as u64);
+        if let Some(id) = id {
+            buf.push(key(1, VARINT));
+            put_varint(buf, id);
+        }
+        if let Some(n) = tags_len {
+            put_packed(buf, 2, &tag_ids, n);
+        }
+        buf.push(key(3, VARINT));
+        put_varint(buf, kind as u64);
+        if let Some(n) = geometry_len {
+            put_packed(buf, 4, commands, n);
+        }
+        self.features += 1;
+        self.tag_ids = tag_ids;
         true
     }
 
     pub fn is_empty(&self) -> bool {
-        self.layer.features.is_empty()
+        self.features == 0
     }
 
-    pub fn finish(self) -> tile::Layer {
-        self.layer
+    /// The layer: name (1), features (2), keys (3), values (4), extent (5), version (15).
+    pub fn finish(self) -> EncodedLayer {
+        let mut buf = self.encoded;
+        for k in &self.key_names {
+            put_bytes(&mut buf, 3, k.as_bytes());
+        }
+        buf.extend_from_slice(&self.value_bytes);
+        buf.push(key(5, VARINT));
+        put_varint(&mut buf, u64::from(EXTENT));
+        buf.push(key(15, VARINT));
+        put_varint(&mut buf, 2);
+        EncodedLayer(buf)
     }
 }
 
@@ -491,6 +633,7 @@ mod tests {
     use super::*;
     use crate::feature::{Field, FieldType};
     use geo_types::{polygon, MultiPolygon};
+    use geozero::mvt::Tile;
 
     #[test]
     fn commands_and_zigzag() {
@@ -606,6 +749,86 @@ mod tests {
         assert!(encode_geometry(&t, &Geometry::MultiPolygon(MultiPolygon(vec![tiny]))).is_none());
     }
 
+    /// The layer as prost reads it, after checking the bytes are what prost itself writes
+    /// for it.
+    fn decoded(l: EncodedLayer) -> tile::Layer {
+        use geozero::mvt::Message;
+        let layer = tile::Layer::decode(l.bytes()).expect("a tile.Layer");
+        assert_eq!(layer.encode_to_vec(), l.bytes(), "prost writes other bytes");
+        layer
+    }
+
+    #[test]
+    fn layers_are_written_as_prost_writes_them() {
+        use geozero::mvt::Message;
+        let schema = Schema::new(vec![
+            Field::new("text", FieldType::Text),
+            Field::new("date", FieldType::Text),
+            Field::new("int", FieldType::Int),
+            Field::new("float", FieldType::Float),
+            Field::new("bool", FieldType::Bool),
+        ]);
+        let t = TileTransform::for_bounds([0.0, 0.0, 4096.0, 4096.0], EXTENT, BUFFER);
+        let mut b = LayerBuilder::with_transform("mọi_kiểu", &schema, t);
+        let long = "đường ".repeat(40);
+        let square = Geometry::Polygon(
+            polygon![(x: 10.0, y: 10.0), (x: 3000.0, y: 10.0), (x: 3000.0, y: 3000.0), (x: 10.0, y: 3000.0)],
+        );
+        let line = Geometry::LineString(LineString::from(vec![
+            (-500.0, 5.0),
+            (200.0, 300.0),
+            (9000.0, 300.0),
+        ]));
+        let points =
+            Geometry::MultiPoint(vec![Point::new(1.0, 2.0), Point::new(4000.0, 100.0)].into());
+        for (i, n) in [0i64, -1, 1, i64::MIN, i64::MAX, 300, -300]
+            .into_iter()
+            .enumerate()
+        {
+            let tags = [
+                Cell::Text(if i % 2 == 0 { "CLN" } else { &long }),
+                Cell::Formatted(Cow::Owned(format!("2025-07-0{}", i + 1))),
+                Cell::Int(n),
+                Cell::Float((n as f64 / 3.0).to_bits()),
+                if i == 3 {
+                    Cell::Null
+                } else {
+                    Cell::Bool(i % 2 == 1)
+                },
+            ];
+            let g = [&square, &line, &points][i % 3];
+            // Negative ids have no MVT id; large ones take ten bytes.
+            let id = [5, -2, i64::MAX, 0, 1 << 35, 127, 128][i];
+            assert!(b.add_tags(id, tags.into_iter().map(Tag::from), g));
+        }
+        // A feature with no tags at all.
+        assert!(b.add_tags(9, std::iter::empty(), &square));
+        let l = decoded(b.finish());
+        assert_eq!(l.name, "mọi_kiểu");
+        assert_eq!((l.version, l.extent), (2, Some(EXTENT)));
+        assert_eq!(l.features.len(), 8);
+        assert_eq!(l.features[1].id, None);
+        assert_eq!(l.features[2].id, Some(i64::MAX as u64));
+        assert!(l.features[7].tags.is_empty());
+        assert_eq!(l.features[3].tags.len(), 8, "the null is not tagged");
+        let value = |f: usize, k: usize| &l.values[l.features[f].tags[2 * k + 1] as usize];
+        assert_eq!(value(3, 2).sint_value, Some(i64::MIN));
+        assert_eq!(value(4, 2).sint_value, Some(i64::MAX));
+        assert_eq!(value(1, 0).string_value.as_deref(), Some(long.as_str()));
+        assert_eq!(value(1, 4).bool_value, Some(true));
+        assert_eq!(value(6, 3).double_value, Some(-100.0));
+        // The tile holds the layers as prost would hold them.
+        let tile = encode_tile(&[decoded_bytes(&l), decoded_bytes(&l)]);
+        let read = Tile::decode(tile.as_slice()).unwrap();
+        assert_eq!(read.layers, vec![l.clone(), l]);
+        assert_eq!(read.encode_to_vec(), tile);
+    }
+
+    fn decoded_bytes(l: &tile::Layer) -> EncodedLayer {
+        use geozero::mvt::Message;
+        EncodedLayer(l.encode_to_vec())
+    }
+
     #[test]
     fn tags_are_deduplicated_and_typed() {
         let schema = Schema::new(vec![
@@ -619,7 +842,7 @@ mod tests {
         let g = Geometry::Point(Point::new(0.0, 0.0));
         assert!(b.add(1, &v1, &g));
         assert!(b.add(2, &v2, &g));
-        let l = b.finish();
+        let l = decoded(b.finish());
         assert_eq!(l.keys, vec!["lu_code", "year"]);
         assert_eq!(l.values.len(), 3);
         assert_eq!(l.features[0].tags, vec![0, 0, 1, 1]);
@@ -671,7 +894,7 @@ mod tests {
                 ];
                 assert!(b.add_tags(i64::from(i), tags.into_iter(), &g));
             }
-            b.finish()
+            decoded(b.finish())
         };
         let (hashed, coded) = (layer(false), layer(true));
         assert_eq!(coded.keys, hashed.keys);

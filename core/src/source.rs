@@ -169,7 +169,7 @@ pub trait LayerSource: Send + Sync {
     }
 
     /// This layer's part of a vector tile; `None` when no feature is in it.
-    fn tile(&self, tile: TileId) -> Option<geozero::mvt::tile::Layer> {
+    fn tile(&self, tile: TileId) -> Option<crate::mvt::EncodedLayer> {
         let meta = self.meta();
         // Before the builder: it borrows the candidates' values.
         let candidates = self.candidates(tile.z, tile_bounds(tile));
@@ -190,7 +190,7 @@ pub trait LayerSource: Send + Sync {
         zoom: u8,
         to_grid: &dyn Fn(&Geometry<f64>) -> Option<Geometry<f64>>,
         transform: crate::mvt::TileTransform,
-    ) -> Option<geozero::mvt::tile::Layer> {
+    ) -> Option<crate::mvt::EncodedLayer> {
         let meta = self.meta();
         let candidates = self.candidates(zoom, envelope);
         let mut builder = LayerBuilder::with_transform(meta.id.as_str(), &meta.schema, transform);

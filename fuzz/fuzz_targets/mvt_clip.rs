@@ -4,6 +4,7 @@
 
 use cuulong_core::clip::{clip_line, clip_ring};
 use cuulong_core::mvt::LayerBuilder;
+use geozero::mvt::Message;
 use cuulong_core::tile::TileId;
 use cuulong_core::{Field, FieldType, Schema, Value};
 use geo_types::{Coord, Geometry, LineString, MultiPolygon, Point, Polygon};
@@ -57,7 +58,8 @@ fuzz_target!(|input: Input| {
     let values = vec![Value::Text(input.name.clone())];
     let mut builder = LayerBuilder::new("fuzz", &schema, tile);
     builder.add(1, &values, &geometry);
-    let layer = builder.finish();
+    // Decoded as any client would read it: the bytes are a valid tile.Layer.
+    let layer = geozero::mvt::tile::Layer::decode(builder.finish().bytes()).expect("a valid layer");
     for f in &layer.features {
         // Commands: every command integer's id is MoveTo, LineTo or ClosePath.
         let mut i = 0;

@@ -13,7 +13,6 @@ use axum::Json;
 use cuulong_core::source::LayerSource;
 use cuulong_core::tile::TileId;
 use cuulong_core::FieldType;
-use geozero::mvt::{Message, Tile};
 
 use crate::auth::Auth;
 use crate::error::ApiError;
@@ -70,13 +69,7 @@ fn gunzip(bytes: &[u8]) -> Vec<u8> {
 /// Encodes a tile (uncompressed MVT bytes; empty when no layer has a feature there).
 pub fn render(layers: &[Arc<dyn LayerSource>], tile: TileId) -> Vec<u8> {
     let tile_layers: Vec<_> = layers.iter().filter_map(|l| l.tile(tile)).collect();
-    if tile_layers.is_empty() {
-        return Vec::new();
-    }
-    Tile {
-        layers: tile_layers,
-    }
-    .encode_to_vec()
+    cuulong_core::mvt::encode_tile(&tile_layers)
 }
 
 pub async fn tile(

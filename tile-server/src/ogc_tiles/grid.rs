@@ -10,7 +10,6 @@ use cuulong_core::tms::{GridTile, TileMatrixSet};
 use cuulong_core::LayerMeta;
 use geo::{CoordsIter, MapCoordsInPlace};
 use geo_types::Geometry;
-use geozero::mvt::{Message, Tile};
 
 use crate::error::ApiError;
 use crate::reproject::{AreaWarp, Reprojector};
@@ -159,10 +158,7 @@ pub fn vector_tile(
             out.push(layer);
         }
     }
-    if out.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(Tile { layers: out }.encode_to_vec())
+    Ok(cuulong_core::mvt::encode_tile(&out))
 }
 
 /// The rows and columns of one level that hold some of a layer.
