@@ -18,7 +18,7 @@ use crate::mvt::LayerBuilder;
 use crate::source::{
     tile_bounds, time_fields, FeatureRef, Hit, LayerSource, Page, SelectError, Selection,
 };
-use crate::tile::{geometry_to_mercator, tile_size, TileId};
+use crate::tile::{geometry_into_mercator, tile_size, TileId};
 
 /// Zoom bands with generalised geometry: a tile at zoom z uses the first band ≥ z; above the
 /// last band tiles use the full geometry.
@@ -220,7 +220,9 @@ impl LayerIndex {
         let mut rows = Vec::with_capacity(features.len());
         let mut geometries = Vec::with_capacity(features.len());
         for f in features {
-            geometries.push(geometry_to_mercator(&f.geometry));
+            let mut g = f.geometry;
+            geometry_into_mercator(&mut g);
+            geometries.push(g);
             ids.push(f.id);
             rows.push(f.values);
         }

@@ -413,6 +413,7 @@ fn put_packed(buf: &mut Vec<u8>, field: u8, values: &[u32], len: usize) {
 }
 
 /// One layer of a vector tile, encoded (a `tile.Layer` message).
+#[derive(Debug, PartialEq, Eq)]
 pub struct EncodedLayer(Vec<u8>);
 
 impl EncodedLayer {

@@ -93,6 +93,17 @@ pub fn geometry_to_mercator(g: &geo_types::Geometry<f64>) -> geo_types::Geometry
     })
 }
 
+/// [`geometry_to_mercator`] in place: no second copy of the coordinates (loading a layer
+/// kept the decoded lon/lat geometry and its EPSG:3857 copy alive side by side, and the
+/// freed originals as holes among what the index keeps).
+pub fn geometry_into_mercator(g: &mut geo_types::Geometry<f64>) {
+    use geo::MapCoordsInPlace;
+    g.map_coords_in_place(|c| {
+        let (x, y) = to_mercator(c.x, c.y);
+        geo_types::Coord { x, y }
+    });
+}
+
 /// An EPSG:3857 geometry (as the index keeps it) in lon/lat degrees.
 pub fn geometry_to_lonlat(g: &geo_types::Geometry<f64>) -> geo_types::Geometry<f64> {
     use geo::MapCoords;

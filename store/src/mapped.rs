@@ -18,7 +18,7 @@ use byteorder::{ByteOrder, LittleEndian};
 use cuulong_core::index::{band_for, band_trees, box_meets, drawn_at, first_visible_band, BANDS};
 use cuulong_core::interrupt::Interrupt;
 use cuulong_core::source::{FeatureRef, LayerSource, Page, SelectError, Selection};
-use cuulong_core::tile::{geometry_to_mercator, to_lonlat};
+use cuulong_core::tile::{geometry_into_mercator, to_lonlat};
 use cuulong_core::{LayerMeta, Value};
 use flatgeobuf::{ColumnType, GeometryType};
 use geo::BoundingRect;
@@ -225,9 +225,11 @@ impl MappedLayer {
         if let Some(e) = props.error {
             return Err(e);
         }
+        let mut geometry = geometry;
+        geometry_into_mercator(&mut geometry);
         Ok(cuulong_core::Feature {
             id: props.id,
-            geometry: geometry_to_mercator(&geometry),
+            geometry,
             values: props.values,
         })
     }

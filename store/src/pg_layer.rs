@@ -15,7 +15,7 @@ use cuulong_core::index::{
 };
 use cuulong_core::interrupt::Interrupt;
 use cuulong_core::source::{FeatureRef, LayerSource, Page, SelectError, Selection};
-use cuulong_core::tile::{geometry_to_mercator, to_lonlat, HALF_WORLD, MAX_LAT};
+use cuulong_core::tile::{geometry_into_mercator, geometry_to_mercator, to_lonlat, HALF_WORLD, MAX_LAT};
 use cuulong_core::{Feature, LayerMeta, Schema};
 use futures::TryStreamExt;
 use geo::BoundingRect;
@@ -116,9 +116,9 @@ impl PostgisLayer {
                 .map_err(db(format!("reading features of '{layer}'")))?;
             rows.iter()
                 .map(|r| {
-                    decode_feature(r, &layer, &self.meta.schema).map(|f| Feature {
-                        geometry: geometry_to_mercator(&f.geometry),
-                        ..f
+                    decode_feature(r, &layer, &self.meta.schema).map(|mut f| {
+                        geometry_into_mercator(&mut f.geometry);
+                        f
                     })
                 })
                 .collect::<Result<Vec<_>>>()
