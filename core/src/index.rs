@@ -18,7 +18,7 @@ use crate::mvt::LayerBuilder;
 use crate::source::{
     tile_bounds, time_fields, FeatureRef, Hit, LayerSource, Page, SelectError, Selection,
 };
-use crate::tile::{geometry_into_mercator, tile_size, TileId};
+use crate::tile::{geometry_to_mercator, tile_size, TileId};
 
 /// Zoom bands with generalised geometry: a tile at zoom z uses the first band ≥ z; above the
 /// last band tiles use the full geometry.
@@ -220,9 +220,10 @@ impl LayerIndex {
         let mut rows = Vec::with_capacity(features.len());
         let mut geometries = Vec::with_capacity(features.len());
         for f in features {
-            let mut g = f.geometry;
-            geometry_into_mercator(&mut g);
-            geometries.push(g);
+            // A copy, not in place: the copies fill the holes the decoding left, so the
+            // loaded layer sits in fewer pages (in place: 200 000 parcels 108-110 MiB
+            // resident instead of 98-101).
+            geometries.push(geometry_to_mercator(&f.geometry));
             ids.push(f.id);
             rows.push(f.values);
         }

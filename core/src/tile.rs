@@ -93,9 +93,8 @@ pub fn geometry_to_mercator(g: &geo_types::Geometry<f64>) -> geo_types::Geometry
     })
 }
 
-/// [`geometry_to_mercator`] in place: no second copy of the coordinates (loading a layer
-/// kept the decoded lon/lat geometry and its EPSG:3857 copy alive side by side, and the
-/// freed originals as holes among what the index keeps).
+/// [`geometry_to_mercator`] in place: no second copy of the coordinates, for a feature
+/// decoded per request.
 pub fn geometry_into_mercator(g: &mut geo_types::Geometry<f64>) {
     use geo::MapCoordsInPlace;
     g.map_coords_in_place(|c| {

@@ -15,7 +15,9 @@ use cuulong_core::index::{
 };
 use cuulong_core::interrupt::Interrupt;
 use cuulong_core::source::{FeatureRef, LayerSource, Page, SelectError, Selection};
-use cuulong_core::tile::{geometry_into_mercator, geometry_to_mercator, to_lonlat, HALF_WORLD, MAX_LAT};
+use cuulong_core::tile::{
+    geometry_into_mercator, geometry_to_mercator, to_lonlat, HALF_WORLD, MAX_LAT,
+};
 use cuulong_core::{Feature, LayerMeta, Schema};
 use futures::TryStreamExt;
 use geo::BoundingRect;
