@@ -209,7 +209,7 @@ fn bench_tiles_and_maps(c: &mut Criterion) {
     let style = Style::parse("land_use", include_str!("../styles/land_use.json"))
         .expect("the land-use style compiles");
     let mut g = c.benchmark_group("render_land_use_50k");
-    for z in [10u8, 14] {
+    for z in [10u8, 12, 14] {
         let bounds = tile_at(z, 106.38, 10.24).bounds();
         let view = MercatorView {
             bbox: bounds,
