@@ -124,7 +124,7 @@ fn area2(ring: &[(i32, i32)]) -> i64 {
 /// Buffers reused across the rings and features of one tile, so a ring inside the tile (most
 /// of them at the zooms parcels are drawn) costs no allocation.
 #[derive(Default)]
-pub struct Scratch {
+struct Scratch {
     float: Vec<(f64, f64)>,
     ring: Vec<(i32, i32)>,
     /// A feature's commands, grown here and written out from here.
@@ -216,17 +216,9 @@ fn point_in(t: &TileTransform, p: &Point<f64>) -> Option<(i32, i32)> {
 /// Geometry commands and type of one feature in a tile; `None` if nothing is left after
 /// clipping and quantisation.
 pub fn encode_geometry(t: &TileTransform, g: &Geometry<f64>) -> Option<(tile::GeomType, Vec<u32>)> {
-    encode_geometry_with(t, g, &mut Scratch::default())
-}
-
-/// [`encode_geometry`] with buffers kept from earlier features.
-pub fn encode_geometry_with(
-    t: &TileTransform,
-    g: &Geometry<f64>,
-    scratch: &mut Scratch,
-) -> Option<(tile::GeomType, Vec<u32>)> {
-    let kind = encode_scratch(t, g, scratch)?;
-    Some((kind, scratch.commands.clone()))
+    let mut scratch = Scratch::default();
+    let kind = encode_scratch(t, g, &mut scratch)?;
+    Some((kind, scratch.commands))
 }
 
 /// [`encode_geometry`] into `scratch.commands`.
