@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The memory target (the served index within 2× the layers' FlatGeobuf size), one run: the served index of each layer against the layer's
+# The memory targets (the served index within 2× the layers' FlatGeobuf size; the process's
+# resident size within 1.5×), one run: the served index of each layer against the layer's
 # FlatGeobuf file, on the embedded store holding the sample layers plus the 200k-polygon
 # land-use layer. Two measures:
 #  - index bytes: live heap of each layer's index, counted by tile-server/examples/index_memory.rs

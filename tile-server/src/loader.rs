@@ -55,10 +55,10 @@ async fn build(
 }
 
 /// Index bytes per byte of a layer's FlatGeobuf file (or PostGIS table, of about the same
-/// size), as `approx_bytes` counts them with columnar attributes: 0.84 for 200 000 synthetic
-/// parcels, 0.99 for the land-use sample, 1.5–3.3 for the small layers of a few big polygons
-/// (`cargo run --example index_memory` prints them). 1.5 errs towards mapping the big layers,
-/// the ones a budget is about.
+/// size), as `approx_bytes` counts them with columnar attributes: 0.90 for 200 000 synthetic
+/// land-use polygons, 0.92 for the land-use sample, 1.3–2.7 for the small layers of a few big
+/// polygons (`cargo run --example index_memory` prints them). 1.5 errs towards mapping the big
+/// layers, the ones a budget is about.
 const INDEX_BYTES_PER_FILE_BYTE: f64 = 1.5;
 
 /// The bytes a layer's index is expected to take, from its file's size.
