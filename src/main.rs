@@ -143,6 +143,8 @@ async fn serve_on_postgis(
             _ => return Err(e.into()),
         },
     };
+    // A per-request read of a layer served from its table ends with the request.
+    let store = store.with_layer_read_timeout(serve_config.request_timeout);
     // A replica: layer features from the standby once it has what the primary had.
     let store: Arc<dyn Store> = Arc::new(match standby {
         Some((standby, max_lag)) => store.with_standby(&standby, max_lag)?,

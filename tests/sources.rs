@@ -455,3 +455,80 @@ fn beyond_the_budget(kind: &str, store: &[String]) {
     let (s, _, _) = budget.get(&paths[0], &[]).unwrap();
     assert_eq!(s, 200);
 }
+
+/// A per-request read of a layer served from PostGIS ends with the request: a tile asked
+/// while another session holds a lock on the layer's table gets an answer, and PostgreSQL
+/// ends the server's blocked statement (`statement_timeout` at the request timeout) instead
+/// of leaving it waiting on the lock; once the lock goes the layer serves again.
+#[test]
+fn a_postgis_layer_read_blocked_in_the_database_ends_with_the_request() {
+    let Some(db) = TestDb::create("pg_read_bound") else {
+        return;
+    };
+    let store = vec!["--database-url".to_string(), db.url.clone()];
+    import_samples(&store);
+    // Every sample layer beyond a 1 MiB budget but the smallest: land use is read per request.
+    let server = Server::start(
+        &store,
+        &[
+            "--index-memory-mb",
+            "1",
+            "--tile-cache-mb",
+            "0",
+            "--request-timeout-s",
+            "2",
+        ],
+    );
+    let (_, _, m) = server.get("/metrics", &[]).unwrap();
+    assert_eq!(
+        source_of(&String::from_utf8(m).unwrap(), "land_use").as_deref(),
+        Some("postgis")
+    );
+    let (z, x, y) = tile_at(106.38, 10.24, 13);
+    let tile = format!("/tiles/land_use/{z}/{x}/{y}.mvt");
+    let (status, _, before) = server.get(&tile, &[]).unwrap();
+    assert_eq!(status, 200, "the tile before the lock");
+    assert!(!before.is_empty());
+
+    let table = db.strings("SELECT table_name FROM cuulong.layers WHERE id = 'land_use'");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut holder = rt.block_on(db.connect());
+    rt.block_on(async {
+        sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+        sqlx::query(&format!(
+            "LOCK TABLE cuulong_data.\"{}\" IN ACCESS EXCLUSIVE MODE",
+            table[0]
+        ))
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    });
+    // Answered (by the timeout, or empty after the cancelled read), not left hanging.
+    let (status, _, body) = server.get(&tile, &[]).unwrap();
+    assert_ne!(
+        (status, body.as_slice()),
+        (200, before.as_slice()),
+        "a read through an exclusive lock"
+    );
+    // No statement of the server's is left waiting on the lock (without the bound it waits
+    // as long as the lock is held).
+    let waiting = || {
+        db.scalar_i64(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+    };
+    let mut left = waiting();
+    for _ in 0..300 {
+        if left == 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        left = waiting();
+    }
+    assert_eq!(left, 0, "the server's read is still waiting on the lock");
+    rt.block_on(async { sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap() });
+    let (status, _, after) = server.get(&tile, &[]).unwrap();
+    assert_eq!(status, 200, "the tile after the lock");
+    assert_eq!(after, before);
+}

@@ -31,6 +31,7 @@ const PAGE: i64 = 10_000;
 
 pub struct PostgisLayer {
     meta: LayerMeta,
+    /// Per-request reads: statements bounded by the request timeout (`statement_timeout`).
     pool: PgPool,
     handle: tokio::runtime::Handle,
     count: usize,
@@ -46,9 +47,15 @@ pub struct PostgisLayer {
 }
 
 impl PostgisLayer {
-    /// Opens version `meta.version` in `table`: one pass over its geometries for the band rule.
-    /// Called from the runtime (it keeps its handle for the blocking reads).
-    pub(crate) async fn open(meta: LayerMeta, table: &str, pool: PgPool) -> Result<Self> {
+    /// Opens version `meta.version` in `table`: one pass over its geometries for the band rule
+    /// (on `pool`), the per-request reads on `reads` (bounded in time). Called from the
+    /// runtime (it keeps its handle for the blocking reads).
+    pub(crate) async fn open(
+        meta: LayerMeta,
+        table: &str,
+        pool: PgPool,
+        reads: PgPool,
+    ) -> Result<Self> {
         let schema: &Schema = &meta.schema;
         let layer = meta.id.to_string();
         let mut first_bands = Vec::new();
@@ -91,7 +98,7 @@ impl PostgisLayer {
             after_sql: features_sql(table, schema, "WHERE fid > $1", "ORDER BY fid LIMIT $2"),
             handle: tokio::runtime::Handle::current(),
             meta,
-            pool,
+            pool: reads,
         })
     }
 

@@ -32,6 +32,11 @@ pub struct PostgisStore {
     known_months: crate::obs_pg::KnownMonths,
     /// A hot standby of this primary that layer features are read from (a replica set).
     standby: Option<Standby>,
+    /// How long one per-request read of a layer served from its table may run
+    /// ([`PostgisStore::with_layer_read_timeout`]; `None`: unbounded).
+    layer_read_timeout: Option<std::time::Duration>,
+    /// `pool`'s connections with that bound, made on first use.
+    layer_reads: std::sync::OnceLock<PgPool>,
 }
 
 /// A streaming standby the features of a layer version are read from, once it has replayed
@@ -41,9 +46,26 @@ pub struct PostgisStore {
 /// a standby cannot `LISTEN`).
 struct Standby {
     pool: PgPool,
+    /// `pool`'s connections with the layer read bound, made on first use.
+    layer_reads: std::sync::OnceLock<PgPool>,
     description: String,
     max_lag: std::time::Duration,
     stats: std::sync::Arc<crate::ReadStats>,
+}
+
+/// `pool`'s connection settings with PostgreSQL's `statement_timeout` at `timeout`: a read
+/// running past it (a lock held on the table, a huge box) is ended by the server itself, so
+/// a request that timed out or whose client left leaves no query behind. A pool of its own:
+/// the store's pool also runs migrations and imports, which must not be cut short.
+fn bounded_pool(pool: &PgPool, timeout: std::time::Duration) -> PgPool {
+    let options = (*pool.connect_options()).clone().options([(
+        "statement_timeout",
+        format!("{}ms", timeout.as_millis().max(1)),
+    )]);
+    PgPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(pool.options().get_acquire_timeout())
+        .connect_lazy_with(options)
 }
 
 /// Quotes an identifier for SQL. Layer ids are validated and field names come from files, so
@@ -84,6 +106,8 @@ impl PostgisStore {
             prepared: tokio::sync::OnceCell::new(),
             known_months: Default::default(),
             standby: None,
+            layer_read_timeout: None,
+            layer_reads: Default::default(),
         };
         store.prepare().await?;
         Ok(store)
@@ -104,6 +128,8 @@ impl PostgisStore {
             prepared: tokio::sync::OnceCell::new(),
             known_months: Default::default(),
             standby: None,
+            layer_read_timeout: None,
+            layer_reads: Default::default(),
         })
     }
 
@@ -119,11 +145,32 @@ impl PostgisStore {
         self.description = format!("{}, {description}", self.description);
         self.standby = Some(Standby {
             pool,
+            layer_reads: Default::default(),
             description,
             max_lag,
             stats: Default::default(),
         });
         Ok(self)
+    }
+
+    /// Bounds each per-request read of a layer served from its table (beyond the index
+    /// budget) to `timeout`, enforced by PostgreSQL (`statement_timeout`): the server's
+    /// request timeout. Loading a layer whole and imports stay unbounded.
+    pub fn with_layer_read_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.layer_read_timeout = Some(timeout);
+        self
+    }
+
+    /// The pool per-request reads of a layer served from its table go to: `read`, bounded.
+    fn layer_read_pool(&self, read: &PgPool) -> PgPool {
+        let Some(timeout) = self.layer_read_timeout else {
+            return read.clone();
+        };
+        let cell = match &self.standby {
+            Some(standby) if std::ptr::eq(read, &standby.pool) => &standby.layer_reads,
+            _ => &self.layer_reads,
+        };
+        cell.get_or_init(|| bounded_pool(read, timeout)).clone()
     }
 
     /// The pool to read a layer's features from: the standby once it has replayed the
@@ -411,8 +458,10 @@ impl Store for PostgisStore {
         let Some(table) = table else {
             return Ok(None);
         };
-        let pool = self.read_pool().await.clone();
-        let layer = crate::pg_layer::PostgisLayer::open(meta.clone(), &table, pool).await?;
+        let pool = self.read_pool().await;
+        let reads = self.layer_read_pool(pool);
+        let layer =
+            crate::pg_layer::PostgisLayer::open(meta.clone(), &table, pool.clone(), reads).await?;
         Ok(Some(std::sync::Arc::new(layer)))
     }
 
