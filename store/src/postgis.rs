@@ -55,7 +55,8 @@ struct Standby {
 
 /// `pool`'s connection settings with PostgreSQL's `statement_timeout` at `timeout`: a read
 /// running past it (a lock held on the table, a huge box) is ended by the server itself, so
-/// a request that timed out or whose client left leaves no query behind. A pool of its own:
+/// a request that timed out leaves no query behind, and one whose client left none past the
+/// request timeout (sqlx cannot cancel a running statement). A pool of its own:
 /// the store's pool also runs migrations and imports, which must not be cut short.
 fn bounded_pool(pool: &PgPool, timeout: std::time::Duration) -> PgPool {
     let options = (*pool.connect_options()).clone().options([(
