@@ -84,23 +84,23 @@ pub fn to_lonlat(x: f64, y: f64) -> (f64, f64) {
     (lon, lat)
 }
 
+/// [`to_mercator`] on a coordinate.
+fn coord_to_mercator(c: geo_types::Coord<f64>) -> geo_types::Coord<f64> {
+    let (x, y) = to_mercator(c.x, c.y);
+    geo_types::Coord { x, y }
+}
+
 /// A lon/lat geometry in EPSG:3857.
 pub fn geometry_to_mercator(g: &geo_types::Geometry<f64>) -> geo_types::Geometry<f64> {
     use geo::MapCoords;
-    g.map_coords(|c| {
-        let (x, y) = to_mercator(c.x, c.y);
-        geo_types::Coord { x, y }
-    })
+    g.map_coords(coord_to_mercator)
 }
 
 /// [`geometry_to_mercator`] in place: no second copy of the coordinates, for a feature
 /// decoded per request.
 pub fn geometry_into_mercator(g: &mut geo_types::Geometry<f64>) {
     use geo::MapCoordsInPlace;
-    g.map_coords_in_place(|c| {
-        let (x, y) = to_mercator(c.x, c.y);
-        geo_types::Coord { x, y }
-    });
+    g.map_coords_in_place(coord_to_mercator);
 }
 
 /// An EPSG:3857 geometry (as the index keeps it) in lon/lat degrees.
